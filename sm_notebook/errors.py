@@ -1,0 +1,37 @@
+"""The errors and warnings sm_notebook raises on bad models and bad requests."""
+
+
+class SavedModelError(Exception):
+    """A SavedModel, or a request about one, cannot be honoured.
+
+    Every message says what was asked, what exists, and what to do next.
+    """
+
+
+class TagSetNotFoundError(SavedModelError):
+    """No metagraph's tag-set equals the requested one.
+
+    Attributes:
+        requested: the tag-set asked for (a frozenset, or None).
+        available: every tag-set in the file, in file order.
+        suggestions: the likeliest intended tag-sets, best first.
+    """
+
+    def __init__(self, message, requested, available, suggestions):
+        super().__init__(message)
+        self.requested = requested
+        self.available = list(available)
+        self.suggestions = list(suggestions)
+
+
+class CorruptFileError(SavedModelError):
+    """A file of the SavedModel cannot be parsed; names the file and the fault."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class SavedModelWarning(UserWarning):
+    """A SavedModel loads, but something in it is suspicious (e.g. shadowed metagraphs)."""

@@ -1,0 +1,1 @@
+"""Bytes <-> objects: the SavedModel directory, TensorProtos and the variables bundle."""
