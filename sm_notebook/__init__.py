@@ -1,0 +1,44 @@
+"""sm_notebook: inspect, diagnose, edit and run TensorFlow SavedModels without TensorFlow.
+
+The public surface only; heavy parts (engine, builder, notebook) load on first use.
+"""
+from .errors import SavedModelError, SavedModelWarning, TagSetNotFoundError
+
+__all__ = [
+    "inspect", "load", "Builder", "Graph", "signature",
+    "SavedModelError", "TagSetNotFoundError", "SavedModelWarning",
+]
+__version__ = "0.1.0"
+
+
+def inspect(export_dir):
+    """Describe a SavedModel: tag-sets, metagraphs, signatures, ops, variables, assets."""
+    from .inspect import inspect as _inspect
+    return _inspect(export_dir)
+
+
+def load(export_dir, tags=None, backend="numpy", **options):
+    """Load a SavedModel for execution, choosing the metagraph exactly as TensorFlow does.
+
+    ``tags``: an iterable of tags, or one string naming ONE tag; ``None`` takes the only
+    metagraph (an error when there are several). ``backend``: "numpy", "cupy" or an
+    array API namespace. Options: ``allow_io`` (default False), ``memory_cap`` (bytes).
+    """
+    from .engine.loader import load_model
+    return load_model(export_dir, tags=tags, backend=backend, **options)
+
+
+def __getattr__(name):
+    if name in ("Builder", "Graph", "signature"):
+        from . import builder
+        return getattr(builder, name)
+    if name == "ops":
+        import importlib
+        return importlib.import_module(".ops", __name__)
+    raise AttributeError(f"module 'sm_notebook' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext sm_notebook``: register the %savedmodel magics."""
+    from .notebook.magics import load_ipython_extension as _load
+    _load(ipython)
