@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 def inspect(export_dir):
     """Describe a SavedModel: tag-sets, metagraphs, signatures, ops, variables, assets."""
-    from .inspect import inspect as _inspect
+    from .inspection import inspect as _inspect  # module named inspection: `inspect` stays this function
     return _inspect(export_dir)
 
 
