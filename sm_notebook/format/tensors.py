@@ -13,6 +13,7 @@ variant tensors are object arrays of ResourceHandleProto / VariantTensorDataProt
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import ml_dtypes
@@ -176,6 +177,38 @@ def is_memcpy_dtype(enum_value) -> bool:
     return _lookup(enum_value).memcpy
 
 
+def _swap_unit(dtype: np.dtype) -> int:
+    """Bytes per byte-swapped unit: complex numbers swap each component separately."""
+    return dtype.itemsize // 2 if dtype.kind == "c" else dtype.itemsize
+
+
+def array_from_bytes(buffer, np_dtype, count: int, *, offset: int = 0,
+                     big_endian: bool = False) -> np.ndarray:
+    """A fresh 1-D array of ``count`` elements stored as raw bytes at ``buffer[offset:]``.
+
+    Matches TensorFlow's memcpy storage (tensor_content, checkpoint data): the bytes
+    are in the writer's byte order (little-endian unless ``big_endian``); bools are
+    normalised to 0/1. The caller has already checked that the bytes exist.
+    """
+    dtype = np.dtype(np_dtype)
+    raw = np.frombuffer(buffer, dtype=np.uint8, count=count * dtype.itemsize, offset=offset)
+    if dtype == np.bool_:
+        return raw != 0
+    unit = _swap_unit(dtype)
+    if unit > 1 and big_endian != (sys.byteorder == "big"):
+        return raw.view(f"u{unit}").byteswap().view(dtype)
+    return raw.copy().view(dtype)
+
+
+def array_to_bytes(array: np.ndarray) -> bytes:
+    """The raw little-endian element bytes TensorFlow stores for a memcpy-able array."""
+    array = np.ascontiguousarray(array)
+    unit = _swap_unit(array.dtype)
+    if unit > 1 and (sys.byteorder == "big") != (array.dtype.byteorder == ">"):
+        return array.reshape(-1).view(f"u{unit}").byteswap().tobytes()
+    return array.tobytes()
+
+
 # --- shapes -----------------------------------------------------------------
 
 def shape_from_proto(shape_proto) -> tuple | None:
@@ -257,9 +290,8 @@ def _typed_values(proto, info: _DTypeInfo, n: int) -> np.ndarray:
                 values[i] = copy
         return values
     raw = getattr(proto, field)[:n]
-    if info.numpy.kind in "iu" or info.numpy in (np.dtype(ml_dtypes.int4), np.dtype(ml_dtypes.uint4),
-                                                  np.dtype(ml_dtypes.int2), np.dtype(ml_dtypes.uint2)):
-        # C++ static_casts the int32 field to the narrower type: wrap like it does.
+    if field in ("int_val", "int64_val", "uint32_val", "uint64_val"):
+        # C++ static_casts the wider field to the element type: wrap like it does.
         wide = np.array(raw, dtype=np.uint64 if field == "uint64_val" else np.int64)
         return wide.astype(info.numpy)
     return np.array(raw, dtype=info.numpy)
@@ -314,7 +346,7 @@ def _decode_content(proto, info: _DTypeInfo, n: int) -> np.ndarray:
                 f"TensorProto of {dtype_name(proto.dtype)} with {n} elements needs "
                 f"{expected} bytes of tensor_content but has {len(content)}; the constant is "
                 "corrupt.")
-        return np.frombuffer(content, dtype=info.numpy.newbyteorder("<")).astype(info.numpy)
+        return array_from_bytes(content, info.numpy, n)
     try:
         items = decode_string_list(content, n)
     except ValueError as exc:
@@ -426,19 +458,26 @@ def numpy_to_tensor_proto(array, dtype=None) -> tensor_pb2.TensorProto:
         return proto
 
     if array.dtype != info.numpy:
-        if array.dtype.kind in "OSU":
-            raise SavedModelError(f"Cannot store a {array.dtype} array as {info.short_name}.")
-        try:
-            converted = array.astype(info.numpy)
-        except (TypeError, ValueError) as exc:
-            raise SavedModelError(f"Cannot convert a {array.dtype} array to {info.short_name}: "
-                                  f"{exc}") from None
-        if array.size and array.dtype.kind in "iub" and info.numpy.kind in "iu" and not np.array_equal(
-                converted.astype(np.int64), array.astype(np.int64)):
-            raise SavedModelError(f"Values do not fit in {info.short_name}.")
-        array = converted
+        array = _convert(array, info)
     if enum in _PACKED_INT_ENUMS:
         proto.int_val.extend(array.reshape(-1).astype(np.int32).tolist())
         return proto
-    proto.tensor_content = np.ascontiguousarray(array, dtype=info.numpy.newbyteorder("<")).tobytes()
+    proto.tensor_content = array_to_bytes(array)
     return proto
+
+
+def _convert(array: np.ndarray, info: _DTypeInfo) -> np.ndarray:
+    """Cast to the dtype's numpy type; integer values must survive the cast unchanged."""
+    if array.dtype.kind in "OSU":
+        raise SavedModelError(f"Cannot store a {array.dtype} array as {info.short_name}.")
+    if array.dtype.names is not None:      # TensorFlow's structured quantized dtypes
+        array = array.view(array.dtype[0])
+    try:
+        converted = array.astype(info.numpy)
+    except (TypeError, ValueError) as exc:
+        raise SavedModelError(f"Cannot convert a {array.dtype} array to {info.short_name}: "
+                              f"{exc}") from None
+    if array.dtype.kind in "iu" and array.size and not np.array_equal(
+            converted.astype(np.float64), array.astype(np.float64)):
+        raise SavedModelError(f"Values of the {array.dtype} array do not fit in {info.short_name}.")
+    return converted
