@@ -1,0 +1,163 @@
+"""Helpers shared by the math, nn and image kernels (array API code, numpy fast paths)."""
+from __future__ import annotations
+
+import functools
+
+import array_api_compat.numpy as npx
+import numpy as np
+
+from ...errors import SavedModelError
+from .registry import kernel
+
+_DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                "float16", "float32", "float64", "complex64", "complex128")
+_NP_DTYPE_CACHE: dict = {}
+
+
+def np_dtype(dtype) -> np.dtype:
+    """The numpy dtype of a dtype object of any backend."""
+    try:
+        return _NP_DTYPE_CACHE[dtype]
+    except (KeyError, TypeError):
+        pass
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        text = str(dtype).rsplit(".", 1)[-1]
+        if text not in _DTYPE_NAMES:
+            raise
+        result = np.dtype(text)
+    try:
+        _NP_DTYPE_CACHE[dtype] = result
+    except TypeError:
+        pass
+    return result
+
+
+def kind(x) -> str:
+    """'b', 'i', 'u', 'f' or 'c' for an array of any backend (bfloat16 and float8 count as 'f')."""
+    dt = np_dtype(x.dtype)
+    return "f" if dt.kind == "V" else dt.kind
+
+
+def is_half(x) -> bool:
+    """float16, bfloat16 and narrower floats: computed in float32, as TensorFlow's CPU kernels do."""
+    dt = np_dtype(x.dtype)
+    return dt.kind in "fV" and dt.itemsize < 4
+
+
+def namespace(ctx, *arrays):
+    """``(xp, arrays)``: ctx.xp, or numpy (all arrays moved to the host) when one stayed there."""
+    if ctx.is_numpy or not any(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
+        return ctx.xp, list(arrays)
+    return npx, [np.asarray(ctx.to_numpy(a)) for a in arrays]
+
+
+def is_numpy(xp) -> bool:
+    return xp is npx or xp is np
+
+
+def dtype_of(xp, dtype):
+    """The namespace's dtype for a numpy dtype (numpy namespaces take any numpy dtype)."""
+    dtype = np_dtype(dtype)
+    if is_numpy(xp):
+        return dtype
+    return getattr(xp, dtype.name)
+
+
+def scalar(xp, value, like):
+    """A 0-d array of ``like``'s dtype (array API code never mixes Python floats into int arrays)."""
+    return xp.asarray(value, dtype=like.dtype)
+
+
+def astype(xp, x, dtype):
+    dtype = np_dtype(dtype)
+    if is_numpy(xp):
+        return np.asarray(x).astype(dtype, copy=False)
+    return xp.astype(x, dtype_of(xp, dtype))
+
+
+def wide(xp, x):
+    """x in the precision TensorFlow computes it in: half floats in float32."""
+    return astype(xp, x, np.float32) if is_half(x) else x
+
+
+def ctx_namespace_for(ctx, dtype):
+    """ctx.xp, or numpy when the backend lacks ``dtype``."""
+    return ctx.xp if ctx.backend.supports(dtype) else npx
+
+
+def to_backend(ctx, x):
+    """Move a numpy result onto the backend, when the backend holds its dtype."""
+    if ctx.is_numpy or not isinstance(x, (np.ndarray, np.generic)):
+        return x
+    return ctx.asarray(x)
+
+
+def finish(x):
+    """Numpy reductions return scalars for 0-d results; kernels return arrays."""
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    return x
+
+
+def op_kernel(*ops, outputs=("output",)):
+    """`registry.kernel` with numpy floating-point warnings silenced (TensorFlow gives inf/nan quietly)."""
+    def register(fn):
+        @functools.wraps(fn)
+        def run(ctx, inputs, attrs):
+            with np.errstate(all="ignore"):
+                return [finish(o) for o in fn(ctx, inputs, attrs)]
+        kernel(*ops, outputs=outputs)(run)
+        return fn
+    return register
+
+
+def host_ints(ctx, x, what="") -> list[int]:
+    """A small int tensor (axes, sizes, ksize) as a Python list."""
+    return [int(v) for v in np.asarray(ctx.to_numpy(x)).reshape(-1)]
+
+
+def fail(op, message):
+    raise SavedModelError(f"{op}: {message}")
+
+
+def lowest(x):
+    """The smallest value of x's dtype (-inf for floats): the padding of max pooling."""
+    dt = np_dtype(x.dtype)
+    if dt.kind in "fV":
+        return float("-inf")
+    if dt.kind == "b":
+        return False
+    return int(np.iinfo(dt).min)
+
+
+def highest(x):
+    dt = np_dtype(x.dtype)
+    if dt.kind in "fV":
+        return float("inf")
+    if dt.kind == "b":
+        return True
+    return int(np.iinfo(dt).max)
+
+
+def pad(xp, x, pads, value=0):
+    """Pad each axis of x by ``pads[axis] = (before, after)`` with ``value``."""
+    if not any(b or a for b, a in pads):
+        return x
+    if is_numpy(xp):
+        return np.pad(x, pads, constant_values=np.asarray(value).astype(x.dtype))
+    for axis, (before, after) in enumerate(pads):
+        if before or after:
+            parts = []
+            if before:
+                shape = list(x.shape)
+                shape[axis] = before
+                parts.append(xp.full(tuple(shape), value, dtype=x.dtype))
+            parts.append(x)
+            if after:
+                shape = list(x.shape)
+                shape[axis] = after
+                parts.append(xp.full(tuple(shape), value, dtype=x.dtype))
+            x = xp.concat(parts, axis=axis)
+    return x
