@@ -83,15 +83,13 @@ _INFOS = [
 ]
 _BY_ENUM = {info.enum: info for info in _INFOS}
 
-#: numpy dtype -> DataType for the dtypes numpy arrays naturally carry (first wins,
-#: so int8 maps to DT_INT8, not DT_QINT8).
-_ENUM_BY_NUMPY = {}
-for _i in _INFOS:
-    if _i.numpy != np.dtype(object):
-        _ENUM_BY_NUMPY.setdefault(_i.numpy, _i.enum)
-
 #: tf.qint8.as_numpy_dtype etc. are single-field structured dtypes named after the type.
 _QUANTIZED_FIELD_NAMES = {"qint8", "quint8", "qint16", "quint16", "qint32"}
+
+#: numpy dtype -> DataType for the dtypes numpy arrays naturally carry: plain ints
+#: map to the plain int enums, never the quantized ones that share their storage.
+_ENUM_BY_NUMPY = {i.numpy: i.enum for i in _INFOS
+                  if i.numpy != np.dtype(object) and i.short_name not in _QUANTIZED_FIELD_NAMES}
 
 #: Integer dtypes TensorFlow's Python writes through int_val rather than
 #: tensor_content, "since their binary representation is implementation-dependent".
@@ -388,7 +386,11 @@ def tensor_proto_to_numpy(proto, *, max_elements: int | None = DEFAULT_MAX_ELEME
             f"elements, above the limit of {max_elements}; pass a larger max_elements if the "
             "constant is genuine.")
     if n == 0:
-        return np.zeros(shape, dtype=info.numpy)
+        try:
+            return np.zeros(shape, dtype=info.numpy)
+        except ValueError:
+            raise SavedModelError(f"TensorProto shape {shape_label(shape)} is too large for "
+                                  "numpy, even empty.") from None
     if proto.tensor_content:
         return _decode_content(proto, info, n).reshape(shape)
     values = _typed_values(proto, info, n)
@@ -458,7 +460,7 @@ def numpy_to_tensor_proto(array, dtype=None) -> tensor_pb2.TensorProto:
         return proto
 
     if array.dtype != info.numpy:
-        array = _convert(array, info)
+        array = cast_to_dtype(array, enum)
     if enum in _PACKED_INT_ENUMS:
         proto.int_val.extend(array.reshape(-1).astype(np.int32).tolist())
         return proto
@@ -466,12 +468,22 @@ def numpy_to_tensor_proto(array, dtype=None) -> tensor_pb2.TensorProto:
     return proto
 
 
-def _convert(array: np.ndarray, info: _DTypeInfo) -> np.ndarray:
-    """Cast to the dtype's numpy type; integer values must survive the cast unchanged."""
+def cast_to_dtype(array, enum_value) -> np.ndarray:
+    """``array`` as the numpy type of a memcpy-able DataType; integers must survive the
+    cast unchanged, and TensorFlow's structured quantized dtypes are unwrapped."""
+    info = _lookup(enum_value)
+    array = np.asarray(array)
+    if array.dtype == info.numpy:
+        return array
+    if not info.memcpy:
+        raise SavedModelError(f"{info.short_name} is not a numeric type.")
     if array.dtype.kind in "OSU":
         raise SavedModelError(f"Cannot store a {array.dtype} array as {info.short_name}.")
     if array.dtype.names is not None:      # TensorFlow's structured quantized dtypes
         array = array.view(array.dtype[0])
+    if not np.can_cast(array.dtype, info.numpy, "same_kind"):
+        raise SavedModelError(f"Cannot store a {array.dtype} array as {info.short_name} without "
+                              "losing its kind (e.g. float to int); cast it explicitly first.")
     try:
         converted = array.astype(info.numpy)
     except (TypeError, ValueError) as exc:

@@ -16,10 +16,11 @@ _NP_DTYPE_CACHE: dict = {}
 
 def np_dtype(dtype) -> np.dtype:
     """The numpy dtype of a dtype object of any backend."""
-    try:
-        return _NP_DTYPE_CACHE[dtype]
-    except (KeyError, TypeError):
-        pass
+    if isinstance(dtype, np.dtype):
+        return dtype
+    cached = _NP_DTYPE_CACHE.get(id(dtype))
+    if cached is not None and cached[0] is dtype:
+        return cached[1]
     try:
         result = np.dtype(dtype)
     except TypeError:
@@ -27,10 +28,7 @@ def np_dtype(dtype) -> np.dtype:
         if text not in _DTYPE_NAMES:
             raise
         result = np.dtype(text)
-    try:
-        _NP_DTYPE_CACHE[dtype] = result
-    except TypeError:
-        pass
+    _NP_DTYPE_CACHE[id(dtype)] = (dtype, result)
     return result
 
 
@@ -82,16 +80,11 @@ def wide(xp, x):
     return astype(xp, x, np.float32) if is_half(x) else x
 
 
-def ctx_namespace_for(ctx, dtype):
-    """ctx.xp, or numpy when the backend lacks ``dtype``."""
-    return ctx.xp if ctx.backend.supports(dtype) else npx
-
-
 def to_backend(ctx, x):
     """Move a numpy result onto the backend, when the backend holds its dtype."""
     if ctx.is_numpy or not isinstance(x, (np.ndarray, np.generic)):
         return x
-    return ctx.asarray(x)
+    return ctx.asarray(x)  # stays numpy for dtypes the backend lacks
 
 
 def finish(x):
@@ -107,7 +100,7 @@ def op_kernel(*ops, outputs=("output",)):
         @functools.wraps(fn)
         def run(ctx, inputs, attrs):
             with np.errstate(all="ignore"):
-                return [finish(o) for o in fn(ctx, inputs, attrs)]
+                return [to_backend(ctx, finish(o)) for o in fn(ctx, inputs, attrs)]
         kernel(*ops, outputs=outputs)(run)
         return fn
     return register

@@ -1,0 +1,490 @@
+"""Neural-network kernels: activations, softmax, bias, convolutions, pooling, batch norm, LRN.
+
+Spatial ops work channels-last internally: NCHW/NCDHW inputs are permuted in
+and out. Windows are walked one kernel offset at a time with strided slices
+(array API code); numpy takes a strided-view fast path for Conv and pooling.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ._numeric import (astype, fail, host_ints, is_half, is_numpy, lowest, namespace, np_dtype,
+                       op_kernel, pad, scalar, wide)
+
+# --------------------------------------------------------------------------- activations
+
+
+def _activation(op, compute, output="activations"):
+    @op_kernel(op, outputs=(output,))
+    def run(ctx, inputs, attrs):
+        xp, (x,) = namespace(ctx, inputs[0])
+        if is_half(x):
+            return [astype(xp, compute(xp, astype(xp, x, np.float32), attrs), x.dtype)]
+        return [compute(xp, x, attrs)]
+    return run
+
+
+def _relu(xp, x, attrs):
+    return xp.maximum(x, scalar(xp, 0, x))
+
+
+def _relu6(xp, x, attrs):
+    return xp.minimum(xp.maximum(x, scalar(xp, 0, x)), scalar(xp, 6, x))
+
+
+def _elu(xp, x, attrs):
+    return xp.where(x < 0, xp.expm1(x), x)
+
+
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _selu(xp, x, attrs):
+    return xp.where(x < 0, scalar(xp, _SELU_SCALE * _SELU_ALPHA, x) * xp.expm1(x),
+                    scalar(xp, _SELU_SCALE, x) * x)
+
+
+def _leaky_relu(xp, x, attrs):
+    alpha = scalar(xp, attrs.get("alpha", 0.2), x)
+    return xp.where(x > 0, x, x * alpha)
+
+
+def _softplus(xp, x, attrs):
+    return xp.logaddexp(scalar(xp, 0, x), x)
+
+
+def _softsign(xp, x, attrs):
+    return x / (scalar(xp, 1, x) + xp.abs(x))
+
+
+for _op, _compute in {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu,
+                      "LeakyRelu": _leaky_relu, "Softplus": _softplus,
+                      "Softsign": _softsign}.items():
+    _activation(_op, _compute)
+
+
+def _softmax(op, log, output):
+    @op_kernel(op, outputs=(output,))
+    def run(ctx, inputs, attrs):
+        xp, (logits,) = namespace(ctx, inputs[0])
+        if logits.ndim < 1:
+            fail(op, "logits must have rank >= 1")
+        w = wide(xp, logits)
+        shifted = w - xp.max(w, axis=-1, keepdims=True) if w.shape[-1] else w
+        exp = xp.exp(shifted)
+        total = xp.sum(exp, axis=-1, keepdims=True)
+        result = shifted - xp.log(total) if log else exp / total
+        return [astype(xp, result, logits.dtype)]
+    return run
+
+
+_softmax("Softmax", log=False, output="softmax")
+_softmax("LogSoftmax", log=True, output="logsoftmax")
+
+
+def _channel_axis(data_format: str, rank: int) -> int:
+    return 1 if data_format.startswith("NC") and rank >= 2 else rank - 1
+
+
+def _broadcast_channels(xp, values, rank: int, axis: int):
+    shape = [1] * rank
+    shape[axis] = int(values.shape[0])
+    return xp.reshape(values, tuple(shape))
+
+
+@op_kernel("BiasAdd", "BiasAddV1")
+def bias_add(ctx, inputs, attrs):
+    """value + bias along the channel dimension (last for NHWC, second for NCHW)."""
+    xp, (value, bias) = namespace(ctx, *inputs)
+    if value.ndim < 2:
+        fail("BiasAdd", f"value must have rank >= 2, got shape {tuple(value.shape)}")
+    axis = _channel_axis(attrs.get("data_format", "NHWC"), value.ndim)
+    if int(bias.shape[0]) != int(value.shape[axis]):
+        fail("BiasAdd", f"bias of size {bias.shape[0]} does not match dimension {axis} of "
+                        f"value shape {tuple(value.shape)}")
+    return [value + _broadcast_channels(xp, bias, value.ndim, axis)]
+
+
+# --------------------------------------------------------------------------- window geometry
+
+def _spatial(values, data_format: str, rank: int, op: str, what: str) -> list[int]:
+    """The spatial entries of a per-dimension attr given in data_format order."""
+    values = list(values)
+    if len(values) != rank:
+        fail(op, f"{what} must have {rank} entries, got {values}")
+    if data_format.startswith("NC"):
+        outer, spatial = values[:2], values[2:]
+    else:
+        outer, spatial = [values[0], values[-1]], values[1:-1]
+    if what != "explicit_paddings" and any(v != 1 for v in outer):
+        fail(op, f"{what} {values} over the batch or channel dimension is not supported")
+    return spatial
+
+
+def _explicit_pads(attrs, data_format, rank, op):
+    flat = list(attrs.get("explicit_paddings", []))
+    if len(flat) != 2 * rank:
+        fail(op, f"explicit_paddings must have {2 * rank} entries for padding EXPLICIT, got {flat}")
+    pairs = [tuple(flat[2 * i:2 * i + 2]) for i in range(rank)]
+    return _spatial(pairs, data_format, rank, op, "explicit_paddings")
+
+
+def window_geometry(op, in_sizes, window, strides, dilations, padding, explicit=None):
+    """Output sizes and (before, after) pads of each spatial dimension, as TensorFlow sizes them."""
+    outs, pads = [], []
+    for i, (n, k, s, d) in enumerate(zip(in_sizes, window, strides, dilations)):
+        if s < 1 or d < 1:
+            fail(op, f"strides and dilations must be >= 1, got {strides} and {dilations}")
+        effective = (k - 1) * d + 1
+        if padding == "VALID":
+            before = after = 0
+            out = (n - effective + s) // s
+        elif padding == "SAME":
+            out = -(-n // s)
+            total = max((out - 1) * s + effective - n, 0)
+            before, after = total // 2, total - total // 2
+        elif padding == "EXPLICIT":
+            before, after = explicit[i]
+            out = (n + before + after - effective + s) // s
+        else:
+            fail(op, f"unknown padding {padding!r}")
+        if out < 0:
+            fail(op, f"Computed output size would be negative: {out} [input {n}, window {k}, "
+                     f"stride {s}, dilation {d}, padding {padding}]")
+        outs.append(out)
+        pads.append((before, after))
+    return outs, pads
+
+
+def _to_channels_last(xp, x, data_format):
+    if data_format.startswith("NC"):
+        return xp.permute_dims(x, (0,) + tuple(range(2, x.ndim)) + (1,))
+    return x
+
+
+def _from_channels_last(xp, y, data_format):
+    if data_format.startswith("NC"):
+        return xp.permute_dims(y, (0, y.ndim - 1) + tuple(range(1, y.ndim - 1)))
+    return y
+
+
+def _window_slices(offsets, dilations, strides, out_sizes):
+    """Index of the input elements that kernel position ``offsets`` meets, for every output."""
+    return (slice(None),) + tuple(
+        slice(o * d, o * d + s * (n - 1) + 1, s) if n else slice(0, 0)
+        for o, d, s, n in zip(offsets, dilations, strides, out_sizes)) + (slice(None),)
+
+
+def _numpy_windows(x, window, dilations, strides, out_sizes):
+    """A (N, *out, *window, C) strided view of padded channels-last x (numpy only)."""
+    sn, *spatial_strides, sc = x.strides
+    shape = (x.shape[0], *out_sizes, *window, x.shape[-1])
+    strides_ = (sn, *(st * s for st, s in zip(spatial_strides, strides)),
+                *(st * d for st, d in zip(spatial_strides, dilations)), sc)
+    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides_, writeable=False)
+
+
+_IM2COL_LIMIT = 256 * 2**20  # bytes of numpy window copies the fast path may take
+
+
+# --------------------------------------------------------------------------- convolution
+
+def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
+    """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O)."""
+    window = [int(k) for k in w.shape[:-2]]
+    n, channels, out_channels = int(x.shape[0]), int(x.shape[-1]), int(w.shape[-1])
+    out_dtype = np_dtype(x.dtype)
+    ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
+    if is_half(x):
+        x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
+    x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
+    patch_bytes = n * math.prod(out_sizes) * math.prod(window) * channels * np_dtype(x.dtype).itemsize
+    if is_numpy(xp) and patch_bytes <= _IM2COL_LIMIT:
+        view = _numpy_windows(np.asarray(x), window, dilations, strides, out_sizes)
+        rank = len(window)
+        out = np.tensordot(view, np.asarray(w), axes=(list(range(1 + rank, 2 + 2 * rank)),
+                                                      list(range(rank + 1))))
+        return astype(xp, out, out_dtype)
+    out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
+    for offsets in itertools.product(*(range(k) for k in window)):
+        patch = x[_window_slices(offsets, dilations, strides, out_sizes)]
+        out = out + xp.matmul(patch, w[offsets])
+    return astype(xp, out, out_dtype)
+
+
+def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
+    in_channels, filter_channels = int(x.shape[-1]), int(w.shape[-2])
+    if filter_channels == 0 or in_channels % filter_channels:
+        fail(op, f"input depth {in_channels} must be a multiple of the filter depth {filter_channels}")
+    groups = in_channels // filter_channels
+    if groups == 1:
+        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op)
+    out_channels = int(w.shape[-1])
+    if out_channels % groups:
+        fail(op, f"output depth {out_channels} must be divisible by the number of groups {groups}")
+    per_group = out_channels // groups
+    parts = [
+        _conv_channels_last(ctx, xp, x[..., g * filter_channels:(g + 1) * filter_channels],
+                            w[..., g * per_group:(g + 1) * per_group],
+                            strides, dilations, pads, out_sizes, op)
+        for g in range(groups)]
+    return xp.concat(parts, axis=-1)
+
+
+def _conv_setup(op, x, window, attrs, rank, default_format):
+    data_format = attrs.get("data_format", default_format)
+    padding = attrs["padding"]
+    strides = _spatial(attrs["strides"], data_format, rank, op, "strides")
+    dilations = _spatial(attrs.get("dilations", [1] * rank), data_format, rank, op, "dilations")
+    explicit = _explicit_pads(attrs, data_format, rank, op) if padding == "EXPLICIT" else None
+    if data_format.startswith("NC"):
+        in_sizes = [int(d) for d in x.shape[2:]]
+    else:
+        in_sizes = [int(d) for d in x.shape[1:-1]]
+    outs, pads = window_geometry(op, in_sizes, window, strides, dilations, padding, explicit)
+    return data_format, strides, dilations, outs, pads
+
+
+def _conv_kernel(op, rank, default_format):
+    @op_kernel(op)
+    def run(ctx, inputs, attrs):
+        xp, (x, w) = namespace(ctx, *inputs)
+        if x.ndim != rank or w.ndim != rank:
+            fail(op, f"input and filter must have rank {rank}, got {tuple(x.shape)} and {tuple(w.shape)}")
+        data_format, strides, dilations, outs, pads = _conv_setup(
+            op, x, [int(k) for k in w.shape[:-2]], attrs, rank, default_format)
+        x = _to_channels_last(xp, x, data_format)
+        y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op)
+        return [_from_channels_last(xp, y, data_format)]
+    return run
+
+
+_conv_kernel("Conv2D", 4, "NHWC")
+_conv_kernel("Conv3D", 5, "NDHWC")
+
+
+@op_kernel("DepthwiseConv2dNative")
+def depthwise_conv2d(ctx, inputs, attrs):
+    """Each input channel c convolved with filter[..., c, m]: output channel c * M + m."""
+    xp, (x, w) = namespace(ctx, *inputs)
+    op = "DepthwiseConv2dNative"
+    if x.ndim != 4 or w.ndim != 4:
+        fail(op, f"input and filter must have rank 4, got {tuple(x.shape)} and {tuple(w.shape)}")
+    data_format, strides, dilations, outs, pads = _conv_setup(
+        op, x, [int(k) for k in w.shape[:2]], attrs, 4, "NHWC")
+    x = _to_channels_last(xp, x, data_format)
+    n, channels, multiplier = int(x.shape[0]), int(x.shape[-1]), int(w.shape[-1])
+    if int(w.shape[2]) != channels:
+        fail(op, f"filter depth {w.shape[2]} must equal the input depth {channels}")
+    out_dtype = np_dtype(x.dtype)
+    ctx.check_alloc([n, *outs, channels * multiplier], out_dtype, op)
+    work_x, work_w = wide(xp, x), wide(xp, w)
+    work_x = pad(xp, work_x, [(0, 0)] + pads + [(0, 0)])
+    out = xp.zeros((n, *outs, channels, multiplier), dtype=work_x.dtype)
+    for offsets in itertools.product(*(range(int(k)) for k in w.shape[:2])):
+        patch = work_x[_window_slices(offsets, dilations, strides, outs)]
+        out = out + patch[..., None] * work_w[offsets]
+    out = astype(xp, xp.reshape(out, (n, *outs, channels * multiplier)), out_dtype)
+    return [_from_channels_last(xp, out, data_format)]
+
+
+def _conv_backprop_input(ctx, xp, dy, w, in_sizes, strides, dilations, pads, depthwise, op):
+    """The gradient of a convolution with respect to its input, channels-last (transposed conv)."""
+    window = [int(k) for k in w.shape[:-2]]
+    out_sizes = [int(d) for d in dy.shape[1:-1]]
+    n, channels = int(dy.shape[0]), int(w.shape[-2])
+    out_dtype = np_dtype(dy.dtype)
+    buffer_sizes = [max(size + before + after, (o - 1) * s + (k - 1) * d + 1 if o else 0)
+                    for size, (before, after), o, s, k, d
+                    in zip(in_sizes, pads, out_sizes, strides, window, dilations)]
+    ctx.check_alloc([n, *buffer_sizes, channels], out_dtype, op)
+    dy, w = wide(xp, dy), wide(xp, w)
+    if depthwise:
+        dy = xp.reshape(dy, (n, *out_sizes, channels, int(w.shape[-1])))
+    dx = xp.zeros((n, *buffer_sizes, channels), dtype=dy.dtype)
+    for offsets in itertools.product(*(range(k) for k in window)):
+        if depthwise:
+            contribution = xp.sum(dy * w[offsets], axis=-1)
+        else:
+            contribution = xp.matmul(dy, xp.matrix_transpose(w[offsets]))
+        index = _window_slices(offsets, dilations, strides, out_sizes)
+        dx[index] = dx[index] + contribution
+    crop = (slice(None),) + tuple(slice(b, b + size) for (b, _), size in zip(pads, in_sizes)) + (slice(None),)
+    return astype(xp, dx[crop], out_dtype)
+
+
+def _backprop_input_kernel(op, rank, default_format, depthwise=False):
+    @op_kernel(op)
+    def run(ctx, inputs, attrs):
+        sizes = host_ints(ctx, inputs[0])
+        xp, (w, dy) = namespace(ctx, inputs[1], inputs[2])
+        data_format = attrs.get("data_format", default_format)
+        if len(sizes) != rank or dy.ndim != rank or w.ndim != rank:
+            fail(op, f"input_sizes {sizes}, filter {tuple(w.shape)} and out_backprop "
+                     f"{tuple(dy.shape)} must all have rank {rank}")
+        in_sizes = sizes[2:] if data_format.startswith("NC") else sizes[1:-1]
+        padding = attrs["padding"]
+        strides = _spatial(attrs["strides"], data_format, rank, op, "strides")
+        dilations = _spatial(attrs.get("dilations", [1] * rank), data_format, rank, op, "dilations")
+        explicit = _explicit_pads(attrs, data_format, rank, op) if padding == "EXPLICIT" else None
+        window = [int(k) for k in w.shape[:-2]]
+        outs, pads = window_geometry(op, in_sizes, window, strides, dilations, padding, explicit)
+        dy = _to_channels_last(xp, dy, data_format)
+        if [int(d) for d in dy.shape[1:-1]] != outs:
+            fail(op, f"out_backprop spatial sizes {list(dy.shape[1:-1])} do not match the "
+                     f"convolution output {outs} of input sizes {in_sizes}")
+        dx = _conv_backprop_input(ctx, xp, dy, w, in_sizes, strides, dilations, pads, depthwise, op)
+        return [_from_channels_last(xp, dx, data_format)]
+    return run
+
+
+_backprop_input_kernel("Conv2DBackpropInput", 4, "NHWC")
+_backprop_input_kernel("Conv3DBackpropInputV2", 5, "NDHWC")
+_backprop_input_kernel("DepthwiseConv2dNativeBackpropInput", 4, "NHWC", depthwise=True)
+
+
+# --------------------------------------------------------------------------- pooling
+
+def _pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average):
+    data_format = attrs.get("data_format", default_format)
+    padding = attrs["padding"]
+    window = _spatial(ksize, data_format, rank, op, "ksize")
+    steps = _spatial(strides, data_format, rank, op, "strides")
+    explicit = _explicit_pads(attrs, data_format, rank, op) if padding == "EXPLICIT" else None
+    x = _to_channels_last(xp, x, data_format)
+    in_sizes = [int(d) for d in x.shape[1:-1]]
+    dilations = [1] * len(window)
+    outs, pads = window_geometry(op, in_sizes, window, steps, dilations, padding, explicit)
+    n, channels = int(x.shape[0]), int(x.shape[-1])
+    out_dtype = np_dtype(x.dtype)
+    ctx.check_alloc([n, *outs, channels], out_dtype, op)
+    work = wide(xp, x) if average else x
+    padded = pad(xp, work, [(0, 0)] + pads + [(0, 0)], 0 if average else lowest(x))
+    if not math.prod(window):
+        fail(op, f"ksize {window} must be positive")
+    if is_numpy(xp):
+        view = _numpy_windows(np.asarray(padded), window, dilations, steps, outs)
+        axes = tuple(range(1 + len(window), 1 + 2 * len(window)))
+        if view.size == 0:
+            result = np.zeros((n, *outs, channels), dtype=padded.dtype)
+        else:
+            result = view.sum(axis=axes) if average else view.max(axis=axes)
+    else:
+        result = None
+        for offsets in itertools.product(*(range(k) for k in window)):
+            patch = padded[_window_slices(offsets, dilations, steps, outs)]
+            if result is None:
+                result = patch
+            else:
+                result = result + patch if average else xp.maximum(result, patch)
+    if average:
+        counts = _window_counts(in_sizes, window, steps, pads, outs)
+        result = result / xp.asarray(counts.reshape((1, *outs, 1)), dtype=result.dtype)
+    return _from_channels_last(xp, astype(xp, result, out_dtype), data_format)
+
+
+def _window_counts(in_sizes, window, strides, pads, outs) -> np.ndarray:
+    """How many real (unpadded) inputs each output window covers: the AvgPool divisor."""
+    counts = np.ones((), dtype=np.float64)
+    for n, k, s, (before, _), out in zip(in_sizes, window, strides, pads, outs):
+        start = np.arange(out) * s - before
+        per_dim = np.minimum(start + k, n) - np.maximum(start, 0)
+        counts = np.multiply.outer(counts, np.maximum(per_dim, 1))
+    return counts.astype(np.float32)
+
+
+def _pool_kernel(op, rank, default_format, average, sizes_as_inputs=False):
+    @op_kernel(op)
+    def run(ctx, inputs, attrs):
+        if sizes_as_inputs:
+            ksize, strides = host_ints(ctx, inputs[1]), host_ints(ctx, inputs[2])
+        else:
+            ksize, strides = attrs["ksize"], attrs["strides"]
+        xp, (x,) = namespace(ctx, inputs[0])
+        if x.ndim != rank:
+            fail(op, f"input must have rank {rank}, got shape {tuple(x.shape)}")
+        return [_pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average)]
+    return run
+
+
+_pool_kernel("MaxPool", 4, "NHWC", average=False)
+_pool_kernel("MaxPoolV2", 4, "NHWC", average=False, sizes_as_inputs=True)
+_pool_kernel("AvgPool", 4, "NHWC", average=True)
+_pool_kernel("MaxPool3D", 5, "NDHWC", average=False)
+_pool_kernel("AvgPool3D", 5, "NDHWC", average=True)
+
+
+# --------------------------------------------------------------------------- normalization
+
+_BATCH_NORM_OUTPUTS = ("y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2")
+
+
+def _fused_batch_norm(op, with_reserve_3):
+    outputs = _BATCH_NORM_OUTPUTS + (("reserve_space_3",) if with_reserve_3 else ())
+
+    @op_kernel(op, outputs=outputs)
+    def run(ctx, inputs, attrs):
+        xp, (x, scale, offset, mean, variance) = namespace(ctx, *inputs[:5])
+        data_format = attrs.get("data_format", "NHWC")
+        epsilon = float(attrs.get("epsilon", 1e-4))
+        factor = float(attrs.get("exponential_avg_factor", 1.0))
+        axis = _channel_axis(data_format, x.ndim)
+        stats_dtype = np_dtype(scale.dtype)
+        w = astype(xp, x, stats_dtype)
+
+        def per_channel(v):
+            return _broadcast_channels(xp, v, x.ndim, axis)
+
+        if attrs.get("is_training", True):
+            axes = tuple(a for a in range(x.ndim) if a != axis)
+            count = math.prod(int(x.shape[a]) for a in axes)
+            batch_mean = xp.mean(w, axis=axes) if count else xp.zeros_like(scale)
+            centered = w - per_channel(batch_mean)
+            batch_var = xp.mean(centered * centered, axis=axes) if count else xp.zeros_like(scale)
+            unbiased = batch_var * scalar(xp, count / max(count - 1, 1), batch_var)
+            y = centered * per_channel(scale / xp.sqrt(batch_var + scalar(xp, epsilon, batch_var)))
+            y = y + per_channel(offset)
+            if factor != 1.0:
+                keep = scalar(xp, 1.0 - factor, batch_mean)
+                new = scalar(xp, factor, batch_mean)
+                running_mean = keep * mean + new * batch_mean
+                running_var = keep * variance + new * unbiased
+            else:
+                running_mean, running_var = batch_mean, unbiased
+            results = [astype(xp, y, x.dtype), running_mean, running_var, batch_mean, batch_var]
+        else:
+            factor_ = scale / xp.sqrt(variance + scalar(xp, epsilon, variance))
+            y = (w - per_channel(mean)) * per_channel(factor_) + per_channel(offset)
+            results = [astype(xp, y, x.dtype), mean, variance, mean, variance]
+        if with_reserve_3:
+            results.append(xp.zeros((0,), dtype=scale.dtype))
+        return results
+    return run
+
+
+_fused_batch_norm("FusedBatchNorm", with_reserve_3=False)
+_fused_batch_norm("FusedBatchNormV2", with_reserve_3=False)
+_fused_batch_norm("FusedBatchNormV3", with_reserve_3=True)
+
+
+@op_kernel("LRN")
+def local_response_normalization(ctx, inputs, attrs):
+    """x / (bias + alpha * sum of x^2 over the depth_radius neighbouring channels) ** beta."""
+    xp, (x,) = namespace(ctx, inputs[0])
+    if x.ndim != 4:
+        fail("LRN", f"input must have rank 4, got shape {tuple(x.shape)}")
+    radius = int(attrs.get("depth_radius", 5))
+    bias, alpha, beta = (float(attrs.get(k, d)) for k, d in (("bias", 1.0), ("alpha", 1.0), ("beta", 0.5)))
+    w = wide(xp, x)
+    channels = int(w.shape[-1])
+    squares = pad(xp, w * w, [(0, 0)] * 3 + [(radius, radius)])
+    total = xp.zeros_like(w)
+    for shift in range(2 * radius + 1):
+        total = total + squares[..., shift:shift + channels]
+    base = scalar(xp, bias, w) + scalar(xp, alpha, w) * total
+    return [astype(xp, w * xp.pow(base, scalar(xp, -beta, w)), x.dtype)]
+

@@ -1,0 +1,483 @@
+"""StructuredValue protos decoded into Python values that print like TensorFlow's.
+
+TF2 SavedModels record each concrete function's input signature as a
+StructuredValue tree (nested tuples, dicts, TensorSpecs, Python constants).
+`decode` turns such a tree into plain Python containers holding the small
+spec classes below, whose repr/str match TensorFlow's, so that
+``repr(decode(value))`` reads exactly as in TensorFlow. `describe_concrete_functions`
+lists the functions of a SavedObjectGraph in the order saved_model_cli prints them.
+No TensorFlow and, unless a value embeds a tensor, no numpy.
+"""
+from __future__ import annotations
+
+import collections
+import re
+from typing import NamedTuple
+
+from ..errors import SavedModelError
+from .._proto import struct_pb2, tensor_pb2
+
+__all__ = [
+    "DType", "TensorShape", "TensorSpec", "BoundedTensorSpec", "TypeSpec", "VariableSpec",
+    "ConstantTensor", "UndecodableValueError", "decode", "ConcreteFunctionOption",
+    "FunctionDescription", "describe_concrete_functions", "function_load_order",
+    "loaded_function_name",
+]
+
+
+class UndecodableValueError(SavedModelError):
+    """A StructuredValue holds nothing, or a kind TensorFlow itself cannot decode."""
+
+
+# -- dtypes -----------------------------------------------------------------
+
+_DTYPE_NAME_EXCEPTIONS = {"DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_HALF": "float16"}
+
+
+def dtype_python_name(enum_value: int) -> str:
+    """TensorFlow's Python name of a DataType enum value: 1 -> 'float32', 101 -> 'float32_ref'."""
+    try:
+        proto_name = tensor_pb2.DataType.Name(enum_value)
+    except ValueError:
+        return f"<unknown dtype {enum_value}>"
+    is_ref = proto_name.endswith("_REF")
+    if is_ref:
+        proto_name = proto_name[:-len("_REF")]
+    name = _DTYPE_NAME_EXCEPTIONS.get(proto_name, proto_name[len("DT_"):].lower())
+    return name + "_ref" if is_ref else name
+
+
+class DType:
+    """A tf.DType stand-in: repr 'tf.float32', str "<dtype: 'float32'>"."""
+
+    __slots__ = ("enum",)
+
+    def __init__(self, enum: int):
+        self.enum = int(enum)
+
+    @property
+    def name(self) -> str:
+        return dtype_python_name(self.enum)
+
+    def __repr__(self):
+        return "tf." + self.name
+
+    def __str__(self):
+        return f"<dtype: {self.name!r}>"
+
+    def __eq__(self, other):
+        return isinstance(other, DType) and other.enum == self.enum
+
+    def __hash__(self):
+        return hash(("DType", self.enum))
+
+
+# -- shapes and specs -------------------------------------------------------
+
+class TensorShape:
+    """A tf.TensorShape stand-in; dims is None (unknown rank) or a tuple of int/None."""
+
+    __slots__ = ("dims",)
+
+    def __init__(self, dims):
+        self.dims = None if dims is None else tuple(dims)
+
+    @classmethod
+    def from_proto(cls, shape_proto) -> "TensorShape":
+        """From a TensorShapeProto; size -1 is an unknown dimension."""
+        if shape_proto.unknown_rank:
+            return cls(None)
+        return cls(None if d.size == -1 else int(d.size) for d in shape_proto.dim)
+
+    @property
+    def rank(self):
+        return None if self.dims is None else len(self.dims)
+
+    def as_list(self) -> list:
+        if self.dims is None:
+            raise ValueError("as_list() is not defined on an unknown TensorShape.")
+        return list(self.dims)
+
+    def __iter__(self):
+        if self.dims is None:
+            raise ValueError("Cannot iterate over a shape with unknown rank.")
+        return iter(self.dims)
+
+    def __len__(self):
+        if self.dims is None:
+            raise ValueError("Cannot take the length of shape with unknown rank.")
+        return len(self.dims)
+
+    def __str__(self):
+        if self.dims is None:
+            return "<unknown>"
+        if len(self.dims) == 1:
+            return f"({self.dims[0]},)"
+        return "(" + ", ".join(str(d) for d in self.dims) + ")"
+
+    def __repr__(self):
+        return "TensorShape(None)" if self.dims is None else f"TensorShape({list(self.dims)})"
+
+    def __eq__(self, other):
+        return isinstance(other, TensorShape) and other.dims == self.dims
+
+    def __hash__(self):
+        return hash(("TensorShape", self.dims))
+
+
+class TensorSpec:
+    """A tf.TensorSpec stand-in: TensorSpec(shape=(None, 8), dtype=tf.float32, name='x')."""
+
+    __slots__ = ("shape", "dtype", "name")
+
+    def __init__(self, shape: TensorShape, dtype: DType, name=None):
+        self.shape = shape
+        self.dtype = dtype
+        self.name = name
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype!r}, name={self.name!r})"
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and other.shape == self.shape
+                and other.dtype == self.dtype and other.name == self.name)
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.shape, self.dtype))
+
+
+class BoundedTensorSpec(TensorSpec):
+    """A tf.BoundedTensorSpec stand-in; minimum and maximum are numpy arrays."""
+
+    __slots__ = ("minimum", "maximum")
+
+    def __init__(self, shape, dtype, name, minimum, maximum):
+        super().__init__(shape, dtype, name)
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def __repr__(self):
+        return (f"BoundedTensorSpec(shape={self.shape}, dtype={self.dtype!r}, name={self.name!r}, "
+                f"minimum={self.minimum!r}, maximum={self.maximum!r})")
+
+    def __eq__(self, other):
+        return super().__eq__(other) and repr(other) == repr(self)
+
+    __hash__ = TensorSpec.__hash__
+
+
+#: TypeSpecProto.type_spec_class -> the TensorFlow class it names.
+TYPE_SPEC_CLASS_NAMES = {
+    1: "SparseTensorSpec", 2: "IndexedSlicesSpec", 3: "RaggedTensorSpec",
+    4: "TensorArraySpec", 5: "DatasetSpec", 6: "IteratorSpec", 7: "OptionalSpec",
+    8: "PerReplicaSpec", 9: "VariableSpec", 10: "RowPartitionSpec",
+}
+
+
+class TypeSpec:
+    """A composite tf.TypeSpec (RaggedTensorSpec, SparseTensorSpec, ...).
+
+    Holds the class name and the decoded serialization state; the repr is
+    TensorFlow's default ``ClassName(state...)``.
+    """
+
+    __slots__ = ("class_name", "state")
+
+    def __init__(self, class_name: str, state):
+        self.class_name = class_name
+        self.state = state
+
+    def __repr__(self):
+        return f"{self.class_name}{self.state!r}"
+
+    def __eq__(self, other):
+        return isinstance(other, TypeSpec) and (other.class_name, repr(other)) == (
+            self.class_name, repr(self))
+
+    def __hash__(self):
+        return hash((self.class_name, repr(self)))
+
+
+class VariableSpec(TypeSpec):
+    """A tf VariableSpec; its state is (shape, dtype, trainable, alias_id)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        state = tuple(self.state) + (None,) * (4 - len(self.state))
+        shape, dtype, trainable, alias_id = state[:4]
+        return (f"VariableSpec(shape={shape}, dtype={dtype!r}, "
+                f"trainable={trainable!r}, alias_id={alias_id!r})")
+
+
+class ConstantTensor:
+    """A constant tensor embedded in a signature (StructuredValue.tensor_value).
+
+    TensorFlow rebuilds it as a graph constant; its str names the graph node,
+    which TensorFlow numbers at load time, so ours always says Const:0.
+    """
+
+    __slots__ = ("proto",)
+
+    def __init__(self, proto):
+        self.proto = proto
+
+    def __repr__(self):
+        shape = TensorShape.from_proto(self.proto.tensor_shape)
+        return f'Tensor("Const:0", shape={shape}, dtype={dtype_python_name(self.proto.dtype)})'
+
+    def __eq__(self, other):
+        return isinstance(other, ConstantTensor) and other.proto == self.proto
+
+    def __hash__(self):
+        return hash(self.proto.SerializeToString(deterministic=True))
+
+
+def _tensor_proto_to_numpy(proto):
+    from . import tensors  # numpy lives there; imported only when a value embeds a tensor
+    for name in ("to_numpy", "tensor_proto_to_numpy", "make_ndarray", "from_proto"):
+        converter = getattr(tensors, name, None)
+        if converter is not None:
+            return converter(proto)
+    raise UndecodableValueError(
+        "Cannot decode a tensor inside a function signature: "
+        "sm_notebook.format.tensors has no TensorProto converter.")
+
+
+# -- decoding ---------------------------------------------------------------
+
+def _make_named_tuple(name: str, items: list):
+    try:
+        cls = collections.namedtuple(name, [key for key, _ in items])
+    except ValueError:
+        cls = collections.namedtuple(name if name.isidentifier() else "NamedTuple",
+                                     [key for key, _ in items], rename=True)
+    return cls(*[value for _, value in items])
+
+
+def decode(value: struct_pb2.StructuredValue):
+    """The Python value a StructuredValue encodes, built as TensorFlow's decoder builds it.
+
+    Tuples, lists, dicts (keys sorted: the proto map's order is arbitrary,
+    TensorFlow's differs from run to run), namedtuples, None, bool,
+    int, float, str; shapes, dtypes and specs become the classes of this module;
+    numpy_value becomes a numpy array. Raises UndecodableValueError on an empty
+    value or an unknown kind.
+    """
+    kind = value.WhichOneof("kind")
+    if kind == "tuple_value":
+        return tuple(decode(v) for v in value.tuple_value.values)
+    if kind == "list_value":
+        return [decode(v) for v in value.list_value.values]
+    if kind == "dict_value":
+        fields = value.dict_value.fields
+        return {key: decode(fields[key]) for key in sorted(fields)}
+    if kind == "named_tuple_value":
+        items = [(pair.key, decode(pair.value)) for pair in value.named_tuple_value.values]
+        return _make_named_tuple(value.named_tuple_value.name, items)
+    if kind == "none_value":
+        return None
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "int64_value":
+        return int(value.int64_value)
+    if kind == "float64_value":
+        return value.float64_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "tensor_shape_value":
+        return TensorShape.from_proto(value.tensor_shape_value)
+    if kind == "tensor_dtype_value":
+        return DType(value.tensor_dtype_value)
+    if kind == "tensor_spec_value":
+        spec = value.tensor_spec_value
+        return TensorSpec(TensorShape.from_proto(spec.shape), DType(spec.dtype), spec.name or None)
+    if kind == "bounded_tensor_spec_value":
+        spec = value.bounded_tensor_spec_value
+        return BoundedTensorSpec(TensorShape.from_proto(spec.shape), DType(spec.dtype),
+                                 spec.name or None, _tensor_proto_to_numpy(spec.minimum),
+                                 _tensor_proto_to_numpy(spec.maximum))
+    if kind == "type_spec_value":
+        return _decode_type_spec(value.type_spec_value)
+    if kind == "tensor_value":
+        return ConstantTensor(value.tensor_value)
+    if kind == "numpy_value":
+        return _tensor_proto_to_numpy(value.numpy_value)
+    if kind is None:
+        raise UndecodableValueError("An empty StructuredValue cannot be decoded; "
+                                    "the SavedObjectGraph is incomplete.")
+    raise UndecodableValueError(f"Unknown StructuredValue kind {kind!r}.")
+
+
+def _decode_type_spec(proto):
+    state = decode(proto.type_state)
+    class_name = proto.type_spec_class_name or TYPE_SPEC_CLASS_NAMES.get(proto.type_spec_class)
+    if not class_name:
+        raise UndecodableValueError(
+            f"TypeSpecProto with class enum {proto.type_spec_class} and no class name.")
+    if class_name == "VariableSpec" or proto.type_spec_class == 9:
+        return VariableSpec("VariableSpec", state)
+    return TypeSpec(class_name, state)
+
+
+# -- concrete functions -----------------------------------------------------
+
+class ConcreteFunctionOption(NamedTuple):
+    """One traced signature of a function.
+
+    name: the FunctionDef name in the graph's library (e.g. __inference_serve_42).
+    args: the positional argument structure (a tuple of specs and values), or
+        None when the SavedObjectGraph records no input signature.
+    kwargs: the keyword argument structure (a dict), or None.
+    arg_keywords: a bare concrete function's flat argument names.
+    """
+
+    name: str
+    args: tuple | list | None
+    kwargs: dict | None
+    arg_keywords: tuple = ()
+
+    def callable_with(self):
+        """(positional, keyword) as saved_model_cli lists them; keyword names only."""
+        if self.args is not None or self.kwargs is not None:
+            return self.args, self.kwargs
+        return (self.arg_keywords or None), None
+
+
+class FunctionDescription(NamedTuple):
+    """A function attached to the root object of a TF2 SavedModel.
+
+    name: the attribute name (e.g. 'serve', '__call__').
+    kind: 'function' (a tf.function, polymorphic) or 'bare_concrete_function'.
+    options: its concrete functions, in saved_model_cli's order.
+    """
+
+    name: str
+    kind: str
+    options: list
+
+
+_INFERENCE_NAME = re.compile(r"^__inference_(.*)_\d+$")
+
+
+def loaded_function_name(library_name: str, load_position: int) -> str:
+    """The name TensorFlow gives a library function when it loads it.
+
+    TensorFlow strips the '__inference_' prefix and the numeric suffix, then
+    renames it '__inference_<name>_<uid>' with a fresh, increasing uid; ours
+    are fixed-width and follow the load order, so sorting by them sorts as
+    TensorFlow's do (unless TF's uids happen to gain a digit mid-load).
+    """
+    match = _INFERENCE_NAME.search(library_name)
+    base = match.group(1) if match else library_name
+    return f"__inference_{base}_{1_000_000 + load_position}"
+
+
+def _function_dependencies(function_def, library_names, gradient_functions) -> set:
+    deps = set()
+    for node in function_def.node_def:
+        gradient_op_type = None
+        if "_gradient_op_type" in node.attr and node.op not in (
+                "StatefulPartitionedCall", "PartitionedCall"):
+            gradient_op_type = node.attr["_gradient_op_type"].s
+        if node.op in library_names:
+            deps.add(node.op)
+        elif gradient_op_type and gradient_op_type in gradient_functions:
+            deps.add(gradient_functions[gradient_op_type])
+        else:
+            for attr in node.attr.values():
+                which = attr.WhichOneof("value")
+                if which == "func":
+                    deps.add(attr.func.name)
+                elif which == "list":
+                    deps.update(f.name for f in attr.list.func)
+    return deps
+
+
+def function_load_order(function_library) -> dict:
+    """Library function name -> its position in TensorFlow's load order.
+
+    TensorFlow loads functions callees-first: a depth-first topological sort
+    that starts from the callers-free functions in library order, most recent
+    first. Raises UndecodableValueError on a dependency cycle or a call to a
+    missing function, where TensorFlow's loader fails too.
+    """
+    library_names = {f.signature.name for f in function_library.function}
+    gradient_functions = {g.registered_op_type.encode(): g.gradient_func
+                          for g in function_library.registered_gradients if g.registered_op_type}
+    dependents = collections.defaultdict(list)
+    pending_deps = collections.Counter()
+    for function_def in function_library.function:
+        name = function_def.signature.name
+        for dep in _function_dependencies(function_def, library_names, gradient_functions):
+            dependents[dep].append(name)
+            pending_deps[name] += 1
+    ready = [f.signature.name for f in function_library.function
+             if pending_deps[f.signature.name] == 0]
+    order = {}
+    while ready:
+        name = ready.pop()
+        order[name] = len(order)
+        for dependent in dependents[name]:
+            pending_deps[dependent] -= 1
+            if not pending_deps[dependent]:
+                ready.append(dependent)
+    if len(order) != len(function_library.function):
+        stuck = sorted(library_names - set(order))
+        raise UndecodableValueError(
+            f"The function library has a dependency cycle or calls a missing function: {stuck[:5]}.")
+    return order
+
+
+def _describe_option(object_graph, library_name, load_order, arg_keywords=()):
+    args = kwargs = None
+    if load_order is not None and library_name not in load_order:
+        raise UndecodableValueError(
+            f"Concrete function {library_name!r} is missing from the function library.")
+    saved = object_graph.concrete_functions.get(library_name)
+    if saved is not None:
+        signature = decode(saved.canonicalized_input_signature)
+        if signature:
+            if not (isinstance(signature, tuple) and len(signature) == 2):
+                raise UndecodableValueError(
+                    f"Concrete function {library_name!r} has an input signature that is "
+                    "not an (args, kwargs) pair.")
+            args, kwargs = signature
+    position = load_order[library_name] if load_order is not None else 0
+    option = ConcreteFunctionOption(library_name, args, kwargs, tuple(arg_keywords))
+    return loaded_function_name(library_name, position), option
+
+
+def describe_concrete_functions(saved_object_graph, function_library=None) -> list:
+    """The functions attached to the root object, as saved_model_cli --all lists them.
+
+    Returns FunctionDescriptions sorted by attribute name; each one's options
+    are sorted as TensorFlow sorts the loaded concrete functions (by their
+    load-time names, which follow the load order of `function_library`, the
+    MetaGraphDef's graph_def.library; without it, the SavedObjectGraph's order).
+    Only the root's direct children are listed, as saved_model_cli does.
+    Raises UndecodableValueError where TensorFlow's loader would fail.
+    """
+    if not saved_object_graph.nodes:
+        return []
+    load_order = function_load_order(function_library) if function_library is not None else None
+    nodes = saved_object_graph.nodes
+    described = []
+    for child in nodes[0].children:
+        if not 0 <= child.node_id < len(nodes):
+            continue
+        node = nodes[child.node_id]
+        kind = node.WhichOneof("kind")
+        if kind == "function":
+            library_names = list(node.function.concrete_functions)
+            options = [_describe_option(saved_object_graph, n, load_order) for n in library_names]
+        elif kind == "bare_concrete_function":
+            bare = node.bare_concrete_function
+            options = [_describe_option(saved_object_graph, bare.concrete_function_name,
+                                        load_order, bare.argument_keywords)]
+        else:
+            continue
+        options.sort(key=lambda named: named[0])
+        described.append(FunctionDescription(child.local_name, kind, [o for _, o in options]))
+    described.sort(key=lambda f: f.name)
+    return described

@@ -1,0 +1,374 @@
+"""HTML and plain-text views of inspected SavedModels, diagnostics and run results.
+
+The HTML uses JupyterLab's CSS variables (with fallbacks for other front-ends)
+and only transparent or translucent backgrounds, so it reads in light and dark
+themes. Everything is escaped; tables stay compact; problems are highlighted.
+"""
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+
+FONT = "var(--jp-ui-font-color1, inherit)"
+MUTED = "var(--jp-ui-font-color2, #888)"
+BORDER = "var(--jp-border-color2, rgba(128, 128, 128, 0.35))"
+CODE = "var(--jp-code-font-family, monospace)"
+SIZE = "var(--jp-ui-font-size1, 13px)"
+SEVERITY_COLORS = {  # (text/border colour, translucent row background)
+    "error": ("var(--jp-error-color1, #d32f2f)", "rgba(211, 47, 47, 0.13)"),
+    "warning": ("var(--jp-warn-color1, #f57c00)", "rgba(245, 124, 0, 0.13)"),
+    "note": ("var(--jp-info-color1, #0288d1)", "rgba(2, 136, 209, 0.10)"),
+}
+OK_COLOR = "var(--jp-success-color1, #388e3c)"
+MAX_ROWS = 50          # longer tables are cut, with a line saying how many rows were left out
+
+
+def esc(value) -> str:
+    """HTML-escaped ``str(value)``."""
+    return html.escape(str(value), quote=True)
+
+
+def shape_text(shape) -> str:
+    """``(?, 3)``; ``<unknown rank>`` for None."""
+    from ..format.tensors import shape_label
+    return shape_label(shape)
+
+
+def dtype_text(dtype: str) -> str:
+    """``float32`` for ``DT_FLOAT``; the enum name itself when it is unknown."""
+    from .._proto.tensor_pb2 import DataType
+    from ..format.tensors import short_dtype_name
+    try:
+        return short_dtype_name(DataType.Value(dtype))
+    except Exception:  # unknown or invalid enum: show what the file says
+        return str(dtype)
+
+
+def tags_text(tags) -> str:
+    """``{'gpu', 'serve'}``-style text (sorted); ``{}`` for the empty set."""
+    from ..tags import format_tag_set
+    return format_tag_set(tags)
+
+
+# --------------------------------------------------------------------------- HTML pieces
+
+def _box(inner: str, title: str = "") -> str:
+    head = f'<div style="font-weight:600;margin-bottom:4px">{title}</div>' if title else ""
+    return (f'<div class="sm-notebook" style="color:{FONT};font-size:{SIZE};line-height:1.4;'
+            f'background:transparent">{head}{inner}</div>')
+
+
+def _table(headers, rows, row_styles=None) -> str:
+    """A compact table; ``rows`` hold already-escaped HTML cells."""
+    cell = f"padding:2px 8px;border-bottom:1px solid {BORDER};text-align:left;vertical-align:top"
+    out = [f'<table style="border-collapse:collapse;margin:2px 0 6px 0;color:{FONT};'
+           f'background:transparent;font-size:{SIZE}">']
+    if headers:
+        out.append("<tr>" + "".join(
+            f'<th style="{cell};color:{MUTED};font-weight:600">{esc(h)}</th>' for h in headers) + "</tr>")
+    shown = rows[:MAX_ROWS]
+    for i, row in enumerate(shown):
+        style = (row_styles[i] if row_styles else "") or ""
+        out.append(f'<tr style="{style}">' + "".join(f'<td style="{cell}">{c}</td>' for c in row) + "</tr>")
+    if len(rows) > len(shown):
+        out.append(f'<tr><td colspan="{len(rows[0])}" style="{cell};color:{MUTED}">'
+                   f'… {len(rows) - len(shown)} more row(s)</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+def _code(text) -> str:
+    return f'<code style="font-family:{CODE};background:transparent;color:inherit">{esc(text)}</code>'
+
+
+def _muted(text) -> str:
+    return f'<span style="color:{MUTED}">{esc(text)}</span>'
+
+
+def _badge(severity: str, text: str | None = None) -> str:
+    color = SEVERITY_COLORS.get(severity, (MUTED, ""))[0]
+    return (f'<span style="color:{color};border:1px solid {color};border-radius:3px;'
+            f'padding:0 4px;font-size:0.85em;font-weight:600">{esc(text or severity)}</span>')
+
+
+def _details(summary: str, inner: str, open_: bool = False) -> str:
+    return (f'<details{" open" if open_ else ""} style="margin:2px 0">'
+            f'<summary style="cursor:pointer">{summary}</summary>'
+            f'<div style="margin-left:14px">{inner}</div></details>')
+
+
+def _tensor_table(specs: dict) -> str:
+    if not specs:
+        return _muted("none")
+    rows = [[_code(s.key), esc(dtype_text(s.dtype)), esc(shape_text(s.shape)),
+             _code(s.name or s.encoding)] for s in specs.values()]
+    return _table(["key", "dtype", "shape", "tensor"], rows)
+
+
+def _problems_table(problems) -> str:
+    rows, styles = [], []
+    for p in problems:
+        color, background = SEVERITY_COLORS.get(p.severity, (MUTED, "transparent"))
+        where = "" if p.meta_graph is None else f"#{p.meta_graph}"
+        fix = esc(p.fix) if p.fix else _muted("—")
+        rows.append([_badge(p.severity), _code(p.code), esc(where), esc(p.message), fix])
+        styles.append(f"background:{background};border-left:3px solid {color}")
+    return _table(["", "code", "metagraph", "problem", "fix"], rows, styles)
+
+
+# --------------------------------------------------------------------------- signatures
+
+def signature_html(sig) -> str:
+    """One SignatureInfo: method name, inputs and outputs as tables."""
+    inner = (f'<div>method {_code(sig.method_name or "(none)")}</div>'
+             f'<div style="color:{MUTED};margin-top:4px">inputs</div>{_tensor_table(sig.inputs)}'
+             f'<div style="color:{MUTED}">outputs</div>{_tensor_table(sig.outputs)}')
+    return _box(inner, f"signature {_code(sig.key)}")
+
+
+def signature_text(sig) -> str:
+    """One SignatureInfo as plain text."""
+    lines = [f"signature {sig.key!r} (method {sig.method_name or '(none)'})"]
+    for side, specs in (("inputs", sig.inputs), ("outputs", sig.outputs)):
+        lines.append(f"  {side}:")
+        lines += [f"    {s.key}: {dtype_text(s.dtype)} {shape_text(s.shape)} <- {s.name or s.encoding}"
+                  for s in specs.values()] or ["    (none)"]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- metagraphs
+
+def _op_census_html(op_counts: dict) -> str:
+    if not op_counts:
+        return _muted("no ops")
+    items = sorted(op_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return f'<div style="font-family:{CODE}">' + ", ".join(
+        f"{esc(op)}&nbsp;×{n}" for op, n in items) + "</div>"
+
+
+def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str:
+    """One MetaGraphInfo: signatures, variables, assets, ops census, TF2 functions."""
+    sigs = {k: v for k, v in mg.signatures.items() if signature is None or k == signature}
+    parts = [f'<div style="color:{MUTED}">TensorFlow {esc(mg.tensorflow_version or "?")}'
+             f'{" · TF2 object graph" if mg.is_tf2 else ""}</div>']
+    if sigs:
+        parts += [signature_html(s) for s in sigs.values()]
+    else:
+        parts.append(_muted("no signatures"))
+    if signature is None:
+        var_rows = [[_code(v.name), esc(dtype_text(v.dtype)), esc(shape_text(v.shape)),
+                     _code(v.checkpoint_key)] for v in mg.variables]
+        parts.append(_details(f"variables ({len(mg.variables)})",
+                              _table(["name", "dtype", "shape", "checkpoint key"], var_rows)
+                              if var_rows else _muted("none")))
+        asset_rows, styles = [], []
+        for a in mg.assets:
+            asset_rows.append([_code(a.filename), _code(a.tensor_name),
+                               esc("present") if a.exists else _badge("error", "missing")])
+            styles.append("" if a.exists else f"background:{SEVERITY_COLORS['error'][1]}")
+        parts.append(_details(f"assets ({len(mg.assets)})",
+                              _table(["file", "tensor", ""], asset_rows, styles) if asset_rows
+                              else _muted("none"), open_=any(not a.exists for a in mg.assets)))
+        parts.append(_details(f"ops ({sum(mg.op_counts.values())} nodes, {len(mg.op_counts)} types)",
+                              _op_census_html(mg.op_counts)))
+        if mg.concrete_functions:
+            rows = [[_code(f.function), _code(f.concrete_function), esc(", ".join(f.arguments))]
+                    for f in mg.concrete_functions]
+            parts.append(_details(f"concrete functions ({len(rows)})",
+                                  _table(["function", "concrete function", "arguments"], rows)))
+    title = f"MetaGraphDef #{mg.index} {_code(tags_text(mg.tags))}"
+    return _details(f'<b>{title}</b>', "".join(parts), open_=open_)
+
+
+def meta_graph_text(mg, signature: str | None = None) -> str:
+    """One MetaGraphInfo as plain text."""
+    lines = [f"MetaGraphDef #{mg.index} with tag-set {tags_text(mg.tags)}"
+             f" (TensorFlow {mg.tensorflow_version or '?'})"]
+    sigs = [s for k, s in mg.signatures.items() if signature is None or k == signature]
+    for sig in sigs:
+        lines += ["  " + line for line in signature_text(sig).splitlines()]
+    if not sigs:
+        lines.append("  no signatures")
+    if signature is None:
+        lines.append(f"  variables ({len(mg.variables)}):")
+        lines += [f"    {v.name}: {dtype_text(v.dtype)} {shape_text(v.shape)}" for v in mg.variables[:MAX_ROWS]]
+        if len(mg.variables) > MAX_ROWS:
+            lines.append(f"    ... {len(mg.variables) - MAX_ROWS} more")
+        lines.append(f"  assets ({len(mg.assets)}):")
+        lines += [f"    {a.filename} <- {a.tensor_name}{'' if a.exists else '  (MISSING)'}" for a in mg.assets]
+        census = ", ".join(f"{op} x{n}" for op, n in sorted(mg.op_counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"  ops ({sum(mg.op_counts.values())} nodes): {census or 'none'}")
+        for f in mg.concrete_functions:
+            lines.append(f"  function {f.function}({', '.join(f.arguments)})")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- whole model
+
+def _selected(info, tags=None):
+    return info.meta_graphs if tags is None else [info.meta_graph(tags)]
+
+
+def saved_model_html(info, tags=None, signature: str | None = None, report=None) -> str:
+    """A SavedModelInfo: tag-sets, each (or the chosen) metagraph; ``report``'s problems first."""
+    from ..tags import format_tag_set
+    sets = ", ".join(_code(format_tag_set(t)) for t in info.tag_sets) or _muted("none")
+    parts = [f'<div style="color:{MUTED}">{esc(info.export_dir)} · schema {info.schema_version} '
+             f'· {len(info.meta_graphs)} metagraph(s): {sets}</div>']
+    if report is not None:
+        worth = [p for p in report.problems if p.severity in ("error", "warning")]
+        if worth:
+            parts.append(_problems_table(worth))
+    meta_graphs = _selected(info, tags)
+    parts += [meta_graph_html(mg, signature, open_=len(meta_graphs) <= 3) for mg in meta_graphs]
+    return _box("".join(parts), f"SavedModel {_code(info.export_dir.name)}")
+
+
+def saved_model_text(info, tags=None, signature: str | None = None, report=None) -> str:
+    """A SavedModelInfo as plain text (the terminal view of ``%savedmodel show``)."""
+    sets = ", ".join(tags_text(t) for t in info.tag_sets) or "none"
+    lines = [f"SavedModel {info.export_dir}: {len(info.meta_graphs)} metagraph(s): {sets}"]
+    if report is not None:
+        lines += [str(p) for p in report.problems if p.severity in ("error", "warning")]
+    for mg in _selected(info, tags):
+        lines.append(meta_graph_text(mg, signature))
+    return "\n".join(lines)
+
+
+def report_html(report) -> str:
+    """A DiagnosticReport: counts, problems (each with its fix) first, then the summary."""
+    counts = {s: sum(p.severity == s for p in report.problems) for s in SEVERITY_COLORS}
+    badges = " ".join(_badge(s, f"{n} {s}(s)") for s, n in counts.items() if n)
+    if not report.problems:
+        badges = f'<span style="color:{OK_COLOR};font-weight:600">no problems found</span>'
+    summary = "".join(f"<li>{esc(line)}</li>" for line in report.summary)
+    inner = (f'<div style="margin-bottom:4px">{badges}</div>'
+             + (_problems_table(report.problems) if report.problems else "")
+             + (f'<ul style="margin:2px 0;padding-left:18px;color:{MUTED}">{summary}</ul>' if summary else ""))
+    return _box(inner, f"Diagnostics for {_code(report.export_dir)}")
+
+
+def report_text(report) -> str:
+    return str(report)
+
+
+# --------------------------------------------------------------------------- run results
+
+@dataclass
+class RunResult:
+    """What one signature call returned, with where and how long it ran."""
+    outputs: dict
+    signature: str = ""
+    tags: frozenset | None = None
+    backend: str = "numpy"
+    seconds: float = 0.0
+    inputs: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        keys = ", ".join(self.outputs)
+        return f"<RunResult {self.signature!r}: {len(self.outputs)} output(s) [{keys}] in {self.seconds * 1e3:.1f} ms>"
+
+    def _repr_html_(self):
+        return run_result_html(self)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(run_result_text(self))
+
+
+def _array_summary(value):
+    """(dtype, shape, preview) for one output; the preview is short."""
+    import numpy as np
+    try:
+        array = np.asarray(value)
+    except Exception:  # a backend array numpy refuses (cupy): describe it without moving it
+        array = None
+    if array is None:
+        return str(getattr(value, "dtype", "?")), str(tuple(getattr(value, "shape", ()))), type(value).__name__
+    preview = np.array2string(array, threshold=12, edgeitems=3, precision=4, max_line_width=80)
+    if len(preview) > 400:
+        preview = preview[:400] + " …"
+    return str(array.dtype), shape_text(array.shape), preview
+
+
+def run_result_html(result: RunResult) -> str:
+    rows = []
+    for key, value in result.outputs.items():
+        dtype, shape, preview = _array_summary(value)
+        rows.append([_code(key), esc(dtype), esc(shape),
+                     f'<pre style="margin:0;font-family:{CODE};background:transparent;color:inherit">'
+                     f'{esc(preview)}</pre>'])
+    where = f" on {result.backend}" if result.backend else ""
+    head = (f'<div style="color:{MUTED}">{len(result.outputs)} output(s) in '
+            f'{result.seconds * 1e3:.1f} ms{esc(where)}'
+            f'{" · tags " + esc(tags_text(result.tags)) if result.tags is not None else ""}</div>')
+    return _box(head + _table(["output", "dtype", "shape", "value"], rows), f"run {_code(result.signature)}")
+
+
+def run_result_text(result: RunResult) -> str:
+    lines = [f"run {result.signature!r}: {len(result.outputs)} output(s) in "
+             f"{result.seconds * 1e3:.1f} ms on {result.backend}"]
+    for key, value in result.outputs.items():
+        dtype, shape, preview = _array_summary(value)
+        lines.append(f"  {key}: {dtype} {shape}")
+        lines += ["    " + line for line in preview.splitlines()]
+    return "\n".join(lines)
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds``."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+# --------------------------------------------------------------------------- scan results
+
+def scan_html(result) -> str:
+    """The result of ``engine.scan.scan_model``: unsupported and denied ops highlighted."""
+    rows, styles = [], []
+    for severity, label, ops in _scan_groups(result):
+        color, background = SEVERITY_COLORS[severity]
+        for op, detail in ops:
+            rows.append([_badge(severity, label), _code(op), esc(detail)])
+            styles.append(f"background:{background};border-left:3px solid {color}")
+    if not rows:
+        return _box(f'<span style="color:{OK_COLOR};font-weight:600">every op is supported</span>',
+                    "scan")
+    return _box(_table(["", "op", "detail"], rows, styles), "scan")
+
+
+def scan_text(result) -> str:
+    lines = []
+    for _severity, label, ops in _scan_groups(result):
+        lines += [f"{label}: {op}" + (f" ({detail})" if detail else "") for op, detail in ops]
+    return "\n".join(lines) or "Every op is supported."
+
+
+def _scan_groups(result):
+    """(severity, label, [(op, detail)]) from a scan result, whatever its exact shape."""
+    groups = []
+    for attr, severity, label in (("denied", "error", "denied"), ("unsupported", "warning", "unsupported")):
+        value = getattr(result, attr, None)
+        if value is None and isinstance(result, dict):
+            value = result.get(attr)
+        if not value:
+            continue
+        if isinstance(value, dict):
+            items = [(op, _detail(d)) for op, d in sorted(value.items())]
+        else:
+            items = [(str(op), "") for op in sorted(value)]
+        groups.append((severity, label, items))
+    return groups
+
+
+def _detail(detail) -> str:
+    if isinstance(detail, int):
+        return f"{detail} node(s)"
+    return str(detail) if detail else ""

@@ -1,0 +1,486 @@
+"""``%savedmodel`` / ``%%savedmodel``: inspect, diagnose, run, scan and edit SavedModels.
+
+Load with ``%load_ext sm_notebook``. User mistakes (and SavedModelError from
+the package) become IPython UsageErrors: one message, no traceback.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import re
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+COMMANDS = ("show", "diagnose", "run", "edit", "scan")
+WIDGETS = ("signatures", "tags", "run", "browser")
+BACKENDS = ("numpy", "cupy")
+OPTIONS_FOR = {  # option attribute -> commands that accept it (cell mode counts as "cell")
+    "tags": {"show", "run", "edit", "scan", "cell"},
+    "signature": {"show", "run", "edit"},
+    "backend": {"run", "edit"},
+    "widget": {"edit"},
+    "write": {"cell"},
+    "overwrite": {"cell"},
+    "to": {"cell"},
+    "inputs": {"run"},
+}
+OPTION_FLAGS = ("--tags", "--signature", "--backend", "--output", "--widget", "--write",
+                "--overwrite", "--to")
+
+
+def split_arguments(line: str) -> list[str]:
+    """Split at top-level whitespace, keeping brackets and quotes together.
+
+    ``x=np.zeros((2, 3))`` stays one token; a token that is one quoted string
+    (a path with spaces) is unquoted.
+    """
+    tokens, current, depth, quote = [], [], 0, None
+    for ch in line:
+        if quote:
+            current.append(ch)
+            if ch == quote and (len(current) < 2 or current[-2] != "\\"):
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            current.append(ch)
+        elif ch in "([{":
+            depth += 1
+            current.append(ch)
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+            current.append(ch)
+        elif ch.isspace() and depth == 0:
+            if current:
+                tokens.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+    if quote:
+        raise UsageError(f"Unclosed quote {quote} in: {line.strip()}")
+    if current:
+        tokens.append("".join(current))
+    result = []
+    for token in tokens:
+        if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+            try:
+                token = ast.literal_eval(token)
+            except (ValueError, SyntaxError):
+                pass
+        result.append(token)
+    return result
+
+
+@magics_class
+class SavedModelMagics(Magics):
+    """The %savedmodel line and cell magic."""
+
+    @magic_arguments()
+    @argument("command", nargs="?", help=f"one of: {', '.join(COMMANDS)}")
+    @argument("path", nargs="?", help="the SavedModel directory")
+    @argument("inputs", nargs="*", metavar="NAME=EXPR",
+              help="run: signature inputs, each EXPR evaluated in the notebook's namespace")
+    @argument("-t", "--tags", help="tag-set, comma-separated, e.g. serve,gpu ({} for the empty set)")
+    @argument("-s", "--signature", help="signature key (run: default serving_default)")
+    @argument("-b", "--backend", choices=BACKENDS, help="run: array backend (default numpy)")
+    @argument("-o", "--output", metavar="NAME",
+              help="store the result in this notebook variable (run: the dict of outputs)")
+    @argument("-w", "--widget", choices=WIDGETS, help="edit: which widget to open (default signatures)")
+    @argument("--write", action="store_true", help="cell: write the edited model (default: dry run)")
+    @argument("--overwrite", action="store_true", help="cell: allow replacing an existing directory")
+    @argument("--to", metavar="DIR", help="cell: write here instead of back to PATH")
+    @line_cell_magic
+    def savedmodel(self, line, cell=None):
+        """Inspect, diagnose, run, scan and edit TensorFlow SavedModels (no TensorFlow needed).
+
+        %savedmodel show PATH [--tags serve,gpu] [--signature KEY]
+            Tag-sets, signatures (dtype/shape), variables, assets and op census;
+            errors and warnings from the diagnostics come first.
+        %savedmodel diagnose PATH
+            Every problem, worst first, each with its fix.
+        %savedmodel run PATH [--signature KEY] [--tags ...] [--backend numpy|cupy] x=EXPR ... [-o NAME]
+            Call a signature; each EXPR is Python evaluated in the notebook
+            (a variable, a list, np.load('x.npy')). The outputs are shown and,
+            with -o NAME, stored as a dict in NAME.
+        %savedmodel scan PATH [--tags ...]
+            Ops the engine cannot run (unsupported) or will not run (denied).
+        %savedmodel edit PATH [--widget signatures|tags|run|browser]
+            Open an editor widget (signature editor by default).
+
+        %%savedmodel PATH [--tags serve] [--write [--to DIR] [--overwrite]]
+            Apply the edits in the cell through sm_notebook.Builder. Without
+            --write it is a dry run showing the diff; --write saves (to PATH
+            itself only with --overwrite). One edit per line, e.g.:
+                rename: predict -> serving_default
+                rename_input: serving_default x -> features
+                rename_output: serving_default output_0 -> probabilities
+                method: serving_default classify
+                remove: old_signature
+                add: scores
+                  inputs: x=x:0
+                  outputs: probabilities=probabilities:0
+                tags: serve -> serve,gpu
+                add_meta_graph: serve,tpu from serve
+                remove_meta_graph: train
+                add_asset: data/vocab.txt
+                meta_graph: serve,gpu   # later signature edits apply to this tag-set
+            The full format: help(sm_notebook.notebook.edits).
+
+        Options -o NAME store the result object (SavedModelInfo, DiagnosticReport,
+        scan result, widget, Builder) in NAME for every sub-command.
+        """
+        args = self._parse(line, cell)
+        try:
+            return self._dispatch(args, cell)
+        except UsageError:
+            raise
+        except Exception as exc:
+            from ..errors import SavedModelError
+            if isinstance(exc, SavedModelError):
+                raise UsageError(str(exc)) from None
+            raise
+
+    # ------------------------------------------------------------------ parsing
+
+    def _parse(self, line, cell):
+        tokens = split_arguments(line)
+        if cell is not None and (not tokens or tokens[0] not in COMMANDS):
+            tokens.insert(0, "edit")
+        args = self.savedmodel.parser.parse_intermixed_args(tokens)
+        if args.command is None:
+            raise UsageError(f"%savedmodel needs a sub-command: {', '.join(COMMANDS)} "
+                             "(see %savedmodel?).")
+        if args.command not in COMMANDS:
+            close = difflib.get_close_matches(args.command, COMMANDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"Unknown sub-command {args.command!r}; {hint}"
+                             f"sub-commands: {', '.join(COMMANDS)}.")
+        mode = "cell" if cell is not None else args.command
+        if cell is not None and args.command != "edit":
+            raise UsageError(f"%%savedmodel is for edits: write %%savedmodel PATH, "
+                             f"or use %savedmodel {args.command} as a line magic.")
+        if args.path is None:
+            raise UsageError(f"%savedmodel {args.command} needs the SavedModel directory: "
+                             f"%savedmodel {args.command} PATH.")
+        for name, allowed in OPTIONS_FOR.items():
+            value = getattr(args, name)
+            if value and mode not in allowed:
+                shown = "NAME=EXPR inputs" if name == "inputs" else f"--{name}"
+                where = "%%savedmodel" if mode == "cell" else f"%savedmodel {mode}"
+                raise UsageError(f"{where} does not take {shown}.")
+        path = Path(os.path.expanduser(args.path))
+        if not path.exists():
+            raise UsageError(f"No such directory: {args.path}")
+        if not path.is_dir():
+            raise UsageError(f"{args.path} is a file; pass the SavedModel directory that holds it.")
+        args.path = path
+        if args.tags is not None:
+            from .edits import parse_tag_set
+            args.tags = parse_tag_set(args.tags)
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"-o needs a Python variable name, got {args.output!r}.")
+        return args
+
+    def _dispatch(self, args, cell):
+        if cell is not None:
+            return self._edit_cell(args, cell)
+        return getattr(self, f"_{args.command}")(args)
+
+    def _store(self, args, value):
+        if args.output:
+            self.shell.user_ns[args.output] = value
+
+    @staticmethod
+    def _display(text, html=None):
+        from IPython.display import display
+        bundle = {"text/plain": text}
+        if html is not None:
+            bundle["text/html"] = html
+        display(bundle, raw=True)
+
+    # ------------------------------------------------------------------ sub-commands
+
+    def _show(self, args):
+        import sm_notebook
+        from . import display
+        info = sm_notebook.inspect(args.path)
+        if args.tags is not None:
+            info.meta_graph(args.tags)  # a clear error when the tag-set does not exist
+        if args.signature is not None:
+            _check_signature(info, args.signature, args.tags)
+        report = info.diagnose()
+        self._display(display.saved_model_text(info, args.tags, args.signature, report),
+                      display.saved_model_html(info, args.tags, args.signature, report))
+        self._store(args, info)
+
+    def _diagnose(self, args):
+        import sm_notebook
+        from . import display
+        report = sm_notebook.inspect(args.path).diagnose()
+        self._display(display.report_text(report), display.report_html(report))
+        self._store(args, report)
+
+    def _scan(self, args):
+        from . import display
+        try:
+            from ..engine.scan import scan_model
+        except ImportError as exc:
+            raise UsageError(f"%savedmodel scan needs sm_notebook.engine.scan, which is missing ({exc}).") from None
+        result = scan_model(args.path, tags=args.tags)
+        self._display(display.scan_text(result), display.scan_html(result))
+        self._store(args, result)
+
+    def _run(self, args):
+        import sm_notebook
+        from . import display
+        from .widgets.progress import Progress
+        info = sm_notebook.inspect(args.path)
+        mg = info.meta_graph(args.tags)
+        key = args.signature or _default_signature(mg)
+        sig = _check_signature(info, key, args.tags)
+        inputs = self._evaluate_inputs(args.inputs, sig)
+        backend = args.backend or "numpy"
+        progress = Progress(f"run {key}", steps=2, show=_has_widget_frontend(self.shell))
+        with progress:
+            progress.step(f"loading {args.path.name}")
+            model = sm_notebook.load(args.path, tags=args.tags if args.tags is not None else mg.tags,
+                                     backend=backend)
+            progress.step(f"running {key!r}")
+            with display.Timer() as timer:
+                outputs = model.signatures[key](**inputs)
+        result = display.RunResult(dict(outputs), key, mg.tags, backend, timer.seconds, inputs)
+        self._display(display.run_result_text(result), display.run_result_html(result))
+        self._store(args, result.outputs)
+
+    def _evaluate_inputs(self, assignments, sig) -> dict:
+        inputs = {}
+        for item in assignments:
+            name, sep, expr = item.partition("=")
+            name = name.strip()
+            if not sep or not name.isidentifier() and name not in sig.inputs or not expr.strip():
+                raise UsageError(f"Inputs are NAME=EXPR, got {item!r}.")
+            if name not in sig.inputs:
+                raise UsageError(f"Signature {sig.key!r} has no input {name!r}; its inputs are: "
+                                 f"{_describe_inputs(sig)}.")
+            if name in inputs:
+                raise UsageError(f"Input {name!r} is given twice.")
+            try:
+                inputs[name] = eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 (the user's own code)
+            except Exception as exc:
+                raise UsageError(f"{name}={expr}: {type(exc).__name__}: {exc}") from None
+        missing = [k for k in sig.inputs if k not in inputs]
+        if missing:
+            raise UsageError(f"Missing input(s) {', '.join(missing)} for signature {sig.key!r}; "
+                             f"give each as NAME=EXPR ({_describe_inputs(sig)}).")
+        return inputs
+
+    def _edit(self, args):
+        from IPython.display import display
+        from . import widgets
+        if args.widget in (None, "signatures"):
+            widget = widgets.SignatureEditor(args.path, tags=args.tags, signature=args.signature)
+        elif args.widget == "tags":
+            widget = widgets.TagSetEditor(args.path)
+        elif args.widget == "run":
+            widget = widgets.RunPanel(args.path, tags=args.tags, signature=args.signature,
+                                      backend=args.backend or "numpy", namespace=self.shell.user_ns)
+        else:
+            widget = widgets.ModelBrowser(args.path, tags=args.tags, signature=args.signature)
+        display(widget)
+        self._store(args, widget)
+
+    def _edit_cell(self, args, cell):
+        from .edits import parse_edits, preview_edits
+        edits = parse_edits(cell, tags=args.tags)
+        if not edits:
+            raise UsageError("The %%savedmodel cell has no edits (see %savedmodel? for the format).")
+        builder, diff = preview_edits(args.path, edits)
+        header = f"Dry run on {args.path}: {len(edits)} edit(s)."
+        if args.write:
+            target = Path(os.path.expanduser(args.to)) if args.to else args.path
+            if target.exists() and not args.overwrite:
+                raise UsageError(f"{target} exists; add --overwrite to replace it"
+                                 f"{'' if args.to else ' (writing back to PATH)'}, or --to NEW_DIR.")
+            builder.save(target, overwrite=args.overwrite)
+            header = f"Wrote {target}: {len(edits)} edit(s)."
+        else:
+            header += " Nothing written; add --write to save."
+        text = header + ("\n" + diff if diff else "\n(no visible change)")
+        from .display import diff_html
+        self._display(text, diff_html(header, diff))
+        self._store(args, builder)
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _has_widget_frontend(shell) -> bool:
+    """True in a Jupyter kernel (where widgets render), False in a terminal or test shell."""
+    return getattr(shell, "kernel", None) is not None
+
+
+def _describe_inputs(sig) -> str:
+    from .display import dtype_text, shape_text
+    return ", ".join(f"{k} ({dtype_text(s.dtype)} {shape_text(s.shape)})" for k, s in sig.inputs.items()) or "none"
+
+
+def _default_signature(mg) -> str:
+    if "serving_default" in mg.signatures or len(mg.signatures) != 1:
+        if "serving_default" not in mg.signatures:
+            raise UsageError(f"Pass --signature KEY; the metagraph's signatures are: "
+                             f"{', '.join(mg.signatures) or 'none'}.")
+        return "serving_default"
+    return next(iter(mg.signatures))
+
+
+def _check_signature(info, key, tags):
+    """The SignatureInfo for ``key``; with several metagraphs and no tags, the one holding it."""
+    if tags is not None or len(info.meta_graphs) == 1:
+        return info.signature(key, tags)
+    holders = [mg for mg in info.meta_graphs if key in mg.signatures]
+    if len(holders) == 1:
+        return holders[0].signatures[key]
+    from ..tags import format_tag_set
+    if holders:
+        raise UsageError(f"Signature {key!r} exists in several tag-sets "
+                         f"({', '.join(format_tag_set(mg.tags) for mg in holders)}); pass --tags.")
+    every = sorted({k for mg in info.meta_graphs for k in mg.signatures})
+    close = difflib.get_close_matches(key, every, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UsageError(f"No signature {key!r} in any metagraph; signatures: {', '.join(every) or 'none'}.{hint}")
+
+
+# ---------------------------------------------------------------------- completion
+
+_INFO_CACHE: dict = {}
+
+
+def _cached_info(path: str):
+    """inspect(path), cached on the saved_model.pb modification time; None when it fails."""
+    try:
+        import sm_notebook
+        from ..format.savedmodel import saved_model_path
+        stamp = saved_model_path(path).stat().st_mtime_ns
+        key = (os.path.abspath(path), stamp)
+        if key not in _INFO_CACHE:
+            _INFO_CACHE.clear()
+            _INFO_CACHE[key] = sm_notebook.inspect(path)
+        return _INFO_CACHE[key]
+    except Exception:  # completion must never raise
+        return None
+
+
+def _path_candidates(prefix: str) -> list[str]:
+    expanded = os.path.expanduser(prefix)
+    folder, stem = os.path.split(expanded)
+    try:
+        names = sorted(os.listdir(folder or "."))
+    except OSError:
+        return []
+    result = []
+    for name in names:
+        if not name.startswith(stem) or (name.startswith(".") and not stem.startswith(".")):
+            continue
+        full = os.path.join(folder, name)
+        if os.path.isdir(full):
+            shown = os.path.join(os.path.split(prefix)[0], name) if folder else name
+            result.append(shown + "/")
+    return result
+
+
+def complete_savedmodel(shell, event) -> list[str]:
+    """Completions for %savedmodel: sub-commands, options, paths, tag-sets, signature keys, inputs."""
+    text = event.text_until_cursor
+    head = re.match(r"\s*%%?savedmodel\s*", text)
+    if head is None:
+        return []
+    cell_mode = text.lstrip().startswith("%%")
+    rest = text[head.end():]
+    try:
+        words = split_arguments(rest)
+    except UsageError:
+        return []
+    current = "" if not rest or rest[-1].isspace() else words.pop()
+    candidates = _candidates(words, current, cell_mode)
+    # IPython completes only the part after its own delimiters (',', '=', ...): trim what it keeps.
+    keep = current[: len(current) - len(event.symbol)] if event.symbol and current.endswith(event.symbol) else ""
+    return [c[len(keep):] for c in candidates if c.startswith(current)]
+
+
+def _candidates(words, current, cell_mode) -> list[str]:
+    positional = [w for i, w in enumerate(words)
+                  if not w.startswith("-") and not (i and words[i - 1] in _VALUE_OPTIONS)]
+    if cell_mode and (not positional or positional[0] not in COMMANDS):
+        positional.insert(0, "edit")
+    previous = words[-1] if words else ""
+    path = positional[1] if len(positional) > 1 else None
+    command = positional[0] if positional else None
+    if previous in _VALUE_OPTIONS:
+        option = _VALUE_OPTIONS[previous]
+        if option == "backend":
+            return list(BACKENDS)
+        if option == "widget":
+            return list(WIDGETS)
+        if option == "to":
+            return _path_candidates(current)
+        info = _cached_info(path) if path else None
+        if info is None:
+            return []
+        from .edits import tag_set_text
+        if option == "tags":
+            return list(dict.fromkeys(tag_set_text(t) for t in info.tag_sets))
+        if option == "signature":
+            return sorted({k for mg in _meta_graphs_for(info, words) for k in mg.signatures})
+        return []
+    if current.startswith("-"):
+        return list(OPTION_FLAGS)
+    if command is None and not cell_mode:
+        return list(COMMANDS)
+    if path is None:
+        return _path_candidates(current)
+    if command == "run":
+        info = _cached_info(path)
+        key = _option_value(words, "signature")
+        if info is None:
+            return []
+        sigs = [mg.signatures[key] for mg in _meta_graphs_for(info, words) if key in mg.signatures] if key else []
+        if not sigs:
+            sigs = [mg.signatures["serving_default"] for mg in _meta_graphs_for(info, words)
+                    if "serving_default" in mg.signatures]
+        given = {w.split("=", 1)[0] for w in words if "=" in w}
+        return [f"{k}=" for k in (sigs[0].inputs if sigs else {}) if k not in given]
+    return []
+
+
+_VALUE_OPTIONS = {"-t": "tags", "--tags": "tags", "-s": "signature", "--signature": "signature",
+                  "-b": "backend", "--backend": "backend", "-w": "widget", "--widget": "widget",
+                  "-o": "output", "--output": "output", "--to": "to"}
+
+
+def _option_value(words, name):
+    for i, w in enumerate(words[:-1]):
+        if _VALUE_OPTIONS.get(w) == name:
+            return words[i + 1]
+    return None
+
+
+def _meta_graphs_for(info, words):
+    tags = _option_value(words, "tags")
+    if tags is None:
+        return info.meta_graphs
+    from .edits import parse_tag_set
+    wanted = parse_tag_set(tags)
+    return [mg for mg in info.meta_graphs if mg.tags == wanted]
+
+
+def load_ipython_extension(ipython):
+    """Register the magics and their tab completion."""
+    ipython.register_magics(SavedModelMagics)
+
+    def completer(self, event):
+        return complete_savedmodel(ipython, event)
+
+    for key in ("%savedmodel", "%%savedmodel"):
+        ipython.set_hook("complete_command", completer, str_key=key)

@@ -1,0 +1,86 @@
+"""Call ``tf.raw_ops`` with positional inputs (named from the OpDef) and compare with our kernel.
+
+Shared by test_math_ops, test_nn_ops and test_image_ops.
+"""
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from harness import check_op, run_kernel
+from sm_notebook.errors import SavedModelError
+
+tf = pytest.importorskip("tensorflow")
+from tensorflow.python.framework import op_def_registry  # noqa: E402
+
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def _tf_attr(value):
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return tf.as_dtype(np.dtype(value))
+    return value
+
+
+def tf_outputs(op: str, inputs: list, attrs: dict | None = None) -> list[np.ndarray]:
+    """TensorFlow's outputs of ``op``; a list input (AddN, Einsum) is passed as a Python list."""
+    op_def = op_def_registry.get(op)
+    kwargs = {arg.name: value for arg, value in zip(op_def.input_arg, inputs)}
+    kwargs.update({k: _tf_attr(v) for k, v in (attrs or {}).items()})
+    result = getattr(tf.raw_ops, op)(**kwargs)
+    if not isinstance(result, (list, tuple)):
+        result = [result]
+    return [t.numpy() for t in result]
+
+
+def tf_supports(op, inputs, attrs=None) -> bool:
+    """Whether TensorFlow's CPU build has a kernel for these input dtypes."""
+    try:
+        tf_outputs(op, inputs, attrs)
+        return True
+    except tf.errors.NotFoundError:
+        return False
+
+
+def skip_unless_tf_supports(op, inputs, attrs=None):
+    if not tf_supports(op, inputs, attrs):
+        dtypes = sorted({np.asarray(x).dtype.name for x in _flat(inputs)})
+        pytest.skip(f"TensorFlow's CPU build has no {op} kernel for {dtypes} (not an exclusion)")
+
+
+def _flat(inputs):
+    flat = []
+    for value in inputs:
+        flat.extend(value if isinstance(value, list) else [value])
+    return flat
+
+
+def compare(op, inputs, attrs=None, backend="numpy", tolerance=None, tf_only=None):
+    """Our kernel reproduces TensorFlow; ``tf_only`` attrs go to TensorFlow alone."""
+    attrs = dict(attrs or {})
+    expected = tf_outputs(op, inputs, {**attrs, **(tf_only or {})})
+    check_op(op, _flat(inputs), attrs, expected, backend=backend, tolerance=tolerance)
+    return expected
+
+
+def compare_error(op, inputs, attrs=None, backend="numpy"):
+    """TensorFlow refuses these inputs, and so do we (with a SavedModelError)."""
+    with pytest.raises((tf.errors.OpError, ValueError)):
+        tf_outputs(op, inputs, attrs)
+    with pytest.raises(SavedModelError):
+        run_kernel(op, _flat(inputs), dict(attrs or {}), backend=backend)
+
+
+def random(rng, shape, dtype, low=-3.0, high=3.0):
+    """Uniform random values of ``dtype`` in [low, high) (integers: a small range)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, shape).astype(bool)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, int(low) * 10), min(info.max, int(high) * 10),
+                            shape, endpoint=True).astype(dtype)
+    if dtype.kind == "c":
+        return (rng.uniform(low, high, shape) + 1j * rng.uniform(low, high, shape)).astype(dtype)
+    return np.asarray(rng.uniform(low, high, shape)).astype(dtype)
