@@ -127,7 +127,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def _error(message) -> int:
+def _error(exc) -> int:
+    message = str(exc)
+    suggestions = getattr(exc, "suggestions", None)
+    if suggestions and getattr(exc, "requested", None) is not None:
+        message += f"\nOn the command line: --tag_set {','.join(sorted(suggestions[0]))}"
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1
 
@@ -139,19 +143,20 @@ def main(argv=None) -> int:
     from .errors import SavedModelError
 
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
-    try:
-        status = args.handler(args)
-        sys.stdout.flush()
-        return status
-    except SavedModelError as exc:
-        return _error(exc)
-    except BrokenPipeError:  # e.g. `sm-notebook show ... | head`
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            status = args.handler(args)
+            sys.stdout.flush()
+            return status
+        except SavedModelError as exc:
+            return _error(exc)
+        except BrokenPipeError:  # e.g. `sm-notebook show ... | head`
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ class TensorSpec:
         """``float32``-style name."""
         from ._proto.tensor_pb2 import DataType
         from .format.tensors import short_dtype_name
+        if self.dtype == "DT_INVALID":  # e.g. the NoOp "output" of __saved_model_init_op
+            return "invalid"
         return short_dtype_name(DataType.Value(self.dtype))
 
     def __str__(self):

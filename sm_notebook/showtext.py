@@ -69,6 +69,10 @@ def signature_text(meta_graph, signature_key: str, indent: int = 0) -> str:
         available = sorted(meta_graph.signature_def)
         hint = (f"Available SignatureDef keys: {', '.join(available)}." if available
                 else "This MetaGraphDef has no SignatureDefs.")
+        import difflib
+        close = difflib.get_close_matches(signature_key, available, n=1)
+        if close:
+            hint += f" Did you mean {close[0]!r}?"
         raise SavedModelError(
             f"No SignatureDef {signature_key!r} in the MetaGraphDef with tag-set "
             f"{_tag_set_label(meta_graph)!r}. {hint}")

@@ -6,6 +6,9 @@ chains FingerprintCat64 over metagraph 0's signatures sorted by key,
 saved_object_graph_hash chains (name without UID, concrete function) sorted by UID,
 checkpoint_hash is Fingerprint64 of variables/variables.index (0 if absent).
 graph_def_program_hash needs TensorFlow's graph regularization and is not recomputed.
+saved_model_checksum hashes TensorFlow's C++ re-serialization of the parsed proto,
+which differs from Python's deterministic serialization (checked on TF 2.21 exports:
+ours equals the file bytes, TF's does not), so it is not used to judge staleness.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ def saved_model_checksums(export_dir) -> set[int]:
 def signature_def_hash(meta_graph) -> int:
     result = 0
     for key in sorted(meta_graph.signature_def):
+        result = fingerprint_cat64(result, fingerprint64(key.encode()))
         data = meta_graph.signature_def[key].SerializeToString(deterministic=True)
         result = fingerprint_cat64(result, fingerprint64(data))
     return result
@@ -71,8 +75,6 @@ def compute_fingerprint_fields(export_dir) -> dict[str, int]:
 def stale_fingerprint_fields(export_dir, fingerprint) -> list[str]:
     """Names of the fingerprint.pb fields that disagree with the files."""
     stale = []
-    if fingerprint.saved_model_checksum not in saved_model_checksums(export_dir):
-        stale.append("saved_model_checksum")
     for name, value in compute_fingerprint_fields(export_dir).items():
         if getattr(fingerprint, name) != value:
             stale.append(name)

@@ -53,13 +53,13 @@ def tags_text(tags) -> str:
 
 # --------------------------------------------------------------------------- HTML pieces
 
-def _box(inner: str, title: str = "") -> str:
+def box_html(inner: str, title: str = "") -> str:
     head = f'<div style="font-weight:600;margin-bottom:4px">{title}</div>' if title else ""
     return (f'<div class="sm-notebook" style="color:{FONT};font-size:{SIZE};line-height:1.4;'
             f'background:transparent">{head}{inner}</div>')
 
 
-def _table(headers, rows, row_styles=None) -> str:
+def table_html(headers, rows, row_styles=None) -> str:
     """A compact table; ``rows`` hold already-escaped HTML cells."""
     cell = f"padding:2px 8px;border-bottom:1px solid {BORDER};text-align:left;vertical-align:top"
     out = [f'<table style="border-collapse:collapse;margin:2px 0 6px 0;color:{FONT};'
@@ -78,53 +78,53 @@ def _table(headers, rows, row_styles=None) -> str:
     return "".join(out)
 
 
-def _code(text) -> str:
+def code_html(text) -> str:
     return f'<code style="font-family:{CODE};background:transparent;color:inherit">{esc(text)}</code>'
 
 
-def _muted(text) -> str:
+def muted_html(text) -> str:
     return f'<span style="color:{MUTED}">{esc(text)}</span>'
 
 
-def _badge(severity: str, text: str | None = None) -> str:
+def badge_html(severity: str, text: str | None = None) -> str:
     color = SEVERITY_COLORS.get(severity, (MUTED, ""))[0]
     return (f'<span style="color:{color};border:1px solid {color};border-radius:3px;'
             f'padding:0 4px;font-size:0.85em;font-weight:600">{esc(text or severity)}</span>')
 
 
-def _details(summary: str, inner: str, open_: bool = False) -> str:
+def details_html(summary: str, inner: str, open_: bool = False) -> str:
     return (f'<details{" open" if open_ else ""} style="margin:2px 0">'
             f'<summary style="cursor:pointer">{summary}</summary>'
             f'<div style="margin-left:14px">{inner}</div></details>')
 
 
-def _tensor_table(specs: dict) -> str:
+def tensor_table_html(specs: dict) -> str:
     if not specs:
-        return _muted("none")
-    rows = [[_code(s.key), esc(dtype_text(s.dtype)), esc(shape_text(s.shape)),
-             _code(s.name or s.encoding)] for s in specs.values()]
-    return _table(["key", "dtype", "shape", "tensor"], rows)
+        return muted_html("none")
+    rows = [[code_html(s.key), esc(dtype_text(s.dtype)), esc(shape_text(s.shape)),
+             code_html(s.name or s.encoding)] for s in specs.values()]
+    return table_html(["key", "dtype", "shape", "tensor"], rows)
 
 
-def _problems_table(problems) -> str:
+def problems_table_html(problems) -> str:
     rows, styles = [], []
     for p in problems:
         color, background = SEVERITY_COLORS.get(p.severity, (MUTED, "transparent"))
         where = "" if p.meta_graph is None else f"#{p.meta_graph}"
-        fix = esc(p.fix) if p.fix else _muted("—")
-        rows.append([_badge(p.severity), _code(p.code), esc(where), esc(p.message), fix])
+        fix = esc(p.fix) if p.fix else muted_html("—")
+        rows.append([badge_html(p.severity), code_html(p.code), esc(where), esc(p.message), fix])
         styles.append(f"background:{background};border-left:3px solid {color}")
-    return _table(["", "code", "metagraph", "problem", "fix"], rows, styles)
+    return table_html(["", "code", "metagraph", "problem", "fix"], rows, styles)
 
 
 # --------------------------------------------------------------------------- signatures
 
 def signature_html(sig) -> str:
     """One SignatureInfo: method name, inputs and outputs as tables."""
-    inner = (f'<div>method {_code(sig.method_name or "(none)")}</div>'
-             f'<div style="color:{MUTED};margin-top:4px">inputs</div>{_tensor_table(sig.inputs)}'
-             f'<div style="color:{MUTED}">outputs</div>{_tensor_table(sig.outputs)}')
-    return _box(inner, f"signature {_code(sig.key)}")
+    inner = (f'<div>method {code_html(sig.method_name or "(none)")}</div>'
+             f'<div style="color:{MUTED};margin-top:4px">inputs</div>{tensor_table_html(sig.inputs)}'
+             f'<div style="color:{MUTED}">outputs</div>{tensor_table_html(sig.outputs)}')
+    return box_html(inner, f"signature {code_html(sig.key)}")
 
 
 def signature_text(sig) -> str:
@@ -139,9 +139,9 @@ def signature_text(sig) -> str:
 
 # --------------------------------------------------------------------------- metagraphs
 
-def _op_census_html(op_counts: dict) -> str:
+def op_census_html(op_counts: dict) -> str:
     if not op_counts:
-        return _muted("no ops")
+        return muted_html("no ops")
     items = sorted(op_counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return f'<div style="font-family:{CODE}">' + ", ".join(
         f"{esc(op)}&nbsp;×{n}" for op, n in items) + "</div>"
@@ -155,30 +155,30 @@ def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str
     if sigs:
         parts += [signature_html(s) for s in sigs.values()]
     else:
-        parts.append(_muted("no signatures"))
+        parts.append(muted_html("no signatures"))
     if signature is None:
-        var_rows = [[_code(v.name), esc(dtype_text(v.dtype)), esc(shape_text(v.shape)),
-                     _code(v.checkpoint_key)] for v in mg.variables]
-        parts.append(_details(f"variables ({len(mg.variables)})",
-                              _table(["name", "dtype", "shape", "checkpoint key"], var_rows)
-                              if var_rows else _muted("none")))
+        var_rows = [[code_html(v.name), esc(dtype_text(v.dtype)), esc(shape_text(v.shape)),
+                     code_html(v.checkpoint_key)] for v in mg.variables]
+        parts.append(details_html(f"variables ({len(mg.variables)})",
+                              table_html(["name", "dtype", "shape", "checkpoint key"], var_rows)
+                              if var_rows else muted_html("none")))
         asset_rows, styles = [], []
         for a in mg.assets:
-            asset_rows.append([_code(a.filename), _code(a.tensor_name),
-                               esc("present") if a.exists else _badge("error", "missing")])
+            asset_rows.append([code_html(a.filename), code_html(a.tensor_name),
+                               esc("present") if a.exists else badge_html("error", "missing")])
             styles.append("" if a.exists else f"background:{SEVERITY_COLORS['error'][1]}")
-        parts.append(_details(f"assets ({len(mg.assets)})",
-                              _table(["file", "tensor", ""], asset_rows, styles) if asset_rows
-                              else _muted("none"), open_=any(not a.exists for a in mg.assets)))
-        parts.append(_details(f"ops ({sum(mg.op_counts.values())} nodes, {len(mg.op_counts)} types)",
-                              _op_census_html(mg.op_counts)))
+        parts.append(details_html(f"assets ({len(mg.assets)})",
+                              table_html(["file", "tensor", ""], asset_rows, styles) if asset_rows
+                              else muted_html("none"), open_=any(not a.exists for a in mg.assets)))
+        parts.append(details_html(f"ops ({sum(mg.op_counts.values())} nodes, {len(mg.op_counts)} types)",
+                              op_census_html(mg.op_counts)))
         if mg.concrete_functions:
-            rows = [[_code(f.function), _code(f.concrete_function), esc(", ".join(f.arguments))]
+            rows = [[code_html(f.function), code_html(f.concrete_function), esc(", ".join(f.arguments))]
                     for f in mg.concrete_functions]
-            parts.append(_details(f"concrete functions ({len(rows)})",
-                                  _table(["function", "concrete function", "arguments"], rows)))
-    title = f"MetaGraphDef #{mg.index} {_code(tags_text(mg.tags))}"
-    return _details(f'<b>{title}</b>', "".join(parts), open_=open_)
+            parts.append(details_html(f"concrete functions ({len(rows)})",
+                                  table_html(["function", "concrete function", "arguments"], rows)))
+    title = f"MetaGraphDef #{mg.index} {code_html(tags_text(mg.tags))}"
+    return details_html(f'<b>{title}</b>', "".join(parts), open_=open_)
 
 
 def meta_graph_text(mg, signature: str | None = None) -> str:
@@ -213,16 +213,16 @@ def _selected(info, tags=None):
 def saved_model_html(info, tags=None, signature: str | None = None, report=None) -> str:
     """A SavedModelInfo: tag-sets, each (or the chosen) metagraph; ``report``'s problems first."""
     from ..tags import format_tag_set
-    sets = ", ".join(_code(format_tag_set(t)) for t in info.tag_sets) or _muted("none")
+    sets = ", ".join(code_html(format_tag_set(t)) for t in info.tag_sets) or muted_html("none")
     parts = [f'<div style="color:{MUTED}">{esc(info.export_dir)} · schema {info.schema_version} '
              f'· {len(info.meta_graphs)} metagraph(s): {sets}</div>']
     if report is not None:
         worth = [p for p in report.problems if p.severity in ("error", "warning")]
         if worth:
-            parts.append(_problems_table(worth))
+            parts.append(problems_table_html(worth))
     meta_graphs = _selected(info, tags)
     parts += [meta_graph_html(mg, signature, open_=len(meta_graphs) <= 3) for mg in meta_graphs]
-    return _box("".join(parts), f"SavedModel {_code(info.export_dir.name)}")
+    return box_html("".join(parts), f"SavedModel {code_html(info.export_dir.name)}")
 
 
 def saved_model_text(info, tags=None, signature: str | None = None, report=None) -> str:
@@ -239,14 +239,14 @@ def saved_model_text(info, tags=None, signature: str | None = None, report=None)
 def report_html(report) -> str:
     """A DiagnosticReport: counts, problems (each with its fix) first, then the summary."""
     counts = {s: sum(p.severity == s for p in report.problems) for s in SEVERITY_COLORS}
-    badges = " ".join(_badge(s, f"{n} {s}(s)") for s, n in counts.items() if n)
+    badges = " ".join(badge_html(s, f"{n} {s}(s)") for s, n in counts.items() if n)
     if not report.problems:
         badges = f'<span style="color:{OK_COLOR};font-weight:600">no problems found</span>'
     summary = "".join(f"<li>{esc(line)}</li>" for line in report.summary)
     inner = (f'<div style="margin-bottom:4px">{badges}</div>'
-             + (_problems_table(report.problems) if report.problems else "")
+             + (problems_table_html(report.problems) if report.problems else "")
              + (f'<ul style="margin:2px 0;padding-left:18px;color:{MUTED}">{summary}</ul>' if summary else ""))
-    return _box(inner, f"Diagnostics for {_code(report.export_dir)}")
+    return box_html(inner, f"Diagnostics for {code_html(report.export_dir)}")
 
 
 def report_text(report) -> str:
@@ -295,14 +295,14 @@ def run_result_html(result: RunResult) -> str:
     rows = []
     for key, value in result.outputs.items():
         dtype, shape, preview = _array_summary(value)
-        rows.append([_code(key), esc(dtype), esc(shape),
+        rows.append([code_html(key), esc(dtype), esc(shape),
                      f'<pre style="margin:0;font-family:{CODE};background:transparent;color:inherit">'
                      f'{esc(preview)}</pre>'])
     where = f" on {result.backend}" if result.backend else ""
     head = (f'<div style="color:{MUTED}">{len(result.outputs)} output(s) in '
             f'{result.seconds * 1e3:.1f} ms{esc(where)}'
             f'{" · tags " + esc(tags_text(result.tags)) if result.tags is not None else ""}</div>')
-    return _box(head + _table(["output", "dtype", "shape", "value"], rows), f"run {_code(result.signature)}")
+    return box_html(head + table_html(["output", "dtype", "shape", "value"], rows), f"run {code_html(result.signature)}")
 
 
 def run_result_text(result: RunResult) -> str:
@@ -336,12 +336,12 @@ def scan_html(result) -> str:
     for severity, label, ops in _scan_groups(result):
         color, background = SEVERITY_COLORS[severity]
         for op, detail in ops:
-            rows.append([_badge(severity, label), _code(op), esc(detail)])
+            rows.append([badge_html(severity, label), code_html(op), esc(detail)])
             styles.append(f"background:{background};border-left:3px solid {color}")
     if not rows:
-        return _box(f'<span style="color:{OK_COLOR};font-weight:600">every op is supported</span>',
+        return box_html(f'<span style="color:{OK_COLOR};font-weight:600">every op is supported</span>',
                     "scan")
-    return _box(_table(["", "op", "detail"], rows, styles), "scan")
+    return box_html(table_html(["", "op", "detail"], rows, styles), "scan")
 
 
 def scan_text(result) -> str:
@@ -372,3 +372,28 @@ def _detail(detail) -> str:
     if isinstance(detail, int):
         return f"{detail} node(s)"
     return str(detail) if detail else ""
+
+
+# --------------------------------------------------------------------------- edits
+
+def pre_html(text: str) -> str:
+    """Preformatted text in the code font, theme colours."""
+    return (f'<pre style="font-family:{CODE};font-size:{SIZE};color:{FONT};background:transparent;'
+            f'margin:4px 0;white-space:pre-wrap">{esc(text)}</pre>')
+
+
+def diff_html(header: str, diff: str) -> str:
+    """A unified diff with added lines green and removed lines red (translucent)."""
+    lines = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---", "@@")):
+            lines.append(f'<span style="color:{MUTED}">{esc(line)}</span>')
+        elif line.startswith("+"):
+            lines.append(f'<span style="background:rgba(56, 142, 60, 0.18)">{esc(line)}</span>')
+        elif line.startswith("-"):
+            lines.append(f'<span style="background:rgba(211, 47, 47, 0.18)">{esc(line)}</span>')
+        else:
+            lines.append(esc(line))
+    body = (f'<pre style="font-family:{CODE};font-size:{SIZE};color:{FONT};background:transparent;'
+            f'margin:4px 0">' + "\n".join(lines) + "</pre>") if lines else muted_html("(no visible change)")
+    return box_html(f"<div>{esc(header)}</div>{body}")

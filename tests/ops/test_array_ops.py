@@ -48,7 +48,7 @@ def test_shape_size_rank(backend, dtype, shape):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape,target", [
     ((2, 3), [3, 2]), ((2, 3), [-1]), ((2, 3), [6, -1]), ((0, 3), [3, 0]), ((1,), []),
-    ((2, 3), [4, -1]), ((2, 3), [-1, -1]), ((0, 3), [-1, 0]), ((6,), [2, -1, 3]), ((2, 3), [7]),
+    ((2, 3), [4, -1]), ((2, 3), [-1, -1]), ((0, 3), [-1, 0]), ((0, 3), [-1, 2]), ((0, 3), [-1, 0, 2]), ((0, 6), [-1, 0, 2]), ((2, 3), [-1, 0]), ((6,), [2, -1, 3]), ((2, 3), [7]),
 ])
 def test_reshape(backend, dtype, shape, target):
     x = random_array(rng_for(dtype, shape), shape, dtype)
@@ -77,7 +77,7 @@ def test_concat_pack_unpack(backend, dtype):
         conform("ConcatV2", {"values": [a, b, a], "axis": np.int32(axis)}, backend=backend)
         conform("Concat", {"concat_dim": np.int32(axis), "values": [a, a]}, backend=backend)
     conform("ConcatV2", {"values": [a, a[:0]], "axis": np.int64(0)}, backend=backend)
-    conform("ConcatV2", {"values": [a[0, 0], a[0, 0]], "axis": np.int32(0)}, backend=backend)
+    conform("ConcatV2", {"values": [a[:1, :1].reshape(()), a[:1, :1].reshape(())], "axis": np.int32(0)}, backend=backend)
     for axis in (-3, -1, 0, 1, 2, 3):
         conform("Pack", {"values": [a, a, a]}, {"axis": axis}, backend=backend)
     conform("Pack", {"values": [a, b]}, {"axis": 0}, backend=backend)
@@ -178,7 +178,7 @@ def test_transpose_tile_reverse(backend, dtype):
         conform("ConjugateTranspose", {"x": x, "perm": np.asarray([2, 1, 0], I64)}, backend=backend)
     for mult in ([1, 1, 1], [2, 1, 3], [0, 2, 1], [1, 2]):
         conform("Tile", {"input": x, "multiples": np.asarray(mult, I32)}, backend=backend)
-    conform("Tile", {"input": x[0, 0, 0], "multiples": np.zeros(0, I32)}, backend=backend)
+    conform("Tile", {"input": x[:1, :1, :1].reshape(()), "multiples": np.zeros(0, I32)}, backend=backend)
     for axes in ([], [0], [-1, 1], [0, 1, 2], [3], [1, -2]):
         conform("ReverseV2", {"tensor": x, "axis": np.asarray(axes, I32)}, backend=backend)
     conform("Reverse", {"tensor": x, "dims": np.asarray([True, False, True])}, backend=backend)

@@ -54,9 +54,15 @@ def reshape(ctx, inputs, attrs):
                               "and no size may be below -1.")
     known = num_elements(d for d in dims if d != -1)
     if unknown:
-        if known == 0 or total % known:
+        # TensorFlow infers -1 from the non-zero sizes of both shapes
+        # (rounding down), when both shapes hold a zero.
+        known_nonzero = num_elements(d for d in dims if d > 0)
+        if known == 0 and total == 0:
+            dims[unknown[0]] = num_elements(d for d in x.shape if d != 0) // known_nonzero
+        elif known == 0 or total % known:
             raise SavedModelError(f"Reshape: cannot reshape a tensor with {total} values to {dims}.")
-        dims[unknown[0]] = total // known
+        else:
+            dims[unknown[0]] = total // known
     elif known != total:
         raise SavedModelError(f"Reshape: input to reshape is a tensor with {total} values, "
                               f"but the requested shape {dims} has {known}.")
@@ -126,11 +132,11 @@ def pack(ctx, inputs, attrs):
 
 
 def _index_along(x, axis, index):
-    return x[(slice(None),) * axis + (index,)]
+    return x[(slice(None),) * axis + (index, ...)]
 
 
 def _slice_along(x, axis, start, stop):
-    return x[(slice(None),) * axis + (slice(start, stop),)]
+    return x[(slice(None),) * axis + (slice(start, stop), ...)]
 
 
 @kernel("Unpack", outputs=(OutputArg("output", number_attr="num"),))
@@ -666,7 +672,7 @@ def _batch_to_space(ctx, op, x, block, crops):
     for i, ((a, b), d) in enumerate(zip(crops, full)):
         if a + b > d:
             raise SavedModelError(f"{op}: crops {crops[i]} exceed dimension {i + 1} of size {d}.")
-    return [y[(slice(None),) + tuple(slice(a, d - b) for (a, b), d in zip(crops, full))]]
+    return [y[(slice(None),) + tuple(slice(a, d - b) for (a, b), d in zip(crops, full)) + (...,)]]
 
 
 def _pairs(ctx, t, op, what):

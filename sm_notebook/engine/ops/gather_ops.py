@@ -74,7 +74,8 @@ def _linear_indices(ctx, xp, indices, shape, op):
     if indices.ndim < 1 or depth > len(shape):
         raise SavedModelError(f"{op}: indices of shape {tuple(indices.shape)} cannot index into a "
                               f"tensor of shape {tuple(shape)}.")
-    host = ctx.to_numpy(indices).astype(np.int64).reshape(-1, depth)
+    host = ctx.to_numpy(indices).astype(np.int64)
+    host = host.reshape(num_elements(host.shape[:-1]), depth)
     limits = np.asarray(shape[:depth], np.int64)
     bad = np.flatnonzero(np.any((host < 0) | (host >= limits), axis=1))
     if bad.size:

@@ -1,0 +1,123 @@
+"""Control flow: function calls, If/While/Case, and TF1 Switch/Merge/Enter/Exit.
+
+Functional ops run their branch and body functions through ``ctx.call_function``.
+TF1 cond is dataflow with dead tensors: Switch forwards its input to one output
+and marks the other `DEAD`; a node with a dead input is dead; Merge passes the
+first live input on. TF1 while loops (Enter..Exit frames) are collapsed into one
+structured loop at plan time (engine/frames.py); their kernels here are the
+identities the loop runner does not need but the op list shows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import SavedModelError
+from .registry import OutputArg, kernel
+
+
+class _Dead:
+    """The value of a tensor on an untaken branch of a TF1 cond."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "DEAD"
+
+
+DEAD = _Dead()
+
+
+def truthy(ctx, value) -> bool:
+    """TensorFlow's predicate rule: a scalar is its truth value (strings: non-empty);
+    any other tensor is true when it has elements."""
+    shape = getattr(value, "shape", ())
+    if len(shape) != 0:
+        size = 1
+        for d in shape:
+            size *= int(d)
+        return size > 0
+    if isinstance(value, (np.ndarray, np.generic)):
+        item = value.item() if isinstance(value, np.ndarray) else value
+    else:
+        item = ctx.to_numpy(value).item()
+    if isinstance(item, (bytes, str)):
+        return len(item) > 0
+    return bool(item)
+
+
+# --------------------------------------------------------------------------- function calls
+
+@kernel("PartitionedCall", outputs=(OutputArg("output", type_list_attr="Tout"),))
+def partitioned_call(ctx, inputs, attrs):
+    func = attrs["f"]
+    return ctx.call_function(func.name, list(inputs), func.attrs)
+
+
+@kernel("StatefulPartitionedCall", outputs=(OutputArg("output", type_list_attr="Tout"),),
+        stateful=True)
+def stateful_partitioned_call(ctx, inputs, attrs):
+    func = attrs["f"]
+    return ctx.call_function(func.name, list(inputs), func.attrs)
+
+
+def _if(ctx, inputs, attrs):
+    branch = attrs["then_branch"] if truthy(ctx, inputs[0]) else attrs["else_branch"]
+    return ctx.call_function(branch.name, list(inputs[1:]), branch.attrs)
+
+
+kernel("If", outputs=(OutputArg("output", type_list_attr="Tout"),), stateful=True)(_if)
+kernel("StatelessIf", outputs=(OutputArg("output", type_list_attr="Tout"),))(_if)
+
+
+def _case(ctx, inputs, attrs):
+    branches = attrs["branches"]
+    index = int(np.asarray(ctx.to_numpy(inputs[0])).reshape(()))
+    if not 0 <= index < len(branches):
+        index = len(branches) - 1  # TensorFlow: out-of-range indices run the last branch
+    branch = branches[index]
+    return ctx.call_function(branch.name, list(inputs[1:]), branch.attrs)
+
+
+kernel("Case", outputs=(OutputArg("output", type_list_attr="Tout"),), stateful=True)(_case)
+kernel("StatelessCase", outputs=(OutputArg("output", type_list_attr="Tout"),))(_case)
+
+
+def _while(ctx, inputs, attrs):
+    cond, body = attrs["cond"], attrs["body"]
+    values = list(inputs)
+    call = ctx.call_function
+    while truthy(ctx, call(cond.name, values, cond.attrs)[0]):
+        values = call(body.name, values, body.attrs)
+        if len(values) != len(inputs):
+            raise SavedModelError(
+                f"While body {body.name!r} returned {len(values)} values for {len(inputs)} loop variables.")
+    return values
+
+
+kernel("While", outputs=(OutputArg("output", type_list_attr="T"),), stateful=True)(_while)
+kernel("StatelessWhile", outputs=(OutputArg("output", type_list_attr="T"),))(_while)
+
+
+# --------------------------------------------------------------------------- TF1 control flow
+
+@kernel("Switch", "RefSwitch", outputs=("output_false", "output_true"))
+def switch(ctx, inputs, attrs):
+    data, pred = inputs
+    return [DEAD, data] if truthy(ctx, pred) else [data, DEAD]
+
+
+@kernel("Merge", "RefMerge", outputs=("output", "value_index"))
+def merge(ctx, inputs, attrs):
+    for index, value in enumerate(inputs):
+        if value is not DEAD:
+            return [value, ctx.asarray(np.int32(index))]
+    return [DEAD, DEAD]
+
+
+@kernel("Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond")
+def frame_identity(ctx, inputs, attrs):
+    return [inputs[0]]
+
+
+@kernel("ControlTrigger", outputs=())
+def control_trigger(ctx, inputs, attrs):
+    return []

@@ -1,0 +1,539 @@
+"""A graph or function compiled once into a flat list of steps, and the loop that runs it.
+
+Compiling (`compile_plan`): inline function calls, prune to what the fetches and
+targets need, decode attrs and bind kernels, collapse TF1 while loops
+(frames.py), fold constants (never stateful kernels, except resolving variable
+handles and, when the model never writes variables, reading them), drop
+pass-through Identity nodes, fix the order and give every tensor a slot.
+
+Running (`Plan.run`): one pass over frozen step tuples
+``(fn, attrs, input_slots, first_output_slot, n_outputs, slots_to_free)``.
+A slot is freed as soon as its last consumer has run.
+
+Debugging (`Plan.run_debug`, driven by a `Debugger`): the same steps, one at a
+time, tracing each node's inputs and outputs and stopping after a given node.
+Plans with TF1 cond/while (Switch/Merge) run the same way, with dead tensors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SavedModelError
+from .attrs import decode_node_attrs
+from .functions import ARG_OP, Ref, inline_calls
+from .ops.control_flow_ops import DEAD
+from .ops.registry import IO_OPS, OpKernel, get_kernel
+
+#: TF1 control flow that produces or forwards dead tensors: never folded, never elided.
+V1_CONTROL_FLOW = frozenset({
+    "Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit",
+    "NextIteration", "RefNextIteration", "LoopCond", "ControlTrigger"})
+#: Ops whose dead inputs do not make them dead.
+TAKES_DEAD = frozenset({"Merge", "RefMerge"})
+#: Stateful kernels that may still run at plan time: they only look a resource up.
+HANDLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable"})
+#: Variable reads, folded when the model never writes a variable after loading.
+READ_OPS = frozenset({"ReadVariableOp", "_SmnbReadRef"})
+NEVER_FOLD = V1_CONTROL_FLOW | {"Placeholder", ARG_OP}
+#: Pass-through ops replaced by their input when nothing orders them.
+IDENTITY_OPS = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient", "IdentityN"})
+#: Ref-variable ops (TF1) whose output is the variable itself.
+REF_VARIABLE_OPS = frozenset({"VariableV2", "Variable"})
+#: Ops that take a ref variable itself rather than its value.
+REF_CONSUMERS = frozenset({
+    "Assign", "AssignAdd", "AssignSub", "IsVariableInitialized", "ScatterUpdate", "ScatterAdd",
+    "ScatterSub", "ScatterMul", "ScatterDiv", "ScatterMin", "ScatterMax", "ScatterNdUpdate",
+    "ScatterNdAdd", "ScatterNdSub", "CountUpTo", "_SmnbReadRef", "RefIdentity"})
+#: Largest result (bytes) constant folding keeps; bigger ones are recomputed per call.
+FOLD_LIMIT_BYTES = 512 * 2**20
+
+
+class StopExecution(Exception):
+    """Raised by the debugger after the requested node; carries nothing else."""
+
+
+@dataclass(slots=True)
+class PlanNode:
+    """A node with its kernel bound and its inputs as ``(node, flat index)``."""
+    name: str
+    op: str
+    inputs: list
+    controls: list
+    attrs: dict
+    kernel: OpKernel | None
+    n_out: int
+    function: str | None = None
+    fn: object = None          # the callable to run (kernel.fn, wrapped when needed)
+    value: list | None = None  # outputs, when known at plan time
+
+
+@dataclass
+class StepInfo:
+    """What a step is, for errors and traces."""
+    name: str
+    op: str
+    function: str | None
+
+    def where(self) -> str:
+        return f" in function {self.function!r}" if self.function else ""
+
+
+def _host_wrapper(fn):
+    """Run a host-only kernel on numpy: inputs come back from the backend, outputs go to it."""
+    def on_host(ctx, inputs, attrs):
+        host_inputs = [x if isinstance(x, np.ndarray) or not hasattr(x, "__array_namespace__")
+                       else ctx.to_numpy(x) for x in inputs]
+        outputs = fn(ctx, host_inputs, attrs)
+        return [ctx.asarray(o) if isinstance(o, (np.ndarray, np.generic)) else o for o in outputs]
+    return on_host
+
+
+# --------------------------------------------------------------------------- compiling
+
+def compile_plan(runtime, nodes: dict, feeds: list, fetches: list, targets=(), *,
+                 name: str = "graph", bindings: dict | None = None, freeze: bool = False) -> "Plan":
+    """Compile a body for one set of feeds (Refs), fetches (Refs) and targets (names).
+
+    ``runtime`` supplies ``ctx``, ``library``, ``defaults`` and ``allow_io``;
+    ``bindings`` maps node names to values that replace those nodes (captured
+    variables); ``freeze`` lets variable reads be folded.
+    """
+    fed = frozenset(feeds)
+    roots = [f.node for f in fetches if f not in fed] + list(targets)
+    nodes, redirect_ref, redirect_control = inline_calls(nodes, roots, runtime.library, fed)
+    fetches = [redirect_ref(f) for f in fetches]
+    targets = [redirect_control(t) for t in targets]
+    needed = _reachable(nodes, [f for f in fetches if f not in fed], targets, fed)
+    pnodes = _bind(runtime, {n: nodes[n] for n in needed}, fed, bindings or {})
+    feeds = [(f.node, f.index) for f in feeds]
+    fetches = [_flat(pnodes, f, fed) for f in fetches]
+    if any(p.op in ("Enter", "RefEnter") for p in pnodes.values()):
+        from .frames import collapse_loops
+        pnodes = collapse_loops(pnodes, set(feeds), lambda *a, **k: assemble(runtime, *a, **k))
+    dead = any(p.op in ("Switch", "RefSwitch") for p in pnodes.values())
+    return assemble(runtime, pnodes, feeds, fetches, targets, name=name, dead=dead, freeze=freeze)
+
+
+def _reachable(nodes: dict, fetches, targets, fed) -> list:
+    """Names of the nodes the fetches and targets need, in graph order."""
+    seen = set()
+    stack = [f.node for f in fetches] + list(targets)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        node = nodes.get(name)
+        if node is None:
+            raise SavedModelError(f"The graph refers to node {name!r}, which does not exist.")
+        seen.add(name)
+        stack.extend(r.node for r in node.inputs if r not in fed)
+        stack.extend(node.controls)
+    return [n for n in nodes if n in seen]
+
+
+def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
+    """PlanNodes: kernels looked up (IO refused), attrs decoded, inputs made flat."""
+    pnodes = {}
+    for node in nodes.values():
+        where = f" in function {node.function!r}" if node.function else ""
+        if node.name in bindings:
+            pnodes[node.name] = PlanNode(node.name, node.op, [], [], {}, None, 1, node.function,
+                                         value=[bindings[node.name]])
+            continue
+        if node.op == ARG_OP:
+            raise SavedModelError(f"Argument {node.name!r}{where} is used but was not passed.")
+        _refuse_io(runtime, node.op, node.name, node.function, None)
+        kernel = get_kernel(node.op, node.name, node.function)
+        _refuse_io(runtime, node.op, node.name, node.function, kernel)
+        attrs = decode_node_attrs(node.attr, node.op, runtime.defaults, node.func_attrs,
+                                  where=f" (node {node.name!r}{where})")
+        if node.op in HANDLE_OPS and not attrs.get("shared_name"):
+            attrs["shared_name"] = node.name  # TensorFlow's rule for unnamed variables
+        n_out = sum(kernel.output_sizes(attrs))
+        fn = kernel.fn if (runtime.ctx.is_numpy or not kernel.host) else _host_wrapper(kernel.fn)
+        pnodes[node.name] = PlanNode(node.name, node.op, list(node.inputs), list(node.controls),
+                                     attrs, kernel, n_out, node.function, fn)
+    for pnode in list(pnodes.values()):
+        pnode.inputs = [_input(pnodes, pnode, r, fed) for r in pnode.inputs]
+    return pnodes
+
+
+def _refuse_io(runtime, op, node, function, kernel):
+    if runtime.allow_io:
+        return
+    if op in IO_OPS or (kernel is not None and kernel.io):
+        where = f" in function {function!r}" if function else " in the main graph"
+        raise SavedModelError(
+            f"Op {op!r} (node {node!r}{where}) reads or writes files or runs code outside the "
+            "model, and is refused before anything runs. Load with allow_io=True only if you "
+            "trust this model.")
+
+
+def _flat(pnodes: dict, ref: Ref, fed) -> tuple:
+    """A Ref as ``(node, flat output index)``, checked against the producer's outputs."""
+    if ref in fed:
+        return ref.node, ref.index
+    src = pnodes[ref.node]
+    index = ref.index
+    if ref.arg is not None:
+        index = src.kernel.flat_output_index(src.attrs, ref.arg, ref.index) if src.kernel else ref.index
+    if index >= src.n_out:
+        raise SavedModelError(
+            f"Tensor {ref} asks for output {index} of node {src.name!r} ({src.op}), "
+            f"which has {src.n_out} outputs.")
+    return src.name, index
+
+
+def _input(pnodes: dict, consumer: PlanNode, ref: Ref, fed) -> tuple:
+    flat = _flat(pnodes, ref, fed)
+    src = pnodes.get(flat[0])
+    if src is not None and src.op in REF_VARIABLE_OPS and consumer.op not in REF_CONSUMERS:
+        read_name = src.name + "/_read"
+        if read_name not in pnodes:
+            kernel = get_kernel("_SmnbReadRef", read_name)
+            pnodes[read_name] = PlanNode(read_name, "_SmnbReadRef", [flat], [], {}, kernel, 1,
+                                         src.function, kernel.fn)
+        return read_name, 0
+    return flat
+
+
+def assemble(runtime, pnodes: dict, feeds: list, fetches: list, targets=(), *, name="graph",
+             dead=False, freeze=False, allow_dead_fetch=False) -> "Plan":
+    """Order, fold, elide, prune and lay out bound PlanNodes as a `Plan`."""
+    fed = set(feeds)
+    order = toposort(pnodes, fed)
+    _fold(runtime, order, fed, freeze)
+    alias = {} if dead else _elide(order)
+    fetches = [_resolve(alias, f) for f in fetches]
+    for p in order:
+        p.inputs = [_resolve(alias, r) for r in p.inputs]
+    live = {p.name: p for p in order if p.value is None}
+    needed = _needed(live, fetches, targets, fed)
+    steps = [p for p in order if p.name in needed]
+    return Plan(name, steps, pnodes, feeds, fetches, dead, allow_dead_fetch)
+
+
+def toposort(pnodes: dict, fed) -> list:
+    """PlanNodes in an order where producers come first (NextIteration back edges ignored)."""
+    consumers = {n: [] for n in pnodes}
+    pending = {}
+    for p in pnodes.values():
+        deps = set()
+        for src, index in p.inputs:
+            if (src, index) in fed or src not in pnodes:
+                continue
+            if p.op in ("Merge", "RefMerge") and pnodes[src].op in ("NextIteration", "RefNextIteration"):
+                continue
+            deps.add(src)
+        deps.update(c for c in p.controls if c in pnodes)
+        pending[p.name] = len(deps)
+        for d in deps:
+            consumers[d].append(p.name)
+    ready = [n for n in pnodes if pending[n] == 0]
+    ready.reverse()
+    order = []
+    while ready:
+        n = ready.pop()
+        order.append(pnodes[n])
+        released = []
+        for c in consumers[n]:
+            pending[c] -= 1
+            if pending[c] == 0:
+                released.append(c)
+        ready.extend(reversed(released))
+    if len(order) != len(pnodes):
+        stuck = sorted(n for n in pnodes if pending[n] > 0)[:5]
+        raise SavedModelError(f"The graph has a cycle through {', '.join(stuck)}; it cannot run.")
+    return order
+
+
+def _foldable(p: PlanNode, freeze: bool) -> bool:
+    if p.kernel is None or p.op in NEVER_FOLD or p.kernel.io:
+        return False
+    if p.kernel.stateful:
+        return p.op in HANDLE_OPS or (freeze and p.op in READ_OPS)
+    return True
+
+
+def _fold(runtime, order: list, fed, freeze: bool) -> None:
+    """Run, at plan time, every node whose inputs are all known (``p.value`` set)."""
+    ctx = runtime.ctx
+    known = {p.name: p for p in order if p.value is not None}
+    for p in order:
+        if p.value is not None or not _foldable(p, freeze):
+            continue
+        if any((s, i) in fed or s not in known for s, i in p.inputs):
+            continue
+        if any(c not in known for c in p.controls):
+            continue
+        args = [known[s].value[i] for s, i in p.inputs]
+        try:
+            outputs = list(p.fn(ctx, args, p.attrs))
+        except StopExecution:
+            raise
+        except Exception:  # noqa: BLE001 - left for run time, where it fails in context
+            continue
+        if len(outputs) != p.n_out or _nbytes(outputs) > FOLD_LIMIT_BYTES:
+            continue
+        for value in outputs:
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False  # shared by every call: kernels must not write
+        p.value = outputs
+        known[p.name] = p
+
+
+def _nbytes(values) -> int:
+    total = 0
+    for v in values:
+        total += getattr(v, "nbytes", 0) if not isinstance(v, np.ndarray) else v.nbytes
+    return total
+
+
+def _elide(order: list) -> dict:
+    """Map ``(identity node, i)`` to its input where nothing but data orders the node."""
+    alias = {}
+    known = {p.name for p in order if p.value is not None}
+    for p in order:
+        if p.value is not None or p.op not in IDENTITY_OPS:
+            continue
+        if any(c not in known for c in p.controls):
+            continue
+        for i, ref in enumerate(p.inputs):
+            alias[(p.name, i)] = _resolve(alias, ref)
+    return alias
+
+
+def _resolve(alias: dict, ref: tuple) -> tuple:
+    return alias.get(ref, ref)
+
+
+def _needed(live: dict, fetches, targets, fed) -> set:
+    seen = set()
+    stack = [s for s, i in fetches if (s, i) not in fed] + list(targets)
+    while stack:
+        n = stack.pop()
+        if n in seen or n not in live:
+            continue
+        seen.add(n)
+        p = live[n]
+        stack.extend(s for s, i in p.inputs if (s, i) not in fed)
+        stack.extend(p.controls)
+    return seen
+
+
+# --------------------------------------------------------------------------- running
+
+@dataclass
+class TraceRecord:
+    """One node run under the debugger."""
+    index: int
+    depth: int
+    name: str
+    op: str
+    function: str | None
+    inputs: list
+    outputs: list
+
+    def __str__(self):
+        indent = "  " * self.depth
+        where = f"  [{self.function}]" if self.function else ""
+        return (f"[{self.index:4d}] {indent}{self.name} ({self.op}){where}: "
+                f"{_summaries(self.inputs)} -> {_summaries(self.outputs)}")
+
+
+def describe_value(value) -> str:
+    """``float32[2,3]``-style summary of a tensor, or the type of an engine object."""
+    if value is DEAD:
+        return "dead"
+    dtype = getattr(value, "dtype", None)
+    shape = getattr(value, "shape", None)
+    if dtype is None or shape is None:
+        return type(value).__name__
+    name = np.dtype(dtype).name if isinstance(value, (np.ndarray, np.generic)) else str(dtype)
+    name = "string" if name == "object" else name
+    return f"{name}[{','.join(str(d) for d in shape)}]"
+
+
+def _summaries(values) -> str:
+    return "(" + ", ".join(describe_value(v) for v in values) + ")"
+
+
+@dataclass
+class Debugger:
+    """Notebook debugging switches for one call.
+
+    ``trace``: print each node's inputs/outputs (True), or call ``trace(record)``.
+    ``stop_after``: a node name, or the index of a traced step; execution stops
+    right after it. ``keep``: keep every node's outputs in ``values``.
+    """
+    trace: object = False
+    stop_after: object = None
+    keep: bool = True
+    records: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+    stopped_at: str | None = None
+    depth: int = 0
+
+    def record(self, info: StepInfo, inputs, outputs):
+        rec = TraceRecord(len(self.records), self.depth, info.name, info.op, info.function,
+                          list(inputs), list(outputs))
+        self.records.append(rec)
+        if self.keep:
+            self.values[info.name] = list(outputs)
+        if self.trace is True:
+            print(rec)
+        elif callable(self.trace):
+            self.trace(rec)
+        if self.stop_after is not None and (self.stop_after == info.name or self.stop_after == rec.index):
+            self.stopped_at = info.name
+            raise StopExecution()
+
+
+class Plan:
+    """Compiled steps of one body; `run` is the hot loop."""
+
+    def __init__(self, name, steps: list, pnodes: dict, feeds, fetches, dead, allow_dead_fetch):
+        self.name = name
+        self.dead = dead
+        self.allow_dead_fetch = allow_dead_fetch
+        slot_of = {}
+        template = []
+
+        def new_slot(key, value=None):
+            slot_of[key] = len(template)
+            template.append(value)
+            return slot_of[key]
+
+        self.feed_slots = tuple(new_slot(f) for f in feeds)
+        step_index = {p.name: k for k, p in enumerate(steps)}
+        for p in steps:
+            for i in range(p.n_out):
+                new_slot((p.name, i))
+            if dead and p.n_out == 0:
+                new_slot((p.name, 0))  # liveness marker for control edges
+
+        def slot(ref):
+            found = slot_of.get(ref)
+            if found is None:
+                src, index = ref
+                producer = pnodes.get(src)
+                if producer is None or producer.value is None:
+                    raise SavedModelError(f"Internal error: no value for tensor {src}:{index}.")
+                found = new_slot(ref, producer.value[index])
+            return found
+
+        last_use = {}
+        built = []
+        for k, p in enumerate(steps):
+            ins = tuple(slot(r) for r in p.inputs)
+            controls = tuple(self._control_slots(p, step_index, steps, slot_of) if dead else ())
+            for s in ins:
+                last_use[s] = k
+            for group in controls:
+                for s in group:
+                    last_use[s] = k
+            out = slot_of[(p.name, 0)] if (p.n_out or dead) else -1
+            built.append([p.fn, p.attrs, ins, out, p.n_out, (), controls, p.op in TAKES_DEAD])
+        self.fetch_slots = tuple(slot(f) for f in fetches)
+        self.constant_fetches = frozenset(
+            k for k, s in enumerate(self.fetch_slots) if template[s] is not None)
+        keep = set(self.fetch_slots)
+        frees = {}
+        for s, k in last_use.items():
+            if s not in keep and template[s] is None:
+                frees.setdefault(k, []).append(s)
+        for k, step in enumerate(built):
+            step[5] = tuple(frees.get(k, ()))
+        self.template = template
+        self.steps = [tuple(s[:6]) for s in built]
+        self.dead_steps = [tuple(s) for s in built]
+        self.info = [StepInfo(p.name, p.op, p.function) for p in steps]
+
+    @staticmethod
+    def _control_slots(p, step_index, steps, slot_of):
+        groups = []
+        for c in p.controls:
+            if c in step_index:
+                src = steps[step_index[c]]
+                groups.append(tuple(slot_of[(c, i)] for i in range(max(src.n_out, 1))))
+        return groups
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __repr__(self):
+        return f"<Plan {self.name}: {len(self.steps)} steps, {len(self.template)} slots>"
+
+    def describe(self) -> str:
+        """One line per step: index, node, op and function."""
+        return "\n".join(f"[{k:4d}] {i.name} ({i.op}){i.where()}" for k, i in enumerate(self.info))
+
+    def run(self, ctx, args) -> list:
+        """Feed ``args`` (in feed order), run every step, return the fetches."""
+        if self.dead:
+            return self.run_debug(ctx, args, None)
+        slots = self.template.copy()
+        for s, value in zip(self.feed_slots, args):
+            slots[s] = value
+        try:
+            for fn, attrs, ins, out, n, free in self.steps:
+                outs = fn(ctx, [slots[i] for i in ins], attrs)
+                if len(outs) != n:
+                    raise _arity_error(n, outs)
+                if n == 1:
+                    slots[out] = outs[0]
+                elif n:
+                    slots[out:out + n] = outs
+                for i in free:
+                    slots[i] = None
+        except StopExecution:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the node's name
+            raise self._error_at(next(k for k, s in enumerate(self.steps) if s[1] is attrs), exc) from exc
+        return [slots[i] for i in self.fetch_slots]
+
+    def run_debug(self, ctx, args, debugger: Debugger | None) -> list:
+        """The readable loop: dead tensors, tracing, stopping. ``debugger`` may be None."""
+        slots = self.template.copy()
+        for s, value in zip(self.feed_slots, args):
+            slots[s] = value
+        for k, (fn, attrs, ins, out, n, free, controls, takes_dead) in enumerate(self.dead_steps):
+            inputs = [slots[i] for i in ins]
+            dead = any(all(slots[s] is DEAD for s in group) for group in controls)
+            if not takes_dead:
+                dead = dead or any(x is DEAD for x in inputs)
+            if dead:
+                outs = [DEAD] * max(n, 1)
+            else:
+                try:
+                    outs = list(fn(ctx, inputs, attrs))
+                except StopExecution:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    raise self._error_at(k, exc) from exc
+                if len(outs) != n:
+                    raise self._error_at(k, _arity_error(n, outs))
+                if n == 0:
+                    outs = [True]
+            if out >= 0:
+                slots[out:out + len(outs)] = outs
+            if debugger is not None:
+                debugger.record(self.info[k], inputs, outs[:n])
+            for i in free:
+                slots[i] = None
+        results = [slots[i] for i in self.fetch_slots]
+        if not self.allow_dead_fetch and any(r is DEAD for r in results):
+            raise SavedModelError(
+                f"{self.name}: an output lies on a branch of a TF1 cond that was not taken, so it "
+                "has no value (TensorFlow raises the same).")
+        return results
+
+    def _error_at(self, k: int, exc: Exception) -> SavedModelError:
+        info = self.info[k]
+        return SavedModelError(f"Node {info.name!r} ({info.op}){info.where()} failed: {exc}")
+
+
+def _arity_error(n, outs) -> SavedModelError:
+    return SavedModelError(f"its kernel returned {len(outs)} outputs instead of {n}.")

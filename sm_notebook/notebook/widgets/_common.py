@@ -1,0 +1,76 @@
+"""Pieces the editors share: loading the description, and the Save bar with overwrite confirmation."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import ipywidgets as W
+
+from ..display import SEVERITY_COLORS, OK_COLOR, MUTED
+
+
+def load_info(path_or_info):
+    """A SavedModelInfo from a path (inspected now) or an existing SavedModelInfo."""
+    if hasattr(path_or_info, "meta_graphs") and hasattr(path_or_info, "export_dir"):
+        return path_or_info
+    import sm_notebook
+    return sm_notebook.inspect(path_or_info)
+
+
+def message_html(text: str, severity: str | None = None) -> str:
+    """One line in the severity's colour (None: muted, "ok": green)."""
+    color = OK_COLOR if severity == "ok" else SEVERITY_COLORS[severity][0] if severity else MUTED
+    return f'<span style="color:{color}">{html.escape(text)}</span>'
+
+
+class SaveBar(W.VBox):
+    """Target directory, Save, and a confirmation step before replacing an existing directory.
+
+    ``on_save(target: Path, overwrite: bool) -> str`` does the writing and returns
+    a message; a SavedModelError it raises is shown in the bar.
+    """
+
+    def __init__(self, default_target, on_save, label="Save"):
+        self.on_save = on_save
+        self.target = W.Text(value=str(default_target), description="save to",
+                             layout=W.Layout(width="520px"))
+        self.save_button = W.Button(description=label, button_style="primary", icon="save")
+        self.confirm_button = W.Button(description="Overwrite", button_style="danger")
+        self.cancel_button = W.Button(description="Cancel")
+        self.confirm_box = W.HBox([self.confirm_button, self.cancel_button],
+                                  layout=W.Layout(display="none"))
+        self.status = W.HTML()
+        super().__init__([W.HBox([self.target, self.save_button]), self.confirm_box, self.status])
+        self.save_button.on_click(lambda _: self.request())
+        self.confirm_button.on_click(lambda _: self._write(overwrite=True))
+        self.cancel_button.on_click(lambda _: self._cancel())
+
+    def __repr__(self):
+        return f"<SaveBar target={self.target.value!r}>"
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        return self.confirm_box.layout.display != "none"
+
+    def request(self):
+        """What the Save button does: write, or ask first when the target exists."""
+        target = Path(self.target.value).expanduser()
+        if target.exists():
+            self.confirm_box.layout.display = "flex"
+            self.status.value = message_html(f"{target} exists. Overwrite it?", "warning")
+            return
+        self._write(overwrite=False)
+
+    def _cancel(self):
+        self.confirm_box.layout.display = "none"
+        self.status.value = message_html("Not saved.")
+
+    def _write(self, overwrite):
+        from ...errors import SavedModelError
+        self.confirm_box.layout.display = "none"
+        try:
+            message = self.on_save(Path(self.target.value).expanduser(), overwrite)
+        except SavedModelError as exc:
+            self.status.value = message_html(str(exc), "error")
+            return
+        self.status.value = message_html(message, "ok")
