@@ -273,8 +273,11 @@ def _assets(meta_graph, export_dir) -> list[AssetInfo]:
     collection = meta_graph.collection_def.get("saved_model_assets")
     if not defs and collection is not None and collection.HasField("any_list"):
         defs = [files.unpack_any(value) for value in collection.any_list.value]
-    result = []
+    result, seen = [], set()
     for asset in defs:
+        if (asset.filename, asset.tensor_info.name) in seen:
+            continue  # TF1 builders re-record the graph's assets for every add_meta_graph
+        seen.add((asset.filename, asset.tensor_info.name))
         try:
             path = files.resolve_inside(Path(export_dir) / files.ASSETS_DIR, asset.filename)
             exists = path.is_file()

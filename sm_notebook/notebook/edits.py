@@ -281,6 +281,32 @@ def outline_diff(before, after, before_name="before", after_name="after") -> str
                                           n=1, lineterm=""))
 
 
+def load_builder(path):
+    """``sm_notebook.Builder.from_saved_model(path)``."""
+    from .. import builder as builder_module
+    return builder_module.Builder.from_saved_model(path)
+
+
+def preview_edits(path, edits):
+    """Apply ``edits`` to a Builder for ``path``; returns ``(builder, diff)``, writing nothing to ``path``.
+
+    The diff compares the model as it is with the model the Builder would write,
+    written to a temporary directory and inspected (so it shows exactly what
+    saving will produce).
+    """
+    import tempfile
+    from pathlib import Path
+    import sm_notebook
+    builder = load_builder(path)
+    apply_edits(builder, edits)
+    with tempfile.TemporaryDirectory(prefix="sm_notebook_dry_run_") as tmp:
+        target = Path(tmp) / "model"
+        builder.save(target)
+        after = sm_notebook.inspect(target)
+        diff = outline_diff(sm_notebook.inspect(path), after, str(path), "after edits")
+    return builder, diff
+
+
 def apply_edits(builder, edits) -> None:
     """Apply edits in order; a failing edit's error names its line and the edit."""
     for edit in edits:

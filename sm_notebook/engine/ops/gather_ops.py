@@ -189,8 +189,8 @@ def where(ctx, inputs, attrs):
     xp = xp_of(ctx, x)
     int64 = xp_dtype(xp, np.int64)
     if x.ndim == 0:
-        count = 1 if bool(ctx.to_numpy(x)) else 0
-        return [xp.zeros((count, 0), dtype=int64)]
+        raise SavedModelError("Where: the input must have at least one dimension (TensorFlow's "
+                              "WhereOp does not handle scalars).")
     coords = xp.nonzero(x)
     return [xp.stack([xp.astype(c, int64) for c in coords], axis=1)]
 

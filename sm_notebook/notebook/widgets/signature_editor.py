@@ -100,12 +100,13 @@ class SignatureDraft:
     outputs: list = field(default_factory=list)
     original: object = None
     removed: bool = False
+    index: int = 0      # the metagraph's position in the file
 
     @classmethod
-    def from_signature(cls, tags, sig):
-        return cls(tags, sig.key, sig.method_name,
+    def from_signature(cls, mg, sig):
+        return cls(mg.tags, sig.key, sig.method_name,
                    [TensorRow(s.key, s.name, s.key) for s in sig.inputs.values()],
-                   [TensorRow(s.key, s.name, s.key) for s in sig.outputs.values()], sig)
+                   [TensorRow(s.key, s.name, s.key) for s in sig.outputs.values()], sig, index=mg.index)
 
     @property
     def changed(self) -> bool:
@@ -148,7 +149,7 @@ class SignatureEditor(W.VBox):
     def __init__(self, path_or_info, tags=None, signature=None, save_to=None):
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
-        self.drafts: dict = {}          # (tags, original key or "#n" for new) -> SignatureDraft
+        self.drafts: dict = {}          # (metagraph index, original key or "#n" for new) -> SignatureDraft
         self._new_count = 0
         self._syncing = False
         self._pristine = None
@@ -209,14 +210,16 @@ class SignatureEditor(W.VBox):
     def draft(self) -> SignatureDraft | None:
         """The signature being edited."""
         ref = self.signature_picker.value
-        return self.drafts.get((self.meta_graph.tags, ref)) if ref is not None else None
+        return self.drafts.get((self.meta_graph.index, ref)) if ref is not None else None
 
     @property
     def tensors(self) -> list[GraphTensor]:
         """Tensors of the selected metagraph's graph, for the picker."""
-        index = self.meta_graph_picker.value
+        return self._tensors_of(self.meta_graph_picker.value)
+
+    def _tensors_of(self, index) -> list[GraphTensor]:
         if index not in self._tensors:
-            self._tensors[index] = graph_tensors(self.meta_graph)
+            self._tensors[index] = graph_tensors(self.info.meta_graphs[index])
         return self._tensors[index]
 
     def find_tensors(self, query: str = "") -> list[GraphTensor]:
@@ -254,14 +257,13 @@ class SignatureEditor(W.VBox):
         problems = []
         if not d.key.strip():
             problems.append("the signature key is empty")
-        others = [x.key for x in self.drafts.values() if x is not d and x.tags == d.tags and not x.removed]
-        untouched = [k for k in self.info.meta_graph(d.tags).signatures
-                     if (d.tags, k) not in self.drafts]
+        others = [x.key for x in self.drafts.values() if x is not d and x.index == d.index and not x.removed]
+        untouched = [k for k in self.info.meta_graphs[d.index].signatures if (d.index, k) not in self.drafts]
         if d.key in others + untouched:
             problems.append(f"another signature is already called {d.key!r}")
         if not d.outputs:
             problems.append("a signature needs at least one output")
-        names = {t.name for t in graph_tensors_cached(self, d.tags)}
+        names = {t.name for t in self._tensors_of(d.index)}
         for side, rows in (("input", d.inputs), ("output", d.outputs)):
             keys = [r.key for r in rows]
             for r in rows:
@@ -283,7 +285,7 @@ class SignatureEditor(W.VBox):
     def select(self, key: str):
         """Edit the existing signature ``key`` (its current key if renamed)."""
         for ref, label in self._signature_options():
-            d = self.drafts.get((self.meta_graph.tags, ref))
+            d = self.drafts.get((self.meta_graph.index, ref))
             if ref == key or (d is not None and d.key == key):
                 self.signature_picker.value = ref
                 return self
@@ -294,7 +296,8 @@ class SignatureEditor(W.VBox):
         """Start a new signature in the selected metagraph and edit it."""
         self._new_count += 1
         ref = f"#{self._new_count}"
-        self.drafts[(self.meta_graph.tags, ref)] = SignatureDraft(self.meta_graph.tags, key, method_name)
+        mg = self.meta_graph
+        self.drafts[(mg.index, ref)] = SignatureDraft(mg.tags, key, method_name, index=mg.index)
         self._update_signature_options(select=ref)
         return self
 
@@ -330,7 +333,7 @@ class SignatureEditor(W.VBox):
         d = self._require_draft()
         d.removed = True
         if d.original is None:
-            del self.drafts[(d.tags, self.signature_picker.value)]
+            del self.drafts[(d.index, self.signature_picker.value)]
         self._update_signature_options()
         return self
 
@@ -392,16 +395,16 @@ class SignatureEditor(W.VBox):
         return self
 
     def _signature_options(self):
-        tags = self.meta_graph.tags
+        index = self.meta_graph.index
         options = []
         for key in self.meta_graph.signatures:
-            d = self.drafts.get((tags, key))
+            d = self.drafts.get((index, key))
             if d is not None and d.removed:
                 continue
             label = key if d is None or d.key == key else f"{key} \u2192 {d.key}"
             options.append((key, label))
         for (t, ref), d in self.drafts.items():
-            if t == tags and d.original is None:
+            if t == index and d.original is None:
                 options.append((ref, f"{d.key or '(new)'} (new)"))
         return options
 
@@ -425,12 +428,12 @@ class SignatureEditor(W.VBox):
         if self._syncing:
             return
         ref = self.signature_picker.value
-        tags = self.meta_graph.tags
+        mg = self.meta_graph
         if ref is None:  # the "new signature" entry
             self.new_signature()
             return
-        if (tags, ref) not in self.drafts:
-            self.drafts[(tags, ref)] = SignatureDraft.from_signature(tags, self.meta_graph.signatures[ref])
+        if (mg.index, ref) not in self.drafts:
+            self.drafts[(mg.index, ref)] = SignatureDraft.from_signature(mg, mg.signatures[ref])
         d = self.draft
         self._syncing = True
         try:
@@ -521,9 +524,3 @@ class SignatureEditor(W.VBox):
         self.save(target, overwrite)
         return f"Saved {len(self.edits)} edit(s) to {target}."
 
-
-def graph_tensors_cached(editor, tags):
-    index = editor.info.meta_graph(tags).index
-    if index not in editor._tensors:
-        editor._tensors[index] = graph_tensors(editor.info.meta_graphs[index])
-    return editor._tensors[index]
