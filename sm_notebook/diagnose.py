@@ -64,6 +64,10 @@ class DiagnosticReport:
     def __repr__(self):
         return f"<DiagnosticReport {str(self.export_dir)!r}: {len(self.problems)} problem(s)>"
 
+    def _repr_html_(self):
+        from .notebook.display import report_html
+        return report_html(self)
+
 
 def diagnose(info) -> DiagnosticReport:
     """Run every check over an inspected SavedModel (a SavedModelInfo)."""

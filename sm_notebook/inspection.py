@@ -52,6 +52,10 @@ class SignatureInfo:
         return (f"SignatureInfo({self.key!r}, inputs={list(self.inputs)}, "
                 f"outputs={list(self.outputs)}, method_name={self.method_name!r})")
 
+    def _repr_html_(self):
+        from .notebook.display import signature_html
+        return signature_html(self)
+
 
 @dataclass(frozen=True)
 class VariableInfo:
@@ -105,6 +109,10 @@ class MetaGraphInfo:
                 f"signatures={list(self.signatures)}, ops={len(self.op_counts)}, "
                 f"variables={len(self.variables)}, assets={len(self.assets)})")
 
+    def _repr_html_(self):
+        from .notebook.display import meta_graph_html
+        return meta_graph_html(self)
+
 
 class SavedModelInfo:
     """Everything `inspect` learned about an export directory."""
@@ -150,6 +158,10 @@ class SavedModelInfo:
     def __repr__(self):
         sets = ", ".join(format_tag_set(t) for t in self.tag_sets)
         return f"<SavedModelInfo {str(self.export_dir)!r}: {len(self.meta_graphs)} metagraph(s) [{sets}]>"
+
+    def _repr_html_(self):
+        from .notebook.display import saved_model_html
+        return saved_model_html(self)
 
 
 def inspect(export_dir) -> SavedModelInfo:

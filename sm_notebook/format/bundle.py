@@ -42,7 +42,7 @@ from . import sstable
 from .sstable import mask_crc, unmask_crc
 from .tensors import (
     array_from_bytes, array_to_bytes, cast_to_dtype, dtype_name, dtype_to_numpy,
-    is_memcpy_dtype, numpy_to_dtype, shape_label, shape_to_proto,
+    infer_dtype, is_memcpy_dtype, shape_label, shape_to_proto,
 )
 
 HEADER_KEY = ""
@@ -739,9 +739,7 @@ class BundleWriter:
         """Add a tensor. ``dtype`` (a DataType enum) overrides the inferred type, e.g.
         DT_QINT8 for an int8 array; str elements of string tensors are UTF-8 encoded."""
         if dtype is None:
-            if not isinstance(array, np.ndarray):
-                array = np.asarray(array)
-            dtype = numpy_to_dtype(array.dtype)
+            dtype = infer_dtype(array)
         dtype = int(dtype)
         np_dtype = dtype_to_numpy(dtype)
         if not isinstance(array, np.ndarray):

@@ -154,6 +154,19 @@ def numpy_to_dtype(np_dtype) -> int:
     return enum
 
 
+def infer_dtype(array) -> int:
+    """The DataType for an array: numpy_to_dtype, except that object arrays of
+    ResourceHandleProto / VariantTensorDataProto are DT_RESOURCE / DT_VARIANT."""
+    array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+    if array.dtype == object and array.size:
+        first = array.reshape(-1)[0]
+        if isinstance(first, tensor_pb2.ResourceHandleProto):
+            return DataType.Value("DT_RESOURCE")
+        if isinstance(first, tensor_pb2.VariantTensorDataProto):
+            return DataType.Value("DT_VARIANT")
+    return numpy_to_dtype(array.dtype)
+
+
 def dtype_name(enum_value) -> str:
     """The DataType's proto name, e.g. ``DT_FLOAT`` or ``DT_FLOAT_REF``."""
     try:
@@ -440,7 +453,7 @@ def numpy_to_tensor_proto(array, dtype=None) -> tensor_pb2.TensorProto:
     if not isinstance(array, np.ndarray):
         array = np.asarray(array, dtype=object if dtype is not None and not info.memcpy else None)
     if dtype is None:
-        enum = numpy_to_dtype(array.dtype)
+        enum = infer_dtype(array)
         info = _lookup(enum)
     proto = tensor_pb2.TensorProto(dtype=enum)
     proto.tensor_shape.CopyFrom(shape_to_proto(array.shape))

@@ -330,48 +330,39 @@ class Timer:
 
 # --------------------------------------------------------------------------- scan results
 
-def scan_html(result) -> str:
-    """The result of ``engine.scan.scan_model``: unsupported and denied ops highlighted."""
+def _scan_rows(report):
+    """(severity, status, op, uses, first use) per op; reachable problems first."""
+    groups: dict = {}
+    for p in report.problems:
+        groups.setdefault((not p.reachable, p.status, p.op), []).append(p)
+    rows = []
+    for (unreachable, status, op), uses in sorted(groups.items()):
+        severity = "note" if unreachable else "error" if status == "unsupported" else "warning"
+        first = uses[0]
+        rows.append((severity, status, op, len(uses), f"node {first.node!r} in {first.where()}"))
+    return rows
+
+
+def scan_html(report) -> str:
+    """A ScanReport (engine.scan): ops that would stop `load` highlighted, unreachable ones as notes."""
+    title = f"scan {code_html(tags_text(report.tags))}"
+    head = (f'<div style="color:{MUTED}">{len(report.ops)} op types used · '
+            + (f'<span style="color:{OK_COLOR};font-weight:600">every reachable op can run</span>'
+               if report.ok else "some reachable ops cannot run") + "</div>")
     rows, styles = [], []
-    for severity, label, ops in _scan_groups(result):
+    for severity, status, op, count, first in _scan_rows(report):
         color, background = SEVERITY_COLORS[severity]
-        for op, detail in ops:
-            rows.append([badge_html(severity, label), code_html(op), esc(detail)])
-            styles.append(f"background:{background};border-left:3px solid {color}")
-    if not rows:
-        return box_html(f'<span style="color:{OK_COLOR};font-weight:600">every op is supported</span>',
-                    "scan")
-    return box_html(table_html(["", "op", "detail"], rows, styles), "scan")
+        label = status if severity != "note" else f"{status}, unreachable"
+        rows.append([badge_html(severity, label), code_html(op), esc(count), esc(first)])
+        styles.append(f"background:{background};border-left:3px solid {color}")
+    table = table_html(["", "op", "nodes", "first use"], rows, styles) if rows else ""
+    note = (muted_html("denied ops touch files or the network; load(..., allow_io=True) allows them")
+            if any(p.status == "denied" and p.reachable for p in report.problems) else "")
+    return box_html(head + table + note, title)
 
 
-def scan_text(result) -> str:
-    lines = []
-    for _severity, label, ops in _scan_groups(result):
-        lines += [f"{label}: {op}" + (f" ({detail})" if detail else "") for op, detail in ops]
-    return "\n".join(lines) or "Every op is supported."
-
-
-def _scan_groups(result):
-    """(severity, label, [(op, detail)]) from a scan result, whatever its exact shape."""
-    groups = []
-    for attr, severity, label in (("denied", "error", "denied"), ("unsupported", "warning", "unsupported")):
-        value = getattr(result, attr, None)
-        if value is None and isinstance(result, dict):
-            value = result.get(attr)
-        if not value:
-            continue
-        if isinstance(value, dict):
-            items = [(op, _detail(d)) for op, d in sorted(value.items())]
-        else:
-            items = [(str(op), "") for op in sorted(value)]
-        groups.append((severity, label, items))
-    return groups
-
-
-def _detail(detail) -> str:
-    if isinstance(detail, int):
-        return f"{detail} node(s)"
-    return str(detail) if detail else ""
+def scan_text(report) -> str:
+    return str(report)
 
 
 # --------------------------------------------------------------------------- edits

@@ -224,14 +224,17 @@ class SavedModelMagics(Magics):
         self._store(args, report)
 
     def _scan(self, args):
+        """Scan the metagraph load would pick; with several and no --tags, scan each."""
+        from ..engine.scan import scan_meta_graph, scan_model
         from . import display
-        try:
-            from ..engine.scan import scan_model
-        except ImportError as exc:
-            raise UsageError(f"%savedmodel scan needs sm_notebook.engine.scan, which is missing ({exc}).") from None
-        result = scan_model(args.path, tags=args.tags)
-        self._display(display.scan_text(result), display.scan_html(result))
-        self._store(args, result)
+        if args.tags is None and len(_read_proto(args.path).meta_graphs) > 1:
+            reports = [scan_meta_graph(mg, str(args.path), list(mg.meta_info_def.tags))
+                       for mg in _read_proto(args.path).meta_graphs]
+        else:
+            reports = [scan_model(args.path, tags=args.tags)]
+        self._display("\n\n".join(display.scan_text(r) for r in reports),
+                      "".join(display.scan_html(r) for r in reports))
+        self._store(args, reports[0] if len(reports) == 1 else reports)
 
     def _run(self, args):
         import sm_notebook
@@ -293,24 +296,22 @@ class SavedModelMagics(Magics):
         self._store(args, widget)
 
     def _edit_cell(self, args, cell):
+        from .display import diff_html
         from .edits import parse_edits, preview_edits
         edits = parse_edits(cell, tags=args.tags)
         if not edits:
             raise UsageError("The %%savedmodel cell has no edits (see %savedmodel? for the format).")
+        target = Path(os.path.expanduser(args.to)) if args.to else args.path
+        if args.write and target.exists() and not args.overwrite:
+            raise UsageError(f"{target} exists; add --overwrite to replace it"
+                             f"{' (this writes back to PATH)' if not args.to else ''}, or --to NEW_DIR.")
         builder, diff = preview_edits(args.path, edits)
-        header = f"Dry run on {args.path}: {len(edits)} edit(s)."
         if args.write:
-            target = Path(os.path.expanduser(args.to)) if args.to else args.path
-            if target.exists() and not args.overwrite:
-                raise UsageError(f"{target} exists; add --overwrite to replace it"
-                                 f"{'' if args.to else ' (writing back to PATH)'}, or --to NEW_DIR.")
             builder.save(target, overwrite=args.overwrite)
             header = f"Wrote {target}: {len(edits)} edit(s)."
         else:
-            header += " Nothing written; add --write to save."
-        text = header + ("\n" + diff if diff else "\n(no visible change)")
-        from .display import diff_html
-        self._display(text, diff_html(header, diff))
+            header = f"Dry run on {args.path}: {len(edits)} edit(s); nothing written (add --write to save)."
+        self._display(header + "\n" + (diff or "(no visible change)"), diff_html(header, diff))
         self._store(args, builder)
 
 
@@ -319,6 +320,11 @@ class SavedModelMagics(Magics):
 def _has_widget_frontend(shell) -> bool:
     """True in a Jupyter kernel (where widgets render), False in a terminal or test shell."""
     return getattr(shell, "kernel", None) is not None
+
+
+def _read_proto(path):
+    from ..format.savedmodel import read_saved_model
+    return read_saved_model(path)
 
 
 def _describe_inputs(sig) -> str:
@@ -430,6 +436,11 @@ def _candidates(words, current, cell_mode) -> list[str]:
             return []
         from .edits import tag_set_text
         if option == "tags":
+            if "," in current:  # complete the tag being typed after the others
+                head, _, _ = current.rpartition(",")
+                typed = set(head.split(","))
+                every = sorted({t for ts in info.tag_sets for t in ts} - typed)
+                return [f"{head},{t}" for t in every]
             return list(dict.fromkeys(tag_set_text(t) for t in info.tag_sets))
         if option == "signature":
             return sorted({k for mg in _meta_graphs_for(info, words) for k in mg.signatures})

@@ -1,0 +1,300 @@
+"""What `sm_notebook.load` returns: a model whose signatures are callable.
+
+``model.signatures[key](**inputs)`` checks and converts the inputs against the
+SignatureDef, runs the signature's plan (compiled on first call) and returns a
+`SignatureOutputs` dict of arrays of the model's backend.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SavedModelError
+from ..format.tensors import dtype_to_numpy, shape_from_proto
+from .plan import Debugger, StopExecution
+
+INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A signature input or output: graph tensor name, dtype (numpy) and shape (None dims)."""
+    name: str
+    dtype: np.dtype
+    shape: tuple | None
+
+    def __str__(self):
+        return spec_text(self.dtype, self.shape)
+
+
+def spec_text(dtype, shape) -> str:
+    dtype = np.dtype(dtype)
+    name = "string" if dtype == object else dtype.name
+    if shape is None:
+        return f"{name}[...]"
+    return f"{name}[{','.join('?' if d is None else str(d) for d in shape)}]"
+
+
+def _spec(info, where: str) -> TensorSpec:
+    if info.WhichOneof("encoding") != "name":
+        raise SavedModelError(
+            f"{where} is a {info.WhichOneof('encoding')} (sparse or composite) tensor; only dense "
+            "tensors can be fed or fetched by sm_notebook's engine.")
+    return TensorSpec(info.name, dtype_to_numpy(info.dtype), shape_from_proto(info.tensor_shape))
+
+
+class SignatureOutputs(dict):
+    """Output name -> array of the model's backend; `.numpy()` gives numpy arrays."""
+
+    def __init__(self, values, backend):
+        super().__init__(values)
+        self._backend = backend
+
+    def numpy(self) -> dict:
+        return {k: self._backend.to_numpy(v) for k, v in self.items()}
+
+
+@dataclass
+class DebugRun:
+    """The result of `SignatureFunction.debug`: outputs (None when stopped early),
+    every traced step (`records`) and every node's outputs (`values`, by node name)."""
+    outputs: dict | None
+    stopped_at: str | None
+    records: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        state = f"stopped after {self.stopped_at!r}" if self.stopped_at else "ran to the end"
+        return f"<DebugRun: {len(self.records)} steps, {state}>"
+
+
+class SignatureFunction:
+    """One SignatureDef, callable with keyword arguments named like its inputs."""
+
+    def __init__(self, model, key: str, signature_def):
+        self._model = model
+        self.key = key
+        self.method_name = signature_def.method_name
+        self._signature_def = signature_def
+        self.inputs = {k: _spec(v, f"Input {k!r} of signature {key!r}")
+                       for k, v in sorted(signature_def.inputs.items())}
+        self.outputs = {k: _spec(v, f"Output {k!r} of signature {key!r}")
+                        for k, v in sorted(signature_def.outputs.items())}
+        self._input_keys = list(self.inputs)
+        self._output_keys = list(self.outputs)
+        self._plan = None
+
+    def __repr__(self):
+        args = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
+        outs = ", ".join(f"{k}: {v}" for k, v in self.outputs.items())
+        return f"<SignatureFunction {self.key}({args}) -> {{{outs}}}>"
+
+    @property
+    def plan(self):
+        """The compiled plan (compiled on first use)."""
+        if self._plan is None:
+            runtime = self._model._runtime
+            self._plan = runtime.graph_plan(
+                [s.name for s in self.inputs.values()] + list(self._model._feeds),
+                [s.name for s in self.outputs.values()], name=f"signature {self.key!r}")
+        return self._plan
+
+    def __call__(self, **inputs) -> SignatureOutputs:
+        args = self._convert(inputs)
+        plan = self.plan
+        runtime = self._model._runtime
+        values = runtime.run_plan(plan, args)
+        return self._outputs(values, plan)
+
+    def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
+        """Run once node by node: ``trace`` prints each node's inputs and outputs (or
+        pass a callable), ``stop_after`` (node name or step index) stops there."""
+        args = self._convert(inputs)
+        runtime = self._model._runtime
+        debugger = Debugger(trace=trace, stop_after=stop_after)
+        runtime.debugger = debugger
+        try:
+            values = runtime.run_plan(self.plan, args)
+            outputs = self._outputs(values, self.plan)
+        except StopExecution:
+            outputs = None
+        finally:
+            runtime.debugger = None
+        return DebugRun(outputs, debugger.stopped_at, debugger.records, debugger.values)
+
+    # ---------------------------------------------------------------- inputs and outputs
+
+    def _convert(self, inputs: dict) -> list:
+        unknown = [k for k in inputs if k not in self.inputs]
+        missing = [k for k in self._input_keys if k not in inputs
+                   and k not in self._signature_def.defaults]
+        if unknown or missing:
+            problems = []
+            if unknown:
+                problems.append(f"unknown input(s) {', '.join(map(repr, unknown))}")
+            if missing:
+                problems.append(f"missing input(s) {', '.join(map(repr, missing))}")
+            valid = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
+            raise SavedModelError(
+                f"Signature {self.key!r}: {' and '.join(problems)}. Its inputs are: {valid}.")
+        backend = self._model._runtime.ctx.backend
+        args = []
+        for k in self._input_keys:
+            value = inputs[k] if k in inputs else _default(self._signature_def.defaults[k])
+            array = convert_input(value, self.inputs[k], f"Input {k!r} of signature {self.key!r}",
+                                  backend)
+            args.append(backend.asarray(array))
+        return args + list(self._model._feeds.values())
+
+    def _outputs(self, values, plan) -> SignatureOutputs:
+        backend = self._model._runtime.ctx.backend
+        result = {}
+        for position, (k, v) in enumerate(zip(self._output_keys, values)):
+            if position in plan.constant_fetches:
+                v = v.copy() if isinstance(v, np.ndarray) else v
+            if backend.is_numpy and not isinstance(v, np.ndarray):
+                v = np.asarray(v)
+            result[k] = v
+        return SignatureOutputs(result, backend)
+
+
+def _default(tensor_proto):
+    from ..format.tensors import tensor_proto_to_numpy
+    return tensor_proto_to_numpy(tensor_proto)
+
+
+def _to_bytes(item):
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, (str, np.str_)):
+        return str(item).encode("utf-8")
+    if isinstance(item, (bytearray, np.bytes_)):
+        return bytes(item)
+    raise TypeError(type(item).__name__)
+
+
+def convert_input(value, spec: TensorSpec, what: str, backend=None) -> np.ndarray:
+    """``value`` as a numpy array of the spec's dtype, checked against its shape."""
+    want = spec.dtype
+    if not isinstance(value, (np.ndarray, np.generic, list, tuple, int, float, bool, complex, str,
+                              bytes)) and hasattr(value, "__array_namespace__") and backend is not None:
+        value = backend.to_numpy(value)
+    if want == object:
+        array = _string_array(value, spec, what)
+    else:
+        try:
+            source = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise SavedModelError(f"{what} expects {spec}; {exc}.") from None
+        array = _cast(source, want, spec, what, isinstance(value, np.ndarray))
+    if spec.shape is not None:
+        ok = len(spec.shape) == array.ndim and all(
+            d is None or d == n for d, n in zip(spec.shape, array.shape))
+        if not ok:
+            raise SavedModelError(
+                f"{what} expects shape {spec_text(want, spec.shape)}, got shape "
+                f"{tuple(array.shape)}.")
+    return array
+
+
+def _string_array(value, spec, what) -> np.ndarray:
+    source = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+    if source.dtype.kind not in "OSU":
+        raise SavedModelError(f"{what} expects strings ({spec}), got {source.dtype.name} values.")
+    out = np.empty(source.shape, dtype=object)
+    try:
+        for index, item in np.ndenumerate(source):
+            out[index] = _to_bytes(item)
+    except TypeError as exc:
+        raise SavedModelError(f"{what} expects strings ({spec}), got an element of type {exc}.") from None
+    return out
+
+
+def _cast(source: np.ndarray, want: np.dtype, spec, what, from_array: bool) -> np.ndarray:
+    if source.dtype == want:
+        return source
+    have = source.dtype.kind
+    target = "f" if want.name == "bfloat16" else want.kind
+    allowed = {"b": "b", "i": "iu", "u": "iu", "f": "iuf", "c": "iufc"}.get(target, "")
+    if have == "f" and source.dtype.name == "bfloat16":
+        have = "f"
+    if have not in allowed or (have == "b" and target != "b"):
+        raise SavedModelError(
+            f"{what} expects {spec}, got {source.dtype.name} values; convert them first "
+            f"(e.g. np.asarray(x, dtype='{'string' if want == object else want.name}')).")
+    if target in "iu" and source.size:
+        info = np.iinfo(want)
+        low, high = source.min(), source.max()
+        if low < info.min or high > info.max:
+            raise SavedModelError(f"{what} expects {spec}: values {low}..{high} do not fit {want.name}.")
+    return source.astype(want)
+
+
+class Signatures(Mapping):
+    """Signature key -> SignatureFunction (the init op signature is left out)."""
+
+    def __init__(self, functions: dict):
+        self._functions = functions
+
+    def __getitem__(self, key):
+        try:
+            return self._functions[key]
+        except KeyError:
+            raise KeyError(f"No signature {key!r}; the model has: {', '.join(sorted(self._functions)) or 'none'}.") from None
+
+    def __iter__(self):
+        return iter(self._functions)
+
+    def __len__(self):
+        return len(self._functions)
+
+    def __repr__(self):
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self._functions.items()) + "}"
+
+
+class LoadedModel:
+    """A SavedModel metagraph loaded for execution on one backend.
+
+    ``signatures``: key -> `SignatureFunction`. ``to(backend)``: the same model
+    on another backend (variables restored and init ops run again there).
+    """
+
+    def __init__(self, source, runtime, feeds: dict):
+        self._source = source
+        self._runtime = runtime
+        self._feeds = feeds  # tensor name -> value fed to every plan (asset paths)
+        meta_graph = source.meta_graph
+        self.export_dir = source.export_dir
+        self.tags = frozenset(meta_graph.meta_info_def.tags)
+        self.signatures = Signatures({
+            key: SignatureFunction(self, key, sig) for key, sig in sorted(meta_graph.signature_def.items())
+            if key != INIT_OP_SIGNATURE})
+
+    @property
+    def backend(self) -> str:
+        return self._runtime.ctx.backend.name
+
+    def __repr__(self):
+        return (f"<LoadedModel {str(self.export_dir)!r} tags={sorted(self.tags)} "
+                f"backend={self.backend} signatures={list(self.signatures)}>")
+
+    def to(self, backend) -> "LoadedModel":
+        """This model on another backend ("numpy", "cupy" or an array API namespace)."""
+        from .loader import start_model
+        return start_model(self._source, backend, self._runtime.allow_io, self._runtime.ctx.memory_cap)
+
+    def numpy(self, outputs) -> dict:
+        """Any signature's outputs as numpy arrays."""
+        return {k: self._runtime.ctx.to_numpy(v) for k, v in outputs.items()}
+
+    @property
+    def variables(self) -> dict:
+        """Variable name -> Variable engine object (value on the backend)."""
+        from .ops.resource_ops import Variable
+        found = {}
+        for value in list(self._runtime.bindings.values()) + list(self._runtime.ctx.resources.values()):
+            if isinstance(value, Variable):
+                found.setdefault(value.name, value)
+        return found

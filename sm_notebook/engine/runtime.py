@@ -1,0 +1,91 @@
+"""One metagraph on one backend: kernel context, function library and compiled plans."""
+from __future__ import annotations
+
+from .attrs import OpDefaults
+from .context import DEFAULT_MEMORY_CAP, KernelContext
+from .functions import FunctionLibrary, graph_body, parse_graph_input
+from .plan import Debugger, Plan, compile_plan
+from ..errors import SavedModelError
+
+
+def tensor_ref(name: str):
+    """``node:0``-style tensor name -> Ref (a bare node name means output 0)."""
+    ref, control = parse_graph_input(name)
+    if ref is None:
+        raise SavedModelError(f"{name!r} names a control dependency, not a tensor.")
+    return ref
+
+
+class Runtime:
+    """Runs parts of a metagraph: graph plans for signatures and init ops, function plans
+    for If/While/... kernels (``ctx.call_function``)."""
+
+    def __init__(self, meta_graph, export_dir=None, backend="numpy", allow_io=False,
+                 memory_cap=DEFAULT_MEMORY_CAP):
+        from . import ops  # noqa: F401  (registers every kernel)
+
+        self.meta_graph = meta_graph
+        info = meta_graph.meta_info_def
+        self.defaults = OpDefaults(info.stripped_op_list if info.HasField("stripped_op_list") else None)
+        self.library = FunctionLibrary(meta_graph.graph_def.library)
+        self.graph = graph_body(meta_graph.graph_def)
+        self.allow_io = allow_io
+        self.ctx = KernelContext(backend, export_dir, allow_io, memory_cap,
+                                 function_caller=self.call_function)
+        self.bindings: dict = {}          # main-graph node name -> value (captured variables)
+        self.freeze_variables = False     # True when no signature writes a variable
+        self.debugger: Debugger | None = None
+        self._function_plans: dict = {}
+
+    def graph_plan(self, feeds, fetches, targets=(), *, name="graph", freeze=None) -> Plan:
+        """Compile the main graph for tensor names ``feeds`` -> ``fetches`` (+ ``targets`` run)."""
+        return compile_plan(
+            self, self.graph.nodes, [tensor_ref(f) for f in feeds], [tensor_ref(f) for f in fetches],
+            [t.lstrip("^").split(":")[0] for t in targets], name=name, bindings=self.bindings,
+            freeze=self.freeze_variables if freeze is None else freeze)
+
+    def run_graph(self, feeds: dict, fetches=(), targets=(), name="graph") -> list:
+        """Compile and run once (init ops, restore): ``feeds`` maps tensor names to values."""
+        plan = self.graph_plan(list(feeds), list(fetches), targets, name=name, freeze=False)
+        return self.run_plan(plan, list(feeds.values()))
+
+    def run_plan(self, plan: Plan, args: list) -> list:
+        if self.debugger is None:
+            return plan.run(self.ctx, args)
+        return plan.run_debug(self.ctx, args, self.debugger)
+
+    def function_plan(self, name: str, attrs: dict | None = None) -> Plan:
+        key = name if not attrs else (name, repr(sorted(attrs.items(), key=lambda kv: kv[0])))
+        plan = self._function_plans.get(key)
+        if plan is None:
+            body = self.library.body(name)
+            if attrs:
+                nodes = {n: _with_attrs(node, attrs) for n, node in body.nodes.items()}
+            else:
+                nodes = body.nodes
+            plan = compile_plan(self, nodes, body.args, body.rets, body.control_rets,
+                                name=f"function {name!r}")
+            plan.n_args = len(body.args)
+            self._function_plans[key] = plan
+        return plan
+
+    def call_function(self, name: str, inputs: list, attrs: dict) -> list:
+        """``ctx.call_function``: run library function ``name`` on ``inputs``."""
+        plan = self._function_plans.get(name) if not attrs else None
+        if plan is None:
+            plan = self.function_plan(name, attrs)
+        if len(inputs) != plan.n_args:
+            raise SavedModelError(f"Function {name!r} takes {plan.n_args} inputs, got {len(inputs)}.")
+        if self.debugger is None:
+            return plan.run(self.ctx, inputs)
+        self.debugger.depth += 1
+        try:
+            return plan.run_debug(self.ctx, inputs, self.debugger)
+        finally:
+            self.debugger.depth -= 1
+
+
+def _with_attrs(node, attrs):
+    from .functions import Node
+    return Node(node.name, node.op, node.inputs, node.controls, node.attr, node.function,
+                attrs, node.depth)

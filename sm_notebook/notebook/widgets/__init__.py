@@ -1,0 +1,8 @@
+"""ipywidgets editors, one per file; each keeps its state reachable from Python."""
+from .browser import ModelBrowser
+from .progress import Progress
+from .run_panel import RunPanel
+from .signature_editor import SignatureEditor
+from .tag_editor import TagSetEditor
+
+__all__ = ["ModelBrowser", "Progress", "RunPanel", "SignatureEditor", "TagSetEditor"]
