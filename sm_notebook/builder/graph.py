@@ -499,7 +499,8 @@ class Graph:
         for key, value in attrs.items():
             if key in node.attr and key in spec.type_attrs() | spec.list_attrs():
                 continue
-            kind = ("type" if key in spec.type_attrs() else "list(type)" if key in spec.list_attrs()
+            kind = ("type" if key in spec.type_attrs() | {"dtype"}
+                    else "list(type)" if key in spec.list_attrs()
                     else "shape" if key == "shape" else "tensor" if key == "value" else None)
             node.attr[key].CopyFrom(encode_attr(value, kind))
         for key, value in spec.attr_defaults.items():

@@ -412,26 +412,4 @@ def probe_with_kernel(op: str, input_types: list[TensorType], attr_map,
     kernel = KERNELS.get(op)
     if kernel is None or kernel.io or kernel.stateful:
         return None
-    inputs = []
-    for spec, const in zip(input_types, consts):
-        if const is not None:
-            inputs.append(np.asarray(const))
-            continue
-        if spec.shape is None or not spec.dtype:
-            return None
-        shape = tuple(1 if d is None else d for d in spec.shape)
-        if math.prod(shape) > 1 << 20:
-            return None
-        inputs.append(np.zeros(shape, dtype=dtype_to_numpy(spec.dtype)))
-    try:
-        outputs = kernel.fn(KernelContext("numpy"), inputs, decode_node_attrs(attr_map, op))
-    except Exception:  # noqa: BLE001 - any kernel failure means "cannot tell"
-        return None
-    result = []
-    for value in outputs:
-        value = np.asarray(value)
-        try:
-            result.append(TensorType(numpy_to_dtype(value.dtype), tuple(value.shape)))
-        except SavedModelError:
-            return None
-    return result
+    __PROBE__

@@ -420,3 +420,51 @@ def test_matrix_band_part(backend, dtype):
 def test_errors_are_saved_model_errors():
     with pytest.raises(SavedModelError, match="Reshape"):
         run_kernel("Reshape", [np.zeros(6, np.float32), np.asarray([4, -1], I32)])
+
+
+# --- matrix diagonals -----------------------------------------------------------------------
+
+BANDS = [[0], [1], [-1], [-1, 1], [-2, 2], [1, 3], [-2, -1], [2, 2]]
+ALIGNS = ["LEFT_LEFT", "LEFT_RIGHT", "RIGHT_LEFT", "RIGHT_RIGHT"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.bool_, np.complex64],
+                         ids=lambda d: np.dtype(d).name)
+def test_matrix_diag_v3(backend, dtype):
+    rng = rng_for(dtype, "diag")
+    x = random_array(rng, (2, 3, 4), dtype)
+    pad = random_array(rng, (), dtype)
+    for k in BANDS:
+        kt = np.asarray(k, I32)
+        for align in ALIGNS:
+            part = conform("MatrixDiagPartV3", {"input": x, "k": kt, "padding_value": pad},
+                           {"align": align}, backend=backend)
+            if isinstance(part, Exception):
+                continue
+            diagonal = part[0]
+            for rows, cols in ((-1, -1), (5, -1), (-1, 6), (3, 4), (2, 2)):
+                conform("MatrixDiagV3", {"diagonal": diagonal, "k": kt, "num_rows": np.int32(rows),
+                                         "num_cols": np.int32(cols), "padding_value": pad},
+                        {"align": align}, backend=backend)
+            conform("MatrixSetDiagV3", {"input": x, "diagonal": diagonal, "k": kt}, {"align": align},
+                    backend=backend)
+        conform("MatrixDiagPartV2", {"input": x, "k": kt, "padding_value": pad}, backend=backend)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=lambda d: np.dtype(d).name)
+def test_matrix_diag_v1_and_diag(backend, dtype):
+    rng = rng_for(dtype, "diag1")
+    x = random_array(rng, (2, 3, 4), dtype)
+    conform("MatrixDiagPart", {"input": x}, backend=backend)
+    d = random_array(rng, (2, 3), dtype)
+    conform("MatrixDiag", {"diagonal": d}, backend=backend)
+    conform("MatrixSetDiag", {"input": x, "diagonal": d}, backend=backend)
+    conform("MatrixDiagV2", {"diagonal": d, "k": np.asarray([1], I32), "num_rows": np.int32(-1),
+                             "num_cols": np.int32(-1), "padding_value": np.zeros((), dtype)},
+            backend=backend)
+    conform("MatrixSetDiagV2", {"input": x, "diagonal": x[:, :2, :3], "k": np.asarray([0, 1], I32)},
+            backend=backend)
+    for shape in ((3,), (2, 3)):
+        y = random_array(rng, shape, dtype)
+        conform("Diag", {"diagonal": y}, backend=backend)
+        conform("DiagPart", {"input": random_array(rng, shape * 2, dtype)}, backend=backend)

@@ -70,8 +70,7 @@ def diag_part(ctx, op, x, low, high, padding, align):
     if rows and cols and not (-rows < low <= high < cols):
         raise SavedModelError(f"{op}: diagonal band [{low}, {high}] is out of bounds for a "
                               f"{rows}x{cols} matrix.")
-    max_len = max(_diag_len(rows, cols, high), _diag_len(rows, cols, low),
-                  _diag_len(rows, cols, min(max(0, low), high)), 0)
+    max_len = max(max(_diag_len(rows, cols, d) for d in range(low, high + 1)), 0)
     count = high - low + 1
     flat = np.zeros((count, max_len), np.int64)
     valid = np.zeros((count, max_len), bool)

@@ -1,0 +1,247 @@
+"""Loading a SavedModel for execution: pick the metagraph, restore variables, run init ops.
+
+Order, as TensorFlow's loader: refuse IO ops any signature or init op could
+run; restore variables (TF2: each captured variable from the checkpoint key of
+its object-graph node; TF1: the saver's restore op, fed the model's own
+variables/ prefix); run the init op (``__saved_model_init_op`` signature, else the
+``saved_model_main_op`` / ``legacy_init_op`` collection) once, with every asset
+tensor fed the path of its file inside assets/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SavedModelError
+from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside, unpack_any
+from .context import DEFAULT_MEMORY_CAP
+from .model import INIT_OP_SIGNATURE, LoadedModel
+from .runtime import Runtime, tensor_ref
+from .scan import MAIN_OP_COLLECTIONS, problem_status, reachable, root_nodes
+
+#: Ops that change a variable: when no signature can run one, variable reads are folded.
+WRITE_PREFIXES = ("Assign", "ResourceApply", "ResourceSparseApply", "ResourceScatter", "Scatter",
+                  "Apply", "SparseApply", "ResourceStridedSliceAssign", "StridedSliceAssign",
+                  "DestroyResourceOp", "CountUpTo")
+
+
+@dataclass
+class ModelSource:
+    """The parsed files of one export, shared by a model's backends."""
+    export_dir: str
+    saved_model: object
+    meta_graph_index: int
+    meta_graph: object
+
+
+def load_model(export_dir, tags=None, backend="numpy", allow_io=False,
+               memory_cap=DEFAULT_MEMORY_CAP) -> LoadedModel:
+    """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``."""
+    from ..tags import select_meta_graph
+
+    saved_model = read_saved_model(export_dir)
+    index, meta_graph = select_meta_graph(saved_model, tags, export_dir)
+    return start_model(ModelSource(str(export_dir), saved_model, index, meta_graph),
+                       backend, allow_io, memory_cap)
+
+
+def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedModel:
+    """A fresh runtime for ``source``: checked, variables restored, init op run."""
+    meta_graph = source.meta_graph
+    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap)
+    live_nodes, live_functions = reachable(meta_graph, root_nodes(meta_graph))
+    if not allow_io:
+        _refuse_io(meta_graph, live_nodes, live_functions)
+    if meta_graph.object_graph_def.nodes:
+        _restore_tf2(runtime, source)
+    else:
+        _restore_tf1(runtime, source)
+    feeds = asset_feeds(source.export_dir, meta_graph)
+    init_op = init_op_name(meta_graph)
+    if init_op:
+        runtime.run_graph(feeds, targets=[init_op], name=f"init op {init_op!r}")
+    runtime.freeze_variables = not _writes_variables(meta_graph, live_nodes, live_functions, init_op)
+    return LoadedModel(source, runtime, feeds)
+
+
+def _ops_of(meta_graph, node_names, function_names):
+    graph = meta_graph.graph_def
+    for node in graph.node:
+        if node.name in node_names:
+            yield node, None
+    for fdef in graph.library.function:
+        if fdef.signature.name in function_names:
+            for node in fdef.node_def:
+                yield node, fdef.signature.name
+
+
+def _refuse_io(meta_graph, live_nodes, live_functions):
+    denied = [(n.op, n.name, f) for n, f in _ops_of(meta_graph, live_nodes, live_functions)
+              if problem_status(n.op) == "denied"]
+    if denied:
+        listed = "; ".join(f"{op} (node {node!r} in {'function ' + repr(f) if f else 'the main graph'})"
+                           for op, node, f in denied[:10])
+        raise SavedModelError(
+            f"The model would run IO ops, refused before anything runs: {listed}. They read or "
+            "write files or run code outside the model. Load with allow_io=True only if you trust it.")
+
+
+def _writes_variables(meta_graph, live_nodes, live_functions, init_op) -> bool:
+    if init_op:
+        # nodes only the init op reaches have already run; count the signatures' ones
+        live_nodes, live_functions = reachable(meta_graph, [
+            tensor_ref(t.name).node for key, sig in meta_graph.signature_def.items()
+            if key != INIT_OP_SIGNATURE for t in sig.outputs.values()])
+    return any(n.op.startswith(WRITE_PREFIXES)
+               for n, _ in _ops_of(meta_graph, live_nodes, live_functions))
+
+
+def init_op_name(meta_graph) -> str | None:
+    """The node the loader runs once after restoring, as TensorFlow picks it."""
+    sig = meta_graph.signature_def.get(INIT_OP_SIGNATURE)
+    if sig is not None and INIT_OP_SIGNATURE in sig.outputs:
+        return tensor_ref(sig.outputs[INIT_OP_SIGNATURE].name).node
+    for key in MAIN_OP_COLLECTIONS:
+        collection = meta_graph.collection_def.get(key)
+        if collection is not None and collection.node_list.value:
+            return tensor_ref(collection.node_list.value[0]).node
+    return None
+
+
+def asset_file_defs(meta_graph) -> list:
+    """The AssetFileDefs of the metagraph (field, or the TF1 saved_model_assets collection)."""
+    found = list(meta_graph.asset_file_def)
+    collection = meta_graph.collection_def.get("saved_model_assets")
+    if collection is not None and collection.HasField("any_list"):
+        names = {a.tensor_info.name for a in found}
+        for value in collection.any_list.value:
+            asset = unpack_any(value)
+            if asset.tensor_info.name not in names:
+                found.append(asset)
+    return found
+
+
+def asset_feeds(export_dir, meta_graph) -> dict:
+    """Asset tensor name -> path of its file inside the export's assets/ (escapes refused)."""
+    feeds = {}
+    for asset in asset_file_defs(meta_graph):
+        path = resolve_inside(export_dir, str(Path(ASSETS_DIR) / asset.filename))
+        if asset.tensor_info.name:
+            feeds[asset.tensor_info.name] = np.array(str(path).encode("utf-8"), dtype=object)
+    return feeds
+
+
+def _variables_prefix(export_dir) -> Path | None:
+    prefix = Path(export_dir) / "variables" / "variables"
+    return prefix if Path(str(prefix) + ".index").is_file() else None
+
+
+def _restore_tf1(runtime: Runtime, source: ModelSource) -> None:
+    prefix = _variables_prefix(source.export_dir)
+    saver = source.meta_graph.saver_def
+    if prefix is None:
+        return
+    restore_op = tensor_ref(saver.restore_op_name).node if saver.restore_op_name else ""
+    if restore_op and restore_op in runtime.graph.nodes and saver.filename_tensor_name:
+        feeds = {saver.filename_tensor_name: np.array(str(prefix).encode("utf-8"), dtype=object)}
+        runtime.run_graph(feeds, targets=[restore_op], name="variable restore")
+        return
+    _restore_by_name(runtime, prefix)
+
+
+def _restore_by_name(runtime: Runtime, prefix: Path) -> None:
+    """No saver: variables named like their checkpoint keys (VariableV2 node, VarHandleOp
+    shared_name) get those values."""
+    from ..format.bundle import BundleReader
+    from .ops.resource_ops import variable
+
+    reader = BundleReader(prefix)
+    keys = set(reader.keys())
+    for node in runtime.meta_graph.graph_def.node:
+        if node.op not in ("VariableV2", "Variable", "VarHandleOp"):
+            continue
+        shared = node.attr["shared_name"].s.decode() if "shared_name" in node.attr else ""
+        shared = shared or node.name
+        key = node.name if node.name in keys else shared if shared in keys else None
+        if key is not None:
+            container = node.attr["container"].s.decode() if "container" in node.attr else ""
+            var = variable(runtime.ctx, container, shared)
+            var.value = runtime.ctx.asarray(reader.read(key))
+
+
+def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
+    """Bind each captured variable of a signature call to its checkpoint value.
+
+    Main-graph calls (StatefulPartitionedCall) pass a concrete function's captures as
+    trailing inputs, in the order of ``bound_inputs`` (object-graph node ids); node id
+    N's value is under the checkpoint key of node N of the checkpoint's object graph.
+    """
+    from .ops.resource_ops import Variable
+
+    meta_graph = source.meta_graph
+    object_graph = meta_graph.object_graph_def
+    prefix = _variables_prefix(source.export_dir)
+    reader = None
+    restored: dict[int, Variable] = {}
+    nodes = runtime.graph.nodes
+    for node in nodes.values():
+        if node.op not in ("StatefulPartitionedCall", "PartitionedCall") or "f" not in node.attr:
+            continue
+        function = object_graph.concrete_functions.get(node.attr["f"].func.name)
+        if function is None or not function.bound_inputs:
+            continue
+        captured = node.inputs[len(node.inputs) - len(function.bound_inputs):]
+        for ref, node_id in zip(captured, function.bound_inputs):
+            if not 0 <= node_id < len(object_graph.nodes):
+                raise SavedModelError(f"Concrete function {node.attr['f'].func.name!r} captures "
+                                      f"object {node_id}, which the object graph lacks.")
+            saved = object_graph.nodes[node_id]
+            if saved.WhichOneof("kind") != "variable":
+                continue
+            source_node = nodes.get(ref.node)
+            if source_node is None or source_node.op not in ("VarHandleOp", "Placeholder"):
+                continue
+            var = restored.get(node_id)
+            if var is None:
+                if reader is None:
+                    reader = _reader(prefix, source.export_dir)
+                var = restored[node_id] = _restore_variable(runtime, reader, node_id, saved.variable)
+            runtime.bindings[ref.node] = var
+            if source_node.op == "VarHandleOp":
+                attrs = source_node.attr
+                shared = attrs["shared_name"].s.decode() if "shared_name" in attrs else ""
+                container = attrs["container"].s.decode() if "container" in attrs else ""
+                runtime.ctx.resources[("var", container, shared or ref.node)] = var
+
+
+def _reader(prefix, export_dir):
+    from ..format.bundle import BundleReader
+    if prefix is None:
+        raise SavedModelError(
+            f"The model captures variables but {export_dir}/variables/variables.index does not "
+            "exist; the export is incomplete.")
+    return BundleReader(prefix)
+
+
+def _restore_variable(runtime, reader, node_id: int, saved_variable):
+    from ..format.tensors import dtype_to_numpy, shape_from_proto
+    from .ops.resource_ops import Variable
+
+    graph = reader.object_graph()
+    name = saved_variable.name or f"object {node_id}"
+    if graph is None or node_id >= len(graph.nodes):
+        raise SavedModelError(
+            f"Variable {name!r} (object {node_id}) cannot be restored: the checkpoint has no object "
+            "graph entry for it.")
+    keys = [a.checkpoint_key for a in graph.nodes[node_id].attributes if a.name == "VARIABLE_VALUE"]
+    if not keys:
+        raise SavedModelError(
+            f"Variable {name!r} (object {node_id}) has no VARIABLE_VALUE in the checkpoint.")
+    value = reader.read(keys[0])
+    dtype = dtype_to_numpy(saved_variable.dtype)
+    if value.dtype != dtype:
+        raise SavedModelError(f"Variable {name!r}: the checkpoint holds {value.dtype.name}, "
+                              f"the model declares {dtype.name}.")
+    return Variable(name, dtype, shape_from_proto(saved_variable.shape), runtime.ctx.asarray(value))
