@@ -330,6 +330,71 @@ def _fused_batch_norm(shapes, attrs, consts):
     return [x] + [(channel,)] * 4 + [None]
 
 
+def _tile(shapes, attrs, consts):
+    data, multiples = shapes[0], consts[1]
+    if data is None:
+        return [None]
+    if multiples is None:
+        return [(None,) * len(data)]
+    return [tuple(_dim_mul(d, int(m)) for d, m in zip(data, np.asarray(multiples).reshape(-1)))]
+
+
+def _pad(shapes, attrs, consts):
+    data, paddings = shapes[0], consts[1]
+    if data is None:
+        return [None]
+    if paddings is None:
+        return [(None,) * len(data)]
+    pairs = np.asarray(paddings).reshape(-1, 2)
+    return [tuple(None if d is None else d + int(lo) + int(hi) for d, (lo, hi) in zip(data, pairs))]
+
+
+def _fill(shapes, attrs, consts):
+    dims = consts[0]
+    if dims is None:
+        return [None if shapes[0] is None or shapes[0][0] is None else (None,) * shapes[0][0]]
+    return [tuple(int(d) for d in np.asarray(dims).reshape(-1))]
+
+
+def _gather(shapes, attrs, consts):
+    params, indices, axis = shapes[0], shapes[1], consts[2]
+    if params is None or indices is None or axis is None:
+        return [None]
+    (chosen,) = _axes(axis, len(params))
+    batch = attrs.get("batch_dims", 0)
+    return [params[:chosen] + indices[batch:] + params[chosen + 1:]]
+
+
+def _split(shapes, attrs, consts):
+    axis, data = consts[0], shapes[1]
+    count = int(attrs.get("num_split", 1))
+    if data is None or axis is None:
+        return [None if data is None else (None,) * len(data)] * count
+    (chosen,) = _axes(axis, len(data))
+    out = list(data)
+    out[chosen] = None if data[chosen] is None else data[chosen] // count
+    return [tuple(out)] * count
+
+
+def _unpack(shapes, attrs, consts):
+    data = shapes[0]
+    count = int(attrs.get("num", 1))
+    if data is None:
+        return [None] * count
+    (chosen,) = _axes([attrs.get("axis", 0)], len(data))
+    return [data[:chosen] + data[chosen + 1:]] * count
+
+
+def _one_hot(shapes, attrs, consts):
+    indices, depth = shapes[0], consts[1]
+    if indices is None:
+        return [None]
+    size = None if depth is None else int(np.asarray(depth).reshape(-1)[0])
+    axis = attrs.get("axis", -1)
+    axis = len(indices) if axis == -1 else axis
+    return [indices[:axis] + (size,) + indices[axis:]]
+
+
 def _source_shape(shapes, attrs, consts):
     return [attrs.get("shape")]
 
@@ -347,7 +412,8 @@ SHAPE_FUNCTIONS = {
     "Placeholder": _source_shape, "PlaceholderWithDefault": lambda s, a, c: [a.get("shape", s[0])],
     "VarHandleOp": lambda s, a, c: [()], "VarIsInitializedOp": lambda s, a, c: [()],
     "Select": lambda s, a, c: [s[1]], "SelectV2": lambda s, a, c: _broadcast(s, a, c, "SelectV2"),
-    "ClipByValue": _same, "AddN": _same, "Cast": _same,
+    "ClipByValue": _same, "AddN": _same, "Cast": _same, "Tile": _tile, "Pad": _pad,
+    "Fill": _fill, "GatherV2": _gather, "Split": _split, "Unpack": _unpack, "OneHot": _one_hot,
 }
 for _name in ("Identity StopGradient Neg Abs Exp Log Log1p Sqrt Rsqrt Square Reciprocal Floor "
               "Ceil Round Rint Sign Erf Sin Cos Tanh Sigmoid Softplus Softsign ZerosLike OnesLike "
@@ -397,19 +463,72 @@ def infer_shapes(op: str, input_types: list[TensorType], attr_map, consts: list,
 
 def probe_with_kernel(op: str, input_types: list[TensorType], attr_map,
                       consts: list) -> list[TensorType] | None:
-    """Run the engine kernel of ``op`` on zeros (unknown dims as 1): output dtypes and shapes.
+    """Run the engine kernel of ``op`` on probe inputs (unknown dims as 1): output types.
 
-    None when the engine has no kernel for ``op``, the kernel touches state or files,
+    The kernel runs twice, on zeros and on distinct values; dims that differ between
+    the runs depend on the data and are reported unknown. None when the engine has no kernel for ``op``, the kernel touches state or files,
     or it fails on the probe.
     """
     try:
         from ..engine import ops as _register_all  # noqa: F401 - importing registers kernels
-        from ..engine.attrs import decode_node_attrs
-        from ..engine.context import KernelContext
         from ..engine.ops.registry import KERNELS
     except ImportError:
         return None
     kernel = KERNELS.get(op)
     if kernel is None or kernel.io or kernel.stateful:
         return None
-    __PROBE__
+    first = _run_probe(kernel, op, input_types, attr_map, consts, distinct=False)
+    if first is None:
+        return None
+    second = _run_probe(kernel, op, input_types, attr_map, consts, distinct=True)
+    if second is None or len(second) != len(first):
+        return [TensorType(t.dtype, None) for t in first]
+    return [TensorType(a.dtype, _agreeing_dims(a.shape, b.shape)) for a, b in zip(first, second)]
+
+
+def _agreeing_dims(a, b):
+    """Dims both probes agree on; data-dependent ones (Unique, Where, ...) become None."""
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b))
+
+
+def _probe_array(shape, dtype, distinct: bool) -> np.ndarray:
+    np_dtype = dtype_to_numpy(dtype)
+    if not distinct:
+        return np.zeros(shape, dtype=np_dtype) if np_dtype != object else \
+            np.full(shape, b"", dtype=object)
+    count = math.prod(shape)
+    if np_dtype == np.bool_:
+        return (np.arange(count) % 2 == 1).reshape(shape)
+    if np_dtype == object:
+        return np.array([str(i).encode() for i in range(count)], dtype=object).reshape(shape)
+    return (np.arange(1, count + 1) % 97).astype(np_dtype).reshape(shape)
+
+
+def _run_probe(kernel, op, input_types, attr_map, consts, distinct: bool):
+    from ..engine.attrs import decode_node_attrs
+    from ..engine.context import KernelContext
+    inputs = []
+    for spec, const in zip(input_types, consts):
+        if const is not None:
+            inputs.append(np.asarray(const))
+            continue
+        if spec.shape is None or not spec.dtype:
+            return None
+        shape = tuple(1 if d is None else d for d in spec.shape)
+        if math.prod(shape) > 1 << 20:
+            return None
+        inputs.append(_probe_array(shape, spec.dtype, distinct))
+    try:
+        outputs = kernel.fn(KernelContext("numpy"), inputs, decode_node_attrs(attr_map, op))
+    except Exception:  # noqa: BLE001 - any kernel failure means "cannot tell"
+        return None
+    result = []
+    for value in outputs:
+        value = np.asarray(value)
+        try:
+            result.append(TensorType(numpy_to_dtype(value.dtype), tuple(value.shape)))
+        except SavedModelError:
+            return None
+    return result

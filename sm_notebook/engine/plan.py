@@ -205,14 +205,18 @@ def assemble(runtime, pnodes: dict, feeds: list, fetches: list, targets=(), *, n
     fed = set(feeds)
     order = toposort(pnodes, fed)
     _fold(runtime, order, fed, freeze)
-    alias = {} if dead else _elide(order)
-    fetches = [_resolve(alias, f) for f in fetches]
-    for p in order:
-        p.inputs = [_resolve(alias, r) for r in p.inputs]
     live = {p.name: p for p in order if p.value is None}
     needed = _needed(live, fetches, targets, fed)
-    steps = [p for p in order if p.name in needed]
-    return Plan(name, steps, pnodes, feeds, fetches, dead, allow_dead_fetch)
+    order = [p for p in order if p.name in needed]
+    if not dead:
+        # Without dead tensors, control edges only order and select nodes; both are now
+        # fixed, so pass-through nodes can go.
+        alias = _elide(order)
+        fetches = [_resolve(alias, f) for f in fetches]
+        order = [p for p in order if p.op != "NoOp" and (p.name, 0) not in alias]
+        for p in order:
+            p.inputs = [_resolve(alias, r) for r in p.inputs]
+    return Plan(name, order, pnodes, feeds, fetches, dead, allow_dead_fetch)
 
 
 def toposort(pnodes: dict, fed) -> list:
@@ -292,16 +296,12 @@ def _nbytes(values) -> int:
 
 
 def _elide(order: list) -> dict:
-    """Map ``(identity node, i)`` to its input where nothing but data orders the node."""
+    """Map ``(identity node, i)`` to the tensor it passes on."""
     alias = {}
-    known = {p.name for p in order if p.value is not None}
     for p in order:
-        if p.value is not None or p.op not in IDENTITY_OPS:
-            continue
-        if any(c not in known for c in p.controls):
-            continue
-        for i, ref in enumerate(p.inputs):
-            alias[(p.name, i)] = _resolve(alias, ref)
+        if p.op in IDENTITY_OPS:
+            for i, ref in enumerate(p.inputs):
+                alias[(p.name, i)] = _resolve(alias, ref)
     return alias
 
 
