@@ -197,7 +197,8 @@ def concrete_functions_text(saved_model, backspaces: bool = True) -> str:
     meta_graph = meta_graphs[0]
     try:
         functions = structured.describe_concrete_functions(
-            meta_graph.object_graph_def, meta_graph.graph_def.library)
+            meta_graph.object_graph_def, meta_graph.graph_def.library,
+            meta_graph.meta_info_def.stripped_op_list)
     except SavedModelError:
         return unlisted
     return header + "".join(_function_text(f, backspaces) for f in functions)

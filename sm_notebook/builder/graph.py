@@ -159,6 +159,8 @@ class Graph:
         self._nodes = {node.name: node for node in self.graph_def.node}
         self._types: dict[str, list[TensorType]] = {}
         self._name_counts: dict[str, int] = {}
+        #: Bumped by every change, so an unchanged graph can be written back verbatim.
+        self.version = 0
         #: Variables created by ``variable``, in creation order (their values go to the
         #: checkpoint when the SavedModel is written).
         self.variables: dict[str, VariableRecord] = {}
@@ -268,6 +270,7 @@ class Graph:
     def forget_types(self, node_name: str):
         """Drop cached types of a node whose attrs were edited in place."""
         self._types.pop(node_name, None)
+        self.version += 1
 
     # --- building ---------------------------------------------------------------
     def unique_name(self, base: str) -> str:
@@ -296,11 +299,23 @@ class Graph:
         return name
 
     def _add_node(self, node: graph_pb2.NodeDef, types: list[TensorType]):
+        if node.name in self._nodes:
+            raise SavedModelError(f"The graph already has a node named {node.name!r}.")
         node.attr["_output_shapes"].CopyFrom(encode_attr([t.shape for t in types], "list(shape)"))
         added = self.graph_def.node.add()
         added.CopyFrom(node)
         self._nodes[added.name] = added
         self._types[added.name] = types
+        self.version += 1
+        return added
+
+    def add_node_def(self, node: graph_pb2.NodeDef) -> graph_pb2.NodeDef:
+        """Append a ready-made NodeDef (its name must be new); returns the stored node."""
+        self._claim_name(node.name, node.op)
+        added = self.graph_def.node.add()
+        added.CopyFrom(node)
+        self._nodes[added.name] = added
+        self.version += 1
         return added
 
     def _handles(self, node_name: str, types: list[TensorType]):
@@ -421,8 +436,10 @@ class Graph:
     def _plain_inputs(self, inputs, node_name):
         refs, types = [], []
         for position, value in enumerate(inputs):
-            for item in (value if isinstance(value, (list, tuple)) else [value]):
-                tensor = self._resolve(item, DT_INVALID, node_name)
+            tensor_list = isinstance(value, (list, tuple)) and value and all(
+                isinstance(item, (Tensor, str)) for item in value)
+            for item in (value if tensor_list else [value]):
+                tensor = self._resolve(item, DT_INVALID, f"{node_name}/input_{position}")
                 refs.append(tensor.name)
                 types.append(tensor.type)
         return refs, types

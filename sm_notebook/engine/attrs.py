@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import SavedModelError
 from ..format.tensors import dtype_to_numpy, shape_from_proto, tensor_proto_to_numpy
-from .ops.registry import FuncAttr
+from .ops.registry import FuncAttr, OutputArg
 
 _NHWC = "NHWC"
 
@@ -139,16 +139,24 @@ def _decode_list(lst, func_attrs):
 
 
 class OpDefaults:
-    """Default attr values per op: the metagraph's op list first, then `DEFAULTS`."""
+    """Per op, from the metagraph's op list (then `DEFAULTS`): default attr values,
+    and the output arguments that ``node:out_arg:index`` names refer to."""
 
     def __init__(self, op_list=None):
         self._protos = {}
+        self._outputs: dict[str, tuple] = {}
         if op_list is not None:
             for op_def in op_list.op:
                 defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
                 if defaults:
                     self._protos[op_def.name] = defaults
+                self._outputs[op_def.name] = tuple(
+                    OutputArg(a.name, a.number_attr, a.type_list_attr) for a in op_def.output_arg)
         self._decoded: dict[str, dict] = {}
+
+    def output_args(self, op: str):
+        """The op's OpDef output arguments as the model declares them, or None."""
+        return self._outputs.get(op)
 
     def for_op(self, op: str) -> dict:
         """The decoded defaults of ``op`` (a shared dict: copy before changing)."""

@@ -41,16 +41,21 @@ def frames_of(pnodes: dict, order: list) -> dict:
     return frame
 
 
-def collapse_loops(pnodes: dict, fed: set, assemble) -> dict:
-    """Replace every frame by a `_V1Loop` node; ``assemble`` builds the sub-plans."""
+def collapse_loops(pnodes: dict, fed: set, assemble) -> tuple:
+    """Replace every frame by a `_V1Loop` node; ``assemble`` builds the sub-plans.
+
+    Returns the new nodes and ``moved``: old node name -> loop node name, where an
+    Exit's output ``(exit, 0)`` became output ``k`` of the loop (``exits``).
+    """
     from .plan import PlanNode, toposort
 
+    moved, exits = {}, {}
     while True:
         order = toposort(pnodes, fed)
         frame = frames_of(pnodes, order)
         inner = [f for f in set(frame.values()) if f]
         if not inner:
-            return pnodes
+            return pnodes, moved, exits
         target = max(inner, key=len)
         members = [p for p in order if frame[p.name] == target
                    or (p.op in EXIT and _input_frame(p, frame) == target)]
@@ -64,6 +69,10 @@ def collapse_loops(pnodes: dict, fed: set, assemble) -> dict:
             p.inputs = [(loop.name, exit_index[s]) if s in exit_index else (s, i) for s, i in p.inputs]
             p.controls = [loop.name if c in member_names else c for c in p.controls]
         rest[loop.name] = node
+        for name in member_names:
+            moved[name] = loop.name
+        for name, k in exit_index.items():
+            exits[name] = (loop.name, k)
         pnodes = rest
 
 

@@ -62,7 +62,7 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedMod
     init_op = init_op_name(meta_graph)
     if init_op:
         runtime.run_graph(feeds, targets=[init_op], name=f"init op {init_op!r}")
-    runtime.freeze_variables = not _writes_variables(meta_graph, live_nodes, live_functions, init_op)
+    runtime.freeze_variables = not _writes_variables(meta_graph)
     return LoadedModel(source, runtime, feeds)
 
 
@@ -88,14 +88,12 @@ def _refuse_io(meta_graph, live_nodes, live_functions):
             "write files or run code outside the model. Load with allow_io=True only if you trust it.")
 
 
-def _writes_variables(meta_graph, live_nodes, live_functions, init_op) -> bool:
-    if init_op:
-        # nodes only the init op reaches have already run; count the signatures' ones
-        live_nodes, live_functions = reachable(meta_graph, [
-            tensor_ref(t.name).node for key, sig in meta_graph.signature_def.items()
-            if key != INIT_OP_SIGNATURE for t in sig.outputs.values()])
-    return any(n.op.startswith(WRITE_PREFIXES)
-               for n, _ in _ops_of(meta_graph, live_nodes, live_functions))
+def _writes_variables(meta_graph) -> bool:
+    """Whether a signature can change a variable (restore and init ops have run already)."""
+    nodes, functions = reachable(meta_graph, [
+        tensor_ref(t.name).node for key, sig in meta_graph.signature_def.items()
+        if key != INIT_OP_SIGNATURE for t in sig.outputs.values() if t.name])
+    return any(n.op.startswith(WRITE_PREFIXES) for n, _ in _ops_of(meta_graph, nodes, functions))
 
 
 def init_op_name(meta_graph) -> str | None:

@@ -108,12 +108,31 @@ def compile_plan(runtime, nodes: dict, feeds: list, fetches: list, targets=(), *
     needed = _reachable(nodes, [f for f in fetches if f not in fed], targets, fed)
     pnodes = _bind(runtime, {n: nodes[n] for n in needed}, fed, bindings or {})
     feeds = [(f.node, f.index) for f in feeds]
-    fetches = [_flat(pnodes, f, fed) for f in fetches]
+    fetches = [_flat(pnodes, f, fed, runtime.defaults) for f in fetches]
     if any(p.op in ("Enter", "RefEnter") for p in pnodes.values()):
         from .frames import collapse_loops
-        pnodes = collapse_loops(pnodes, set(feeds), lambda *a, **k: assemble(runtime, *a, **k))
+        pnodes, moved, exits = collapse_loops(pnodes, set(feeds),
+                                              lambda *a, **k: assemble(runtime, *a, **k))
+        fetches = [_follow(exits, moved, f) for f in fetches]
+        targets = [_follow_control(moved, t) for t in targets]
     dead = any(p.op in ("Switch", "RefSwitch") for p in pnodes.values())
     return assemble(runtime, pnodes, feeds, fetches, targets, name=name, dead=dead, freeze=freeze)
+
+
+def _follow(exits: dict, moved: dict, ref: tuple) -> tuple:
+    """Where a fetched tensor went when its frame became a loop node."""
+    while ref[0] in exits or ref[0] in moved:
+        if ref[0] not in exits:
+            raise SavedModelError(f"Tensor {ref[0]}:{ref[1]} lies inside a TF1 while loop; "
+                                  "only the loop's Exit outputs can be fetched.")
+        ref = exits[ref[0]]
+    return ref
+
+
+def _follow_control(moved: dict, name: str) -> str:
+    while name in moved:
+        name = moved[name]
+    return name
 
 
 def _reachable(nodes: dict, fetches, targets, fed) -> list:
@@ -156,7 +175,7 @@ def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
         pnodes[node.name] = PlanNode(node.name, node.op, list(node.inputs), list(node.controls),
                                      attrs, kernel, n_out, node.function, fn)
     for pnode in list(pnodes.values()):
-        pnode.inputs = [_input(pnodes, pnode, r, fed) for r in pnode.inputs]
+        pnode.inputs = [_input(pnodes, pnode, r, fed, runtime.defaults) for r in pnode.inputs]
     return pnodes
 
 
@@ -171,14 +190,21 @@ def _refuse_io(runtime, op, node, function, kernel):
             "trust this model.")
 
 
-def _flat(pnodes: dict, ref: Ref, fed) -> tuple:
-    """A Ref as ``(node, flat output index)``, checked against the producer's outputs."""
+def _flat(pnodes: dict, ref: Ref, fed, defaults=None) -> tuple:
+    """A Ref as ``(node, flat output index)``, checked against the producer's outputs.
+
+    Output argument names come from the model's own OpDef when it has one.
+    """
     if ref in fed:
         return ref.node, ref.index
     src = pnodes[ref.node]
     index = ref.index
-    if ref.arg is not None:
-        index = src.kernel.flat_output_index(src.attrs, ref.arg, ref.index) if src.kernel else ref.index
+    if ref.arg is not None and src.kernel is not None:
+        declared = defaults.output_args(src.op) if defaults is not None else None
+        if declared is not None and any(a.name == ref.arg for a in declared):
+            index = OpKernel(src.op, None, declared).flat_output_index(src.attrs, ref.arg, ref.index)
+        else:
+            index = src.kernel.flat_output_index(src.attrs, ref.arg, ref.index)
     if index >= src.n_out:
         raise SavedModelError(
             f"Tensor {ref} asks for output {index} of node {src.name!r} ({src.op}), "
@@ -186,8 +212,8 @@ def _flat(pnodes: dict, ref: Ref, fed) -> tuple:
     return src.name, index
 
 
-def _input(pnodes: dict, consumer: PlanNode, ref: Ref, fed) -> tuple:
-    flat = _flat(pnodes, ref, fed)
+def _input(pnodes: dict, consumer: PlanNode, ref: Ref, fed, defaults) -> tuple:
+    flat = _flat(pnodes, ref, fed, defaults)
     src = pnodes.get(flat[0])
     if src is not None and src.op in REF_VARIABLE_OPS and consumer.op not in REF_CONSUMERS:
         read_name = src.name + "/_read"

@@ -184,6 +184,8 @@ class BundleReader:
                                    "the variables directory is incomplete.") from None
         except IsADirectoryError:
             raise CorruptFileError(self.index_path, "is a directory, not a checkpoint index.") from None
+        except OSError as exc:
+            raise CorruptFileError(self.index_path, f"cannot be read: {exc.strerror}.") from None
         table = sstable.read_table(index_bytes, self.index_path)
         if not table or table[0][0] != _key_bytes(HEADER_KEY):
             raise CorruptFileError(self.index_path, "the index has no header entry (empty key).")
@@ -276,7 +278,7 @@ class BundleReader:
     def _entry(self, key: str, raw: bytes | None = None):
         cached = self._entries.get(key)
         if cached is not None:
-            return cached
+            return cached[0]
         entry = saved_model_pb2.BundleEntryProto()
         self._parse(entry, self._raw[key] if raw is None else raw, f"the entry of {key!r}")
         try:
@@ -288,15 +290,19 @@ class BundleReader:
             raise CorruptFileError(self.index_path, f"entry {key!r} has shape "
                                    f"{shape_label(shape)}, too many elements for TensorFlow.")
         if raw is None:
-            self._entries[key] = entry
+            self._entries[key] = (entry, shape)
         return entry
 
     def _entry_shape(self, key, entry) -> tuple:
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] is entry:
+            return cached[1]
         shape = entry.shape
-        if shape.unknown_rank or len(shape.dim) > MAX_RANK or any(d.size < 0 for d in shape.dim):
+        sizes = tuple(d.size for d in shape.dim)
+        if shape.unknown_rank or len(sizes) > MAX_RANK or (sizes and min(sizes) < 0):
             raise CorruptFileError(self.index_path, f"entry {key!r} has an invalid shape "
-                                   f"({'unknown rank' if shape.unknown_rank else [d.size for d in shape.dim]}).")
-        return tuple(int(d.size) for d in shape.dim)
+                                   f"({'unknown rank' if shape.unknown_rank else list(sizes)}).")
+        return sizes
 
     def dtype(self, key: str) -> np.dtype:
         """The numpy dtype of ``key``'s values (see tensors.dtype_to_numpy)."""
@@ -314,8 +320,8 @@ class BundleReader:
         """The full shape of ``key`` as a tuple of ints."""
         if key not in self._raw:
             raise self._missing(key)
-        entry = self._entry(key)
-        return self._entry_shape(key, entry)
+        self._entry(key)
+        return self._entries[key][1]
 
     # data
     def _shard(self, shard_id: int, key: str):

@@ -21,7 +21,7 @@ __all__ = [
     "DType", "TensorShape", "TensorSpec", "BoundedTensorSpec", "TypeSpec", "VariableSpec",
     "ConstantTensor", "UndecodableValueError", "decode", "ConcreteFunctionOption",
     "FunctionDescription", "describe_concrete_functions", "function_load_order",
-    "loaded_function_name",
+    "loaded_function_names",
 ]
 
 
@@ -359,18 +359,64 @@ class FunctionDescription(NamedTuple):
 
 _INFERENCE_NAME = re.compile(r"^__inference_(.*)_\d+$")
 
+#: ops.uid() values saved_model_cli consumes before loading the first function:
+#: its tf.Graph() and the loader's shared-name suffix.
+UIDS_BEFORE_FUNCTIONS = 2
 
-def loaded_function_name(library_name: str, load_position: int) -> str:
-    """The name TensorFlow gives a library function when it loads it.
 
-    TensorFlow strips the '__inference_' prefix and the numeric suffix, then
-    renames it '__inference_<name>_<uid>' with a fresh, increasing uid; ours
-    are fixed-width and follow the load order, so sorting by them sorts as
-    TensorFlow's do (unless TF's uids happen to gain a digit mid-load).
-    """
+def _base_name(library_name: str) -> str:
     match = _INFERENCE_NAME.search(library_name)
-    base = match.group(1) if match else library_name
-    return f"__inference_{base}_{1_000_000 + load_position}"
+    return match.group(1) if match else library_name
+
+
+def _output_arity(arg_def, node, attr_defaults) -> int:
+    if arg_def.number_attr:
+        attr = node.attr.get(arg_def.number_attr) or attr_defaults.get(arg_def.number_attr)
+        return attr.i if attr is not None else 1
+    if arg_def.type_list_attr:
+        attr = node.attr.get(arg_def.type_list_attr) or attr_defaults.get(arg_def.type_list_attr)
+        return len(attr.list.type) if attr is not None else 1
+    return 1
+
+
+def _tensors_created(function_def, signatures, op_defs) -> int:
+    """Tensors TensorFlow creates importing a function body: one per input, one per op output."""
+    count = len(function_def.signature.input_arg)
+    for node in function_def.node_def:
+        op_def = signatures.get(node.op) or op_defs.get(node.op)
+        if op_def is None:
+            count += 1  # an op the model does not describe: assume one output
+            continue
+        defaults = {a.name: a.default_value for a in getattr(op_def, "attr", ()) if a.HasField("default_value")}
+        count += sum(_output_arity(arg, node, defaults) for arg in op_def.output_arg)
+    return count
+
+
+def loaded_function_names(function_library, op_list=None) -> dict:
+    """Library function name -> the name saved_model_cli's load gives it.
+
+    TensorFlow renames each function '__inference_<name>_<uid>' as it loads
+    it (callees first), where uid is a process-wide counter that every graph
+    and every tensor created while importing the function body also advances.
+    This replays that count (op output arities come from `op_list`, the
+    MetaGraphDef's stripped_op_list), so the names, and hence the order in
+    which saved_model_cli lists concrete functions, are TensorFlow's.
+    Raises UndecodableValueError where TensorFlow's loader would fail.
+    """
+    op_defs = {op.name: op for op in op_list.op} if op_list is not None else {}
+    signatures = {f.signature.name: f.signature for f in function_library.function}
+    by_name = {f.signature.name: f for f in function_library.function}
+    uid = UIDS_BEFORE_FUNCTIONS + sum(1 for g in function_library.registered_gradients
+                                      if g.registered_op_type)
+    names = {}
+    for library_name in function_load_order(function_library):
+        function_def = by_name[library_name]
+        uid += sum(1 for node in function_def.node_def if node.op == "HashTableV2"
+                   and not node.attr["use_node_name_sharing"].b)  # noqa: E501 (renamed tables)
+        uid += 1 + _tensors_created(function_def, signatures, op_defs)  # its graph, its tensors
+        names[library_name] = f"__inference_{_base_name(library_name)}_{uid}"
+        uid += 1
+    return names
 
 
 def _function_dependencies(function_def, library_names, gradient_functions) -> set:
@@ -394,13 +440,13 @@ def _function_dependencies(function_def, library_names, gradient_functions) -> s
     return deps
 
 
-def function_load_order(function_library) -> dict:
-    """Library function name -> its position in TensorFlow's load order.
+def function_load_order(function_library) -> list:
+    """Library function names in the order TensorFlow's loader imports them.
 
-    TensorFlow loads functions callees-first: a depth-first topological sort
-    that starts from the callers-free functions in library order, most recent
-    first. Raises UndecodableValueError on a dependency cycle or a call to a
-    missing function, where TensorFlow's loader fails too.
+    Callees first: a depth-first topological sort that starts from the
+    caller-free functions in library order, most recent first. Raises
+    UndecodableValueError on a dependency cycle or a call to a missing
+    function, where TensorFlow's loader fails too.
     """
     library_names = {f.signature.name for f in function_library.function}
     gradient_functions = {g.registered_op_type.encode(): g.gradient_func
@@ -414,10 +460,10 @@ def function_load_order(function_library) -> dict:
             pending_deps[name] += 1
     ready = [f.signature.name for f in function_library.function
              if pending_deps[f.signature.name] == 0]
-    order = {}
+    order = []
     while ready:
         name = ready.pop()
-        order[name] = len(order)
+        order.append(name)
         for dependent in dependents[name]:
             pending_deps[dependent] -= 1
             if not pending_deps[dependent]:
@@ -429,9 +475,9 @@ def function_load_order(function_library) -> dict:
     return order
 
 
-def _describe_option(object_graph, library_name, load_order, arg_keywords=()):
+def _describe_option(object_graph, library_name, loaded_names, arg_keywords=()):
     args = kwargs = None
-    if load_order is not None and library_name not in load_order:
+    if loaded_names is not None and library_name not in loaded_names:
         raise UndecodableValueError(
             f"Concrete function {library_name!r} is missing from the function library.")
     saved = object_graph.concrete_functions.get(library_name)
@@ -443,24 +489,25 @@ def _describe_option(object_graph, library_name, load_order, arg_keywords=()):
                     f"Concrete function {library_name!r} has an input signature that is "
                     "not an (args, kwargs) pair.")
             args, kwargs = signature
-    position = load_order[library_name] if load_order is not None else 0
-    option = ConcreteFunctionOption(library_name, args, kwargs, tuple(arg_keywords))
-    return loaded_function_name(library_name, position), option
+    sort_key = loaded_names[library_name] if loaded_names is not None else ""
+    return sort_key, ConcreteFunctionOption(library_name, args, kwargs, tuple(arg_keywords))
 
 
-def describe_concrete_functions(saved_object_graph, function_library=None) -> list:
+def describe_concrete_functions(saved_object_graph, function_library=None, op_list=None) -> list:
     """The functions attached to the root object, as saved_model_cli --all lists them.
 
-    Returns FunctionDescriptions sorted by attribute name; each one's options
-    are sorted as TensorFlow sorts the loaded concrete functions (by their
-    load-time names, which follow the load order of `function_library`, the
-    MetaGraphDef's graph_def.library; without it, the SavedObjectGraph's order).
+    Returns FunctionDescriptions sorted by attribute name. Each one's options
+    are in saved_model_cli's order when `function_library` (the MetaGraphDef's
+    graph_def.library) and `op_list` (its meta_info_def.stripped_op_list) are
+    given: sorted by the names TensorFlow gives the functions when it loads
+    them (see loaded_function_names); otherwise in the SavedObjectGraph's order.
     Only the root's direct children are listed, as saved_model_cli does.
     Raises UndecodableValueError where TensorFlow's loader would fail.
     """
     if not saved_object_graph.nodes:
         return []
-    load_order = function_load_order(function_library) if function_library is not None else None
+    loaded_names = (loaded_function_names(function_library, op_list)
+                    if function_library is not None else None)
     nodes = saved_object_graph.nodes
     described = []
     for child in nodes[0].children:
@@ -469,15 +516,15 @@ def describe_concrete_functions(saved_object_graph, function_library=None) -> li
         node = nodes[child.node_id]
         kind = node.WhichOneof("kind")
         if kind == "function":
-            library_names = list(node.function.concrete_functions)
-            options = [_describe_option(saved_object_graph, n, load_order) for n in library_names]
+            options = [_describe_option(saved_object_graph, name, loaded_names)
+                       for name in node.function.concrete_functions]
         elif kind == "bare_concrete_function":
             bare = node.bare_concrete_function
             options = [_describe_option(saved_object_graph, bare.concrete_function_name,
-                                        load_order, bare.argument_keywords)]
+                                        loaded_names, bare.argument_keywords)]
         else:
             continue
-        options.sort(key=lambda named: named[0])
+        options.sort(key=lambda keyed: keyed[0])
         described.append(FunctionDescription(child.local_name, kind, [o for _, o in options]))
     described.sort(key=lambda f: f.name)
     return described

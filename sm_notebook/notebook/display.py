@@ -373,8 +373,8 @@ def pre_html(text: str) -> str:
             f'margin:4px 0;white-space:pre-wrap">{esc(text)}</pre>')
 
 
-def diff_html(header: str, diff: str) -> str:
-    """A unified diff with added lines green and removed lines red (translucent)."""
+def diff_html(header: str, diff: str, warnings=()) -> str:
+    """A unified diff with added lines green and removed lines red (translucent); warnings above."""
     lines = []
     for line in diff.splitlines():
         if line.startswith(("+++", "---", "@@")):
@@ -387,4 +387,6 @@ def diff_html(header: str, diff: str) -> str:
             lines.append(esc(line))
     body = (f'<pre style="font-family:{CODE};font-size:{SIZE};color:{FONT};background:transparent;'
             f'margin:4px 0">' + "\n".join(lines) + "</pre>") if lines else muted_html("(no visible change)")
-    return box_html(f"<div>{esc(header)}</div>{body}")
+    color = SEVERITY_COLORS["warning"][0]
+    notes = "".join(f'<div style="color:{color}">{esc(w)}</div>' for w in warnings)
+    return box_html(f"<div>{esc(header)}</div>{notes}{body}")

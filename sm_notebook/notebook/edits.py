@@ -12,14 +12,16 @@ One edit per line, ``directive: arguments``; ``#`` starts a comment::
       inputs: x=x:0
       outputs: probabilities=probabilities:0, ids=token_ids:0
       method: predict
+    add_asset: data/vocab.txt as vocab.txt
     tags: serve -> serve,gpu           # a tag-set: comma-separated tags; {} is the empty set
+    tags: @1 -> serve,tpu              # @N: metagraph number N (for tag-sets shared by several)
     add_meta_graph: serve,tpu from serve
-    remove_meta_graph: train
-    add_asset: data/vocab.txt
+    remove_meta_graph: train           # or @N
 
-Signature edits apply to the tag-set named by the last ``meta_graph:`` line (or
-the cell's ``--tags``; with neither, the model's only metagraph). Every edit maps
-to one Builder call (see `Edit.apply`), so the Builder's rules are the rules here.
+Signature edits and add_asset apply to the tag-set named by the last ``meta_graph:``
+line (or the cell's ``--tags``; with neither, the model's only metagraph). Every
+edit maps to one Builder call (see `Edit.apply`), so the Builder's rules are the
+rules here.
 `format_edits` writes edits back in this format; widgets use it for their preview.
 """
 from __future__ import annotations
@@ -35,9 +37,9 @@ METHOD_NAMES = {
     "classify": "tensorflow/serving/classify",
     "regress": "tensorflow/serving/regress",
 }
-SIGNATURE_EDITS = ("rename", "remove", "method", "rename_input", "rename_output", "add")
-META_GRAPH_EDITS = ("tags", "add_meta_graph", "remove_meta_graph", "add_asset")
-DIRECTIVES = ("meta_graph",) + SIGNATURE_EDITS + META_GRAPH_EDITS
+TARGETED_EDITS = ("rename", "remove", "method", "rename_input", "rename_output", "add", "add_asset")
+META_GRAPH_EDITS = ("tags", "add_meta_graph", "remove_meta_graph")
+DIRECTIVES = ("meta_graph",) + TARGETED_EDITS + META_GRAPH_EDITS
 
 
 class EditSyntaxError(SavedModelError):
@@ -75,15 +77,17 @@ class Edit:
                                          outputs=dict(self.options.get("outputs", {})),
                                          method_name=self.options.get("method", METHOD_NAMES["predict"]),
                                          tags=tags)
+        index = self.options.get("index")
         if self.kind == "tags":
-            return builder.set_tags(sorted(a[0]), sorted(a[1]))
+            old = None if a[0] is None else sorted(a[0])
+            return builder.set_tags(old, sorted(a[1]), allow_empty=not a[1], index=index)
         if self.kind == "add_meta_graph":
             copy_from = None if a[1] is None else sorted(a[1])
-            return builder.add_meta_graph(sorted(a[0]), copy_from=copy_from)
+            return builder.add_meta_graph(sorted(a[0]), copy_from=copy_from, allow_empty=not a[0])
         if self.kind == "remove_meta_graph":
-            return builder.remove_meta_graph(sorted(a[0]))
+            return builder.remove_meta_graph(None if a[0] is None else sorted(a[0]), index=index)
         if self.kind == "add_asset":
-            return builder.add_asset(a[0], **({"filename": a[1]} if a[1] else {}))
+            return builder.add_asset(a[0], name=a[1], tags=tags)
         raise SavedModelError(f"Unknown edit {self.kind!r}; known: {', '.join(DIRECTIVES)}.")
 
     def __str__(self):
@@ -107,14 +111,21 @@ class Edit:
             lines.append(f"  method: {({v: k for k, v in METHOD_NAMES.items()}).get(method, method)}")
             return "\n".join(lines)
         if self.kind == "tags":
-            return f"tags: {tag_set_text(a[0])} -> {tag_set_text(a[1])}"
+            return f"tags: {self._old_text()} -> {tag_set_text(a[1])}"
         if self.kind == "add_meta_graph":
             return f"add_meta_graph: {tag_set_text(a[0])}" + (f" from {tag_set_text(a[1])}" if a[1] is not None else "")
         if self.kind == "remove_meta_graph":
-            return f"remove_meta_graph: {tag_set_text(a[0])}"
+            return f"remove_meta_graph: {self._old_text()}"
         if self.kind == "add_asset":
             return f"add_asset: {a[0]}" + (f" as {a[1]}" if a[1] else "")
         return f"{self.kind}: {' '.join(map(str, a))}"
+
+    def _old_text(self) -> str:
+        """The metagraph an edit of tags names: ``@N``, ``@N tags`` or ``tags``."""
+        index, old = self.options.get("index"), self.args[0]
+        if index is None:
+            return tag_set_text(old)
+        return f"@{index}" + ("" if old is None else f" {tag_set_text(old)}")
 
 
 def tag_set_text(tags) -> str:
@@ -198,7 +209,7 @@ def parse_edits(text: str, tags=None) -> list[Edit]:
             current = parse_tag_set(rest)
             continue
         edit = _parse_one(number, raw, directive, rest)
-        if directive in SIGNATURE_EDITS:
+        if directive in TARGETED_EDITS:
             edit.tags = current
         edit.line = number
         edits.append(edit)
@@ -235,21 +246,34 @@ def _parse_one(number, raw, directive, rest) -> Edit:
         if "->" not in rest:
             raise EditSyntaxError(number, raw, "expected 'OLD_TAGS -> NEW_TAGS'")
         old, new = rest.split("->", 1)
-        return Edit("tags", (parse_tag_set(old), parse_tag_set(new)))
+        index, old_tags = _meta_graph_ref(number, raw, old)
+        return Edit("tags", (old_tags, parse_tag_set(new)), options={} if index is None else {"index": index})
     if directive == "add_meta_graph":
         new, _, source = rest.partition(" from ")
         return Edit("add_meta_graph", (parse_tag_set(new), parse_tag_set(source) if source.strip() else None))
     if directive == "remove_meta_graph":
-        return Edit("remove_meta_graph", (parse_tag_set(rest),))
+        index, old_tags = _meta_graph_ref(number, raw, rest)
+        return Edit("remove_meta_graph", (old_tags,), options={} if index is None else {"index": index})
     path, _, name = rest.partition(" as ")
     return Edit("add_asset", (path.strip(), name.strip() or None))
+
+
+def _meta_graph_ref(number, raw, text):
+    """``@1``, ``@1 serve`` or ``serve,gpu`` -> (index or None, tag-set or None)."""
+    text = text.strip()
+    if not text.startswith("@"):
+        return None, parse_tag_set(text)
+    first, _, rest = text.partition(" ")
+    if not first[1:].isdigit():
+        raise EditSyntaxError(number, raw, f"{first!r}: @ takes a metagraph number, e.g. @1")
+    return int(first[1:]), (parse_tag_set(rest) if rest.strip() else None)
 
 
 def format_edits(edits) -> str:
     """Edits as %%savedmodel cell text, with ``meta_graph:`` lines where the target changes."""
     lines, current = [], None
     for edit in edits:
-        if edit.kind in SIGNATURE_EDITS and edit.tags is not None and edit.tags != current:
+        if edit.kind in TARGETED_EDITS and edit.tags is not None and edit.tags != current:
             lines.append(f"meta_graph: {tag_set_text(edit.tags)}")
             current = edit.tags
         lines.append(str(edit))
@@ -288,7 +312,7 @@ def load_builder(path):
 
 
 def preview_edits(path, edits):
-    """Apply ``edits`` to a Builder for ``path``; returns ``(builder, diff)``, writing nothing to ``path``.
+    """Apply ``edits`` to a Builder for ``path``; returns ``(builder, diff, warnings)``, writing nothing to ``path``.
 
     The diff compares the model as it is with the model the Builder would write,
     written to a temporary directory and inspected (so it shows exactly what
@@ -298,20 +322,34 @@ def preview_edits(path, edits):
     from pathlib import Path
     import sm_notebook
     builder = load_builder(path)
-    apply_edits(builder, edits)
+    notes = apply_edits(builder, edits)
     with tempfile.TemporaryDirectory(prefix="sm_notebook_dry_run_") as tmp:
         target = Path(tmp) / "model"
-        builder.save(target)
+        builder.save(target)   # variables are hard-linked or streamed, not loaded
         after = sm_notebook.inspect(target)
         diff = outline_diff(sm_notebook.inspect(path), after, str(path), "after edits")
-    return builder, diff
+    return builder, diff, notes
 
 
-def apply_edits(builder, edits) -> None:
-    """Apply edits in order; a failing edit's error names its line and the edit."""
+def apply_edits(builder, edits) -> list[str]:
+    """Apply edits in order; returns the Builder's warnings, each naming its edit.
+
+    A failing edit raises SavedModelError naming its line and the edit.
+    """
+    import warnings
+    from ..errors import SavedModelWarning
+    notes = []
     for edit in edits:
-        try:
-            edit.apply(builder)
-        except SavedModelError as exc:
-            where = f"line {edit.line}: " if edit.line else ""
-            raise SavedModelError(f"{where}{str(edit).splitlines()[0]}: {exc}") from exc
+        where = (f"line {edit.line}: " if edit.line else "") + str(edit).splitlines()[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SavedModelWarning)
+            try:
+                edit.apply(builder)
+            except SavedModelError as exc:
+                raise SavedModelError(f"{where}: {exc}") from exc
+        for warning in caught:
+            if issubclass(warning.category, SavedModelWarning):
+                notes.append(f"{where}: {warning.message}")
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return notes

@@ -305,13 +305,14 @@ class SavedModelMagics(Magics):
         if args.write and target.exists() and not args.overwrite:
             raise UsageError(f"{target} exists; add --overwrite to replace it"
                              f"{' (this writes back to PATH)' if not args.to else ''}, or --to NEW_DIR.")
-        builder, diff = preview_edits(args.path, edits)
+        builder, diff, notes = preview_edits(args.path, edits)
         if args.write:
             builder.save(target, overwrite=args.overwrite)
             header = f"Wrote {target}: {len(edits)} edit(s)."
         else:
             header = f"Dry run on {args.path}: {len(edits)} edit(s); nothing written (add --write to save)."
-        self._display(header + "\n" + (diff or "(no visible change)"), diff_html(header, diff))
+        notes = [f"Warning: {n}" for n in notes]
+        self._display("\n".join([header, *notes, diff or "(no visible change)"]), diff_html(header, diff, notes))
         self._store(args, builder)
 
 
@@ -332,13 +333,18 @@ def _describe_inputs(sig) -> str:
     return ", ".join(f"{k} ({dtype_text(s.dtype)} {shape_text(s.shape)})" for k, s in sig.inputs.items()) or "none"
 
 
+def callable_signatures(mg) -> list[str]:
+    """Signature keys a user would call (TF2's __saved_model_init_op is left out)."""
+    return [k for k in mg.signatures if not k.startswith("__saved_model")]
+
+
 def _default_signature(mg) -> str:
-    if "serving_default" in mg.signatures or len(mg.signatures) != 1:
-        if "serving_default" not in mg.signatures:
-            raise UsageError(f"Pass --signature KEY; the metagraph's signatures are: "
-                             f"{', '.join(mg.signatures) or 'none'}.")
+    keys = callable_signatures(mg)
+    if "serving_default" in keys:
         return "serving_default"
-    return next(iter(mg.signatures))
+    if len(keys) == 1:
+        return keys[0]
+    raise UsageError(f"Pass --signature KEY; the metagraph's signatures are: {', '.join(keys) or 'none'}.")
 
 
 def _check_signature(info, key, tags):
@@ -443,7 +449,7 @@ def _candidates(words, current, cell_mode) -> list[str]:
                 return [f"{head},{t}" for t in every]
             return list(dict.fromkeys(tag_set_text(t) for t in info.tag_sets))
         if option == "signature":
-            return sorted({k for mg in _meta_graphs_for(info, words) for k in mg.signatures})
+            return sorted({k for mg in _meta_graphs_for(info, words) for k in callable_signatures(mg)})
         return []
     if current.startswith("-"):
         return list(OPTION_FLAGS)

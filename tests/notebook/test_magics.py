@@ -1,4 +1,6 @@
 """%savedmodel / %%savedmodel in IPython's in-process test shell: every sub-command and every UsageError."""
+import html
+
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
@@ -128,7 +130,7 @@ def test_diagnose_lists_problems_with_fixes(ip):
     report = ip.user_ns["report"]
     assert "ambiguous-serve" in report.codes()
     problem = next(p for p in report.problems if p.code == "ambiguous-serve")
-    assert problem.fix and problem.fix.split("(")[0] in bundle["text/html"]
+    assert problem.fix and html.escape(problem.fix) in bundle["text/html"]
     assert bundle["text/plain"] == str(report)
 
 
@@ -159,23 +161,34 @@ def test_scan_without_tags_scans_every_metagraph(ip):
 
 @needs_engine
 def test_run_evaluates_inputs_in_the_namespace_and_stores_outputs(ip):
-    path = fixture_model("tf1_multi_tags")
-    ip.user_ns["features"] = np.ones((2, 3), np.float32)
-    (bundle,) = run(ip, f"run {path} --tags serve --signature serving_default x=features -o result")
-    probabilities = ip.user_ns["result"]["probabilities"]
-    assert probabilities.shape == (2, 4)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    assert "probabilities" in bundle["text/html"] and "ms" in bundle["text/plain"]
+    path = fixture_model("keras3_mlp")
+    ip.user_ns["features"] = np.ones((2, 8), np.float32)
+    (bundle,) = run(ip, f"run {path} --signature serving_default features=features -o result")
+    output = ip.user_ns["result"]["output_0"]
+    expected = sm_notebook.load(path).signatures["serving_default"](features=np.ones((2, 8), np.float32))
+    np.testing.assert_allclose(output, expected["output_0"])
+    assert output.shape == (2, 4)
+    assert "output_0" in bundle["text/html"] and "ms" in bundle["text/plain"]
 
 
 @needs_engine
-def test_run_accepts_python_expressions_with_spaces(ip, tmp_path):
-    np.save(tmp_path / "x.npy", np.zeros((1, 3), np.float32))
+def test_run_accepts_python_expressions_with_spaces_and_files(ip, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 8), np.float32))
     ip.user_ns["np"] = np
-    run(ip, f"run {fixture_model('tf1_multi_tags')} -t serve x=np.load('{tmp_path / 'x.npy'}') -o r1")
-    run(ip, f"run {fixture_model('tf1_multi_tags')} -t serve x=[[1.0, 2.0, 3.0]] -o r2")
-    assert ip.user_ns["r1"]["probabilities"].shape == (1, 4)
-    assert ip.user_ns["r2"]["probabilities"].shape == (1, 4)
+    path = fixture_model("keras3_mlp")
+    run(ip, f"run {path} features=np.load('{tmp_path / 'x.npy'}') -o r1")
+    run(ip, f"run {path} features=[[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]] -o r2")
+    run(ip, f"run {path} features=np.zeros((3, 8), np.float32) -o r3")
+    assert ip.user_ns["r1"]["output_0"].shape == (1, 4)
+    assert ip.user_ns["r2"]["output_0"].shape == (1, 4)
+    assert ip.user_ns["r3"]["output_0"].shape == (3, 4)
+
+
+@needs_engine
+def test_run_picks_the_metagraph_by_tags(ip):
+    path = fixture_model("tf1_ambiguous_serve")
+    run(ip, f"run {path} --tags serve,gpu x=[[1.0, 2.0, 3.0]] -o r")
+    assert ip.user_ns["r"]["y"].shape == (1, 2)
 
 
 @pytest.mark.parametrize("inputs, message", [
@@ -202,13 +215,12 @@ def test_run_needs_tags_when_there_are_several_metagraphs(ip):
 
 @needs_engine
 def test_run_cupy_without_cupy_is_a_usage_error(ip):
-    pytest.importorskip("cupy", reason="checks the message shown when cupy is missing") if False else None
     try:
         import cupy  # noqa: F401
         pytest.skip("cupy is installed here")
     except ImportError:
         pass
-    text = usage_error(ip, f"run {fixture_model('tf1_multi_tags')} -t serve --backend cupy x=[[1,2,3]]")
+    text = usage_error(ip, f"run {fixture_model('keras3_mlp')} --backend cupy features=[[0.0] * 8]")
     assert "cupy" in text
 
 

@@ -7,8 +7,16 @@ import pytest
 from harness import BACKENDS
 from tf_call import BFLOAT16, compare, compare_error, random, skip_unless_tf_supports
 
+# float16 contractions: TensorFlow's Einsum rounds partial results to float16 (ours accumulate
+# in float32 and round once), so results may differ by 2 float16 ulps.
+HALF_CONTRACTION_TOLERANCE = dict(rtol=4e-3, atol=4e-3)
+
 # Cases we do not run, with the reason (also listed in tests/ops/EXCLUSIONS.md).
 EXCLUDED = {
+    ("Round", "int32"): "TensorFlow's CPU Round kernel returns 0 for every integer (tf.math.round "
+                        "never emits it for integers); ours returns the input unchanged",
+    ("Round", "int64"): "TensorFlow's CPU Round kernel returns 0 for every integer (tf.math.round "
+                        "never emits it for integers); ours returns the input unchanged",
     ("Digamma", "float16"): "TensorFlow computes float16 digamma in float16 arithmetic "
                             "(errors of several ulp near its root); we round the exact value",
     ("Lgamma", "float16"): "TensorFlow computes float16 lgamma in float16 arithmetic "
@@ -68,6 +76,7 @@ def test_unary_bfloat16(op, backend):
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8], ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("op", ["Abs", "Neg", "Sign", "Square", "Invert", "PopulationCount", "Round"])
 def test_unary_int(op, dtype, backend):
+    _skip_excluded(op, np.dtype(dtype).name)
     rng = np.random.default_rng(1)
     for shape in SHAPES:
         x = random(rng, shape, dtype)
@@ -278,7 +287,7 @@ def test_reductions(op, backend):
             for keep_dims in (False, True):
                 compare(op, [x, axis], {"keep_dims": keep_dims}, backend=backend)
         compare(op, [random(rng, (), dtype), np.array([], np.int32)], backend=backend)
-        compare(op, [random(rng, (), dtype), np.int32(0)], backend=backend)
+        compare_error(op, [random(rng, (), dtype), np.int32(0)], backend=backend)
         if not (op == "Mean" and np.dtype(dtype).kind in "iu"):
             empty = random(rng, (0, 3), dtype)
             compare(op, [empty, np.int32(0)], {"keep_dims": True}, backend=backend)
@@ -410,7 +419,8 @@ def test_einsum(dtype, backend):
     rng = np.random.default_rng(16)
     for equation, shapes in EINSUM_CASES:
         operands = [random(rng, s, dtype) for s in shapes]
-        compare("Einsum", [operands], {"equation": equation}, backend=backend)
+        tolerance = HALF_CONTRACTION_TOLERANCE if np.dtype(dtype) == np.float16 else None
+        compare("Einsum", [operands], {"equation": equation}, backend=backend, tolerance=tolerance)
 
 
 # --------------------------------------------------------------------------- op definitions

@@ -25,12 +25,20 @@ def _tf_attr(value):
     return value
 
 
+def _tensor(x):
+    """A tensor of x's exact dtype (TensorFlow turns 0-d complex128 arrays into complex64)."""
+    if isinstance(x, list):
+        return [_tensor(v) for v in x]
+    x = np.asarray(x)
+    return tf.convert_to_tensor(x, dtype=tf.as_dtype(x.dtype))
+
+
 def tf_outputs(op: str, inputs: list, attrs: dict | None = None) -> list[np.ndarray]:
     """TensorFlow's outputs of ``op``; a list input (AddN, Einsum) is passed as a Python list."""
     function = getattr(tf.raw_ops, op)
     input_count = len(op_def_registry.get(op).input_arg)
     names = list(inspect.signature(function).parameters)[:input_count]  # Python renames some
-    kwargs = dict(zip(names, inputs))
+    kwargs = dict(zip(names, (_tensor(x) for x in inputs)))
     kwargs.update({k: _tf_attr(v) for k, v in (attrs or {}).items()})
     result = function(**kwargs)
     if not isinstance(result, (list, tuple)):
@@ -84,11 +92,11 @@ def random(rng, shape, dtype, low=-3.0, high=3.0):
     """Uniform random values of ``dtype`` in [low, high) (integers: a small range)."""
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
-        return rng.integers(0, 2, shape).astype(bool)
+        return np.asarray(rng.integers(0, 2, shape)).astype(bool)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return rng.integers(max(info.min, int(low) * 10), min(info.max, int(high) * 10),
-                            shape, endpoint=True).astype(dtype)
+        return np.asarray(rng.integers(max(info.min, int(low) * 10), min(info.max, int(high) * 10),
+                                       shape, endpoint=True)).astype(dtype)
     if dtype.kind == "c":
-        return (rng.uniform(low, high, shape) + 1j * rng.uniform(low, high, shape)).astype(dtype)
+        return np.asarray(rng.uniform(low, high, shape) + 1j * rng.uniform(low, high, shape)).astype(dtype)
     return np.asarray(rng.uniform(low, high, shape)).astype(dtype)

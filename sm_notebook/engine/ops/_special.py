@@ -74,8 +74,10 @@ def _lgamma_right(xp, x):
 
 
 def _sin_pi(xp, x):
-    """sin(pi*x) with x first reduced to [-1, 1) so large |x| keeps its accuracy."""
-    reduced = x - 2.0 * xp.floor(x / 2.0 + 0.5)
+    """sin(pi*x), exact near the integers: x reduced to [-0.5, 0.5] by exact steps first."""
+    reduced = x - 2.0 * xp.round(x / 2.0)                      # in [-1, 1]
+    reduced = xp.where(reduced > 0.5, 1.0 - reduced, reduced)   # sin(pi r) = sin(pi (1 - r))
+    reduced = xp.where(reduced < -0.5, -1.0 - reduced, reduced)
     return xp.sin(math.pi * reduced)
 
 

@@ -18,7 +18,7 @@ _HALFS = ("float16", "bfloat16")
 
 
 def _check_castable(src: np.dtype, dst: np.dtype, op: str):
-    if src.kind in "OSUV" or dst.kind in "OSUV":
+    if any(d.kind in "OSU" or d.name.startswith("void") for d in (src, dst)):
         raise SavedModelError(f"{op}: casting between {src.name} and {dst.name} is not supported "
                               "(use AsString / StringToNumber for strings).")
 
@@ -63,9 +63,10 @@ def cast(ctx, x, dst, truncate=False, op="Cast"):
     if on_device and not (from_float and dst.kind == "u"):
         if src.kind == "c" and dst.kind != "c":
             x = xp.real(x)
-        if from_float and dst in _SMALL_INTS:
-            x = xp.astype(x, xp_dtype(xp, np.int32))
-        return xp.astype(x, xp_dtype(xp, dst))
+        with np.errstate(invalid="ignore", over="ignore"):
+            if from_float and dst in _SMALL_INTS:
+                x = xp.astype(x, xp_dtype(xp, np.int32))
+            return xp.astype(x, xp_dtype(xp, dst))
     return ctx.asarray(_cast_host(ctx.to_numpy(x), dst, truncate))
 
 

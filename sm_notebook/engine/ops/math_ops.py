@@ -354,9 +354,9 @@ def select_v2(ctx, inputs, attrs):
 
 @op_kernel("ClipByValue")
 def clip_by_value(ctx, inputs, attrs):
-    """min(max(t, clip_value_min), clip_value_max), bounds broadcast against t."""
+    """max(min(t, clip_value_max), clip_value_min): where min > max, min wins (as TensorFlow)."""
     xp, (t, low, high) = namespace(ctx, *inputs)
-    out = xp.minimum(xp.maximum(t, low), high)
+    out = xp.maximum(xp.minimum(t, high), low)
     return [xp.broadcast_to(out, t.shape) if tuple(out.shape) != tuple(t.shape) else out]
 
 
@@ -375,13 +375,13 @@ def reduction_axes(ctx, op, x, axis_tensor) -> tuple[int, ...]:
     """Normalize a reduction's axis tensor (scalar or vector, negative allowed, no duplicates)."""
     axes = []
     for a in host_ints(ctx, axis_tensor):
-        if not -x.ndim <= a < max(x.ndim, 1):
+        if not -x.ndim <= a < x.ndim:
             fail(op, f"Invalid reduction dimension {a} for input with {x.ndim} dimensions")
-        a = a % x.ndim if x.ndim else 0
+        a %= x.ndim
         if a in axes:
             fail(op, f"Invalid reduction arguments: Axes contains duplicate dimension: {a}")
         axes.append(a)
-    return tuple(axes) if x.ndim else ()
+    return tuple(axes)
 
 
 def _reduction(op, compute):
@@ -435,7 +435,9 @@ def _mean(xp, x, axes, keepdims):
                                 quotient + scalar(xp, 1, total), quotient)
         return astype(xp, quotient, x.dtype)
     total = xp.sum(wide(xp, x), axis=axes, keepdims=keepdims)
-    return astype(xp, total / scalar(xp, count, total) if count else total * math.nan, x.dtype)
+    if not count:  # TensorFlow: NaN for real floats, 0 for complex
+        return astype(xp, total if kind(x) == "c" else total * math.nan, x.dtype)
+    return astype(xp, total / scalar(xp, count, total), x.dtype)
 
 
 def _euclidean_norm(xp, x, axes, keepdims):

@@ -183,7 +183,7 @@ class RunPanel(W.VBox):
             self.status.value = message_html(f"{type(exc).__name__}: {exc}", "error")
 
     def _on_meta_graph(self):
-        keys = list(self.meta_graph.signatures)
+        keys = [k for k in self.meta_graph.signatures if not k.startswith("__saved_model")]
         self.signature_picker.options = keys
         self.signature_picker.value = ("serving_default" if "serving_default" in keys
                                        else keys[0] if keys else None)

@@ -12,17 +12,13 @@ from dataclasses import dataclass, field
 
 import ipywidgets as W
 
+from ...errors import SavedModelError
 from .. import display
 from ..edits import METHOD_NAMES, Edit, apply_edits, format_edits, load_builder
 from ._common import SaveBar, load_info, message_html
 
 NEW = "\u2795 new signature"
 MAX_PICKER_ROWS = 200
-ZERO_OUTPUT_OPS = frozenset({
-    "NoOp", "Assert", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "AssignVariableOp",
-    "AssignAddVariableOp", "AssignSubVariableOp", "InitializeTableV2", "InitializeTableFromTextFileV2",
-    "LookupTableImportV2", "LookupTableInsertV2", "PrintV2", "ControlTrigger"})
-DTYPE_ATTRS = ("dtype", "T", "DstT", "out_type", "output_type", "value_dtype", "type", "Tout", "output_types")
 
 
 @dataclass(frozen=True)
@@ -40,38 +36,24 @@ class GraphTensor:
 
 
 def graph_tensors(mg) -> list[GraphTensor]:
-    """The tensors of a metagraph's graph, with dtype/shape from attrs, _output_shapes and signatures."""
-    from ...format.tensors import dtype_name, shape_from_proto
+    """Every output of every node of a metagraph's graph, typed as the Builder types them."""
+    from ...builder.graph import Graph
+    from ...format.tensors import dtype_name
     known = {s.name: s for sig in mg.signatures.values() for s in (*sig.inputs.values(), *sig.outputs.values())}
+    graph = Graph(mg.proto.graph_def)
     result = []
-    for node in mg.proto.graph_def.node:
-        if node.op in ZERO_OUTPUT_OPS:
-            continue
-        attr = node.attr
-        dtypes = []
-        for name in DTYPE_ATTRS:
-            if name in attr:
-                value = attr[name]
-                dtypes = list(value.list.type) if value.WhichOneof("value") == "list" else [value.type]
-                break
-        shapes = [shape_from_proto(s) for s in attr["_output_shapes"].list.shape] if "_output_shapes" in attr else []
-        if not shapes and "shape" in attr and node.op.startswith("Placeholder"):
-            shapes = [shape_from_proto(attr["shape"].shape)]
-        if not shapes and node.op == "Const" and "value" in attr:
-            shapes = [shape_from_proto(attr["value"].tensor.tensor_shape)]
-        count = max(len(shapes), len(dtypes) if ("Tout" in attr or "output_types" in attr) else 1, 1)
-        for i in range(count):
-            name = f"{node.name}:{i}"
+    for node in graph.nodes():
+        for index, tensor_type in enumerate(graph.output_types(node.name)):
+            name = f"{node.name}:{index}"
             spec = known.get(name)
-            if spec is not None:
+            if spec is not None:  # the signature's TensorInfo is what the file says
                 result.append(GraphTensor(name, spec.dtype, spec.shape, node.op))
                 continue
-            dtype = dtypes[i] if i < len(dtypes) else dtypes[0] if len(dtypes) == 1 else None
             try:
-                dtype_label = dtype_name(dtype) if dtype else ""
+                dtype = dtype_name(tensor_type.dtype) if tensor_type.dtype else ""
             except Exception:  # an enum this build does not know
-                dtype_label = ""
-            result.append(GraphTensor(name, dtype_label, shapes[i] if i < len(shapes) else None, node.op))
+                dtype = ""
+            result.append(GraphTensor(name, dtype, tensor_type.shape, node.op))
     return result
 
 
@@ -240,18 +222,24 @@ class SignatureEditor(W.VBox):
         return format_edits(self.edits)
 
     def problems(self) -> list[str]:
-        """What is wrong with the edits now: the editor's checks, then the Builder's rules."""
+        """What stops the edits from being saved: the editor's checks, then the Builder's rules."""
+        return self.check()[0]
+
+    def check(self) -> tuple[list[str], list[str]]:
+        """(errors, warnings): errors block saving; warnings are the Builder's SavedModelWarnings."""
         found = []
         for d in self.drafts.values():
             if not d.removed and d.changed:
                 found += [f"{d.key or '(no key)'}: {p}" for p in self._draft_problems(d)]
         if found:
-            return found
+            return found, []
+        builder = self._trial_builder()
         try:
-            apply_edits(self._trial_builder(), self.edits)
-        except Exception as exc:  # the Builder's rules (SavedModelError), or a missing Builder
-            return [str(exc)]
-        return []
+            notes = apply_edits(builder, self.edits)
+            builder.validate()
+        except SavedModelError as exc:
+            return [str(exc)], []
+        return [], notes
 
     def _draft_problems(self, d) -> list[str]:
         problems = []
@@ -354,7 +342,6 @@ class SignatureEditor(W.VBox):
         """Write the edited model through the Builder (atomic); an existing target needs overwrite."""
         problems = self.problems()
         if problems:
-            from ...errors import SavedModelError
             raise SavedModelError("The edits are not valid: " + "; ".join(problems))
         target = export_dir or self.path
         self.builder.save(target, overwrite=overwrite)
@@ -398,6 +385,8 @@ class SignatureEditor(W.VBox):
         index = self.meta_graph.index
         options = []
         for key in self.meta_graph.signatures:
+            if key.startswith("__saved_model"):  # TF2's init op: not a signature to edit
+                continue
             d = self.drafts.get((index, key))
             if d is not None and d.removed:
                 continue
@@ -512,9 +501,11 @@ class SignatureEditor(W.VBox):
             self.checks.value = message_html("No changes yet.")
             self.preview.value = ""
             return
-        problems = self.problems()
-        self.checks.value = ("<br>".join(message_html(p, "error") for p in problems) if problems
-                             else message_html(f"{len(edits)} edit(s), valid.", "ok"))
+        errors, notes = self.check()
+        lines = [message_html(p, "error") for p in errors] + [message_html(n, "warning") for n in notes]
+        if not errors:
+            lines.insert(0, message_html(f"{len(edits)} edit(s), valid.", "ok"))
+        self.checks.value = "<br>".join(lines)
         self.preview.value = display.box_html(display.muted_html("as a %%savedmodel cell:")
                                               + display.pre_html(format_edits(edits)))
 

@@ -74,9 +74,11 @@ class TagSetEditor(W.VBox):
     def edits(self) -> list[Edit]:
         """One ``tags`` edit per changed metagraph."""
         result = []
+        old_sets = self.info.tag_sets
         for mg, new in zip(self.info.meta_graphs, self.tag_sets):
-            if new != mg.tags:
-                result.append(Edit("tags", (mg.tags, new), options={"index": mg.index}))
+            if new != mg.tags:  # a tag-set shared by several metagraphs is named by index too
+                options = {"index": mg.index} if old_sets.count(mg.tags) > 1 else {}
+                result.append(Edit("tags", (mg.tags, new), options=options))
         return result
 
     @property
