@@ -107,7 +107,8 @@ def main():
         return
     print(f"{'tf.train.load_checkpoint + maps':<34}{theirs['seconds'] * 1e3:>16.2f}"
           f"{theirs['rss_growth_kib'] / 1024:>18.2f}")
-    print(f"ratio (TensorFlow / sm_notebook): {theirs['seconds'] / ours['seconds']:.1f}x time")
+    print(f"ratio (sm_notebook / TensorFlow): {ours['seconds'] / theirs['seconds']:.1f}x the time, "
+          f"{ours['rss_growth_kib'] / max(theirs['rss_growth_kib'], 1):.1f}x the memory growth")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import SavedModelError, SavedModelWarning
 from ..format import savedmodel as files
-from ..format.savedmodel import pack_any
+from ..format.savedmodel import pack_any, unpack_any
 from ..format.tensors import shape_to_proto
 from ..tags import format_tag_set, normalize_tags, tag_set_not_found
 from .._proto import meta_graph_pb2, saved_model_pb2
@@ -455,12 +455,14 @@ class Builder:
         asset.tensor_info.name = tensor.name
         asset.tensor_info.dtype = DT_STRING
         asset.tensor_info.tensor_shape.CopyFrom(shape_to_proto(()))
-        meta_graph.proto.asset_file_def.append(asset)
         if meta_graph.tf2:
+            meta_graph.proto.asset_file_def.append(asset)
             objectgraph.add_asset_node(meta_graph.proto.object_graph_def,
                                        len(meta_graph.proto.asset_file_def) - 1,
                                        _attribute_safe(name))
         else:
+            _merge_asset_collection(meta_graph.proto)
+            meta_graph.proto.asset_file_def.append(asset)
             meta_graph.proto.collection_def[ASSETS_COLLECTION].any_list.value.append(pack_any(asset))
             meta_graph.proto.collection_def[ASSET_FILEPATHS_COLLECTION].node_list.value.append(
                 tensor.name)
@@ -559,6 +561,23 @@ class Builder:
         if trainable:
             collections["trainable_variables"] = trainable
         return work.graph_def, saver_def, collections
+
+
+def _merge_asset_collection(proto):
+    """Copy the ``saved_model_assets`` collection into ``asset_file_def``.
+
+    Loaders read asset_file_def when it is non-empty and the collection only otherwise
+    (loader_impl.get_asset_tensors, loader.cc GetAssetFileDefs), so once a new asset
+    goes to asset_file_def the older ones must be there too.
+    """
+    if ASSETS_COLLECTION not in proto.collection_def:
+        return
+    present = {(a.filename, a.tensor_info.name) for a in proto.asset_file_def}
+    for value in proto.collection_def[ASSETS_COLLECTION].any_list.value:
+        asset = unpack_any(value)
+        if (asset.filename, asset.tensor_info.name) not in present:
+            proto.asset_file_def.append(asset)
+            present.add((asset.filename, asset.tensor_info.name))
 
 
 def _node_safe(text: str) -> str:

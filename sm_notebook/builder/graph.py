@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SavedModelError
-from ..format.tensors import REF_OFFSET, numpy_to_dtype, numpy_to_tensor_proto, short_dtype_name
+from ..format.tensors import (
+    REF_OFFSET, numpy_to_dtype, numpy_to_tensor_proto, shape_from_proto, short_dtype_name,
+)
 from .._proto import graph_pb2
 from . import optable
 from .attrs import const_value, decode_attr, dtype_enum, encode_attr
@@ -242,6 +244,8 @@ class Graph:
     def _existing_node_types(self, node) -> list[TensorType]:
         dtypes = node_output_dtypes(node)
         shapes = recorded_output_shapes(node)
+        if shapes is None and node.op == "Const" and "value" in node.attr:
+            shapes = [shape_from_proto(node.attr["value"].tensor.tensor_shape)]
         if shapes is None and node.op in _SHAPE_FROM_INPUTS:
             inputs = [self._input_type(i) for i in node.input if not i.startswith("^")]
             consts = [const_value(self._nodes.get(split_tensor_name(i)[0]))
@@ -557,4 +561,4 @@ class Graph:
 #: Ops whose shapes the builder derives from input shapes when _output_shapes is absent.
 from .shapes import SHAPE_FUNCTIONS as _SHAPE_FUNCTIONS  # noqa: E402
 
-_SHAPE_FROM_INPUTS = frozenset(_SHAPE_FUNCTIONS) - {"Placeholder", "VarHandleOp"}
+_SHAPE_FROM_INPUTS = frozenset(_SHAPE_FUNCTIONS)

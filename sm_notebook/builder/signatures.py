@@ -98,6 +98,7 @@ def resolve_signature(graph: Graph, proto: meta_graph_pb2.SignatureDef,
             if info.WhichOneof("encoding") != "name":
                 continue
             tensor = _lookup(graph, info.name, f"{where}: {kind} {key!r}")
+            info.name = tensor.name        # TensorInfo names are "node:index"
             graph_dtype = tensor.dtype_enum
             from .graph import base_dtype
             if info.dtype and graph_dtype and base_dtype(graph_dtype) != base_dtype(info.dtype):

@@ -41,8 +41,9 @@ def frames_of(pnodes: dict, order: list) -> dict:
     return frame
 
 
-def collapse_loops(pnodes: dict, fed: set, assemble) -> tuple:
-    """Replace every frame by a `_V1Loop` node; ``assemble`` builds the sub-plans.
+def collapse_loops(pnodes: dict, fed: set, assemble, run_plan) -> tuple:
+    """Replace every frame by a `_V1Loop` node; ``assemble`` builds the sub-plans and
+    ``run_plan(plan, args)`` runs them (under the debugger when one is on).
 
     Returns the new nodes and ``moved``: old node name -> loop node name, where an
     Exit's output ``(exit, 0)`` became output ``k`` of the loop (``exits``).
@@ -60,6 +61,7 @@ def collapse_loops(pnodes: dict, fed: set, assemble) -> tuple:
         members = [p for p in order if frame[p.name] == target
                    or (p.op in EXIT and _input_frame(p, frame) == target)]
         loop = _build_loop(target, members, pnodes, assemble)
+        loop.run_plan = run_plan
         member_names = {p.name for p in members}
         rest = {n: p for n, p in pnodes.items() if n not in member_names}
         exit_index = {name: k for k, name in enumerate(loop.exit_names)}
@@ -96,7 +98,7 @@ class _Loop:
         n = len(state)
         indexes = first
         while True:
-            outs = self.body.run(ctx, state + indexes + constants)
+            outs = self.run_plan(self.body, state + indexes + constants)
             nexts = outs[:n]
             for k, value in enumerate(outs[n:]):
                 if value is not DEAD:

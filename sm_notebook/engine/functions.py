@@ -7,6 +7,7 @@ either form; the planner turns ``out_arg`` into a flat index once kernels are kn
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import SavedModelError
@@ -86,14 +87,36 @@ def _node_from_proto(proto, parse, function=None) -> Node:
     return Node(proto.name, proto.op, inputs, controls, proto.attr, function)
 
 
+class GraphNodes(Mapping):
+    """The main graph's nodes by name, each parsed into a `Node` on first use."""
+
+    def __init__(self, graph_def):
+        self._protos = {}
+        for proto in graph_def.node:
+            if proto.name in self._protos:
+                raise SavedModelError(f"The graph has two nodes named {proto.name!r}; the model is corrupt.")
+            self._protos[proto.name] = proto
+        self._parsed = {}
+
+    def __getitem__(self, name):
+        found = self._parsed.get(name)
+        if found is None:
+            found = self._parsed[name] = _node_from_proto(self._protos[name], parse_graph_input)
+        return found
+
+    def __contains__(self, name):
+        return name in self._protos
+
+    def __iter__(self):
+        return iter(self._protos)
+
+    def __len__(self):
+        return len(self._protos)
+
+
 def graph_body(graph_def) -> Body:
     """The main graph of a metagraph as a Body (no args or rets: signatures feed and fetch)."""
-    nodes = {}
-    for proto in graph_def.node:
-        if proto.name in nodes:
-            raise SavedModelError(f"The graph has two nodes named {proto.name!r}; the model is corrupt.")
-        nodes[proto.name] = _node_from_proto(proto, parse_graph_input)
-    return Body(None, nodes)
+    return Body(None, GraphNodes(graph_def))
 
 
 class FunctionLibrary:
@@ -235,8 +258,9 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
         added.append(copy.name)
     done = prefix + "_done"
     ret_refs = [ref(r) for r in body.rets]
-    nodes[done] = Node(done, "NoOp", [], [control(c) for c in body.control_rets]
-                       + [r.node for r in ret_refs] + extra_controls, {}, function, None, depth)
+    computed = [prefix + r.node for r in body.rets if r.node not in args]
+    nodes[done] = Node(done, "NoOp", [], [control(c) for c in body.control_rets] + computed
+                       + extra_controls, {}, function, None, depth)
     rets = []
     for i, r in enumerate(ret_refs):
         name = f"{prefix}_ret_{i}"
@@ -251,14 +275,35 @@ def _decode_call_attrs(call: Node) -> dict:
     return {k: decode_attr(v, call.func_attrs) for k, v in call.attr.items() if not k.startswith("_")}
 
 
-def inline_calls(nodes: dict, roots, library: FunctionLibrary, fed=frozenset()):
+class _Overlay:
+    """Nodes of a body plus the nodes inlining adds, without copying the body."""
+
+    def __init__(self, base):
+        self.base, self.added = base, {}
+
+    def get(self, name):
+        found = self.added.get(name)
+        return found if found is not None else (self.base[name] if name in self.base else None)
+
+    def __contains__(self, name):
+        return name in self.added or name in self.base
+
+    def __setitem__(self, name, node):
+        self.added[name] = node
+
+    def names(self):
+        yield from self.base
+        yield from self.added
+
+
+def inline_calls(nodes, roots, library: FunctionLibrary, fed=frozenset()):
     """Inline every function call reachable from ``roots`` (node names).
 
-    Returns ``(nodes, redirect)``: the reachable nodes with calls replaced by their
-    bodies, and a function mapping any old Ref or control name to its new one.
-    ``fed`` Refs are not followed (their producers need not run).
+    Returns ``(nodes, redirect_ref, redirect_control)``: the reachable nodes (in graph
+    order) with calls replaced by their bodies, and functions mapping any old Ref or
+    control name to its new one. ``fed`` Refs are not followed.
     """
-    nodes = dict(nodes)
+    nodes = _Overlay(nodes)
     inlined: dict[str, _Inlined] = {}
     seen = set()
     stack = list(roots)
@@ -289,9 +334,10 @@ def inline_calls(nodes: dict, roots, library: FunctionLibrary, fed=frozenset()):
         return name
 
     result = {}
-    for name, node in nodes.items():
+    for name in nodes.names():
         if name not in seen or name in inlined:
             continue
+        node = nodes.get(name)
         if any(r.node in inlined for r in node.inputs) or any(c in inlined for c in node.controls):
             node = Node(node.name, node.op, [redirect_ref(r) for r in node.inputs],
                         [redirect_control(c) for c in node.controls], node.attr, node.function,

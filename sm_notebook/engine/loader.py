@@ -184,9 +184,10 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
     reader = None
     restored: dict[int, Variable] = {}
     nodes = runtime.graph.nodes
-    for node in nodes.values():
-        if node.op not in ("StatefulPartitionedCall", "PartitionedCall") or "f" not in node.attr:
+    for proto in meta_graph.graph_def.node:
+        if proto.op not in ("StatefulPartitionedCall", "PartitionedCall") or "f" not in proto.attr:
             continue
+        node = nodes[proto.name]
         function = object_graph.concrete_functions.get(node.attr["f"].func.name)
         if function is None or not function.bound_inputs:
             continue
@@ -196,10 +197,14 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
                 raise SavedModelError(f"Concrete function {node.attr['f'].func.name!r} captures "
                                       f"object {node_id}, which the object graph lacks.")
             saved = object_graph.nodes[node_id]
-            if saved.WhichOneof("kind") != "variable":
-                continue
+            kind = saved.WhichOneof("kind")
             source_node = nodes.get(ref.node)
-            if source_node is None or source_node.op not in ("VarHandleOp", "Placeholder"):
+            if source_node is None:
+                continue
+            if kind in ("constant", "asset") and source_node.op == "Placeholder":
+                runtime.bindings[ref.node] = _captured_value(runtime, source, saved, kind)
+                continue
+            if kind != "variable" or source_node.op not in ("VarHandleOp", "Placeholder"):
                 continue
             var = restored.get(node_id)
             if var is None:
@@ -212,6 +217,25 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
                 shared = attrs["shared_name"].s.decode() if "shared_name" in attrs else ""
                 container = attrs["container"].s.decode() if "container" in attrs else ""
                 runtime.ctx.resources[("var", container, shared or ref.node)] = var
+
+
+def _captured_value(runtime, source: ModelSource, saved, kind: str):
+    """The value a captured constant or asset placeholder stands for."""
+    from ..format.tensors import tensor_proto_to_numpy
+
+    meta_graph = source.meta_graph
+    if kind == "asset":
+        assets = asset_file_defs(meta_graph)
+        index = saved.asset.asset_file_def_index
+        if not 0 <= index < len(assets):
+            raise SavedModelError(f"Asset object refers to asset_file_def {index}, which does not exist.")
+        path = resolve_inside(source.export_dir, str(Path(ASSETS_DIR) / assets[index].filename))
+        return np.array(str(path).encode("utf-8"), dtype=object)
+    name = saved.constant.operation
+    nodes = runtime.graph.nodes
+    if name not in nodes or nodes[name].op != "Const":
+        raise SavedModelError(f"Captured constant {name!r} is not a Const node of the main graph.")
+    return runtime.ctx.asarray(tensor_proto_to_numpy(nodes[name].attr["value"].tensor))
 
 
 def _reader(prefix, export_dir):

@@ -112,7 +112,8 @@ def compile_plan(runtime, nodes: dict, feeds: list, fetches: list, targets=(), *
     if any(p.op in ("Enter", "RefEnter") for p in pnodes.values()):
         from .frames import collapse_loops
         pnodes, moved, exits = collapse_loops(pnodes, set(feeds),
-                                              lambda *a, **k: assemble(runtime, *a, **k))
+                                              lambda *a, **k: assemble(runtime, *a, **k),
+                                              runtime.run_plan)
         fetches = [_follow(exits, moved, f) for f in fetches]
         targets = [_follow_control(moved, t) for t in targets]
     dead = any(p.op in ("Switch", "RefSwitch") for p in pnodes.values())
@@ -138,6 +139,7 @@ def _follow_control(moved: dict, name: str) -> str:
 def _reachable(nodes: dict, fetches, targets, fed) -> list:
     """Names of the nodes the fetches and targets need, in graph order."""
     seen = set()
+    fed_nodes = {f.node for f in fed}  # control edges to fed nodes need nothing run
     stack = [f.node for f in fetches] + list(targets)
     while stack:
         name = stack.pop()
@@ -148,7 +150,7 @@ def _reachable(nodes: dict, fetches, targets, fed) -> list:
             raise SavedModelError(f"The graph refers to node {name!r}, which does not exist.")
         seen.add(name)
         stack.extend(r.node for r in node.inputs if r not in fed)
-        stack.extend(node.controls)
+        stack.extend(c for c in node.controls if c not in fed_nodes)
     return [n for n in nodes if n in seen]
 
 
@@ -172,7 +174,8 @@ def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
             attrs["shared_name"] = node.name  # TensorFlow's rule for unnamed variables
         n_out = sum(kernel.output_sizes(attrs))
         fn = kernel.fn if (runtime.ctx.is_numpy or not kernel.host) else _host_wrapper(kernel.fn)
-        pnodes[node.name] = PlanNode(node.name, node.op, list(node.inputs), list(node.controls),
+        controls = [c for c in node.controls if c in nodes]  # not fed-only nodes
+        pnodes[node.name] = PlanNode(node.name, node.op, list(node.inputs), controls,
                                      attrs, kernel, n_out, node.function, fn)
     for pnode in list(pnodes.values()):
         pnode.inputs = [_input(pnodes, pnode, r, fed, runtime.defaults) for r in pnode.inputs]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .functions import parse_graph_input
 from .ops.registry import IO_OPS, KERNELS
 
 INIT_OP_SIGNATURE = "__saved_model_init_op"
@@ -91,8 +90,8 @@ def function_refs(node, library_names) -> list:
 
 
 def _node_name(tensor_name: str) -> str:
-    ref, control = parse_graph_input(tensor_name)
-    return control if ref is None else ref.node
+    """``^node``, ``node:1`` or ``node`` -> ``node`` (node names hold no ``:``)."""
+    return tensor_name.lstrip("^").partition(":")[0]
 
 
 def root_nodes(meta_graph, include_restore=True) -> list:

@@ -331,6 +331,16 @@ def preview_edits(path, edits):
     return builder, diff, notes
 
 
+def check_edits(builder, edits) -> tuple[list[str], list[str]]:
+    """(errors, warnings) from applying ``edits`` to ``builder`` and validating it as save would."""
+    try:
+        notes = apply_edits(builder, edits)
+        builder.validate()
+    except SavedModelError as exc:
+        return [str(exc)], []
+    return [], notes
+
+
 def apply_edits(builder, edits) -> list[str]:
     """Apply edits in order; returns the Builder's warnings, each naming its edit.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sm_notebook
-from conftest import fixture_model
+from notebook_fixtures import fixture_model
 from sm_notebook.diagnose import DiagnosticReport, Problem
 from sm_notebook.inspection import SignatureInfo, TensorSpec
 from sm_notebook.notebook import display

@@ -2,7 +2,7 @@
 import pytest
 
 import sm_notebook
-from conftest import fixture_model, needs_builder
+from notebook_fixtures import fixture_model
 from sm_notebook.notebook.edits import (Edit, EditSyntaxError, apply_edits, format_edits, outline_diff,
                                         parse_edits, parse_tag_set, preview_edits)
 
@@ -72,6 +72,7 @@ def test_tag_set_spellings(text, tags):
     ("tags: serve", "expected 'OLD_TAGS -> NEW_TAGS'", 1),
     ("remvoe: a", "did you mean 'remove'", 1),
     ("rename:", "needs arguments", 1),
+    ("remove_meta_graph: @one", "@ takes a metagraph number", 1),
 ])
 def test_syntax_errors_name_the_line(cell, message, line):
     with pytest.raises(EditSyntaxError, match=message) as caught:
@@ -97,7 +98,22 @@ def test_each_edit_is_one_builder_call():
     assert names == ["rename_signature", "rename_input", "rename_output", "set_method_name", "remove_signature",
                      "add_signature", "set_tags", "add_meta_graph", "remove_meta_graph", "add_asset"]
     assert builder.calls[0] == ("rename_signature", ("predict", "serving_default"), {"tags": frozenset({"serve"})})
-    assert builder.calls[6] == ("set_tags", (["serve"], ["gpu", "serve"]), {})
+    assert builder.calls[6] == ("set_tags", (["serve"], ["gpu", "serve"]), {"allow_empty": False, "index": None})
+    assert builder.calls[9] == ("add_asset", ("data/vocab.txt",), {"name": "vocab.txt", "tags": frozenset({"serve"})})
+
+
+def test_metagraphs_by_number():
+    edits = parse_edits("tags: @1 -> serve,gpu\ntags: @0 serve -> {}\nremove_meta_graph: @2")
+    assert [(e.args, e.options) for e in edits] == [
+        ((None, frozenset({"serve", "gpu"})), {"index": 1}),
+        ((frozenset({"serve"}), frozenset()), {"index": 0}),
+        ((None,), {"index": 2})]
+    assert format_edits(edits) == "tags: @1 -> gpu,serve\ntags: @0 serve -> {}\nremove_meta_graph: @2"
+    builder = RecordingBuilder()
+    apply_edits(builder, edits)
+    assert builder.calls[1] == ("set_tags", (["serve"], []), {"allow_empty": True, "index": 0})
+    with pytest.raises(EditSyntaxError, match="@ takes a metagraph number"):
+        parse_edits("tags: @x -> serve")
 
 
 def test_a_failing_edit_names_its_line():
@@ -113,10 +129,10 @@ def test_outline_diff_of_identical_models_is_empty():
     assert outline_diff(info, info) == ""
 
 
-@needs_builder
 def test_preview_writes_nothing_and_diffs(copy_model):
     path = copy_model("tf1_multi_tags")
     before = sorted(p.name for p in path.rglob("*"))
-    _, diff = preview_edits(path, parse_edits("rename: lookup -> tokens_to_ids", tags="serve"))
+    _, diff, warnings = preview_edits(path, parse_edits("rename: lookup -> tokens_to_ids", tags="serve"))
+    assert warnings == []
     assert "-  signature lookup" in diff and "+  signature tokens_to_ids" in diff
     assert sorted(p.name for p in path.rglob("*")) == before

@@ -1,5 +1,6 @@
 """%savedmodel / %%savedmodel in IPython's in-process test shell: every sub-command and every UsageError."""
 import html
+import warnings
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import sm_notebook
-from conftest import fixture_model, needs_builder, needs_engine
+from notebook_fixtures import fixture_model
 from sm_notebook.notebook.magics import split_arguments
 
 
@@ -159,7 +160,6 @@ def test_scan_without_tags_scans_every_metagraph(ip):
 
 # ---------------------------------------------------------------- run
 
-@needs_engine
 def test_run_evaluates_inputs_in_the_namespace_and_stores_outputs(ip):
     path = fixture_model("keras3_mlp")
     ip.user_ns["features"] = np.ones((2, 8), np.float32)
@@ -171,7 +171,6 @@ def test_run_evaluates_inputs_in_the_namespace_and_stores_outputs(ip):
     assert "output_0" in bundle["text/html"] and "ms" in bundle["text/plain"]
 
 
-@needs_engine
 def test_run_accepts_python_expressions_with_spaces_and_files(ip, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((1, 8), np.float32))
     ip.user_ns["np"] = np
@@ -184,7 +183,6 @@ def test_run_accepts_python_expressions_with_spaces_and_files(ip, tmp_path):
     assert ip.user_ns["r3"]["output_0"].shape == (3, 4)
 
 
-@needs_engine
 def test_run_picks_the_metagraph_by_tags(ip):
     path = fixture_model("tf1_ambiguous_serve")
     run(ip, f"run {path} --tags serve,gpu x=[[1.0, 2.0, 3.0]] -o r")
@@ -213,7 +211,6 @@ def test_run_needs_tags_when_there_are_several_metagraphs(ip):
     assert "pass tags=" in text
 
 
-@needs_engine
 def test_run_cupy_without_cupy_is_a_usage_error(ip):
     try:
         import cupy  # noqa: F401
@@ -249,7 +246,6 @@ tags: serve,gpu -> serve,gpu,tpu
 """
 
 
-@needs_builder
 def test_cell_dry_run_shows_the_diff_and_writes_nothing(ip, copy_model):
     path = copy_model()
     before = (path / "saved_model.pb").read_bytes()
@@ -261,7 +257,6 @@ def test_cell_dry_run_shows_the_diff_and_writes_nothing(ip, copy_model):
     assert ip.user_ns["b"] is not None
 
 
-@needs_builder
 def test_cell_write_to_a_new_directory(ip, copy_model, tmp_path):
     path = copy_model()
     out = tmp_path / "edited"
@@ -273,7 +268,6 @@ def test_cell_write_to_a_new_directory(ip, copy_model, tmp_path):
     assert frozenset({"serve", "gpu", "tpu"}) in info.tag_sets
 
 
-@needs_builder
 def test_cell_write_in_place_needs_overwrite(ip, copy_model):
     path = copy_model()
     text = usage_error(ip, f"{path} --tags serve --write", CELL)
@@ -282,7 +276,6 @@ def test_cell_write_in_place_needs_overwrite(ip, copy_model):
     assert "classify_probs" in sm_notebook.inspect(path).meta_graph(["serve"]).signatures
 
 
-@needs_builder
 def test_cell_builder_rule_violation_is_a_usage_error_naming_the_line(ip, copy_model):
     path = copy_model()
     text = usage_error(ip, f"{path} --tags serve", "rename: no_such_signature -> x\n")
@@ -319,7 +312,9 @@ def test_cell_only_options_are_refused_on_lines(ip):
 # ---------------------------------------------------------------- completion
 
 def complete(ip, line):
-    _, matches = ip.complete("", line, len(line))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # IPython's own complete() API
+        _, matches = ip.complete("", line, len(line))
     return matches
 
 

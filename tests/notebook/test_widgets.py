@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import sm_notebook
-from conftest import fixture_model, needs_builder, needs_engine
+from notebook_fixtures import fixture_model
 from sm_notebook.notebook.widgets import ModelBrowser, Progress, RunPanel, SignatureEditor, TagSetEditor
 from sm_notebook.notebook.widgets.run_panel import generate_input
 from sm_notebook.notebook.widgets.signature_editor import default_key, graph_tensors
@@ -56,7 +56,7 @@ def test_tensor_picker_lists_graph_tensors_with_dtype_and_shape():
     editor = SignatureEditor(info)
     editor.search.value = "[Softmax]"                        # typing in the filter box (an op)
     assert [v for _, v in editor.tensor_list.options] == ["probabilities:0"]
-    assert [t.name for t in editor.find_tensors("BiasAdd float32")] == ["logits:0"]
+    assert [t.name for t in editor.find_tensors("[biasadd] float32")] == ["logits:0"]
 
 
 def test_default_key():
@@ -147,7 +147,6 @@ def test_save_refuses_invalid_edits(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@needs_builder
 def test_save_writes_through_the_builder(tmp_path):
     editor = SignatureEditor(fixture_model("tf1_multi_tags"), save_to=tmp_path / "out")
     new_scores_signature(editor)
@@ -164,7 +163,6 @@ def test_save_writes_through_the_builder(tmp_path):
     assert list(serve.signatures["serving_default"].outputs) == ["probs"]
 
 
-@needs_builder
 def test_save_over_an_existing_model_asks_first(copy_model):
     path = copy_model("tf1_multi_tags")
     editor = SignatureEditor(path)
@@ -180,7 +178,6 @@ def test_save_over_an_existing_model_asks_first(copy_model):
     assert "tokens_to_ids" in sm_notebook.inspect(path).meta_graph(["serve"]).signatures
 
 
-@needs_builder
 def test_save_without_overwrite_refuses_existing_target(copy_model):
     path = copy_model("tf1_multi_tags")
     editor = SignatureEditor(path).select("lookup").set_key("ids")
@@ -188,7 +185,6 @@ def test_save_without_overwrite_refuses_existing_target(copy_model):
         editor.save(path)
 
 
-@needs_builder
 def test_builder_property_applies_the_edits():
     editor = SignatureEditor(fixture_model("tf1_multi_tags")).select("lookup").set_key("ids")
     assert editor.builder is not editor.builder              # a fresh Builder each time, edits applied
@@ -208,12 +204,15 @@ def test_tag_editor_warns_about_a_duplicate_while_typing():
     assert "duplicate-tag-set" in editor.diagnostics.value and "shadowed" in editor.diagnostics.value
     assert editor.cell_text == "tags: gpu,serve -> serve"
     assert "1 edit(s)" in cheap_repr(editor)
+    errors, _ = editor.check()                                # the Builder refuses it too
+    assert "Another metagraph already has the tag-set" in errors[0]
+    assert "Another metagraph" in editor.diagnostics.value
 
 
 def test_tag_editor_typos_ambiguity_and_empty_sets():
     editor = TagSetEditor(fixture_model("tf1_multi_tags"))
     editor.set_tags(2, "trian")
-    assert "misspelled-tag" in codes(editor) and "'train'" in editor.diagnostics.value
+    assert "misspelled-tag" in codes(editor) and "&#x27;train&#x27;" in editor.diagnostics.value
     editor.set_tags(2, "train").set_tags(0, "serve, cpu")
     assert "ambiguous-serve" in codes(editor)
     editor.set_tags(0, "")
@@ -235,7 +234,6 @@ def test_tag_editor_fixes_ambiguous_serve():
     assert codes(editor) == []
 
 
-@needs_builder
 def test_tag_editor_saves(tmp_path):
     editor = TagSetEditor(fixture_model("tf1_multi_tags"), save_to=tmp_path / "out")
     editor.set_tags(1, "serve,gpu,tpu")
@@ -245,7 +243,6 @@ def test_tag_editor_saves(tmp_path):
         frozenset({"serve"}), frozenset({"serve", "gpu", "tpu"}), frozenset({"train"})]
 
 
-@needs_builder
 def test_tag_editor_fixes_a_duplicate_on_disk(tmp_path):
     editor = TagSetEditor(fixture_model("tf1_duplicate_tags"))
     editor.set_tags(1, "serve,gpu")
@@ -289,7 +286,6 @@ def test_generate_input_dtypes_and_unknown_rank():
         generate_input(TensorSpec("u", "u:0", "DT_FLOAT", None))
 
 
-@needs_engine
 def test_run_panel_runs_and_shows_outputs_and_timing():
     path = fixture_model("keras3_mlp")
     namespace = {"batch": np.linspace(0, 1, 16, dtype=np.float32).reshape(2, 8)}
@@ -303,7 +299,6 @@ def test_run_panel_runs_and_shows_outputs_and_timing():
     assert "last run" in cheap_repr(panel)
 
 
-@needs_engine
 def test_run_panel_reports_errors_in_the_panel():
     panel = RunPanel(fixture_model("keras3_mlp"), namespace={"bad": np.ones((2, 3), np.float32)})
     panel.set_input("features", "bad")

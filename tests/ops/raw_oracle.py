@@ -79,3 +79,58 @@ def random_array(rng, shape, dtype):
     if dtype.kind == "c":
         return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
     return rng.standard_normal(shape).astype(dtype)
+
+
+def _resolve(value, env):
+    if isinstance(value, str) and value.startswith("$"):
+        return env[value[1:]]
+    if isinstance(value, list):
+        return [_resolve(v, env) for v in value]
+    return value
+
+
+def run_program(steps, backend="numpy", **ctx_kwargs):
+    """Run ``steps`` with TensorFlow and with our kernels (one shared context); compare tensors.
+
+    A step is ``(output names, op, named inputs, attrs)``; an input ``"$name"`` refers to
+    an earlier output. Variant and resource outputs (lists, tables) are not compared; tensors
+    are. Where TensorFlow raises at a step, our kernels must raise SavedModelError there.
+    Returns our outputs by name.
+    """
+    from harness import assert_same
+    from sm_notebook.engine.context import KernelContext
+    from sm_notebook.engine.ops import registry
+
+    ctx = KernelContext(backend=backend, **ctx_kwargs)
+    theirs, ours = {}, {}
+    for names, op, named, attrs in steps:
+        tf_inputs = {k: to_tf(_resolve(v, theirs)) for k, v in named.items()}
+        try:
+            tf_out = getattr(tf.raw_ops, op)(**tf_inputs, **(attrs or {}))
+        except (tf.errors.OpError, ValueError) as exc:
+            kern = registry.get_kernel(op)
+            args = [_to_ours(ctx, kern, v) for v in flat_inputs({k: _resolve(v, ours) for k, v in named.items()})]
+            with pytest.raises(SavedModelError):
+                kern.fn(ctx, args, dict(attrs or {}))
+            return ours, exc
+        tf_flat = list(tf_out) if isinstance(tf_out, (list, tuple)) else [tf_out]
+        kern = registry.get_kernel(op)
+        args = [_to_ours(ctx, kern, v) for v in flat_inputs({k: _resolve(v, ours) for k, v in named.items()})]
+        our_flat = list(kern.fn(ctx, args, dict(attrs or {})))
+        assert len(our_flat) == len(tf_flat), f"{op}: {len(our_flat)} outputs, TensorFlow gave {len(tf_flat)}"
+        for name, t, o in zip(names, tf_flat, our_flat):
+            theirs[name], ours[name] = t, o
+            if t.dtype in (tf.variant, tf.resource):
+                continue
+            expected = np.asarray(t.numpy(), dtype=object) if t.dtype == tf.string else t.numpy()
+            assert_same(ctx.to_numpy(o), expected, what=f"{op} output {name!r} on {backend}")
+    return ours, None
+
+
+def _to_ours(ctx, kern, value):
+    """What the engine hands a kernel: numpy for host kernels, backend arrays otherwise."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value) if kern.host else ctx.asarray(value)
+    if hasattr(value, "__array_namespace__"):
+        return ctx.to_numpy(value) if kern.host else value
+    return value

@@ -193,12 +193,9 @@ def test_missing_key_suggests(bundle):
 
 def test_opening_reads_only_the_index(tmp_path):
     prefix = _write(tmp_path / "big", {"big": np.zeros(8 << 20, np.float32)})   # 32 MB
-    start = time.perf_counter()
-    reader = BundleReader(prefix)
+    reader = BundleReader(prefix)   # speed is measured in benchmarks/bench_bundle_open.py
     keys, shape = reader.keys(), reader.shape("big")
-    elapsed = time.perf_counter() - start
-    assert keys == ["big"] and shape == (8 << 20,) and reader._shards == {}
-    assert elapsed < 0.05
+    assert keys == ["big"] and shape == (8 << 20,) and reader._shards == {}  # no shard touched yet
     assert reader.read("big").shape == (8 << 20,)
     reader.close()
 

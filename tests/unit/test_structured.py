@@ -161,20 +161,37 @@ def _tf2_model(with_cycle=False):
 def test_describe_orders_like_tensorflow():
     model = _tf2_model()
     meta_graph = model.meta_graphs[0]
-    functions = structured.describe_concrete_functions(meta_graph.object_graph_def, meta_graph.graph_def.library)
+    functions = structured.describe_concrete_functions(meta_graph.object_graph_def, meta_graph.graph_def.library,
+                                                       meta_graph.meta_info_def.stripped_op_list)
     assert [(f.name, f.kind) for f in functions] == [
         ("bare", "bare_concrete_function"), ("serve", "function"), ("untraced", "function")]
-    # serve_10 loads right after its callee inner_7 (the last caller-free function,
-    # so the first loaded), before serve_20: it gets the smaller load-time uid.
-    assert [o.name for o in functions[1].options] == ["__inference_serve_10", "__inference_serve_20"]
+    # Loaded as __inference_serve_6 (serve_10) and __inference_serve_10 (serve_20),
+    # and TensorFlow sorts the names as strings: '10' < '6'.
+    assert [o.name for o in functions[1].options] == ["__inference_serve_20", "__inference_serve_10"]
     assert functions[0].options[0].callable_with() == (("ids", "mask"), None)
     assert functions[2].options == []
 
 
 def test_load_order_puts_callees_first():
     order = structured.function_load_order(_tf2_model().meta_graphs[0].graph_def.library)
-    assert order == {"__inference_inner_7": 0, "__inference_serve_10": 1,
-                     "__inference_bare_5": 2, "__inference_serve_20": 3}
+    assert order == ["__inference_inner_7", "__inference_serve_10", "__inference_bare_5",
+                     "__inference_serve_20"]
+
+
+def test_loaded_names_replay_tensorflows_uid_counter():
+    meta_graph = _tf2_model().meta_graphs[0]
+    op = meta_graph.meta_info_def.stripped_op_list.op.add(name="StatefulPartitionedCall")
+    op.output_arg.add(name="output", type_list_attr="Tout")
+    meta_graph.graph_def.library.function[0].node_def[0].attr["Tout"].list.type.extend([1, 1])
+    names = structured.loaded_function_names(meta_graph.graph_def.library,
+                                             meta_graph.meta_info_def.stripped_op_list)
+    # uids 0-1 go to saved_model_cli's graph and the loader; then per function, in
+    # load order: its graph, one per tensor (none in inner_7; 2 call outputs in serve_10),
+    # then its name.
+    assert names == {"__inference_inner_7": "__inference_inner_3",
+                     "__inference_serve_10": "__inference_serve_7",
+                     "__inference_bare_5": "__inference_bare_9",
+                     "__inference_serve_20": "__inference_serve_11"}
 
 
 def test_concrete_functions_text():
@@ -192,13 +209,6 @@ def test_concrete_functions_text():
         "    Option #1\n"
         "      Callable with:\n"
         "        Argument #1\n"
-        "          x: TensorSpec(shape=(None, 8), dtype=tf.float32, name='x')\n"
-        "        Argument #2\n"
-        "          DType: bool\n"
-        "          Value: False\n"
-        "    Option #2\n"
-        "      Callable with:\n"
-        "        Argument #1\n"
         "          DType: tuple\n"
         "          Value: [TensorSpec(shape=(), dtype=tf.float32, name='p_0'), "
         "TensorSpec(shape=(2,), dtype=tf.float32, name='p_1'), \b\b]\n"
@@ -207,6 +217,13 @@ def test_concrete_functions_text():
         "          Value: {'a': 's', 'b': TensorSpec(shape=(1,), dtype=tf.float32, name='d_b'), \b\b}\n"
         "        Named Argument #1\n"
         "          flag\n"
+        "    Option #2\n"
+        "      Callable with:\n"
+        "        Argument #1\n"
+        "          x: TensorSpec(shape=(None, 8), dtype=tf.float32, name='x')\n"
+        "        Argument #2\n"
+        "          DType: bool\n"
+        "          Value: False\n"
         "\n  Function Name: 'untraced'\n")
     clean = showtext.concrete_functions_text(_tf2_model(), backspaces=False)
     assert "\b" not in clean and "name='p_1')]\n" in clean and "name='d_b')}\n" in clean

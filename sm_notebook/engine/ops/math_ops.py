@@ -112,11 +112,11 @@ _UNARY = {
     "IsFinite": lambda xp, x: xp.isfinite(x),
     "LogicalNot": lambda xp, x: xp.logical_not(x),
     "Invert": lambda xp, x: xp.bitwise_invert(x),
-    "Conj": lambda xp, x: xp.conj(x) if kind(x) == "c" else x,
 }
 
 for _op, _compute in _UNARY.items():
     _unary(_op, _compute)
+_unary("Conj", lambda xp, x: xp.conj(x) if kind(x) == "c" else x, output="output")
 
 
 @op_kernel("PopulationCount", outputs=("y",))
@@ -636,7 +636,8 @@ def _einsum_generic(xp, operands, label_lists, output):
     sizes = {}
     for x, labels in zip(arrays, lists):
         for label, dim in zip(labels, x.shape):
-            sizes[label] = max(sizes.get(label, 1), int(dim))
+            if sizes.get(label, 1) == 1:  # a size-1 dimension broadcasts
+                sizes[label] = int(dim)
     if len(arrays) == 1:
         (x,), (labels,) = arrays, lists
         return xp.permute_dims(x, tuple(labels.index(label) for label in output))

@@ -200,6 +200,9 @@ def restore_v2(ctx, inputs, attrs):
     dtypes = attrs.get("dtypes", [])
     values = []
     for name, dtype in zip(names, dtypes):
+        if name in reader:
+            ctx.check_alloc(reader.shape(name), reader.dtype(name) if reader.dtype(name) != object
+                            else np.uint8, "RestoreV2")
         value = reader.read(name)
         if np.dtype(dtype) != value.dtype:
             raise SavedModelError(f"RestoreV2: checkpoint key {name!r} holds {value.dtype.name}, "

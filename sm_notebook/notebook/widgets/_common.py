@@ -1,6 +1,7 @@
 """Pieces the editors share: loading the description, and the Save bar with overwrite confirmation."""
 from __future__ import annotations
 
+import copy
 import html
 from pathlib import Path
 
@@ -21,6 +22,28 @@ def message_html(text: str, severity: str | None = None) -> str:
     """One line in the severity's colour (None: muted, "ok": green)."""
     color = OK_COLOR if severity == "ok" else SEVERITY_COLORS[severity][0] if severity else MUTED
     return f'<span style="color:{color}">{html.escape(text)}</span>'
+
+
+class TrialBuilders:
+    """Fresh Builders for one model, to try edits on as the user types (read once, then copied)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._pristine = None
+
+    def fresh(self):
+        from ..edits import load_builder
+        if self._pristine is None:
+            self._pristine = load_builder(self.path)
+        try:
+            return copy.deepcopy(self._pristine)
+        except Exception:  # a Builder that cannot be copied: read it again
+            return load_builder(self.path)
+
+    def check(self, edits) -> tuple[list[str], list[str]]:
+        """(errors, warnings) the Builder gives for ``edits``."""
+        from ..edits import check_edits
+        return check_edits(self.fresh(), edits) if edits else ([], [])
 
 
 class SaveBar(W.VBox):

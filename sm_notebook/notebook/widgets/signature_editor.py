@@ -6,7 +6,6 @@ Every control has a Python twin (`select`, `new_signature`, `set_key`, `add_outp
 """
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ import ipywidgets as W
 from ...errors import SavedModelError
 from .. import display
 from ..edits import METHOD_NAMES, Edit, apply_edits, format_edits, load_builder
-from ._common import SaveBar, load_info, message_html
+from ._common import SaveBar, TrialBuilders, load_info, message_html
 
 NEW = "\u2795 new signature"
 MAX_PICKER_ROWS = 200
@@ -134,7 +133,7 @@ class SignatureEditor(W.VBox):
         self.drafts: dict = {}          # (metagraph index, original key or "#n" for new) -> SignatureDraft
         self._new_count = 0
         self._syncing = False
-        self._pristine = None
+        self._trials = TrialBuilders(self.info.export_dir)
         self._tensors: dict = {}
         mg0 = self.info.meta_graph(tags) if tags is not None else self.info.meta_graphs[0]
         self.meta_graph_picker = W.Dropdown(
@@ -233,13 +232,7 @@ class SignatureEditor(W.VBox):
                 found += [f"{d.key or '(no key)'}: {p}" for p in self._draft_problems(d)]
         if found:
             return found, []
-        builder = self._trial_builder()
-        try:
-            notes = apply_edits(builder, self.edits)
-            builder.validate()
-        except SavedModelError as exc:
-            return [str(exc)], []
-        return [], notes
+        return self._trials.check(self.edits)
 
     def _draft_problems(self, d) -> list[str]:
         problems = []
@@ -486,14 +479,6 @@ class SignatureEditor(W.VBox):
             return
         self._add_row(side, self.row_key.value.strip() or None, tensor)
         self.row_key.value = ""
-
-    def _trial_builder(self):
-        if self._pristine is None:
-            self._pristine = load_builder(self.path)
-        try:
-            return copy.deepcopy(self._pristine)
-        except Exception:  # a Builder holding open files: read it again
-            return load_builder(self.path)
 
     def _refresh_checks(self):
         edits = self.edits

@@ -7,7 +7,7 @@ import ipywidgets as W
 
 from .. import display
 from ..edits import Edit, format_edits, parse_tag_set, tag_set_text
-from ._common import SaveBar, load_info, message_html
+from ._common import SaveBar, TrialBuilders, load_info, message_html
 
 TAG_PROBLEM_CODES = ("duplicate-tag-set", "empty-tag-set", "split-string-tag", "misspelled-tag",
                      "ambiguous-serve", "no-plain-serve")
@@ -35,6 +35,7 @@ class TagSetEditor(W.VBox):
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
         self.fields = []
+        self._trials = TrialBuilders(self.path)
         rows = []
         for mg in self.info.meta_graphs:
             field = W.Text(value=", ".join(sorted(mg.tags)), placeholder="no tags (empty tag-set)",
@@ -81,6 +82,10 @@ class TagSetEditor(W.VBox):
                 result.append(Edit("tags", (mg.tags, new), options=options))
         return result
 
+    def check(self) -> tuple[list[str], list[str]]:
+        """(errors, warnings) from the Builder's rules for these edits (diagnostics aside)."""
+        return self._trials.check(self.edits)
+
     @property
     def cell_text(self) -> str:
         """The same edits as a %%savedmodel cell."""
@@ -108,12 +113,13 @@ class TagSetEditor(W.VBox):
 
     def _refresh(self):
         problems = self.problems
-        worth = [p for p in problems if p.severity in ("error", "warning")] + \
-                [p for p in problems if p.severity == "note"]
-        if worth:
-            self.diagnostics.value = display.box_html(display.problems_table_html(worth))
+        errors, notes = self.check()
+        lines = "".join(f"<div>{message_html(e, 'error')}</div>" for e in errors) + \
+            "".join(f"<div>{message_html(n, 'warning')}</div>" for n in notes)
+        if problems:
+            self.diagnostics.value = display.box_html(lines + display.problems_table_html(problems))
         else:
-            self.diagnostics.value = message_html("No tag-set problems.", "ok")
+            self.diagnostics.value = lines + message_html("No tag-set problems.", "ok")
         text = self.cell_text
         self.preview.value = (display.box_html(display.muted_html("as a %%savedmodel cell:")
                                                + display.pre_html(text)) if text

@@ -1,0 +1,553 @@
+"""String kernels (host only): strings are numpy object arrays of ``bytes``, as TensorFlow's are bytes.
+
+Regular expressions follow RE2 (TensorFlow's engine) through Python's ``re``
+with a translation of the differing syntax; patterns using RE2-only features
+(``\\p{..}`` classes, ``\\C``) are refused with a SavedModelError.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import struct
+
+import numpy as np
+
+from ...errors import SavedModelError
+from ...format.farmhash import fingerprint64
+from .registry import OutputArg, kernel
+
+_WHITESPACE = b" \t\n\v\f\r"
+
+
+def _strings(x) -> np.ndarray:
+    """An object array of bytes (accepts str/bytes numpy arrays too)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "U":
+        return np.vectorize(lambda s: s.encode(), otypes=[object])(x) if x.size else x.astype(object)
+    if x.dtype.kind == "S":
+        return x.astype(object)
+    return x
+
+
+def _map(fn, x, dtype=object) -> np.ndarray:
+    """Apply ``fn`` to every element of an object array, keeping the shape."""
+    x = _strings(x)
+    flat = [fn(v) for v in x.reshape(-1)]
+    out = np.empty(len(flat), dtype=dtype)
+    out[:] = flat if dtype == object else np.asarray(flat, dtype=dtype)
+    return out.reshape(x.shape)
+
+
+def _scalar_string(x, op, what) -> bytes:
+    x = _strings(x)
+    if x.size != 1:
+        raise SavedModelError(f"{op}: {what} must be a scalar string, got shape {x.shape}.")
+    value = x.reshape(-1)[0]
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _attr_bytes(value) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value or b"")
+
+
+# --- joining, case, stripping, length -------------------------------------------------------
+
+
+@kernel("StringJoin", host=True)
+def string_join(ctx, inputs, attrs):
+    parts = [_strings(x) for x in inputs]
+    shapes = {p.shape for p in parts if p.ndim}
+    if len(shapes) > 1:
+        raise SavedModelError(f"StringJoin: input shapes do not match: {sorted(shapes)}.")
+    shape = shapes.pop() if shapes else ()
+    sep = _attr_bytes(attrs.get("separator", b""))
+    columns = [np.broadcast_to(p, shape).reshape(-1) for p in parts]
+    joined = [sep.join(row) for row in zip(*columns)] if columns else []
+    out = np.empty(len(joined), object)
+    out[:] = joined
+    return [out.reshape(shape)]
+
+
+def _case_kernel(op, ascii_fn, unicode_fn):
+    @kernel(op, host=True)
+    def convert(ctx, inputs, attrs):
+        encoding = attrs.get("encoding", "")
+        if encoding in ("", b""):
+            return [_map(ascii_fn, inputs[0])]
+        if str(encoding).lower() not in ("utf-8", "utf8"):
+            raise SavedModelError(f"{op}: encoding {encoding!r} is not supported (use '' or 'utf-8').")
+        return [_map(lambda s: unicode_fn(s.decode("utf-8", "replace")).encode("utf-8"), inputs[0])]
+    return convert
+
+
+_case_kernel("StringUpper", bytes.upper, str.upper)
+_case_kernel("StringLower", bytes.lower, str.lower)
+
+
+@kernel("StringStrip", host=True)
+def string_strip(ctx, inputs, attrs):
+    return [_map(lambda s: s.strip(_WHITESPACE), inputs[0])]
+
+
+def _utf8_char_count(s: bytes) -> int:
+    return sum(1 for b in s if b & 0xC0 != 0x80)
+
+
+def _check_unit(unit, op):
+    if unit not in ("BYTE", "UTF8_CHAR"):
+        raise SavedModelError(f"{op}: unit must be BYTE or UTF8_CHAR, got {unit!r}.")
+    return unit
+
+
+@kernel("StringLength", host=True)
+def string_length(ctx, inputs, attrs):
+    unit = _check_unit(attrs.get("unit", "BYTE"), "StringLength")
+    count = len if unit == "BYTE" else _utf8_char_count
+    return [_map(count, inputs[0], np.int32)]
+
+
+# --- substrings and splitting ---------------------------------------------------------------
+
+
+def _utf8_offsets(s: bytes) -> list[int]:
+    """Byte offset of every UTF-8 character start, plus len(s)."""
+    return [i for i, b in enumerate(s) if b & 0xC0 != 0x80] + [len(s)]
+
+
+@kernel("Substr", host=True)
+def substr(ctx, inputs, attrs):
+    x, pos_t, len_t = _strings(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
+    unit = _check_unit(attrs.get("unit", "BYTE"), "Substr")
+    if pos_t.shape != len_t.shape:
+        raise SavedModelError(f"Substr: pos and len should have the same shape, got {pos_t.shape} "
+                              f"and {len_t.shape}.")
+    try:
+        xs, ps, ls = np.broadcast_arrays(x, pos_t, len_t)
+    except ValueError:
+        raise SavedModelError(f"Substr: incompatible shapes: input {x.shape} vs. pos {pos_t.shape}.") from None
+    out = np.empty(xs.size, object)
+    for i, (s, p, n) in enumerate(zip(xs.reshape(-1), ps.reshape(-1), ls.reshape(-1))):
+        p, n = int(p), int(n)
+        offsets = _utf8_offsets(s) if unit == "UTF8_CHAR" else None
+        size = len(offsets) - 1 if offsets is not None else len(s)
+        if abs(p) > size:
+            raise SavedModelError(f"Substr: pos {p} out of range for string {s!r} at index {i}.")
+        if p < 0:
+            p += size
+        end = size if n < 0 else min(p + n, size)
+        out[i] = s[p:end] if offsets is None else s[offsets[p]:offsets[end]]
+    return [out.reshape(xs.shape)]
+
+
+@kernel("StringSplitV2", outputs=("indices", "values", "shape"), host=True)
+def string_split_v2(ctx, inputs, attrs):
+    x = _strings(inputs[0])
+    if x.ndim != 1:
+        raise SavedModelError(f"StringSplitV2: input must be a vector, got shape {x.shape}.")
+    sep = _scalar_string(inputs[1], "StringSplitV2", "sep")
+    maxsplit = int(attrs.get("maxsplit", -1))
+    indices, values, widest = [], [], 0
+    for row, s in enumerate(x):
+        tokens = s.split(sep or None, maxsplit)
+        widest = max(widest, len(tokens))
+        indices.extend((row, col) for col in range(len(tokens)))
+        values.extend(tokens)
+    out_values = np.empty(len(values), object)
+    out_values[:] = values
+    return [np.asarray(indices, np.int64).reshape(len(values), 2), out_values,
+            np.asarray([x.shape[0], widest], np.int64)]
+
+
+@kernel("ReduceJoin", host=True)
+def reduce_join(ctx, inputs, attrs):
+    x = _strings(inputs[0])
+    axes = [int(a) for a in np.asarray(inputs[1]).reshape(-1)]
+    sep = _attr_bytes(attrs.get("separator", b""))
+    keep_dims = bool(attrs.get("keep_dims", False))
+    rank = x.ndim
+    canonical = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise SavedModelError(f"ReduceJoin: invalid reduction dimension {a} for input with "
+                                  f"{rank} dimension(s).")
+        a = a + rank if a < 0 else a
+        if a in canonical:
+            raise SavedModelError(f"ReduceJoin: duplicate reduction dimension {a}.")
+        canonical.append(a)
+    if not canonical:
+        return [x]
+    kept = [d for d in range(rank) if d not in canonical]
+    # TensorFlow walks the reduced dims with the first listed one varying fastest
+    moved = np.transpose(x, kept + canonical[::-1])
+    kept_shape = tuple(x.shape[d] for d in kept)
+    rows = moved.reshape(kept_shape + (-1,)) if moved.size else np.empty(kept_shape + (0,), object)
+    out = np.empty(rows.shape[:-1], object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = sep.join(rows[idx])
+    if keep_dims:
+        out = out.reshape(tuple(1 if d in canonical else x.shape[d] for d in range(rank)))
+    return [out]
+
+
+# --- regular expressions --------------------------------------------------------------------
+
+_RE_CACHE: dict = {}
+
+
+def _translate_re2(pattern: str, op: str) -> str:
+    """RE2 syntax to Python's: ``\\z``, ``\\Q..\\E``, ``$`` as end-of-text unless (?m)."""
+    multiline = re.search(r"\(\?[a-zA-Z]*m", pattern) is not None
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt in "pPC":
+                raise SavedModelError(f"{op}: the RE2 escape \\{nxt} in pattern {pattern!r} is not "
+                                      "supported by sm_notebook's regex engine.")
+            if nxt == "z" and not in_class:
+                out.append(r"\Z")
+            elif nxt == "Q":
+                end = pattern.find(r"\E", i + 2)
+                end = len(pattern) if end < 0 else end
+                out.append(re.escape(pattern[i + 2:end]))
+                i = end + 2
+                continue
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+            elif ch == "[" and pattern[i:i + 2] == "[:":
+                close = pattern.find(":]", i)
+                if close > 0:
+                    out.append(_POSIX_CLASSES.get(pattern[i + 2:close], pattern[i:close + 2]))
+                    i = close + 2
+                    continue
+            out.append(ch)
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            if pattern[i + 1:i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1:i + 2] == "]":
+                out.append(r"\]")
+                i += 1
+        elif ch == "$" and not multiline:
+            out.append(r"(?!(?s:.))")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": r"\x00-\x7f", "blank": r"\t ",
+    "cntrl": r"\x00-\x1f\x7f", "digit": "0-9", "graph": r"!-~", "lower": "a-z", "print": " -~",
+    "punct": r"!-/:-@\[-`{-~", "space": r"\t\n\v\f\r ", "upper": "A-Z", "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+
+
+def _compile(pattern, op):
+    pattern = pattern.decode("utf-8", "surrogateescape") if isinstance(pattern, bytes) else pattern
+    key = (pattern, op)
+    if key not in _RE_CACHE:
+        try:
+            _RE_CACHE[key] = re.compile(_translate_re2(pattern, op), re.ASCII)
+        except re.error as exc:
+            raise SavedModelError(f"{op}: invalid pattern {pattern!r}: {exc}.") from None
+    return _RE_CACHE[key]
+
+
+def _text(s: bytes) -> str:
+    return s.decode("utf-8", "surrogateescape")
+
+
+def _bytes(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _rewriter(rewrite: bytes, groups: int, op):
+    """RE2 rewrite (``\\0``-``\\9`` groups, ``\\\\`` backslash) as a function of a match."""
+    text = _text(rewrite)
+    pieces, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            nxt = text[i + 1:i + 2]
+            if nxt.isdigit():
+                if int(nxt) > groups:
+                    raise SavedModelError(f"{op}: rewrite {text!r} refers to group \\{nxt}, but the "
+                                          f"pattern has only {groups} groups.")
+                pieces.append(int(nxt))
+            elif nxt == "\\":
+                pieces.append("\\")
+            else:
+                raise SavedModelError(f"{op}: invalid rewrite pattern {text!r}.")
+            i += 2
+        else:
+            pieces.append(ch)
+            i += 1
+    return lambda m: "".join(p if isinstance(p, str) else (m.group(p) or "") for p in pieces)
+
+
+def _replace(regex, s: str, rewrite, replace_global: bool) -> str:
+    """RE2's Replace / GlobalReplace: no empty match right after the previous match."""
+    out, pos, last_end, count = [], 0, -1, 0
+    while pos <= len(s):
+        m = regex.search(s, pos)
+        if m is None:
+            break
+        if m.start() == m.end() and m.start() == last_end:
+            if pos < len(s):
+                out.append(s[pos])
+            pos += 1
+            continue
+        out.append(s[pos:m.start()])
+        out.append(rewrite(m))
+        pos = last_end = m.end()
+        count += 1
+        if not replace_global:
+            break
+    out.append(s[pos:])
+    return "".join(out)
+
+
+def _regex_replace(x, pattern, rewrite, replace_global, op):
+    regex = _compile(pattern, op)
+    rewrite_fn = _rewriter(rewrite, regex.groups, op)
+    return _map(lambda s: _bytes(_replace(regex, _text(s), rewrite_fn, replace_global)), x)
+
+
+@kernel("RegexReplace", host=True)
+def regex_replace(ctx, inputs, attrs):
+    op = "RegexReplace"
+    return [_regex_replace(inputs[0], _scalar_string(inputs[1], op, "pattern"),
+                           _scalar_string(inputs[2], op, "rewrite"),
+                           bool(attrs.get("replace_global", True)), op)]
+
+
+@kernel("StaticRegexReplace", host=True)
+def static_regex_replace(ctx, inputs, attrs):
+    return [_regex_replace(inputs[0], _attr_bytes(attrs["pattern"]), _attr_bytes(attrs["rewrite"]),
+                           bool(attrs.get("replace_global", True)), "StaticRegexReplace")]
+
+
+def _full_match(x, pattern, op):
+    regex = _compile(pattern, op)
+    return _map(lambda s: regex.fullmatch(_text(s)) is not None, x, np.bool_)
+
+
+@kernel("RegexFullMatch", host=True)
+def regex_full_match(ctx, inputs, attrs):
+    pattern = _scalar_string(inputs[1], "RegexFullMatch", "pattern")
+    return [_full_match(inputs[0], pattern, "RegexFullMatch")]
+
+
+@kernel("StaticRegexFullMatch", host=True)
+def static_regex_full_match(ctx, inputs, attrs):
+    return [_full_match(inputs[0], _attr_bytes(attrs["pattern"]), "StaticRegexFullMatch")]
+
+
+# --- numbers <-> strings --------------------------------------------------------------------
+
+_AS_STRING_FILLS = ("", " ", "+", "-", "0", "#")
+
+
+def _c_format(fmt: str, value) -> str:
+    """printf-style formatting with glibc's spelling of NaN (sign kept)."""
+    if isinstance(value, float) and math.isnan(value):
+        spec = fmt.replace("0", "") if re.match(r"%[-+ #]*0", fmt) else fmt
+        text = ("-" if math.copysign(1.0, value) < 0 else "") + "nan"
+        width = re.match(r"%[-+ #0]*(\d*)", spec).group(1)
+        flags = re.match(r"%([-+ #0]*)", spec).group(1)
+        if "+" in flags and not text.startswith("-"):
+            text = "+" + text
+        elif " " in flags and not text.startswith("-"):
+            text = " " + text
+        width = int(width) if width else 0
+        return text.ljust(width) if "-" in flags else text.rjust(width)
+    return fmt % value
+
+
+@kernel("AsString", host=True)
+def as_string(ctx, inputs, attrs):
+    x = np.asarray(inputs[0])
+    precision = int(attrs.get("precision", -1))
+    scientific = bool(attrs.get("scientific", False))
+    shortest = bool(attrs.get("shortest", False))
+    width = int(attrs.get("width", -1))
+    fill = attrs.get("fill", "")
+    fill = fill.decode() if isinstance(fill, bytes) else fill
+    kind = x.dtype.kind
+    if kind in "OSU":
+        return [_strings(x)]
+    if len(fill) > 1:
+        raise SavedModelError("AsString: fill string must be one or fewer characters.")
+    if fill not in _AS_STRING_FILLS:
+        raise SavedModelError(f"AsString: fill argument not supported: {fill!r}.")
+    if scientific and shortest:
+        raise SavedModelError("AsString: cannot select both scientific and shortest notation.")
+    is_float = kind in "fc" or x.dtype.name == "bfloat16"
+    if precision > -1 and not is_float:
+        raise SavedModelError(f"AsString: precision not supported for datatype {x.dtype.name}.")
+    if (scientific or shortest) and not is_float:
+        raise SavedModelError(f"AsString: scientific and shortest format not supported for "
+                              f"datatype {x.dtype.name}.")
+    spec = "%" + (f"{fill}{width}" if width > -1 else "") + (f".{precision}" if precision > -1 else "")
+    if kind == "b":
+        return [_map(lambda v: b"true" if v else b"false", x.astype(object))]
+    if kind in "iu":
+        fmt = spec + "d"
+        return [_map(lambda v: (fmt % int(v)).encode(), x.astype(object))]
+    fmt = spec + ("g" if shortest else "e" if scientific else "f")
+    if kind == "c":
+        return [_map(lambda v: f"({_c_format(fmt, v.real)},{_c_format(fmt, v.imag)})".encode(),
+                     x.astype(np.complex128).astype(object))]
+    return [_map(lambda v: _c_format(fmt, float(v)).encode(), x.astype(np.float64).astype(object))]
+
+
+_INT_RE = re.compile(rb"[+-]?[0-9]+\Z")
+_FLOAT_RE = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                       rb"|0[xX][0-9a-fA-F]+|inf(?:inity)?|nan)\Z", re.IGNORECASE)
+
+
+def _parse_number(s: bytes, dtype: np.dtype):
+    text = s.strip(_WHITESPACE)
+    if dtype.kind == "i":
+        if not _INT_RE.match(text):
+            raise ValueError
+        value = int(text)
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise ValueError
+        return value
+    if not _FLOAT_RE.match(text):
+        raise ValueError
+    sign = -1.0 if text[:1] == b"-" else 1.0
+    body = text.lstrip(b"+-")
+    if body[:2].lower() == b"0x":
+        return sign * float(int(body, 16))
+    if body.lower() == b"nan":
+        return math.nan
+    return float(text)
+
+
+@kernel("StringToNumber", host=True)
+def string_to_number(ctx, inputs, attrs):
+    dtype = np.dtype(attrs.get("out_type", np.float32))
+    if dtype not in (np.float32, np.float64, np.int32, np.int64):
+        raise SavedModelError(f"StringToNumber: out_type {dtype.name} is not supported.")
+
+    def parse(s):
+        try:
+            return _parse_number(s, dtype)
+        except (ValueError, OverflowError):
+            raise SavedModelError(f"StringToNumber could not correctly convert string: {s!r} "
+                                  f"to {dtype.name}.") from None
+
+    with np.errstate(over="ignore"):
+        return [_map(parse, inputs[0], dtype)]
+
+
+# --- hashing and base64 ---------------------------------------------------------------------
+
+
+def _num_buckets(attrs, op):
+    buckets = int(attrs["num_buckets"])
+    if buckets < 1:
+        raise SavedModelError(f"{op}: num_buckets must be positive, got {buckets}.")
+    return buckets
+
+
+@kernel("StringToHashBucketFast", host=True)
+def string_to_hash_bucket_fast(ctx, inputs, attrs):
+    buckets = _num_buckets(attrs, "StringToHashBucketFast")
+    return [_map(lambda s: fingerprint64(s) % buckets, inputs[0], np.int64)]
+
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _rotl(x, b):
+    return ((x << b) | (x >> (64 - b))) & _MASK64
+
+
+def siphash24(key0: int, key1: int, data: bytes) -> int:
+    """SipHash-2-4 of ``data`` with the 128-bit key (key0, key1)."""
+    v0, v1 = key0 ^ 0x736F6D6570736575, key1 ^ 0x646F72616E646F6D
+    v2, v3 = key0 ^ 0x6C7967656E657261, key1 ^ 0x7465646279746573
+
+    def rounds(n):
+        nonlocal v0, v1, v2, v3
+        for _ in range(n):
+            v0 = (v0 + v1) & _MASK64
+            v1 = _rotl(v1, 13) ^ v0
+            v0 = _rotl(v0, 32)
+            v2 = (v2 + v3) & _MASK64
+            v3 = _rotl(v3, 16) ^ v2
+            v0 = (v0 + v3) & _MASK64
+            v3 = _rotl(v3, 21) ^ v0
+            v2 = (v2 + v1) & _MASK64
+            v1 = _rotl(v1, 17) ^ v2
+            v2 = _rotl(v2, 32)
+
+    tail = len(data) % 8
+    for (m,) in struct.iter_unpack("<Q", data[:len(data) - tail]):
+        v3 ^= m
+        rounds(2)
+        v0 ^= m
+    last = (len(data) & 0xFF) << 56 | int.from_bytes(data[len(data) - tail:], "little")
+    v3 ^= last
+    rounds(2)
+    v0 ^= last
+    v2 ^= 0xFF
+    rounds(4)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+@kernel("StringToHashBucketStrong", host=True)
+def string_to_hash_bucket_strong(ctx, inputs, attrs):
+    buckets = _num_buckets(attrs, "StringToHashBucketStrong")
+    key = [int(k) & _MASK64 for k in attrs.get("key", [])]
+    if len(key) != 2:
+        raise SavedModelError(f"StringToHashBucketStrong: key must have 2 elements, got {len(key)}.")
+    return [_map(lambda s: siphash24(key[0], key[1], s) % buckets, inputs[0], np.int64)]
+
+
+_B64_RE = re.compile(rb"[A-Za-z0-9_-]*\Z")
+
+
+def _decode_base64(s: bytes) -> bytes:
+    body = s
+    if len(s) % 4 == 0 and s.endswith(b"="):
+        body = s[:-2] if s.endswith(b"==") else s[:-1]
+    if not _B64_RE.match(body):
+        raise SavedModelError(f"DecodeBase64: invalid character found in base64: {s[:40]!r}.")
+    if len(body) % 4 == 1:
+        raise SavedModelError(f"DecodeBase64: base64 string length cannot be 1 modulo 4: {s[:40]!r}.")
+    try:
+        return base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise SavedModelError(f"DecodeBase64: invalid base64 {s[:40]!r}: {exc}.") from None
+
+
+@kernel("DecodeBase64", host=True)
+def decode_base64(ctx, inputs, attrs):
+    return [_map(_decode_base64, inputs[0])]
+
+
+@kernel("EncodeBase64", host=True)
+def encode_base64(ctx, inputs, attrs):
+    pad = bool(attrs.get("pad", False))
+    return [_map(lambda s: base64.urlsafe_b64encode(s) if pad else
+                 base64.urlsafe_b64encode(s).rstrip(b"="), inputs[0])]
+
+
+__all__ = ["OutputArg", "siphash24"]
