@@ -7,7 +7,9 @@ request is checked when made (``rules.py``) and the whole model again on save.
 """
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 from ..errors import SavedModelError, SavedModelWarning
 from ..format import savedmodel as files
 from ..format.savedmodel import pack_any, unpack_any
-from ..format.tensors import shape_to_proto
+from ..format.tensors import DataType, shape_to_proto
 from ..tags import format_tag_set, normalize_tags, tag_set_not_found
 from .._proto import meta_graph_pb2, saved_model_pb2
 from . import objectgraph, rules
@@ -28,7 +30,7 @@ from .writer import ExportPlan, write_export
 
 ASSETS_COLLECTION = "saved_model_assets"       # TF1 loaders read AssetFileDefs from here
 ASSET_FILEPATHS_COLLECTION = "asset_filepaths"  # tf.GraphKeys.ASSET_FILEPATHS
-DT_STRING = 7
+DT_STRING = DataType.Value("DT_STRING")
 
 
 @dataclass
@@ -54,7 +56,10 @@ def _tag_list(tags, what="tags") -> list[str]:
         raise SavedModelError(f"{what} must be given: a tag such as 'serve', or a list such as "
                               "['serve', 'gpu'].")
     normalize_tags(tags)  # validates (and rejects non-strings)
-    items = [tags] if isinstance(tags, (str, bytes)) else list(tags)
+    if isinstance(tags, (str, bytes)):
+        items = [tags]
+    else:
+        items = sorted(tags) if isinstance(tags, (set, frozenset)) else list(tags)
     items = [t.decode() if isinstance(t, bytes) else t for t in items]
     return list(dict.fromkeys(items))
 
@@ -181,7 +186,6 @@ class Builder:
     def _signature_def(self, meta_graph: _MetaGraph, key: str):
         if key not in meta_graph.proto.signature_def:
             keys = sorted(k for k in meta_graph.proto.signature_def if k not in RESERVED_KEYS)
-            import difflib
             close = difflib.get_close_matches(key, keys, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise SavedModelError(
@@ -524,7 +528,7 @@ class Builder:
                           new_variables=list(new_variables.values()))
         if self._source_dir is not None:
             plan.variables_prefix = self._source_dir / files.VARIABLES_PREFIX
-            plan.assets_extra = self._source_dir / files.ASSETS_EXTRA_DIR
+            plan.extra_files = _other_files(self._source_dir)
         if self._unchanged() and not as_text:
             plan.verbatim_pb = self._source_pb
             plan.fingerprint = self._source_fingerprint
@@ -563,6 +567,22 @@ class Builder:
         return work.graph_def, saver_def, collections
 
 
+#: Files and directories of an export that the Builder writes itself.
+_MANAGED = frozenset({files.SAVED_MODEL_PB, files.SAVED_MODEL_PBTXT, files.FINGERPRINT_PB,
+                      files.VARIABLES_DIR, files.ASSETS_DIR})
+
+
+def _other_files(export_dir: Path) -> dict[str, Path]:
+    """Files of the source export the Builder does not manage (assets.extra/, Keras's
+    keras_metadata.pb, ...), by path relative to the export; they are carried over."""
+    result = {}
+    for path in sorted(export_dir.rglob("*")):
+        relative = path.relative_to(export_dir)
+        if relative.parts[0] not in _MANAGED and path.is_file() and not path.is_symlink():
+            result[relative.as_posix()] = path
+    return result
+
+
 def _merge_asset_collection(proto):
     """Copy the ``saved_model_assets`` collection into ``asset_file_def``.
 
@@ -581,12 +601,10 @@ def _merge_asset_collection(proto):
 
 
 def _node_safe(text: str) -> str:
-    import re
     cleaned = re.sub(r"[^A-Za-z0-9_.\-/]", "_", text).strip("/")
     return cleaned if cleaned and cleaned[0].isalnum() else "asset" + ("_" + cleaned if cleaned else "")
 
 
 def _attribute_safe(text: str) -> str:
-    import re
     cleaned = re.sub(r"\W", "_", Path(text).stem or text)
     return cleaned if cleaned and not cleaned[0].isdigit() else "asset_" + cleaned

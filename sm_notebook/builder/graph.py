@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import SavedModelError
 from ..format.tensors import (
-    REF_OFFSET, numpy_to_dtype, numpy_to_tensor_proto, shape_from_proto, short_dtype_name,
+    REF_OFFSET, dtype_to_numpy, numpy_to_dtype, numpy_to_tensor_proto, shape_from_proto,
+    short_dtype_name,
 )
 from .._proto import graph_pb2
 from . import optable
@@ -128,21 +129,19 @@ class VariableRecord:
 
 
 def _natural_array(value, dtype=None) -> np.ndarray:
-    """Like tf.constant: Python floats become float32 and Python ints int32 unless told."""
+    """Like tf.constant: Python floats become float32, Python ints int32 (int64 when too
+    big), str/bytes strings; numpy values keep their dtype; ``dtype`` casts."""
     if dtype is not None:
-        target = dtype_enum(dtype)
-        from ..format.tensors import dtype_to_numpy
-        np_dtype = dtype_to_numpy(target)
+        np_dtype = dtype_to_numpy(dtype_enum(dtype))
         if np_dtype == object:
             return np.asarray(value, dtype=object)
         return np.asarray(value).astype(np_dtype, copy=False)
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+    if isinstance(value, (np.ndarray, np.generic)):
         return np.asarray(value)
     array = np.asarray(value)
     if array.dtype == np.float64:
         return array.astype(np.float32)
-    if array.dtype == np.int64 and (array.size == 0 or (
-            np.abs(array).max() < 2**31)):
+    if array.dtype == np.int64 and (array.size == 0 or np.abs(array).max() < 2**31):
         return array.astype(np.int32)
     if array.dtype.kind in "US":
         return np.asarray(value, dtype=object)
@@ -186,10 +185,9 @@ class Graph:
     def tensor(self, ref) -> Tensor:
         """The handle of an existing tensor: a Tensor, ``"node:0"`` or a node name."""
         if isinstance(ref, Tensor):
-            if ref.graph is not self and ref.name not in self:
-                ref = ref.name
-            else:
-                return ref if ref.graph is self else self.tensor(ref.name)
+            if ref.graph is self:
+                return ref
+            ref = ref.name      # a handle from another Graph: the tensor of that name here
         node_name, index = split_tensor_name(ref)
         if node_name not in self._nodes:
             raise SavedModelError(self._missing_message(node_name, ref))
@@ -402,8 +400,9 @@ class Graph:
     def _build_node(self, op_type, spec, node_name, inputs, control_inputs, attrs):
         node = graph_pb2.NodeDef(name=node_name, op=op_type)
         if spec is not None:
-            refs, input_types, type_values = self._bind_inputs(spec, inputs, attrs, node_name)
-            self._set_attrs(node, spec, attrs, type_values)
+            refs, input_types, type_values, counts = self._bind_inputs(spec, inputs, attrs,
+                                                                       node_name)
+            self._set_attrs(node, spec, attrs, type_values, counts)
         else:
             refs, input_types = self._plain_inputs(inputs, node_name)
             for key, value in attrs.items():
@@ -427,11 +426,11 @@ class Graph:
         """A Tensor for an op input: an existing tensor, or a new Const typed ``want_dtype``."""
         if isinstance(value, Variable) and want_dtype == DT_RESOURCE:
             return value.handle
+        if isinstance(value, Tensor) and value.graph is not self:
+            raise SavedModelError(f"{where}: {value.name!r} belongs to another Graph; use "
+                                  "tensors of this graph (graph.tensor(name)).")
         if isinstance(value, (Tensor, str)):
-            tensor = self.tensor(value)
-            if isinstance(value, Tensor) and value.graph is not self:
-                raise SavedModelError(f"{where}: {value.name!r} belongs to another Graph.")
-            return tensor
+            return self.tensor(value)
         if isinstance(value, Operation):
             raise SavedModelError(f"{where}: {value.node!r} has no outputs; pass it as a "
                                   "control input (control_inputs=[...]) instead.")
@@ -449,7 +448,8 @@ class Graph:
         return refs, types
 
     def _bind_inputs(self, spec, inputs, attrs, node_name):
-        """Match inputs to the OpDef's arguments, inferring and checking type attrs."""
+        """Match inputs to the OpDef's arguments; returns their names and types, the
+        type attrs inferred from them, and the list lengths (``N`` attrs)."""
         if len(inputs) != len(spec.inputs):
             names = ", ".join(a.name for a in spec.inputs) or "none"
             raise SavedModelError(
@@ -468,11 +468,11 @@ class Graph:
                 if isinstance(item, (Tensor, str)) and arg.type_attr:
                     tensor = self._resolve(item, DT_INVALID, node_name)
                     self._unify(spec, arg, type_values, base_dtype(tensor.dtype_enum), tensor.name)
-        refs, types = [], []
+        refs, types, counts = [], [], {}
         for position, arg in enumerate(spec.inputs):
             items = tensors[position]
             if arg.number_attr:
-                type_values.setdefault("__n__" + arg.number_attr, len(items))
+                counts[arg.number_attr] = len(items)
             want = arg.fixed_type or type_values.get(arg.type_attr) or \
                 spec.type_defaults.get(arg.type_attr, DT_INVALID)
             list_types = []
@@ -490,7 +490,7 @@ class Graph:
                 types.append(tensor.type)
             if arg.type_list_attr:
                 type_values[arg.type_list_attr] = list_types
-        return refs, types, type_values
+        return refs, types, type_values, counts
 
     @staticmethod
     def _unify(spec, arg, type_values, dtype, tensor_name):
@@ -506,11 +506,11 @@ class Graph:
                 f"TensorFlow needs them equal. Insert a Cast, e.g. "
                 f"g.op('Cast', {tensor_name!r}, DstT={short_dtype_name(known)!r}).")
 
-    def _set_attrs(self, node, spec, attrs, type_values):
+    def _set_attrs(self, node, spec, attrs, type_values, counts):
+        for key, value in counts.items():
+            node.attr[key].i = value
         for key, value in type_values.items():
-            if key.startswith("__n__"):
-                node.attr[key[5:]].i = value
-            elif key in spec.list_attrs():
+            if key in spec.list_attrs():
                 node.attr[key].CopyFrom(encode_attr(value, "list(type)"))
             else:
                 node.attr[key].type = value

@@ -254,12 +254,14 @@ def rewrite_signature_function(meta_graph, graph: Graph, source: SignatureFuncti
     for key in new_outputs:
         out_fields[key].CopyFrom(_spec_named(old_out[source.output_keys[output_map[key]]], key))
 
-    if in_place:
+    if in_place and _references(object_graph, source.node_id) == 1:
         bare = source.bare
     else:
         node = object_graph.nodes.add()
         node.bare_concrete_function.CopyFrom(source.bare)
         bare = node.bare_concrete_function
+        if in_place:   # the node is shared with another object: re-point this key only
+            remove_signature(object_graph, target_key)
         add_child(object_graph, signature_map_id(object_graph), target_key,
                   len(object_graph.nodes) - 1)
     bare.concrete_function_name = name
@@ -281,6 +283,11 @@ def rewrite_signature_function(meta_graph, graph: Graph, source: SignatureFuncti
     return {key: f"{call.name}:{i}" for i, key in enumerate(new_outputs)}
 
 
+def _references(object_graph, node_id: int) -> int:
+    """How many children entries, over all objects, point at ``node_id``."""
+    return sum(child.node_id == node_id for node in object_graph.nodes for child in node.children)
+
+
 def _permuted_function(function, source, name, arg_order, out_order, new_inputs):
     function.CopyFrom(source.function_def)
     function.signature.name = name
@@ -294,7 +301,7 @@ def _permuted_function(function, source, name, arg_order, out_order, new_inputs)
     for old, attrs in source.function_def.arg_attr.items():
         function.arg_attr[index_map[old]].CopyFrom(attrs)
     for new, key in enumerate(new_inputs):
-        if "_user_specified_name" in function.arg_attr[new].attr:
+        if new in function.arg_attr and "_user_specified_name" in function.arg_attr[new].attr:
             function.arg_attr[new].attr["_user_specified_name"].s = key.encode()
     function.resource_arg_unique_id.clear()
     for old, unique in source.function_def.resource_arg_unique_id.items():

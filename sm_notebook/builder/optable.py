@@ -110,8 +110,7 @@ _op("MaxPool AvgPool", "input: T -> output: T", required=("ksize", "strides", "p
     data_format="NHWC")
 _op("FusedBatchNormV3", "x: T, scale: U, offset: U, mean: U, variance: U -> y: T, "
     "batch_mean: U, batch_variance: U, reserve_space_1: U, reserve_space_2: U, "
-    "reserve_space_3: U", types={"U": "DT_FLOAT"},
-    epsilon=0.0001, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+    "reserve_space_3: U", epsilon=0.0001, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
 
 # --- shapes and layout ----------------------------------------------------------
 _op("Reshape", "tensor: T, shape: Tshape -> output: T", types={"Tshape": "DT_INT32"})

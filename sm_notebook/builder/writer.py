@@ -1,7 +1,7 @@
 """Write an export directory atomically: a temporary sibling directory, then renames.
 
-Everything (saved_model.pb or .pbtxt, variables/, assets/, assets.extra/, and
-fingerprint.pb when it is still valid) is written into a temporary directory
+Everything (saved_model.pb or .pbtxt, variables/, assets/, fingerprint.pb when it
+is still valid, and the source's other files: assets.extra/, keras_metadata.pb) is written into a temporary directory
 beside the target. Only then is the target replaced: the old directory is moved
 aside, the new one renamed into place, and the old one deleted. Unchanged files
 (checkpoint shards, assets) are hard-linked where the filesystem allows, else
@@ -35,7 +35,7 @@ class ExportPlan:
     variables_prefix: Path | None = None         # existing checkpoint to carry over
     new_variables: list = field(default_factory=list)   # (key, array, dtype enum)
     assets: dict = field(default_factory=dict)   # relative name -> source file
-    assets_extra: Path | None = None             # directory copied as assets.extra/
+    extra_files: dict = field(default_factory=dict)   # other files (assets.extra/, keras_metadata.pb)
 
 
 def link_or_copy(source: Path, target: Path):
@@ -109,11 +109,8 @@ def write_assets(directory: Path, plan: ExportPlan):
         assets_dir.mkdir(exist_ok=True)
     for name, source in plan.assets.items():
         link_or_copy(Path(source), files.resolve_inside(assets_dir, name))
-    if plan.assets_extra is not None and plan.assets_extra.is_dir():
-        for path in sorted(plan.assets_extra.rglob("*")):
-            if path.is_file():
-                link_or_copy(path, directory / files.ASSETS_EXTRA_DIR /
-                             path.relative_to(plan.assets_extra))
+    for name, source in plan.extra_files.items():
+        link_or_copy(Path(source), files.resolve_inside(directory, name))
 
 
 def write_export(export_dir, plan: ExportPlan, overwrite: bool = False) -> Path:

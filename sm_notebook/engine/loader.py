@@ -56,6 +56,8 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedMod
         _refuse_io(meta_graph, live_nodes, live_functions)
     if meta_graph.object_graph_def.nodes:
         _restore_tf2(runtime, source)
+        if _unbound_handles(runtime, meta_graph):
+            _restore_tf1(runtime, source)  # the saver's restore function, as TF's C++ loader runs it
     else:
         _restore_tf1(runtime, source)
     feeds = asset_feeds(source.export_dir, meta_graph)
@@ -64,6 +66,18 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedMod
         runtime.run_graph(feeds, targets=[init_op], name=f"init op {init_op!r}")
     runtime.freeze_variables = not _writes_variables(meta_graph)
     return LoadedModel(source, runtime, feeds)
+
+
+def _signature_roots(meta_graph) -> list:
+    return [tensor_ref(t.name).node for key, sig in meta_graph.signature_def.items()
+            if key != INIT_OP_SIGNATURE for t in sig.outputs.values() if t.name]
+
+
+def _unbound_handles(runtime, meta_graph) -> bool:
+    """Whether a signature uses a main-graph VarHandleOp that no capture bound."""
+    nodes, _ = reachable(meta_graph, _signature_roots(meta_graph))
+    return any(n.op == "VarHandleOp" and n.name not in runtime.bindings
+               for n in meta_graph.graph_def.node if n.name in nodes)
 
 
 def _ops_of(meta_graph, node_names, function_names):
@@ -90,9 +104,7 @@ def _refuse_io(meta_graph, live_nodes, live_functions):
 
 def _writes_variables(meta_graph) -> bool:
     """Whether a signature can change a variable (restore and init ops have run already)."""
-    nodes, functions = reachable(meta_graph, [
-        tensor_ref(t.name).node for key, sig in meta_graph.signature_def.items()
-        if key != INIT_OP_SIGNATURE for t in sig.outputs.values() if t.name])
+    nodes, functions = reachable(meta_graph, _signature_roots(meta_graph))
     return any(n.op.startswith(WRITE_PREFIXES) for n, _ in _ops_of(meta_graph, nodes, functions))
 
 
@@ -261,6 +273,8 @@ def _restore_variable(runtime, reader, node_id: int, saved_variable):
     if not keys:
         raise SavedModelError(
             f"Variable {name!r} (object {node_id}) has no VARIABLE_VALUE in the checkpoint.")
+    if reader.dtype(keys[0]) != object:
+        runtime.ctx.check_alloc(reader.shape(keys[0]), reader.dtype(keys[0]), f"variable {name!r}")
     value = reader.read(keys[0])
     dtype = dtype_to_numpy(saved_variable.dtype)
     if value.dtype != dtype:

@@ -32,8 +32,11 @@ V1_CONTROL_FLOW = frozenset({
     "NextIteration", "RefNextIteration", "LoopCond", "ControlTrigger"})
 #: Ops whose dead inputs do not make them dead.
 TAKES_DEAD = frozenset({"Merge", "RefMerge"})
-#: Stateful kernels that may still run at plan time: they only look a resource up.
-HANDLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable"})
+#: Stateful kernels that may still run at plan time: they create a shared resource once
+#: (keyed by container and shared_name, the node name when empty) or look it up.
+HANDLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable", "HashTableV2", "HashTable",
+                        "MutableHashTableV2", "MutableHashTable", "MutableHashTableOfTensorsV2",
+                        "MutableDenseHashTableV2"})
 #: Variable reads, folded when the model never writes a variable after loading.
 READ_OPS = frozenset({"ReadVariableOp", "_SmnbReadRef"})
 NEVER_FOLD = V1_CONTROL_FLOW | {"Placeholder", ARG_OP}
@@ -376,13 +379,11 @@ def describe_value(value) -> str:
     """``float32[2,3]``-style summary of a tensor, or the type of an engine object."""
     if value is DEAD:
         return "dead"
-    dtype = getattr(value, "dtype", None)
-    shape = getattr(value, "shape", None)
-    if dtype is None or shape is None:
+    if not isinstance(value, (np.ndarray, np.generic)) and not hasattr(value, "__array_namespace__"):
         return type(value).__name__
-    name = np.dtype(dtype).name if isinstance(value, (np.ndarray, np.generic)) else str(dtype)
+    name = str(value.dtype).rsplit(".", 1)[-1]
     name = "string" if name == "object" else name
-    return f"{name}[{','.join(str(d) for d in shape)}]"
+    return f"{name}[{','.join(str(d) for d in value.shape)}]"
 
 
 def _summaries(values) -> str:

@@ -234,14 +234,8 @@ class ConstantTensor:
 
 
 def _tensor_proto_to_numpy(proto):
-    from . import tensors  # numpy lives there; imported only when a value embeds a tensor
-    for name in ("to_numpy", "tensor_proto_to_numpy", "make_ndarray", "from_proto"):
-        converter = getattr(tensors, name, None)
-        if converter is not None:
-            return converter(proto)
-    raise UndecodableValueError(
-        "Cannot decode a tensor inside a function signature: "
-        "sm_notebook.format.tensors has no TensorProto converter.")
+    from .tensors import tensor_proto_to_numpy  # numpy: imported only when a value embeds a tensor
+    return tensor_proto_to_numpy(proto)
 
 
 # -- decoding ---------------------------------------------------------------
@@ -369,26 +363,53 @@ def _base_name(library_name: str) -> str:
     return match.group(1) if match else library_name
 
 
-def _output_arity(arg_def, node, attr_defaults) -> int:
-    if arg_def.number_attr:
-        attr = node.attr.get(arg_def.number_attr) or attr_defaults.get(arg_def.number_attr)
-        return attr.i if attr is not None else 1
-    if arg_def.type_list_attr:
-        attr = node.attr.get(arg_def.type_list_attr) or attr_defaults.get(arg_def.type_list_attr)
-        return len(attr.list.type) if attr is not None else 1
-    return 1
+class _OpShape:
+    """What the loader needs from an OpDef: its output arity rule and its non-function attrs."""
+
+    __slots__ = ("fixed_outputs", "counted_outputs", "plain_attrs")
+
+    def __init__(self, op_def):
+        defaults = {a.name: a.default_value for a in getattr(op_def, "attr", ())
+                    if a.HasField("default_value")}
+        self.fixed_outputs = 0
+        self.counted_outputs = []  # (attr name, is a type list, default count)
+        for arg in op_def.output_arg:
+            name = arg.number_attr or arg.type_list_attr
+            if not name:
+                self.fixed_outputs += 1
+                continue
+            default = defaults.get(name)
+            if default is None:
+                default_count = 1
+            else:
+                default_count = default.i if arg.number_attr else len(default.list.type)
+            self.counted_outputs.append((name, not arg.number_attr, default_count))
+        self.plain_attrs = frozenset(a.name for a in getattr(op_def, "attr", ())
+                                     if a.type not in ("func", "list(func)"))
+
+    def outputs(self, node) -> int:
+        count = self.fixed_outputs
+        for name, is_type_list, default in self.counted_outputs:
+            attr = node.attr.get(name)
+            if attr is None:
+                count += default
+            else:
+                count += len(attr.list.type) if is_type_list else attr.i
+        return count
 
 
-def _tensors_created(function_def, signatures, op_defs) -> int:
+def _op_shapes(function_library, op_list) -> dict:
+    shapes = {op.name: _OpShape(op) for op in op_list.op} if op_list is not None else {}
+    shapes.update((f.signature.name, _OpShape(f.signature)) for f in function_library.function)
+    return shapes
+
+
+def _tensors_created(function_def, op_shapes) -> int:
     """Tensors TensorFlow creates importing a function body: one per input, one per op output."""
     count = len(function_def.signature.input_arg)
     for node in function_def.node_def:
-        op_def = signatures.get(node.op) or op_defs.get(node.op)
-        if op_def is None:
-            count += 1  # an op the model does not describe: assume one output
-            continue
-        defaults = {a.name: a.default_value for a in getattr(op_def, "attr", ()) if a.HasField("default_value")}
-        count += sum(_output_arity(arg, node, defaults) for arg in op_def.output_arg)
+        shape = op_shapes.get(node.op)
+        count += 1 if shape is None else shape.outputs(node)  # unknown op: assume one output
     return count
 
 
@@ -403,44 +424,56 @@ def loaded_function_names(function_library, op_list=None) -> dict:
     which saved_model_cli lists concrete functions, are TensorFlow's.
     Raises UndecodableValueError where TensorFlow's loader would fail.
     """
-    op_defs = {op.name: op for op in op_list.op} if op_list is not None else {}
-    signatures = {f.signature.name: f.signature for f in function_library.function}
+    op_shapes = _op_shapes(function_library, op_list)
     by_name = {f.signature.name: f for f in function_library.function}
     uid = UIDS_BEFORE_FUNCTIONS + sum(1 for g in function_library.registered_gradients
                                       if g.registered_op_type)
     names = {}
-    for library_name in function_load_order(function_library):
+    for library_name in function_load_order(function_library, op_shapes):
         function_def = by_name[library_name]
         uid += sum(1 for node in function_def.node_def if node.op == "HashTableV2"
                    and not node.attr["use_node_name_sharing"].b)  # noqa: E501 (renamed tables)
-        uid += 1 + _tensors_created(function_def, signatures, op_defs)  # its graph, its tensors
+        uid += 1 + _tensors_created(function_def, op_shapes)  # its graph, its tensors
         names[library_name] = f"__inference_{_base_name(library_name)}_{uid}"
         uid += 1
     return names
 
 
-def _function_dependencies(function_def, library_names, gradient_functions) -> set:
+#: Attributes TensorFlow adds to nodes that never hold a function (skipped for speed).
+_NON_FUNCTION_PRIVATE_ATTRS = frozenset([
+    "_output_shapes", "_has_manual_control_dependencies", "_class", "_read_only_resource_inputs",
+    "_user_specified_name", "_gradient_op_type", "_input_shapes", "_XlaMustCompile", "_noinline",
+    "_collective_manager_ids", "_acd_function_control_output", "_lower_using_switch_merge",
+    "_num_original_outputs", "_stateful_parallelism"])
+
+
+def _function_dependencies(function_def, library_names, gradient_functions, op_shapes) -> set:
     deps = set()
     for node in function_def.node_def:
-        gradient_op_type = None
-        if "_gradient_op_type" in node.attr and node.op not in (
-                "StatefulPartitionedCall", "PartitionedCall"):
-            gradient_op_type = node.attr["_gradient_op_type"].s
+        attrs = node.attr
         if node.op in library_names:
             deps.add(node.op)
-        elif gradient_op_type and gradient_op_type in gradient_functions:
-            deps.add(gradient_functions[gradient_op_type])
-        else:
-            for attr in node.attr.values():
-                which = attr.WhichOneof("value")
-                if which == "func":
-                    deps.add(attr.func.name)
-                elif which == "list":
-                    deps.update(f.name for f in attr.list.func)
+            continue
+        if "_gradient_op_type" in attrs and node.op not in ("StatefulPartitionedCall", "PartitionedCall"):
+            gradient_function = gradient_functions.get(attrs["_gradient_op_type"].s)
+            if gradient_function:
+                deps.add(gradient_function)
+                continue
+        shape = op_shapes.get(node.op)
+        plain = shape.plain_attrs if shape is not None else ()
+        for key in attrs:
+            if key in plain or key in _NON_FUNCTION_PRIVATE_ATTRS:
+                continue  # typed as neither func nor list(func)
+            attr = attrs[key]
+            which = attr.WhichOneof("value")
+            if which == "func":
+                deps.add(attr.func.name)
+            elif which == "list":
+                deps.update(f.name for f in attr.list.func)
     return deps
 
 
-def function_load_order(function_library) -> list:
+def function_load_order(function_library, op_shapes=None) -> list:
     """Library function names in the order TensorFlow's loader imports them.
 
     Callees first: a depth-first topological sort that starts from the
@@ -455,7 +488,8 @@ def function_load_order(function_library) -> list:
     pending_deps = collections.Counter()
     for function_def in function_library.function:
         name = function_def.signature.name
-        for dep in _function_dependencies(function_def, library_names, gradient_functions):
+        for dep in _function_dependencies(function_def, library_names, gradient_functions,
+                                          op_shapes or {}):
             dependents[dep].append(name)
             pending_deps[name] += 1
     ready = [f.signature.name for f in function_library.function

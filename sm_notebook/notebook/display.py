@@ -89,7 +89,7 @@ def muted_html(text) -> str:
 def badge_html(severity: str, text: str | None = None) -> str:
     color = SEVERITY_COLORS.get(severity, (MUTED, ""))[0]
     return (f'<span style="color:{color};border:1px solid {color};border-radius:3px;'
-            f'padding:0 4px;font-size:0.85em;font-weight:600">{esc(text or severity)}</span>')
+            f'padding:0 4px;font-size:0.85em;font-weight:600;white-space:nowrap">{esc(text or severity)}</span>')
 
 
 def details_html(summary: str, inner: str, open_: bool = False) -> str:
@@ -147,6 +147,22 @@ def op_census_html(op_counts: dict) -> str:
         f"{esc(op)}&nbsp;×{n}" for op, n in items) + "</div>"
 
 
+def function_rows(mg) -> list[tuple[str, str, str]]:
+    """(name, kind, argument text) per concrete function of a TF2 metagraph's root object.
+
+    ``mg.concrete_functions`` holds format.structured.FunctionDescription items;
+    the argument text is the repr of each traced signature, as TensorFlow prints it.
+    """
+    rows = []
+    for function in mg.concrete_functions:
+        for option in function.options:
+            args, kwargs = option.callable_with()
+            call = "(" + ", ".join([repr(a) for a in (args or ())]
+                                   + [f"{k}={v!r}" for k, v in (kwargs or {}).items()]) + ")"
+            rows.append((function.name, function.kind, call))
+    return rows
+
+
 def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str:
     """One MetaGraphInfo: signatures, variables, assets, ops census, TF2 functions."""
     sigs = {k: v for k, v in mg.signatures.items() if signature is None or k == signature}
@@ -173,10 +189,9 @@ def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str
         parts.append(details_html(f"ops ({sum(mg.op_counts.values())} nodes, {len(mg.op_counts)} types)",
                               op_census_html(mg.op_counts)))
         if mg.concrete_functions:
-            rows = [[code_html(f.function), code_html(f.concrete_function), esc(", ".join(f.arguments))]
-                    for f in mg.concrete_functions]
-            parts.append(details_html(f"concrete functions ({len(rows)})",
-                                  table_html(["function", "concrete function", "arguments"], rows)))
+            rows = [[code_html(name), esc(kind), code_html(call)] for name, kind, call in function_rows(mg)]
+            parts.append(details_html(f"functions ({len(mg.concrete_functions)})",
+                                      table_html(["function", "kind", "callable with"], rows)))
     title = f"MetaGraphDef #{mg.index} {code_html(tags_text(mg.tags))}"
     return details_html(f'<b>{title}</b>', "".join(parts), open_=open_)
 
@@ -199,8 +214,8 @@ def meta_graph_text(mg, signature: str | None = None) -> str:
         lines += [f"    {a.filename} <- {a.tensor_name}{'' if a.exists else '  (MISSING)'}" for a in mg.assets]
         census = ", ".join(f"{op} x{n}" for op, n in sorted(mg.op_counts.items(), key=lambda kv: (-kv[1], kv[0])))
         lines.append(f"  ops ({sum(mg.op_counts.values())} nodes): {census or 'none'}")
-        for f in mg.concrete_functions:
-            lines.append(f"  function {f.function}({', '.join(f.arguments)})")
+        for name, kind, call in function_rows(mg):
+            lines.append(f"  {kind} {name}{call}")
     return "\n".join(lines)
 
 

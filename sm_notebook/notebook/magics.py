@@ -227,9 +227,9 @@ class SavedModelMagics(Magics):
         """Scan the metagraph load would pick; with several and no --tags, scan each."""
         from ..engine.scan import scan_meta_graph, scan_model
         from . import display
-        if args.tags is None and len(_read_proto(args.path).meta_graphs) > 1:
-            reports = [scan_meta_graph(mg, str(args.path), list(mg.meta_info_def.tags))
-                       for mg in _read_proto(args.path).meta_graphs]
+        meta_graphs = _read_proto(args.path).meta_graphs
+        if args.tags is None and len(meta_graphs) > 1:
+            reports = [scan_meta_graph(mg, str(args.path), list(mg.meta_info_def.tags)) for mg in meta_graphs]
         else:
             reports = [scan_model(args.path, tags=args.tags)]
         self._display("\n\n".join(display.scan_text(r) for r in reports),
@@ -241,9 +241,13 @@ class SavedModelMagics(Magics):
         from . import display
         from .widgets.progress import Progress
         info = sm_notebook.inspect(args.path)
+        if args.tags is None and len(info.meta_graphs) > 1:
+            from .edits import tag_set_text
+            raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
+                             f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
         mg = info.meta_graph(args.tags)
         key = args.signature or _default_signature(mg)
-        sig = _check_signature(info, key, args.tags)
+        sig = info.signature(key, args.tags)
         inputs = self._evaluate_inputs(args.inputs, sig)
         backend = args.backend or "numpy"
         progress = Progress(f"run {key}", steps=2, show=_has_widget_frontend(self.shell))
@@ -263,7 +267,7 @@ class SavedModelMagics(Magics):
         for item in assignments:
             name, sep, expr = item.partition("=")
             name = name.strip()
-            if not sep or not name.isidentifier() and name not in sig.inputs or not expr.strip():
+            if not sep or not name or not expr.strip():
                 raise UsageError(f"Inputs are NAME=EXPR, got {item!r}.")
             if name not in sig.inputs:
                 raise UsageError(f"Signature {sig.key!r} has no input {name!r}; its inputs are: "

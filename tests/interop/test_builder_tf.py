@@ -3,7 +3,6 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +76,9 @@ def edited_tf1(tmp_path_factory):
     builder.add_meta_graph(["serve", "canary"], copy_from="serve", signatures={
         "logits": sm.signature({"x": "x:0"}, {"logits": "logits:0"})})
     builder.add_asset(labels, tags="serve")
+    graph = builder.get_graph("serve")
+    predicted = graph.op("ArgMax", "probabilities:0", 1, name="predicted")
+    builder.add_signature("classes", {"x": "x:0"}, {"class": predicted}, tags="serve")
     builder.save(path, overwrite=True)       # in place
     return path
 
@@ -93,6 +95,12 @@ def test_edited_tf1_loads_under_new_tags_with_original_results(edited_tf1):
         run_tf1(edited_tf1, ["serve", "gpu"], "predict_gpu", feeds)
 
 
+def test_ops_added_to_a_loaded_graph_run_in_tensorflow(edited_tf1):
+    feeds, outputs = feeds_and_outputs("tf1_multi_tags", "serve", "serving_default")
+    got = run_tf1(edited_tf1, ["serve"], "classes", feeds)
+    np.testing.assert_array_equal(got["class"], outputs["probabilities"].argmax(1))
+
+
 def test_added_tf1_metagraph_shares_variables(edited_tf1):
     feeds, _ = feeds_and_outputs("tf1_multi_tags", "serve", "serving_default")
     logits = run_tf1(edited_tf1, ["serve", "canary"], "logits", feeds)["logits"]
@@ -102,7 +110,7 @@ def test_added_tf1_metagraph_shares_variables(edited_tf1):
 
 def test_edited_tf1_in_the_tf2_loader(edited_tf1):
     loaded = tf.saved_model.load(str(edited_tf1), tags=["serve"])
-    assert user_signatures(loaded) == ["lookup", "predict"]
+    assert user_signatures(loaded) == ["classes", "lookup", "predict"]
     feeds, outputs = feeds_and_outputs("tf1_multi_tags", "serve", "serving_default")
     assert_outputs(run_tf2(loaded, "predict", {"features": feeds["x"]}), outputs,
                    {"probabilities": "probs"})

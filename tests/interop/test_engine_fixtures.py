@@ -20,21 +20,10 @@ TOLERANCE = {np.dtype("float32"): dict(rtol=1e-5, atol=1e-6),
              np.dtype("float16"): dict(rtol=1e-3, atol=1e-3),
              np.dtype("float64"): dict(rtol=1e-10, atol=1e-12)}
 
-TABLES = "HashTableV2, LookupTableFindV2, InitializeTableFromTextFileV2, LookupTableImportV2 (table_ops)"
 #: (fixture, signature or None for all, backend or None for all) -> why it cannot pass yet
 KNOWN_GAPS = {
     ("tf1_estimator_style", None, None): "missing kernel ParseExampleV2 (parsing_ops)",
-    ("tf1_multi_tags", None, None): f"missing kernels {TABLES}, run by the init op",
-    ("tf1_multi_tags", "train_step", None):
-        f"missing kernels SparseSoftmaxCrossEntropyWithLogits (nn_ops) and {TABLES}",
-    ("tf2_module", None, None): f"missing kernels {TABLES}, run by the init op",
-    ("tf2_module", "string_ops", None):
-        "missing kernels StringUpper, StringJoin, StringLength, StringToNumber, AsString, "
-        f"ReduceJoin, RegexReplace, StaticRegexReplace (string_ops) and {TABLES}",
-    ("keras3_cnn", None, "array_api_strict"):
-        "Conv2D kernel fails on array_api_strict (nn_ops: 'multi-axes index only specifies 2 dimensions')",
-    ("keras3_mobilenetv2", None, "array_api_strict"):
-        "Conv2D kernel fails on array_api_strict (nn_ops: 'multi-axes index only specifies 2 dimensions')",
+    ("tf1_multi_tags", "train_step", None): "missing kernel SparseSoftmaxCrossEntropyWithLogits (nn_ops)",
 }
 
 

@@ -1,4 +1,9 @@
-"""Helpers shared by the notebook-layer tests (imported by name: conftest modules clash)."""
+"""Fixtures shared by the notebook-layer tests, imported by name.
+
+Not a conftest.py: a second conftest module would shadow tests/conftest.py for
+the `from conftest import ...` other suites do.
+"""
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,3 +17,22 @@ def fixture_model(name: str) -> Path:
     if not (path / "saved_model.pb").exists() and not (path / "saved_model.pbtxt").exists():
         pytest.skip(f"fixture model {name!r} is not generated yet (python tests/fixtures/make_fixtures.py {name})")
     return path
+
+
+@pytest.fixture
+def copy_model(tmp_path):
+    """``copy_model(name)`` -> a fresh copy of a fixture model under tmp_path."""
+    def make(name="tf1_multi_tags"):
+        target = tmp_path / name
+        shutil.copytree(fixture_model(name), target)
+        return target
+    return make
+
+
+@pytest.fixture(scope="session")
+def ip():
+    """IPython's in-process test shell with %load_ext sm_notebook done."""
+    from IPython.testing.globalipapp import start_ipython
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "sm_notebook")
+    return shell

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sm_notebook
-from notebook_fixtures import fixture_model
+from notebook_fixtures import MODELS, copy_model, fixture_model  # noqa: F401 (fixtures)
 from sm_notebook.diagnose import DiagnosticReport, Problem
 from sm_notebook.inspection import SignatureInfo, TensorSpec
 from sm_notebook.notebook import display
@@ -17,7 +17,7 @@ def theme_safe(html: str):
     backgrounds = re.findall(r"background:\s*([^;\"]+)", html)
     for value in backgrounds:
         assert value.strip() == "transparent" or value.startswith("rgba("), value
-    assert not re.search(r"#fff\b|#ffffff|\bwhite\b", html, re.I)
+    assert not re.search(r"#fff\b|#ffffff|\bwhite\b(?!-space)", html, re.I)
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,21 @@ def test_shape_and_dtype_text():
 def test_long_tables_are_cut():
     rows = [[str(i)] for i in range(display.MAX_ROWS + 7)]
     assert "7 more row(s)" in display.table_html(["n"], rows)
+
+
+def test_tf2_functions_are_listed():
+    info = sm_notebook.inspect(fixture_model("keras3_mlp"))
+    assert "function serve(TensorSpec(shape=(None, 8), dtype=tf.float32, name='features'))" in \
+        display.saved_model_text(info)
+    assert "callable with" in display.saved_model_html(info)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else [])
+def test_every_fixture_model_renders(name):
+    info = sm_notebook.inspect(fixture_model(name))
+    report = info.diagnose()
+    html = display.saved_model_html(info, report=report)
+    theme_safe(html)
+    assert all(key in html for mg in info.meta_graphs for key in mg.signatures)
+    assert display.saved_model_text(info, report=report).startswith("SavedModel ")
+    theme_safe(display.report_html(report))

@@ -2,7 +2,7 @@
 import pytest
 
 import sm_notebook
-from notebook_fixtures import fixture_model
+from notebook_fixtures import copy_model, fixture_model  # noqa: F401 (fixtures)
 from sm_notebook.notebook.edits import (Edit, EditSyntaxError, apply_edits, format_edits, outline_diff,
                                         parse_edits, parse_tag_set, preview_edits)
 

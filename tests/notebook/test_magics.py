@@ -8,7 +8,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import sm_notebook
-from notebook_fixtures import fixture_model
+from notebook_fixtures import copy_model, fixture_model, ip  # noqa: F401 (fixtures)
 from sm_notebook.notebook.magics import split_arguments
 
 
@@ -208,12 +208,12 @@ def test_run_needs_a_signature_when_there_is_no_serving_default(ip):
 
 def test_run_needs_tags_when_there_are_several_metagraphs(ip):
     text = usage_error(ip, f"run {fixture_model('tf1_multi_tags')} x=1")
-    assert "pass tags=" in text
+    assert "pass --tags, one of: serve | gpu,serve | train" in text
 
 
 def test_run_cupy_without_cupy_is_a_usage_error(ip):
     try:
-        import cupy  # noqa: F401
+        import cupy  # noqa: F401 (only whether it imports)
         pytest.skip("cupy is installed here")
     except ImportError:
         pass

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import sm_notebook
-from notebook_fixtures import fixture_model
+from notebook_fixtures import copy_model, fixture_model  # noqa: F401 (fixtures)
 from sm_notebook.notebook.widgets import ModelBrowser, Progress, RunPanel, SignatureEditor, TagSetEditor
 from sm_notebook.notebook.widgets.run_panel import generate_input
 from sm_notebook.notebook.widgets.signature_editor import default_key, graph_tensors
@@ -176,6 +176,15 @@ def test_save_over_an_existing_model_asks_first(copy_model):
     editor.save_bar.save_button.click()
     editor.save_bar.confirm_button.click()
     assert "tokens_to_ids" in sm_notebook.inspect(path).meta_graph(["serve"]).signatures
+    assert editor.edits == [] and "tokens_to_ids" in [v for _, v in editor.signature_picker.options]
+
+
+def test_tag_editor_saving_in_place_reloads(copy_model):
+    path = copy_model("tf1_multi_tags")
+    editor = TagSetEditor(path).set_tags(2, "train,eval")
+    editor.save(overwrite=True)
+    assert editor.edits == [] and editor.info.tag_sets[2] == frozenset({"train", "eval"})
+    assert "was {&#x27;eval&#x27;, &#x27;train&#x27;}" in editor.rows.children[2].children[2].value
 
 
 def test_save_without_overwrite_refuses_existing_target(copy_model):
@@ -308,7 +317,7 @@ def test_run_panel_reports_errors_in_the_panel():
 
 def test_run_panel_cupy_toggle_without_cupy_says_so():
     try:
-        import cupy  # noqa: F401
+        import cupy  # noqa: F401 (only whether it imports)
         pytest.skip("cupy is installed here")
     except ImportError:
         pass
@@ -338,3 +347,9 @@ def test_progress_failure_is_shown():
             progress.step("x")
             raise ValueError("boom")
     assert progress.failed == "ValueError: boom" and progress.bar.bar_style == "danger"
+
+
+@pytest.mark.parametrize("cls", [ModelBrowser, SignatureEditor, RunPanel])
+def test_a_signature_key_alone_opens_the_metagraph_holding_it(cls):
+    widget = cls(fixture_model("tf1_multi_tags"), signature="train_step")
+    assert widget.meta_graph.index == 2

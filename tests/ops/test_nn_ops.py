@@ -13,6 +13,11 @@ EXCLUDED = {
     ("Conv2D", "float32", "empty batch"):
         "TensorFlow's oneDNN Conv2D returns the input's channel count for an empty batch "
         "(shape (0, 4, 4, 2) for 3 output channels); checked on float64/float16 instead",
+    ("FusedBatchNorm*", "reserve spaces"):
+        "reserve_space outputs are implementation scratch: with is_training=False TensorFlow's "
+        "Eigen kernel (half floats, 5-D) leaves uninitialized memory in reserve_space_1/2, its "
+        "oneDNN float32 4-D kernel the mean and variance (ours, always); reserve_space_3 is () "
+        "on the Eigen kernel, (0,) on oneDNN (ours); only their dtype is compared there",
 }
 
 # Where TensorFlow's CPU kernels refuse a layout or dilation (NCHW for most dtypes, dilated
@@ -276,11 +281,10 @@ def test_conv3d_and_backprop(data_format, backend):
             check_op("Conv3DBackpropInputV2", inputs, attrs, expected, backend=backend)
 
 
-def test_conv_refuses_negative_output_and_bad_groups():
-    x = np.zeros((1, 2, 2, 4), np.float32)
-    compare_error("Conv2D", [x, np.zeros((3, 3, 4, 1), np.float32)],
-                  {"strides": [1, 1, 1, 1], "padding": "VALID"})
-    compare_error("Conv2D", [x, np.zeros((1, 1, 3, 2), np.float32)],
+def test_conv_window_larger_than_input_and_bad_groups():
+    x = np.ones((1, 2, 2, 4), np.float64)
+    compare("Conv2D", [x, np.ones((3, 3, 4, 1), np.float64)], {"strides": [1, 1, 1, 1], "padding": "VALID"})
+    compare_error("Conv2D", [x, np.zeros((1, 1, 3, 2), np.float64)],
                   {"strides": [1, 1, 1, 1], "padding": "VALID"})
 
 
@@ -296,9 +300,9 @@ POOL_CASES = [  # (input NHWC, window, strides, padding)
 ]
 
 
-def _tf_pools(op, dtype) -> bool:
-    probe = np.zeros((1, 2, 2, 1), dtype)
-    ones = [1, 1, 1, 1]
+def _tf_pools(op, dtype, rank=4) -> bool:
+    probe = np.zeros((1,) * rank, dtype)
+    ones = [1] * rank
     if op == "MaxPoolV2":
         return tf_supports(op, [probe, np.array(ones, np.int32), np.array(ones, np.int32)],
                            {"padding": "VALID"})
@@ -341,7 +345,7 @@ def test_max_pool_explicit_padding(backend):
 @pytest.mark.parametrize("op", ["MaxPool3D", "AvgPool3D"])
 def test_pool3d(op, data_format, backend):
     rng = np.random.default_rng(30)
-    for dtype in (np.float32, np.float64, np.float16):
+    for dtype in [d for d in (np.float32, np.float64, np.float16) if _tf_pools(op, d, rank=5)]:
         for x_shape, window, strides, padding in [
                 ((2, 4, 5, 6, 2), (2, 2, 2), (2, 2, 2), "VALID"),
                 ((1, 5, 4, 5, 3), (3, 2, 3), (2, 1, 2), "SAME")]:
@@ -374,8 +378,10 @@ def test_fused_batch_norm(op, backend):
                     attrs["exponential_avg_factor"] = factor
                 elif factor != 1.0:
                     continue
+                # EXCLUDED[("FusedBatchNorm*", "reserve spaces")]
                 compare(op, [x, scale, offset, mean, variance], attrs, backend=backend,
-                        tolerance=dict(rtol=1e-4, atol=1e-5) if is_training else None)
+                        tolerance=dict(rtol=1e-4, atol=1e-5) if is_training else None,
+                        values_of=(0, 1, 2, 3, 4) if is_training else (0, 1, 2))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -296,3 +296,29 @@ def test_add_asset_to_a_tf2_model_adds_a_saved_asset_node(tmp_path):
     assert asset_node.WhichOneof("kind") == "asset"
     index = asset_node.asset.asset_file_def_index
     assert b._select(None).proto.asset_file_def[index].filename == "labels.txt"
+
+
+def test_tags_stored_as_characters_can_be_repaired(tmp_path):
+    b = Builder.from_saved_model(MODELS / "tf1_string_tag")
+    b.set_tags(set("serve"), "serve")
+    b.save(tmp_path / "fixed")
+    assert sm.inspect(tmp_path / "fixed").tag_sets == [frozenset({"serve"})]
+
+
+def test_building_and_saving_never_imports_tensorflow(tmp_path):
+    import subprocess
+    import sys
+    script = (
+        "import sys, numpy as np, sm_notebook as sm\n"
+        "g = sm.Graph(); x = g.placeholder('x', 'float32', (None, 2))\n"
+        "y = g.op('Relu', g.op('MatMul', x, g.variable('w', np.ones((2, 2), np.float32))))\n"
+        "b = sm.Builder(graph=g); b.add_signature('s', {'x': x}, {'y': y})\n"
+        f"b.save({str(tmp_path / 'm')!r})\n"
+        f"e = sm.Builder.from_saved_model({str(MODELS / 'keras3_mlp')!r})\n"
+        "e.rename_output('serving_default', 'output_0', 'p')\n"
+        f"e.save({str(tmp_path / 'k')!r})\n"
+        "bad = [m for m in sys.modules if m.startswith(('tensorflow', 'keras'))]\n"
+        "sys.exit(1 if bad else 0)\n")
+    root = MODELS.parents[2]
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -234,10 +234,13 @@ def test_diagnose_missing_directory(tmp_path, capsys):
 
 # -- the real process -----------------------------------------------------------
 
+MAIN = "import sys; from sm_notebook.cli import main; sys.exit(main())"
+
+
 def _subprocess(*argv):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-c", "import sys; from sm_notebook.cli import main; sys.exit(main())",
-                           *map(str, argv)], capture_output=True, text=True, env=env, check=False)
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-c", MAIN, *map(str, argv)], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=path), check=False)
 
 
 def test_process_smoke(model_dir, tmp_path):

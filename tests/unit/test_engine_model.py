@@ -9,7 +9,7 @@ from engine_graphs import (Counter, Func, const, function, install_test_kernels,
                            placeholder, save, signature)
 
 import sm_notebook
-from sm_notebook._proto import meta_graph_pb2, trackable_object_graph_pb2
+from sm_notebook._proto import trackable_object_graph_pb2
 from sm_notebook.engine.context import KernelContext
 from sm_notebook.engine.loader import load_model
 from sm_notebook.engine.ops.resource_ops import restore_v2
@@ -236,7 +236,3 @@ def test_load_is_wired_to_the_engine(tmp_path):
                                 backend="numpy")
     assert "serving_default" in fn_model.signatures
     assert "backend=numpy" in repr(fn_model)
-
-
-def test_unused_meta_graph_collections_are_harmless():
-    assert meta_graph_pb2.CollectionDef().WhichOneof("kind") is None

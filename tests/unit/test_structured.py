@@ -151,18 +151,18 @@ def _tf2_model(with_cycle=False):
     graph.nodes[3].bare_concrete_function.argument_keywords.extend(["ids", "mask"])
     graph.concrete_functions["__inference_serve_10"].canonicalized_input_signature.CopyFrom(
         tup(tup(spec([None, 8], name="x"), struct_pb2.StructuredValue(bool_value=False)), dct()))
+    pair = tup(spec([], name="p_0"), spec([2], name="p_1"))
+    mapping = dct(b=spec([1], name="d_b"), a=struct_pb2.StructuredValue(string_value="s"))
     graph.concrete_functions["__inference_serve_20"].canonicalized_input_signature.CopyFrom(
-        tup(tup(tup(spec([], name="p_0"), spec([2], name="p_1")), dct(b=spec([1], name="d_b"),
-                                                                       a=struct_pb2.StructuredValue(string_value="s"))),
-            dct(flag=none())))
+        tup(tup(pair, mapping), dct(flag=none())))
     return model
 
 
 def test_describe_orders_like_tensorflow():
     model = _tf2_model()
     meta_graph = model.meta_graphs[0]
-    functions = structured.describe_concrete_functions(meta_graph.object_graph_def, meta_graph.graph_def.library,
-                                                       meta_graph.meta_info_def.stripped_op_list)
+    functions = structured.describe_concrete_functions(
+        meta_graph.object_graph_def, meta_graph.graph_def.library, meta_graph.meta_info_def.stripped_op_list)
     assert [(f.name, f.kind) for f in functions] == [
         ("bare", "bare_concrete_function"), ("serve", "function"), ("untraced", "function")]
     # Loaded as __inference_serve_6 (serve_10) and __inference_serve_10 (serve_20),

@@ -111,6 +111,11 @@ def host_ints(ctx, x, what="") -> list[int]:
     return [int(v) for v in np.asarray(ctx.to_numpy(x)).reshape(-1)]
 
 
+def float_attr(attrs, name, default) -> float:
+    """A float attr as TensorFlow holds it: rounded to float32 (0.2 is 0.20000000298...)."""
+    return float(np.float32(attrs.get(name, default)))
+
+
 def fail(op, message):
     raise SavedModelError(f"{op}: {message}")
 

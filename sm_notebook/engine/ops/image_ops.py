@@ -150,3 +150,32 @@ def resize_bicubic(ctx, inputs, attrs):
         term = _take(xp, across, y_index[k], 1) * xp.asarray(y_weight[k].reshape(1, height, 1, 1))
         out = term if out is None else out + term
     return [out]
+
+
+def _area_weights(in_size, out_size, align_corners) -> np.ndarray:
+    """(out, in) float32 matrix: how much of each input pixel each output box covers."""
+    scale = _scale(in_size, out_size, align_corners)
+    weights = np.zeros((out_size, in_size), dtype=_F)
+    for out in range(out_size):
+        start, end = _F(out) * scale, _F(out + 1) * scale
+        first, stop = int(np.floor(start)), int(np.ceil(end))
+        for index in range(first, stop):
+            covered = min(_F(index + 1), end) - max(_F(index), start)
+            weights[out, min(max(index, 0), in_size - 1)] += _F(covered)
+    return weights
+
+
+@op_kernel("ResizeArea", outputs=("resized_images",))
+def resize_area(ctx, inputs, attrs):
+    """The average of the input pixels under each output pixel's box; the output is float32."""
+    xp, images, (height, width), align_corners, _ = _resize_setup(ctx, "ResizeArea", inputs, attrs)
+    ctx.check_alloc([images.shape[0], height, width, images.shape[3]], _F, "ResizeArea")
+    in_height, in_width = int(images.shape[1]), int(images.shape[2])
+    row_weights = _area_weights(in_height, height, align_corners)
+    col_weights = _area_weights(in_width, width, align_corners)
+    box = _scale(in_height, height, align_corners) * _scale(in_width, width, align_corners)
+    channels_first = xp.permute_dims(astype(xp, images, _F), (0, 3, 1, 2))
+    out = xp.matmul(xp.matmul(xp.asarray(row_weights), channels_first),
+                    xp.asarray(np.ascontiguousarray(col_weights.T)))
+    out = out * xp.asarray(_F(1) / box)
+    return [xp.permute_dims(out, (0, 2, 3, 1))]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import _special
-from ._numeric import (astype, fail, highest, host_ints, is_half, is_numpy, kind, lowest,
+from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind, lowest,
                        namespace, np_dtype, op_kernel, scalar, wide)
 
 # --------------------------------------------------------------------------- unary
@@ -167,11 +167,24 @@ def complex_from_parts(ctx, inputs, attrs):
 
 # --------------------------------------------------------------------------- binary
 
+def broadcast_shape(ctx, op, *arrays) -> tuple[int, ...]:
+    """The broadcast result shape, refused (before computing) when too large or incompatible."""
+    shapes = [tuple(int(d) for d in a.shape) for a in arrays]
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        fail(op, "Incompatible shapes: " + " vs. ".join(str(list(s)) for s in shapes))
+    if len(set(shapes)) > 1:
+        ctx.check_alloc(shape, np_dtype(arrays[-1].dtype), op)
+    return shape
+
+
 def _binary(op, compute, output="z"):
     """Register ``compute(xp, x, y) -> z`` (broadcasting) as the kernel of ``op``."""
     @op_kernel(op, outputs=(output,))
     def run(ctx, inputs, attrs):
         xp, (x, y) = namespace(ctx, inputs[0], inputs[1])
+        broadcast_shape(ctx, op, x, y)
         return [compute(xp, x, y)]
     return run
 
@@ -330,7 +343,7 @@ for _op, _compute in _BINARY.items():
 def approximate_equal(ctx, inputs, attrs):
     """|x - y| < tolerance, elementwise (x and y of the same shape)."""
     xp, (x, y) = namespace(ctx, *inputs)
-    return [xp.abs(x - y) < scalar(xp, attrs.get("tolerance", 1e-5), xp.abs(x))]
+    return [xp.abs(x - y) < scalar(xp, float_attr(attrs, "tolerance", 1e-5), xp.abs(x))]
 
 
 @op_kernel("Select")
@@ -349,6 +362,7 @@ def select(ctx, inputs, attrs):
 def select_v2(ctx, inputs, attrs):
     """where(condition, t, e) with broadcasting."""
     xp, (condition, t, e) = namespace(ctx, *inputs)
+    broadcast_shape(ctx, "SelectV2", condition, t, e)
     return [xp.where(condition, t, e)]
 
 
@@ -367,6 +381,18 @@ def add_n(ctx, inputs, attrs):
     for a in arrays[1:]:
         total = total + a
     return [total]
+
+
+@op_kernel("Cross", outputs=("product",))
+def cross(ctx, inputs, attrs):
+    """The cross product of 3-vectors along the last axis."""
+    xp, (a, b) = namespace(ctx, *inputs)
+    if a.ndim < 1 or a.shape[-1] != 3 or tuple(a.shape) != tuple(b.shape):
+        fail("Cross", f"inputs must have the same shape with a last dimension of 3, got "
+                      f"{tuple(a.shape)} and {tuple(b.shape)}")
+    a0, a1, a2 = (a[..., i] for i in range(3))
+    b0, b1, b2 = (b[..., i] for i in range(3))
+    return [xp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)]
 
 
 # --------------------------------------------------------------------------- reductions
@@ -547,6 +573,9 @@ def mat_mul(ctx, inputs, attrs):
         a = xp.matrix_transpose(a)
     if attrs.get("transpose_b", False):
         b = xp.matrix_transpose(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        fail("MatMul", f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
+    ctx.check_alloc((a.shape[0], b.shape[1]), np_dtype(a.dtype), "MatMul")
     return [_matmul(xp, a, b)]
 
 
@@ -672,6 +701,11 @@ def einsum(ctx, inputs, attrs):
         fail("Einsum", f"supports 1 or 2 operands, got {len(operands)}")
     label_lists, output = _parse_einsum(equation, [x.ndim for x in operands])
     out_dtype = np_dtype(operands[0].dtype)
+    sizes = {}
+    for x, labels in zip(operands, label_lists):
+        for label, dim in zip(labels, x.shape):
+            sizes[label] = max(sizes.get(label, 0), int(dim))
+    ctx.check_alloc([sizes[label] for label in output], out_dtype, "Einsum")
     work = [astype(xp, x, np.float32) if is_half(x) else x for x in operands]
     if is_numpy(xp):
         return [np.asarray(np.einsum(equation, *work)).astype(out_dtype, copy=False)]

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ._numeric import (astype, fail, host_ints, is_half, is_numpy, lowest, namespace, np_dtype,
-                       op_kernel, pad, scalar, wide)
+from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
+                       np_dtype, op_kernel, pad, scalar, wide)
 
 # --------------------------------------------------------------------------- activations
 
@@ -49,7 +49,7 @@ def _selu(xp, x, attrs):
 
 
 def _leaky_relu(xp, x, attrs):
-    alpha = scalar(xp, attrs.get("alpha", 0.2), x)
+    alpha = scalar(xp, float_attr(attrs, "alpha", 0.2), x)
     return xp.where(x > 0, x, x * alpha)
 
 
@@ -212,7 +212,7 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
     for offsets in itertools.product(*(range(k) for k in window)):
         patch = x[_window_slices(offsets, dilations, strides, out_sizes)]
-        out = out + xp.matmul(patch, w[offsets])
+        out = out + xp.matmul(patch, w[offsets + (Ellipsis,)])
     return astype(xp, out, out_dtype)
 
 
@@ -287,7 +287,7 @@ def depthwise_conv2d(ctx, inputs, attrs):
     out = xp.zeros((n, *outs, channels, multiplier), dtype=work_x.dtype)
     for offsets in itertools.product(*(range(int(k)) for k in w.shape[:2])):
         patch = work_x[_window_slices(offsets, dilations, strides, outs)]
-        out = out + patch[..., None] * work_w[offsets]
+        out = out + patch[..., None] * work_w[offsets + (Ellipsis,)]
     out = astype(xp, xp.reshape(out, (n, *outs, channels * multiplier)), out_dtype)
     return [_from_channels_last(xp, out, data_format)]
 
@@ -308,9 +308,9 @@ def _conv_backprop_input(ctx, xp, dy, w, in_sizes, strides, dilations, pads, dep
     dx = xp.zeros((n, *buffer_sizes, channels), dtype=dy.dtype)
     for offsets in itertools.product(*(range(k) for k in window)):
         if depthwise:
-            contribution = xp.sum(dy * w[offsets], axis=-1)
+            contribution = xp.sum(dy * w[offsets + (Ellipsis,)], axis=-1)
         else:
-            contribution = xp.matmul(dy, xp.matrix_transpose(w[offsets]))
+            contribution = xp.matmul(dy, xp.matrix_transpose(w[offsets + (Ellipsis,)]))
         index = _window_slices(offsets, dilations, strides, out_sizes)
         dx[index] = dx[index] + contribution
     crop = (slice(None),) + tuple(slice(b, b + size) for (b, _), size in zip(pads, in_sizes)) + (slice(None),)
@@ -430,8 +430,8 @@ def _fused_batch_norm(op, with_reserve_3):
     def run(ctx, inputs, attrs):
         xp, (x, scale, offset, mean, variance) = namespace(ctx, *inputs[:5])
         data_format = attrs.get("data_format", "NHWC")
-        epsilon = float(attrs.get("epsilon", 1e-4))
-        factor = float(attrs.get("exponential_avg_factor", 1.0))
+        epsilon = float_attr(attrs, "epsilon", 1e-4)
+        factor = float_attr(attrs, "exponential_avg_factor", 1.0)
         axis = _channel_axis(data_format, x.ndim)
         stats_dtype = np_dtype(scale.dtype)
         w = astype(xp, x, stats_dtype)
@@ -478,7 +478,7 @@ def local_response_normalization(ctx, inputs, attrs):
     if x.ndim != 4:
         fail("LRN", f"input must have rank 4, got shape {tuple(x.shape)}")
     radius = int(attrs.get("depth_radius", 5))
-    bias, alpha, beta = (float(attrs.get(k, d)) for k, d in (("bias", 1.0), ("alpha", 1.0), ("beta", 0.5)))
+    bias, alpha, beta = (float_attr(attrs, k, d) for k, d in (("bias", 1.0), ("alpha", 1.0), ("beta", 0.5)))
     w = wide(xp, x)
     channels = int(w.shape[-1])
     squares = pad(xp, w * w, [(0, 0)] * 3 + [(radius, radius)])
@@ -488,3 +488,52 @@ def local_response_normalization(ctx, inputs, attrs):
     base = scalar(xp, bias, w) + scalar(xp, alpha, w) * total
     return [astype(xp, w * xp.pow(base, scalar(xp, -beta, w)), x.dtype)]
 
+
+
+# --------------------------------------------------------------------------- losses
+
+def _log_softmax_parts(xp, logits):
+    """(shifted logits, log of the sum of their exponentials) along the last axis."""
+    shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+    return shifted, xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+@op_kernel("SoftmaxCrossEntropyWithLogits", outputs=("loss", "backprop"))
+def softmax_cross_entropy(ctx, inputs, attrs):
+    """Per-row -sum(labels * log_softmax(features)), and softmax(features) - labels."""
+    xp, (features, labels) = namespace(ctx, *inputs)
+    if features.ndim == 1:
+        features = xp.reshape(features, (1, -1))
+    if labels.ndim == 1:
+        labels = xp.reshape(labels, (1, -1))
+    features, labels = xp.broadcast_arrays(features, labels)
+    if features.ndim != 2:
+        fail("SoftmaxCrossEntropyWithLogits", f"logits and labels must be 2-D, got {tuple(features.shape)}")
+    w, y = wide(xp, features), wide(xp, labels)
+    shifted, log_total = _log_softmax_parts(xp, w)
+    loss = xp.sum(y * (log_total - shifted), axis=-1)
+    backprop = xp.exp(shifted - log_total) - y
+    return [astype(xp, loss, features.dtype), astype(xp, backprop, features.dtype)]
+
+
+@op_kernel("SparseSoftmaxCrossEntropyWithLogits", outputs=("loss", "backprop"))
+def sparse_softmax_cross_entropy(ctx, inputs, attrs):
+    """Per-row -log_softmax(features)[label], and softmax(features) - one_hot(label)."""
+    op = "SparseSoftmaxCrossEntropyWithLogits"
+    xp, (features, labels) = namespace(ctx, *inputs)
+    if features.ndim != 2 or labels.ndim != 1 or features.shape[0] != labels.shape[0]:
+        fail(op, f"logits must be 2-D and labels 1-D of the same batch, got "
+                 f"{tuple(features.shape)} and {tuple(labels.shape)}")
+    classes = int(features.shape[1])
+    host_labels = np.asarray(ctx.to_numpy(labels))
+    bad = (host_labels < 0) | (host_labels >= classes)
+    if bad.any():
+        fail(op, f"Received a label value of {host_labels[bad][0]} which is outside the valid "
+                 f"range of [0, {classes}).")
+    w = wide(xp, features)
+    shifted, log_total = _log_softmax_parts(xp, w) if classes else (w, w[:, :0])
+    one_hot = astype(xp, xp.reshape(labels, (-1, 1)) == xp.reshape(
+        xp.arange(classes, dtype=labels.dtype), (1, -1)), np_dtype(w.dtype))
+    loss = xp.sum(one_hot * (log_total - shifted), axis=-1)
+    backprop = xp.exp(shifted - log_total) - one_hot
+    return [astype(xp, loss, features.dtype), astype(xp, backprop, features.dtype)]

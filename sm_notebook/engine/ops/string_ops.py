@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import SavedModelError
 from ...format.farmhash import fingerprint64
-from .registry import OutputArg, kernel
+from .registry import kernel
 
 _WHITESPACE = b" \t\n\v\f\r"
 
@@ -78,7 +78,9 @@ def _case_kernel(op, ascii_fn, unicode_fn):
             return [_map(ascii_fn, inputs[0])]
         if str(encoding).lower() not in ("utf-8", "utf8"):
             raise SavedModelError(f"{op}: encoding {encoding!r} is not supported (use '' or 'utf-8').")
-        return [_map(lambda s: unicode_fn(s.decode("utf-8", "replace")).encode("utf-8"), inputs[0])]
+        # ICU reads the input as a NUL-terminated string, as TensorFlow hands it over
+        return [_map(lambda s: unicode_fn(s.split(b"\0", 1)[0].decode("utf-8", "replace"))
+                     .encode("utf-8"), inputs[0])]
     return convert
 
 
@@ -136,9 +138,26 @@ def substr(ctx, inputs, attrs):
             raise SavedModelError(f"Substr: pos {p} out of range for string {s!r} at index {i}.")
         if p < 0:
             p += size
-        end = size if n < 0 else min(p + n, size)
+        if n < 0:  # bytes: to the end (string_view::substr); UTF-8: nothing
+            n = size if offsets is None else 0
+        end = min(p + n, size)
         out[i] = s[p:end] if offsets is None else s[offsets[p]:offsets[end]]
     return [out.reshape(xs.shape)]
+
+
+def _split_whitespace(s: bytes, maxsplit: int) -> list[bytes]:
+    """TensorFlow's whitespace split: like bytes.split(), but a split limit keeps the remainder
+    even when empty, and maxsplit=0 returns the string untouched."""
+    if maxsplit == 0:
+        return [s]
+    tokens, rest = [], s.lstrip(_WHITESPACE)
+    while rest and (maxsplit < 0 or len(tokens) < maxsplit):
+        end = next((i for i, b in enumerate(rest) if b in _WHITESPACE), len(rest))
+        tokens.append(rest[:end])
+        rest = rest[end:].lstrip(_WHITESPACE)
+    if 0 < maxsplit == len(tokens):
+        tokens.append(rest)
+    return tokens
 
 
 @kernel("StringSplitV2", outputs=("indices", "values", "shape"), host=True)
@@ -150,7 +169,7 @@ def string_split_v2(ctx, inputs, attrs):
     maxsplit = int(attrs.get("maxsplit", -1))
     indices, values, widest = [], [], 0
     for row, s in enumerate(x):
-        tokens = s.split(sep or None, maxsplit)
+        tokens = s.split(sep, maxsplit) if sep else _split_whitespace(s, maxsplit)
         widest = max(widest, len(tokens))
         indices.extend((row, col) for col in range(len(tokens)))
         values.extend(tokens)
@@ -273,28 +292,31 @@ def _bytes(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-def _rewriter(rewrite: bytes, groups: int, op):
-    """RE2 rewrite (``\\0``-``\\9`` groups, ``\\\\`` backslash) as a function of a match."""
+def _rewriter(rewrite: bytes):
+    """RE2 rewrite (``\\0``-``\\9`` groups, ``\\\\`` backslash) as (function of a match,
+    highest group used, whether it is valid). RE2 stops at an invalid escape."""
     text = _text(rewrite)
-    pieces, i = [], 0
+    pieces, i, valid = [], 0, True
     while i < len(text):
         ch = text[i]
         if ch == "\\":
             nxt = text[i + 1:i + 2]
-            if nxt.isdigit():
-                if int(nxt) > groups:
-                    raise SavedModelError(f"{op}: rewrite {text!r} refers to group \\{nxt}, but the "
-                                          f"pattern has only {groups} groups.")
+            if nxt and nxt in "0123456789":
                 pieces.append(int(nxt))
             elif nxt == "\\":
                 pieces.append("\\")
             else:
-                raise SavedModelError(f"{op}: invalid rewrite pattern {text!r}.")
+                valid = False
+                break
             i += 2
         else:
             pieces.append(ch)
             i += 1
-    return lambda m: "".join(p if isinstance(p, str) else (m.group(p) or "") for p in pieces)
+    top = max((int(d) for d in re.findall(r"\\(.)", text) if d in "0123456789"), default=0)
+
+    def rewrite_match(m):
+        return "".join(p if isinstance(p, str) else (m.group(p) or "") for p in pieces)
+    return rewrite_match, top, valid
 
 
 def _replace(regex, s: str, rewrite, replace_global: bool) -> str:
@@ -321,7 +343,9 @@ def _replace(regex, s: str, rewrite, replace_global: bool) -> str:
 
 def _regex_replace(x, pattern, rewrite, replace_global, op):
     regex = _compile(pattern, op)
-    rewrite_fn = _rewriter(rewrite, regex.groups, op)
+    rewrite_fn, top_group, valid = _rewriter(rewrite)
+    if top_group > regex.groups or (not valid and not replace_global):
+        return _strings(x)  # RE2 refuses the rewrite and leaves every string unchanged
     return _map(lambda s: _bytes(_replace(regex, _text(s), rewrite_fn, replace_global)), x)
 
 
@@ -361,16 +385,12 @@ _AS_STRING_FILLS = ("", " ", "+", "-", "0", "#")
 
 
 def _c_format(fmt: str, value) -> str:
-    """printf-style formatting with glibc's spelling of NaN (sign kept)."""
-    if isinstance(value, float) and math.isnan(value):
-        spec = fmt.replace("0", "") if re.match(r"%[-+ #]*0", fmt) else fmt
-        text = ("-" if math.copysign(1.0, value) < 0 else "") + "nan"
-        width = re.match(r"%[-+ #0]*(\d*)", spec).group(1)
-        flags = re.match(r"%([-+ #0]*)", spec).group(1)
-        if "+" in flags and not text.startswith("-"):
-            text = "+" + text
-        elif " " in flags and not text.startswith("-"):
-            text = " " + text
+    """printf-style formatting; non-finite values spelled as glibc does ("-nan", no zero fill)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        flags, width = re.match(r"%([-+ #0]*)(\d*)", fmt).groups()
+        negative = math.copysign(1.0, value) < 0
+        text = ("-" if negative else "+" if "+" in flags else " " if " " in flags else "")
+        text += "nan" if math.isnan(value) else "inf"
         width = int(width) if width else 0
         return text.ljust(width) if "-" in flags else text.rjust(width)
     return fmt % value
@@ -386,14 +406,16 @@ def as_string(ctx, inputs, attrs):
     fill = attrs.get("fill", "")
     fill = fill.decode() if isinstance(fill, bytes) else fill
     kind = x.dtype.kind
-    if kind in "OSU":
-        return [_strings(x)]
     if len(fill) > 1:
         raise SavedModelError("AsString: fill string must be one or fewer characters.")
     if fill not in _AS_STRING_FILLS:
         raise SavedModelError(f"AsString: fill argument not supported: {fill!r}.")
     if scientific and shortest:
         raise SavedModelError("AsString: cannot select both scientific and shortest notation.")
+    if kind in "OSU":  # %s: only the width and left-justification apply
+        if width < 0:
+            return [_strings(x)]
+        return [_map(lambda v: v.ljust(width) if fill == "-" else v.rjust(width), x)]
     is_float = kind in "fc" or x.dtype.name == "bfloat16"
     if precision > -1 and not is_float:
         raise SavedModelError(f"AsString: precision not supported for datatype {x.dtype.name}.")
@@ -404,6 +426,8 @@ def as_string(ctx, inputs, attrs):
     if kind == "b":
         return [_map(lambda v: b"true" if v else b"false", x.astype(object))]
     if kind in "iu":
+        if kind == "u" and fill in "+ ":  # %u has no sign
+            spec = spec.replace(fill, "", 1)
         fmt = spec + "d"
         return [_map(lambda v: (fmt % int(v)).encode(), x.astype(object))]
     fmt = spec + ("g" if shortest else "e" if scientific else "f")
@@ -414,8 +438,9 @@ def as_string(ctx, inputs, attrs):
 
 
 _INT_RE = re.compile(rb"[+-]?[0-9]+\Z")
-_FLOAT_RE = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-                       rb"|0[xX][0-9a-fA-F]+|inf(?:inity)?|nan)\Z", re.IGNORECASE)
+_FLOAT_RE = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?"
+                       rb"|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
+                       rb"|inf(?:inity)?|nan)\Z", re.IGNORECASE)
 
 
 def _parse_number(s: bytes, dtype: np.dtype):
@@ -433,7 +458,7 @@ def _parse_number(s: bytes, dtype: np.dtype):
     sign = -1.0 if text[:1] == b"-" else 1.0
     body = text.lstrip(b"+-")
     if body[:2].lower() == b"0x":
-        return sign * float(int(body, 16))
+        return sign * float.fromhex(body.decode())
     if body.lower() == b"nan":
         return math.nan
     return float(text)
@@ -549,5 +574,3 @@ def encode_base64(ctx, inputs, attrs):
     return [_map(lambda s: base64.urlsafe_b64encode(s) if pad else
                  base64.urlsafe_b64encode(s).rstrip(b"="), inputs[0])]
 
-
-__all__ = ["OutputArg", "siphash24"]

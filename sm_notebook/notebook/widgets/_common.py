@@ -18,6 +18,14 @@ def load_info(path_or_info):
     return sm_notebook.inspect(path_or_info)
 
 
+def initial_meta_graph(info, tags=None, signature=None):
+    """The metagraph to open on: by exact tag-set, else the first holding ``signature``, else #0."""
+    if tags is not None:
+        return info.meta_graph(tags)
+    holders = [mg for mg in info.meta_graphs if signature in mg.signatures]
+    return holders[0] if holders else info.meta_graphs[0]
+
+
 def message_html(text: str, severity: str | None = None) -> str:
     """One line in the severity's colour (None: muted, "ok": green)."""
     color = OK_COLOR if severity == "ok" else SEVERITY_COLORS[severity][0] if severity else MUTED

@@ -6,7 +6,7 @@ import html
 import ipywidgets as W
 
 from .. import display
-from ._common import load_info
+from ._common import initial_meta_graph, load_info
 from ..display import pre_html
 
 
@@ -46,7 +46,7 @@ class ModelBrowser(W.VBox):
         if self.info.meta_graphs:
             self._show_meta_graph()
         if tags is not None or signature is not None:
-            self.select(tags, signature)
+            self.select(initial_meta_graph(self.info, tags, signature).tags, signature)
 
     def __repr__(self):
         sig = self.signature.key if self.signature else None

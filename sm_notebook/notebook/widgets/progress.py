@@ -70,6 +70,8 @@ class Progress:
 
     def close(self):
         """Remove the bar from the page (the state stays)."""
+        if self._handle is not None:  # leave an empty output, not a view of a closed widget
+            self._handle.update({"text/plain": ""}, raw=True)
         self.widget.close()
 
     def __enter__(self):

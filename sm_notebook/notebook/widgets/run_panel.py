@@ -5,7 +5,7 @@ import numpy as np
 import ipywidgets as W
 
 from .. import display
-from ._common import load_info, message_html
+from ._common import initial_meta_graph, load_info, message_html
 from .progress import Progress
 
 GENERATED = ("zeros", "random")
@@ -61,7 +61,7 @@ class RunPanel(W.VBox):
         self.result: display.RunResult | None = None
         self.load_seconds = 0.0
         self._models: dict = {}
-        mg0 = self.info.meta_graph(tags) if tags is not None else self.info.meta_graphs[0]
+        mg0 = initial_meta_graph(self.info, tags, signature)
         self.meta_graph_picker = W.Dropdown(
             options=[(f"#{mg.index} {display.tags_text(mg.tags)}", mg.index) for mg in self.info.meta_graphs],
             value=mg0.index, description="tag-set")

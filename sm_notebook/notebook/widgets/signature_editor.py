@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ipywidgets as W
 
 from ...errors import SavedModelError
 from .. import display
 from ..edits import METHOD_NAMES, Edit, apply_edits, format_edits, load_builder
-from ._common import SaveBar, TrialBuilders, load_info, message_html
+from ._common import SaveBar, TrialBuilders, initial_meta_graph, load_info, message_html
 
 NEW = "\u2795 new signature"
 MAX_PICKER_ROWS = 200
@@ -135,12 +136,13 @@ class SignatureEditor(W.VBox):
         self._syncing = False
         self._trials = TrialBuilders(self.info.export_dir)
         self._tensors: dict = {}
-        mg0 = self.info.meta_graph(tags) if tags is not None else self.info.meta_graphs[0]
+        mg0 = initial_meta_graph(self.info, tags, signature)
         self.meta_graph_picker = W.Dropdown(
             options=[(f"#{mg.index} {display.tags_text(mg.tags)}", mg.index) for mg in self.info.meta_graphs],
             value=mg0.index, description="tag-set")
         self.signature_picker = W.Dropdown(description="signature")
-        self.remove_button = W.Button(description="Remove signature", icon="trash")
+        self.remove_button = W.Button(description="Remove signature", icon="trash",
+                                      layout=W.Layout(width="auto"))
         self.key_field = W.Text(description="key", placeholder="signature key", continuous_update=True)
         self.method_field = W.Combobox(description="method", options=list(METHOD_NAMES.values()),
                                        ensure_option=False, continuous_update=True,
@@ -336,9 +338,20 @@ class SignatureEditor(W.VBox):
         problems = self.problems()
         if problems:
             raise SavedModelError("The edits are not valid: " + "; ".join(problems))
-        target = export_dir or self.path
+        target = Path(export_dir or self.path)
         self.builder.save(target, overwrite=overwrite)
+        if target.resolve() == Path(self.path).resolve():
+            self.reload()
         return target
+
+    def reload(self):
+        """Read the model again (after saving over it) and forget the edits."""
+        self.info = load_info(self.path)
+        self.drafts.clear()
+        self._tensors.clear()
+        self._trials = TrialBuilders(self.path)
+        self._update_signature_options()
+        return self
 
     # ------------------------------------------------------------------ internals
 
@@ -497,6 +510,7 @@ class SignatureEditor(W.VBox):
     def _save_from_bar(self, target, overwrite):
         if not self.edits:
             return "Nothing to save: no signature changed."
+        count = len(self.edits)
         self.save(target, overwrite)
-        return f"Saved {len(self.edits)} edit(s) to {target}."
+        return f"Saved {count} edit(s) to {target}."
 

@@ -1,6 +1,7 @@
 """Tag-set editor: edit each metagraph's tags, with live diagnostics before anything is written."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import ipywidgets as W
@@ -34,22 +35,27 @@ class TagSetEditor(W.VBox):
     def __init__(self, path_or_info, save_to=None):
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
-        self.fields = []
         self._trials = TrialBuilders(self.path)
-        rows = []
+        self.fields = []
+        self.rows = W.VBox()
+        self.diagnostics = W.HTML()
+        self.preview = W.HTML()
+        self.save_bar = SaveBar(save_to or self.path, self._save_from_bar)
+        super().__init__([W.HTML("<b>Tag-sets</b> (comma-separated tags per metagraph)"), self.rows,
+                          self.diagnostics, self.preview, self.save_bar])
+        self._build_rows()
+
+    def _build_rows(self):
+        self.fields, rows = [], []
         for mg in self.info.meta_graphs:
             field = W.Text(value=", ".join(sorted(mg.tags)), placeholder="no tags (empty tag-set)",
                            continuous_update=True, layout=W.Layout(width="260px"))
             field.observe(lambda _: self._refresh(), names="value")
             self.fields.append(field)
-            sigs = ", ".join(mg.signatures) or "no signatures"
+            sigs = ", ".join(k for k in mg.signatures if not k.startswith("__saved_model")) or "no signatures"
             rows.append(W.HBox([W.HTML(f"<b>#{mg.index}</b>", layout=W.Layout(width="36px")), field,
                                 W.HTML(display.muted_html(f"was {display.tags_text(mg.tags)} · {sigs}"))]))
-        self.diagnostics = W.HTML()
-        self.preview = W.HTML()
-        self.save_bar = SaveBar(save_to or self.path, self._save_from_bar)
-        super().__init__([W.HTML("<b>Tag-sets</b> (comma-separated tags per metagraph)"), *rows,
-                          self.diagnostics, self.preview, self.save_bar])
+        self.rows.children = rows
         self._refresh()
 
     def __repr__(self):
@@ -101,15 +107,25 @@ class TagSetEditor(W.VBox):
 
     def save(self, export_dir=None, overwrite=False):
         """Write the edited model (default: back to its own directory, which needs overwrite=True)."""
-        target = export_dir or self.path
+        target = Path(export_dir or self.path)
         self.builder.save(target, overwrite=overwrite)
+        if target.resolve() == Path(self.path).resolve():
+            self.reload()
         return target
+
+    def reload(self):
+        """Read the model again (after saving over it) and forget the edits."""
+        self.info = load_info(self.path)
+        self._trials = TrialBuilders(self.path)
+        self._build_rows()
+        return self
 
     def _save_from_bar(self, target, overwrite):
         if not self.edits:
             return "Nothing to save: no tag-set changed."
+        count = len(self.edits)
         self.save(target, overwrite)
-        return f"Saved {len(self.edits)} tag-set change(s) to {target}."
+        return f"Saved {count} tag-set change(s) to {target}."
 
     def _refresh(self):
         problems = self.problems
