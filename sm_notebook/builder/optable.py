@@ -166,7 +166,7 @@ _op("ShardedFilename", "basename: string, shard: int32, num_shards: int32 -> fil
 _op("StringJoin", "inputs: N * string -> output: string", separator="")
 _op("StaticRegexFullMatch", "input: string -> output: bool", required=("pattern",))
 
-#: Output type of ops whose result type is not the input type, for reading graphs.
+#: TF1 variable ops, whose output is a reference type (DT_FLOAT_REF = DT_FLOAT + 100).
 REFERENCE_OUTPUT_OPS = frozenset({"VariableV2", "Variable"})
 
 

@@ -317,7 +317,8 @@ def run_result_html(result: RunResult) -> str:
     head = (f'<div style="color:{MUTED}">{len(result.outputs)} output(s) in '
             f'{result.seconds * 1e3:.1f} ms{esc(where)}'
             f'{" · tags " + esc(tags_text(result.tags)) if result.tags is not None else ""}</div>')
-    return box_html(head + table_html(["output", "dtype", "shape", "value"], rows), f"run {code_html(result.signature)}")
+    table = table_html(["output", "dtype", "shape", "value"], rows)
+    return box_html(head + table, f"run {code_html(result.signature)}")
 
 
 def run_result_text(result: RunResult) -> str:

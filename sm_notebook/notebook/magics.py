@@ -275,7 +275,8 @@ class SavedModelMagics(Magics):
             if name in inputs:
                 raise UsageError(f"Input {name!r} is given twice.")
             try:
-                inputs[name] = eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 (the user's own code)
+                # The user's own code, in the user's namespace, as any cell would run it.
+                inputs[name] = eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307
             except Exception as exc:
                 raise UsageError(f"{name}={expr}: {type(exc).__name__}: {exc}") from None
         missing = [k for k in sig.inputs if k not in inputs]

@@ -113,7 +113,7 @@ def run_program(steps, backend="numpy", **ctx_kwargs):
             with pytest.raises(SavedModelError):
                 kern.fn(ctx, args, dict(attrs or {}))
             return ours, exc
-        tf_flat = list(tf_out) if isinstance(tf_out, (list, tuple)) else [tf_out]
+        tf_flat = list(tf_out) if isinstance(tf_out, (list, tuple)) else [] if tf_out is None else [tf_out]
         kern = registry.get_kernel(op)
         args = [_to_ours(ctx, kern, v) for v in flat_inputs({k: _resolve(v, ours) for k, v in named.items()})]
         our_flat = list(kern.fn(ctx, args, dict(attrs or {})))

@@ -152,17 +152,21 @@ def resize_bicubic(ctx, inputs, attrs):
     return [out]
 
 
-def _area_weights(in_size, out_size, align_corners) -> np.ndarray:
-    """(out, in) float32 matrix: how much of each input pixel each output box covers."""
+def _area_weights(in_size, out_size, align_corners):
+    """(out, in) float32 matrix of how much of each input pixel each output box covers, and
+    the box size (a zero-size box, from align_corners on one pixel, copies that pixel)."""
     scale = _scale(in_size, out_size, align_corners)
     weights = np.zeros((out_size, in_size), dtype=_F)
+    if scale == 0:
+        weights[:, 0] = 1
+        return weights, _F(1)
     for out in range(out_size):
         start, end = _F(out) * scale, _F(out + 1) * scale
         first, stop = int(np.floor(start)), int(np.ceil(end))
         for index in range(first, stop):
             covered = min(_F(index + 1), end) - max(_F(index), start)
             weights[out, min(max(index, 0), in_size - 1)] += _F(covered)
-    return weights
+    return weights, scale
 
 
 @op_kernel("ResizeArea", outputs=("resized_images",))
@@ -171,9 +175,9 @@ def resize_area(ctx, inputs, attrs):
     xp, images, (height, width), align_corners, _ = _resize_setup(ctx, "ResizeArea", inputs, attrs)
     ctx.check_alloc([images.shape[0], height, width, images.shape[3]], _F, "ResizeArea")
     in_height, in_width = int(images.shape[1]), int(images.shape[2])
-    row_weights = _area_weights(in_height, height, align_corners)
-    col_weights = _area_weights(in_width, width, align_corners)
-    box = _scale(in_height, height, align_corners) * _scale(in_width, width, align_corners)
+    row_weights, row_box = _area_weights(in_height, height, align_corners)
+    col_weights, col_box = _area_weights(in_width, width, align_corners)
+    box = row_box * col_box
     channels_first = xp.permute_dims(astype(xp, images, _F), (0, 3, 1, 2))
     out = xp.matmul(xp.matmul(xp.asarray(row_weights), channels_first),
                     xp.asarray(np.ascontiguousarray(col_weights.T)))

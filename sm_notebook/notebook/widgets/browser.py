@@ -50,7 +50,8 @@ class ModelBrowser(W.VBox):
 
     def __repr__(self):
         sig = self.signature.key if self.signature else None
-        return f"<ModelBrowser {str(self.info.export_dir)!r} metagraph #{self.meta_graph_picker.value} signature={sig!r}>"
+        return (f"<ModelBrowser {str(self.info.export_dir)!r} metagraph #{self.meta_graph_picker.value} "
+                f"signature={sig!r}>")
 
     @property
     def meta_graph(self):
@@ -86,7 +87,8 @@ class ModelBrowser(W.VBox):
         rows = [[display.code_html(v.name), display.esc(display.dtype_text(v.dtype)),
                  display.esc(display.shape_text(v.shape)), display.code_html(v.checkpoint_key)] for v in mg.variables]
         self.variables_view.value = display.box_html(
-            display.table_html(["name", "dtype", "shape", "checkpoint key"], rows) if rows else display.muted_html("no variables"))
+            display.table_html(["name", "dtype", "shape", "checkpoint key"], rows) if rows
+            else display.muted_html("no variables"))
         assets = [[display.code_html(a.filename), display.code_html(a.tensor_name),
                    "present" if a.exists else display.badge_html("error", "missing")] for a in mg.assets]
         self.assets_view.value = display.box_html(

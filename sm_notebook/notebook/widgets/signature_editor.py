@@ -51,7 +51,7 @@ def graph_tensors(mg) -> list[GraphTensor]:
                 continue
             try:
                 dtype = dtype_name(tensor_type.dtype) if tensor_type.dtype else ""
-            except Exception:  # an enum this build does not know
+            except SavedModelError:  # an enum this build does not know
                 dtype = ""
             result.append(GraphTensor(name, dtype, tensor_type.shape, node.op))
     return result

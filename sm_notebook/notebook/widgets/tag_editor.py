@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import ipywidgets as W
 
 from .. import display
-from ..edits import Edit, format_edits, parse_tag_set, tag_set_text
+from ..edits import Edit, format_edits, parse_tag_set
 from ._common import SaveBar, TrialBuilders, load_info, message_html
 
 TAG_PROBLEM_CODES = ("duplicate-tag-set", "empty-tag-set", "split-string-tag", "misspelled-tag",
