@@ -148,8 +148,9 @@ class FunctionLibrary:
         return found
 
     def output_position(self, name: str, arg: str | None, index: int) -> int:
-        """Flat output position of a call's ``arg:index`` (``arg`` None: already flat)."""
-        if arg is None or arg == "output":
+        """Flat output position of ``arg:index`` of a direct call of ``name`` (``arg`` None:
+        already flat)."""
+        if arg is None:
             return index
         outputs = self.defs[name].signature.output_arg
         for position, out in enumerate(outputs):
@@ -199,11 +200,19 @@ def call_target(node: Node, library: FunctionLibrary):
 class _Inlined:
     """Where a call's outputs and completion went after inlining."""
 
-    def __init__(self, function: str, rets: list, done: str, library: FunctionLibrary):
+    def __init__(self, function: str, rets: list, done: str, library: FunctionLibrary,
+                 call_op: bool):
         self.function, self.rets, self.done, self.library = function, rets, done, library
+        self.call_op = call_op  # PartitionedCall-style: one list output named "output"
 
     def ref(self, ref: Ref) -> Ref:
-        position = self.library.output_position(self.function, ref.arg, ref.index)
+        if self.call_op:
+            if ref.arg not in (None, "output"):
+                raise SavedModelError(f"Tensor {ref}: a {self.function!r} call has one output "
+                                      "argument, 'output'.")
+            position = ref.index
+        else:
+            position = self.library.output_position(self.function, ref.arg, ref.index)
         if position >= len(self.rets):
             raise SavedModelError(
                 f"Tensor {ref} asks for output {position} of a call to {self.function!r}, "
@@ -267,7 +276,7 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
         nodes[name] = Node(name, "Identity", [r], [done] if body.control_rets else [], {},
                            function, None, depth)
         rets.append(name)
-    return _Inlined(function, rets, done, library), rets + [done]
+    return _Inlined(function, rets, done, library, call.op in CALL_OPS), rets + [done]
 
 
 def _decode_call_attrs(call: Node) -> dict:

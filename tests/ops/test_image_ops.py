@@ -55,3 +55,13 @@ def test_resize_refuses_bad_requests(op, backend):
     compare_error(op, [images, np.array([2, 2], np.int32)],
                   {"align_corners": True, "half_pixel_centers": True}, backend=backend)
     compare_error(op, [images, np.array([0, 2], np.int32)], backend=backend)
+
+
+def test_resize_respects_the_memory_cap():
+    from harness import run_kernel
+    from sm_notebook.errors import SavedModelError
+
+    for op in ("ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea"):
+        with pytest.raises(SavedModelError, match="memory cap"):
+            run_kernel(op, [np.ones((1, 2, 2, 1), np.float32), np.array([100000, 100000], np.int32)],
+                       memory_cap=2**20)

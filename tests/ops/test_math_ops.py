@@ -453,3 +453,28 @@ def test_kernels_return_arrays_not_scalars():
         x = np.ones((3,), bool if op == "All" else np.float32)
         (out,) = get_kernel(op).fn(ctx, [x, np.int32(0)], {})
         assert isinstance(out, np.ndarray) and out.shape == (), op
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cross(backend):
+    rng = np.random.default_rng(17)
+    for dtype in (np.float32, np.float64, np.int32):
+        compare("Cross", [random(rng, (4, 3), dtype), random(rng, (4, 3), dtype)], backend=backend)
+        compare("Cross", [random(rng, (3,), dtype), random(rng, (3,), dtype)], backend=backend)
+
+
+def test_broadcast_and_contraction_results_respect_the_memory_cap():
+    from harness import run_kernel
+    from sm_notebook.errors import SavedModelError
+
+    cap = {"memory_cap": 2**20}
+    column, row = np.ones((4000, 1), np.float32), np.ones((1, 4000), np.float32)
+    for op, inputs, attrs in [("AddV2", [column, row], {}),
+                              ("MatMul", [column, row], {}),
+                              ("Einsum", [[column[:, 0], row[0]]], {"equation": "i,j->ij"}),
+                              ("SelectV2", [np.ones((4000, 1), bool), column, row], {})]:
+        flat = inputs[0] if op == "Einsum" else inputs
+        with pytest.raises(SavedModelError, match="memory cap"):
+            run_kernel(op, flat, attrs, **cap)
+    with pytest.raises(SavedModelError, match="Incompatible shapes"):
+        run_kernel("AddV2", [np.ones((2, 3), np.float32), np.ones((4,), np.float32)])

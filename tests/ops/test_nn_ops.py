@@ -394,3 +394,40 @@ def test_lrn(backend):
                 backend=backend)
         compare("LRN", [x], {"depth_radius": 0, "bias": 0.5, "alpha": 1.0, "beta": 1.0},
                 backend=backend)
+
+
+# --------------------------------------------------------------------------- losses
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_softmax_cross_entropy(backend):
+    rng = np.random.default_rng(33)
+    for dtype in (np.float32, np.float64, np.float16):
+        features = random(rng, (4, 5), dtype, -5, 5)
+        labels = rng.dirichlet(np.ones(5), 4).astype(dtype)
+        compare("SoftmaxCrossEntropyWithLogits", [features, labels], backend=backend)
+        compare("SoftmaxCrossEntropyWithLogits", [features, labels[:1]], backend=backend)
+        for label_dtype in (np.int32, np.int64):
+            sparse = rng.integers(0, 5, 4).astype(label_dtype)
+            compare("SparseSoftmaxCrossEntropyWithLogits", [features, sparse], backend=backend)
+    compare_error("SparseSoftmaxCrossEntropyWithLogits",
+                  [random(rng, (2, 3), np.float32), np.array([0, 3], np.int32)], backend=backend)
+
+
+# --------------------------------------------------------------------------- memory cap
+
+def test_shape_driven_allocations_are_refused_before_they_happen():
+    from harness import run_kernel
+    from sm_notebook.errors import SavedModelError
+
+    cap = {"memory_cap": 2**20}
+    w = np.ones((3, 3, 2, 2), np.float32)
+    with pytest.raises(SavedModelError, match="memory cap"):
+        run_kernel("Conv2DBackpropInput", [np.array([1, 4000, 4000, 2], np.int32), w,
+                                           np.ones((1, 1, 1, 2), np.float32)],
+                   {"strides": [1, 4000, 4000, 1], "padding": "VALID"}, **cap)
+    with pytest.raises(SavedModelError, match="memory cap"):
+        run_kernel("Conv2D", [np.ones((1, 600, 600, 2), np.float32), w],
+                   {"strides": [1, 1, 1, 1], "padding": "SAME"}, **cap)
+    with pytest.raises(SavedModelError, match="memory cap"):
+        run_kernel("MaxPool", [np.ones((1, 600, 600, 2), np.float32)],
+                   {"ksize": [1, 1, 1, 1], "strides": [1, 1, 1, 1], "padding": "SAME"}, **cap)
