@@ -72,7 +72,7 @@ class DiagnosticReport:
 def diagnose(info) -> DiagnosticReport:
     """Run every check over an inspected SavedModel (a SavedModelInfo)."""
     problems: list[Problem] = []
-    for check in (_check_no_meta_graphs, _check_tag_sets, _check_signatures, _check_variables,
+    for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_variables,
                   _check_assets, _check_fingerprint):
         problems.extend(check(info))
     summary = [f"MetaGraphDef #{mg.index} {format_tag_set(mg.tags)}: "
@@ -96,7 +96,8 @@ def _check_no_meta_graphs(info):
                       "Re-export the model; an empty SavedModel cannot be loaded.")
 
 
-def _check_tag_sets(info):
+def check_tag_sets(info):
+    """Tag-set problems: duplicates, empty, split strings, misspellings, 'serve' ambiguity."""
     proto = info.proto
     for group in duplicate_groups(proto):
         yield Problem("error", "duplicate-tag-set", shadowing_message(proto, group),

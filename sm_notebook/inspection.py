@@ -77,15 +77,6 @@ class AssetInfo:
     exists: bool
 
 
-@dataclass(frozen=True)
-class ConcreteFunctionInfo:
-    """A TF2 saved function with one concrete signature (argument specs as text)."""
-    function: str
-    concrete_function: str
-    arguments: tuple[str, ...]
-    keyword_arguments: tuple[str, ...] = ()
-
-
 @dataclass
 class MetaGraphInfo:
     """One MetaGraphDef: tags, signatures, ops census, variables, assets, TF2 functions."""
@@ -95,7 +86,7 @@ class MetaGraphInfo:
     op_counts: dict[str, int]
     variables: list[VariableInfo]
     assets: list[AssetInfo]
-    concrete_functions: list[ConcreteFunctionInfo]
+    concrete_functions: list  # format.structured.FunctionDescription (name, kind, options)
     tensorflow_version: str
     proto: object = field(repr=False)
 
@@ -299,11 +290,13 @@ def _assets(meta_graph, export_dir) -> list[AssetInfo]:
     return result
 
 
-def _concrete_functions(meta_graph) -> list[ConcreteFunctionInfo]:
+def _concrete_functions(meta_graph) -> list:
+    """TF2 functions of the root object with their argument specs (empty for TF1)."""
     if not meta_graph.object_graph_def.nodes:
         return []
+    from .format.structured import describe_concrete_functions
     try:
-        from .format.structured import describe_concrete_functions
-    except ImportError:
-        return []
-    return describe_concrete_functions(meta_graph.object_graph_def)
+        return describe_concrete_functions(meta_graph.object_graph_def, meta_graph.graph_def.library,
+                                           meta_graph.meta_info_def.stripped_op_list)
+    except SavedModelError:
+        return []  # undecodable specs: diagnose() and show report them

@@ -7,7 +7,8 @@ BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [p
 Int64List { repeated int64 value = 1 [packed]; }
 
 Only what parsing needs: unknown fields are skipped; anything malformed
-raises `CorruptExampleError` (a SavedModelError).
+raises `CorruptExampleError` (a SavedModelError). As in TensorFlow's fast
+parser, a repeated map key keeps its last entry and a Feature its first list.
 """
 from __future__ import annotations
 
@@ -115,16 +116,17 @@ class Feature:
         self.kind = None
         self._raw: list = []
 
-    def merge(self, buf: bytes):
+    def read(self, buf: bytes):
+        """Take the first list field of a serialized Feature, as TensorFlow's fast parser does."""
         for number, wire, value in fields(buf):
             kind = _KINDS.get(number)
             if kind is None:
                 continue
             if wire != _LENGTH:
                 raise CorruptExampleError("Feature.kind has the wrong wire type")
-            if kind != self.kind:  # a different oneof member replaces the current one
-                self.kind, self._raw = kind, []
+            self.kind, self._raw = kind, []
             _READERS[kind](value, self._raw)
+            return
 
     def values(self) -> np.ndarray | list:
         """The feature's values: float32 / int64 numpy arrays, or a list of bytes."""
@@ -158,7 +160,8 @@ def parse_example(buf: bytes) -> dict[bytes, Feature]:
                 if part_number == 1 and part_wire == _LENGTH:
                     key = bytes(part)
                 elif part_number == 2 and part_wire == _LENGTH:
-                    feature.merge(part)
+                    feature = Feature()
+                    feature.read(part)
                 elif part_number in (1, 2):
                     raise CorruptExampleError("map entry field has the wrong wire type")
             features[key] = feature

@@ -23,7 +23,6 @@ TOLERANCE = {np.dtype("float32"): dict(rtol=1e-5, atol=1e-6),
 #: (fixture, signature or None for all, backend or None for all) -> why it cannot pass yet
 KNOWN_GAPS = {
     ("tf1_estimator_style", None, None): "missing kernel ParseExampleV2 (parsing_ops)",
-    ("tf1_multi_tags", "train_step", None): "missing kernel SparseSoftmaxCrossEntropyWithLogits (nn_ops)",
 }
 
 

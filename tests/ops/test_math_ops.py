@@ -17,10 +17,6 @@ EXCLUDED = {
                         "never emits it for integers); ours returns the input unchanged",
     ("Round", "int64"): "TensorFlow's CPU Round kernel returns 0 for every integer (tf.math.round "
                         "never emits it for integers); ours returns the input unchanged",
-    ("Digamma", "float16"): "TensorFlow computes float16 digamma in float16 arithmetic "
-                            "(errors of several ulp near its root); we round the exact value",
-    ("Lgamma", "float16"): "TensorFlow computes float16 lgamma in float16 arithmetic "
-                           "(errors of several ulp near its roots); we round the exact value",
 }
 
 FLOATS = [np.float32, np.float64, np.float16]

@@ -126,6 +126,17 @@ def test_function_calls_are_inlined_with_function_def_naming(tmp_path):
     assert fn.plan.info[0].name == "call/c/add" and fn.plan.info[0].function == "inner"
 
 
+def test_nodes_whose_op_is_a_library_function_are_calls(tmp_path):
+    pair = function("pair", [("u", F32)], {"first": "d:z:0", "output": "t:z:0"},
+                    [node("d", "_TAdd", ["u", "u"]), node("t", "_TMul", ["u", "u"])])
+    user = function("user", [("a", F32)], {"r": "s:z:0"},
+                    [node("p", "pair", ["a"]), node("s", "_TAdd", ["p:output:0", "p:first:0"])])
+    nodes = [placeholder("x"), node("call", "user", ["x"]), node("y", "Identity", ["call:0"])]
+    fn = _load(tmp_path, nodes, {"y": ("y:0", F32, (None,))}, functions=[pair, user]
+               ).signatures["serving_default"]
+    np.testing.assert_array_equal(fn(x=np.array([3.0], F32))["y"], [15.0])  # 9 + 6
+
+
 def test_control_outputs_of_a_function_run_even_when_unused(tmp_path):
     f = function("f", [("a", F32)], {"out": "a"}, [node("side", "_TCount", ["a"])],
                  control_ret={"side": "side"})

@@ -17,7 +17,7 @@ TAG_PROBLEM_CODES = ("duplicate-tag-set", "empty-tag-set", "split-string-tag", "
 def tag_set_problems(info, tag_sets) -> list:
     """The diagnostics (sm_notebook.diagnose's tag checks) the model would have with these tag-sets."""
     from ..._proto import saved_model_pb2
-    from ...diagnose import SEVERITY_ORDER, _check_tag_sets
+    from ...diagnose import SEVERITY_ORDER, check_tag_sets
     proto = saved_model_pb2.SavedModel()
     for mg, tags in zip(info.meta_graphs, tag_sets):
         new = proto.meta_graphs.add()
@@ -26,7 +26,7 @@ def tag_set_problems(info, tag_sets) -> list:
             new.signature_def[key].CopyFrom(sig)
     light = SimpleNamespace(proto=proto, meta_graphs=[SimpleNamespace(index=mg.index, tags=frozenset(tags))
                                                       for mg, tags in zip(info.meta_graphs, tag_sets)])
-    return sorted(_check_tag_sets(light), key=lambda p: SEVERITY_ORDER[p.severity])
+    return sorted(check_tag_sets(light), key=lambda p: SEVERITY_ORDER[p.severity])
 
 
 class TagSetEditor(W.VBox):
