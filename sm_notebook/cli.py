@@ -1,4 +1,4 @@
-"""The `sm-notebook` command: `show` (as saved_model_cli prints it) and `diagnose`.
+"""The `sm-notebook` command: `show` and `run` (as saved_model_cli prints them), `diagnose`, `scan`, `demo`.
 
 Each subcommand is one entry of SUBCOMMANDS: a function adding its arguments
 and a function running it (returning the exit status). Imports stay inside the
@@ -76,6 +76,169 @@ def run_diagnose(args) -> int:
     return 1 if any(p.severity == "error" for p in report.problems) else 0
 
 
+# -- scan -------------------------------------------------------------------
+
+def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", required=True, help="Directory containing the SavedModel.")
+    parser.add_argument("--tag_set", help="Comma-separated tags of the MetaGraphDef to scan "
+                                          "(default: the only one).")
+
+
+def run_scan(args) -> int:
+    from .engine.scan import scan_model
+
+    tags = None if args.tag_set is None else parse_tag_set(args.tag_set)
+    report = scan_model(args.dir, tags)
+    _write(f"{report}\n")
+    return 0 if report.ok else 1
+
+
+# -- run --------------------------------------------------------------------
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", required=True, help="Directory containing the SavedModel.")
+    parser.add_argument("--tag_set", required=True, help="Comma-separated tags, e.g. serve,gpu.")
+    parser.add_argument("--signature_def", required=True, help="The SignatureDef key to run.")
+    parser.add_argument("--inputs", default="",
+                        help="'x=file.npy;y=file.npz[key]': inputs read from numpy files.")
+    parser.add_argument("--input_exprs", default="",
+                        help="'x=[1,2];y=np.ones((2,3))': inputs as Python literals or numpy expressions.")
+    parser.add_argument("--outdir", help="Write each output to OUTDIR/<output key>.npy as well.")
+    parser.add_argument("--overwrite", action="store_true", help="Overwrite files in --outdir.")
+    parser.add_argument("--backend", default="numpy", help="numpy (default) or cupy.")
+    parser.add_argument("--allow_io", action="store_true",
+                        help="Allow ops that read or write files or run processes (untrusted models!).")
+
+
+def _split_assignments(text: str) -> list[tuple[str, str]]:
+    """'a=1;b=2' -> [('a', '1'), ('b', '2')], as saved_model_cli splits --inputs/--input_exprs."""
+    from .errors import SavedModelError
+
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SavedModelError(f"Cannot parse input {part!r}: expected <input key>=<value>.")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def _load_input_file(key: str, spec: str):
+    """x=file.npy, x=file.npz or x=file.npz[name] (never pickles)."""
+    import numpy as np
+
+    from .errors import SavedModelError
+
+    name = None
+    if spec.endswith("]") and "[" in spec:
+        spec, name = spec[:-1].split("[", 1)
+    try:
+        loaded = np.load(spec, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SavedModelError(f"Cannot read input {key!r} from {spec!r}: {exc}.") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        names = loaded.files
+        if name is None and len(names) != 1:
+            raise SavedModelError(f"{spec!r} holds {names}; pick one with {key}={spec}[name].")
+        name = name or names[0]
+        if name not in names:
+            raise SavedModelError(f"{spec!r} has no array {name!r}; it has {names}.")
+        return loaded[name]
+    return loaded
+
+
+def _evaluate_expression(key: str, expression: str):
+    """A Python literal, or an expression over numpy (``np``), as saved_model_cli allows."""
+    import ast
+
+    import numpy as np
+
+    from .errors import SavedModelError
+
+    try:
+        return ast.literal_eval(expression)
+    except (ValueError, SyntaxError):
+        pass
+    try:
+        return eval(expression, {"__builtins__": {}, "np": np, "numpy": np}, {})  # the user's own CLI text
+    except Exception as exc:
+        raise SavedModelError(f"Cannot evaluate --input_exprs {key}={expression!r}: {exc}.") from None
+
+
+def run_run(args) -> int:
+    import os
+
+    import numpy as np
+
+    from . import load
+    from .errors import SavedModelError
+
+    inputs = {key: _load_input_file(key, spec) for key, spec in _split_assignments(args.inputs)}
+    for key, expression in _split_assignments(args.input_exprs):
+        if key in inputs:
+            raise SavedModelError(f"Input {key!r} is given by both --inputs and --input_exprs.")
+        inputs[key] = _evaluate_expression(key, expression)
+    model = load(args.dir, tags=parse_tag_set(args.tag_set), backend=args.backend, allow_io=args.allow_io)
+    outputs = model.signatures[args.signature_def](**inputs)
+    if args.outdir:
+        os.makedirs(args.outdir, exist_ok=True)
+    for key in sorted(outputs):
+        value = np.asarray(model.numpy({key: outputs[key]})[key])
+        _write(f"Result for output key {key}:\n{value}\n")
+        if args.outdir:
+            path = os.path.join(args.outdir, key + ".npy")
+            if os.path.exists(path) and not args.overwrite:
+                raise SavedModelError(f"{path} exists; pass --overwrite to replace it.")
+            np.save(path, value, allow_pickle=value.dtype != object)
+            _write(f"Output {key} is saved to {path}\n")
+    return 0
+
+
+# -- demo -------------------------------------------------------------------
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-lab", action="store_true",
+                        help="Do not open the tutorial notebooks in JupyterLab afterwards.")
+
+
+def run_demo(args) -> int:
+    """The main job on the bundled example: show, diagnose, tag-set rules, a run, then the tutorials."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from . import TagSetNotFoundError, inspect, load
+    from .examples import example_model_path
+    from .format.savedmodel import read_saved_model
+    from . import showtext
+
+    path = example_model_path()
+    _write(f"== The bundled example SavedModel: {path}\n\n$ sm-notebook show --all\n")
+    _write(showtext.show_all_text(read_saved_model(path)))
+    _write(f"\n$ sm-notebook diagnose\n{inspect(path).diagnose()}\n")
+    _write("\n== Exact tag-set matching: load(path, tags='gpu') ->\n")
+    try:
+        load(path, tags="gpu")
+    except TagSetNotFoundError as exc:
+        _write(f"{exc}\n")
+    model = load(path, tags="serve")
+    x = [[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]
+    _write(f"\n== Running signature 'serving_default' on x={x} (numpy backend, no TensorFlow):\n")
+    outputs = model.numpy(model.signatures["serving_default"](x=x))
+    for key in sorted(outputs):
+        _write(f"Result for output key {key}:\n{outputs[key]}\n")
+    tokens = [b"cat", b"sat", b"bird"]
+    ids = model.numpy(model.signatures["lookup"](tokens=tokens))["ids"]
+    _write(f"\n== Vocabulary lookup through the model's asset: {tokens} -> {ids}\n")
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    if args.no_lab or not notebooks.is_dir() or not sys.stdin.isatty() or os.environ.get("CI"):
+        _write(f"\nTutorials: jupyter lab {notebooks}\n")
+        return 0
+    _write(f"\n== Opening the tutorials in JupyterLab ({notebooks}); Ctrl-C to stop.\n")
+    sys.stdout.flush()
+    return subprocess.call([sys.executable, "-m", "jupyterlab", str(notebooks)])
+
+
 # -- the subcommand table ---------------------------------------------------
 
 class Subcommand(NamedTuple):
@@ -101,6 +264,14 @@ SUBCOMMANDS = [
     Subcommand("diagnose", "report problems that stop a SavedModel loading or serving",
                add_diagnose_arguments, run_diagnose,
                "Exit status 1 when the report has errors, 0 otherwise."),
+    Subcommand("scan", "list ops the engine cannot run or refuses (IO), before running anything",
+               add_scan_arguments, run_scan, "Exit status 1 when a reachable op is unsupported or denied."),
+    Subcommand("run", "run a signature without TensorFlow (as saved_model_cli run prints it)",
+               add_run_arguments, run_run,
+               "  sm-notebook run --dir D --tag_set serve --signature_def serving_default \\\n"
+               "      --inputs 'x=x.npy' --input_exprs 'y=[1,2]'"),
+    Subcommand("demo", "run the main job on the bundled example model, then open the tutorials",
+               add_demo_arguments, run_demo),
 ]
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import SavedModelError
-from .attrs import decode_func
+from .attrs import decode_attr, decode_func
 
 CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 ARG_OP = "_Arg"
@@ -235,12 +235,12 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
     if func_proto is not None and func_proto.attr:
         func_attrs = decode_func(func_proto, call.func_attrs).attrs
     elif func_proto is None and call.attr:
-        func_attrs = {k: v for k, v in _decode_call_attrs(call).items()}
-    prefix = call.name + "/"
-    while any(prefix + name in nodes for name in body.nodes):
-        prefix = call.name + "/_inlined_/"  # keep clear of existing names
-        if any(prefix + name in nodes for name in body.nodes):
-            prefix = f"{call.name}/_inlined_{len(nodes)}/"
+        func_attrs = {k: decode_attr(v, call.func_attrs) for k, v in call.attr.items()
+                      if not k.startswith("_")}
+    prefix, attempt = call.name + "/", 0
+    while any(prefix + name in nodes for name in body.nodes):  # keep clear of existing names
+        attempt += 1
+        prefix = f"{call.name}/_inlined_{attempt}/"
     args = {arg_ref.node: value for arg_ref, value in zip(body.args, call.inputs)}
     depth = call.depth + 1
     extra_controls = []
@@ -255,7 +255,6 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
     def control(name: str) -> str:
         return args[name].node if name in args else prefix + name
 
-    added = []
     for node in body.nodes.values():
         if node.op == ARG_OP:
             continue
@@ -264,7 +263,6 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
                     node.attr, node.function, func_attrs if func_attrs is not None else node.func_attrs,
                     depth)
         nodes[copy.name] = copy
-        added.append(copy.name)
     done = prefix + "_done"
     ret_refs = [ref(r) for r in body.rets]
     computed = [prefix + r.node for r in body.rets if r.node not in args]
@@ -277,11 +275,6 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
                            function, None, depth)
         rets.append(name)
     return _Inlined(function, rets, done, library, call.op in CALL_OPS), rets + [done]
-
-
-def _decode_call_attrs(call: Node) -> dict:
-    from .attrs import decode_attr
-    return {k: decode_attr(v, call.func_attrs) for k, v in call.attr.items() if not k.startswith("_")}
 
 
 class _Overlay:

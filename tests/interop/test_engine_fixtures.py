@@ -21,9 +21,7 @@ TOLERANCE = {np.dtype("float32"): dict(rtol=1e-5, atol=1e-6),
              np.dtype("float64"): dict(rtol=1e-10, atol=1e-12)}
 
 #: (fixture, signature or None for all, backend or None for all) -> why it cannot pass yet
-KNOWN_GAPS = {
-    ("tf1_estimator_style", None, None): "missing kernel ParseExampleV2 (parsing_ops)",
-}
+KNOWN_GAPS: dict = {}
 
 
 def _cases():

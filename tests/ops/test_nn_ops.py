@@ -24,15 +24,6 @@ EXCLUDED = {
 # Conv3D/depthwise/backprop-input) or ignore it (DepthwiseConv2dNativeBackpropInput drops its
 # dilations), the oracle is TensorFlow on the NHWC transpose with a zero-dilated filter.
 
-# float16 convolutions: TensorFlow's CPU kernels round partial sums to float16 in places
-# (ours accumulate in float32 and round once), so results may differ by a few float16 ulps.
-HALF_CONV_TOLERANCE = dict(rtol=5e-3, atol=5e-3)
-
-
-def _tolerance(dtype):
-    return HALF_CONV_TOLERANCE if np.dtype(dtype) == np.float16 else None
-
-
 ACTIVATIONS = {"Relu": (-3, 3), "Relu6": (-3, 9), "Elu": (-4, 3), "Selu": (-4, 3),
                "LeakyRelu": (-3, 3), "Softplus": (-20, 20), "Softsign": (-5, 5)}
 
@@ -180,7 +171,7 @@ def test_conv2d(dtype, data_format, backend):
         if x.shape[0] == 0 and np.dtype(dtype) == np.float32:
             continue  # EXCLUDED[("Conv2D", "float32", "empty batch")]
         expected = layout_oracle("Conv2D", [x, w], attrs, filter_index=1)
-        check_op("Conv2D", [x, w], attrs, expected, backend=backend, tolerance=_tolerance(dtype))
+        check_op("Conv2D", [x, w], attrs, expected, backend=backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -202,8 +193,7 @@ def test_depthwise_conv2d(data_format, backend):
             if data_format == "NCHW":
                 x = _nchw(x)
             expected = layout_oracle("DepthwiseConv2dNative", [x, w], attrs, filter_index=1)
-            check_op("DepthwiseConv2dNative", [x, w], attrs, expected, backend=backend,
-                     tolerance=_tolerance(dtype))
+            check_op("DepthwiseConv2dNative", [x, w], attrs, expected, backend=backend)
 
 
 BACKPROP_CASES = [  # (input NHWC, filter, strides, dilations, padding, explicit pads)
