@@ -35,3 +35,15 @@ class CorruptFileError(SavedModelError):
 
 class SavedModelWarning(UserWarning):
     """A SavedModel loads, but something in it is suspicious (e.g. shadowed metagraphs)."""
+
+
+class SignatureNotFoundError(SavedModelError, KeyError):
+    """No signature with the requested key; ``.available`` lists the keys that exist."""
+
+    def __init__(self, message, requested, available):
+        super().__init__(message)
+        self.requested = requested
+        self.available = list(available)
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0])

@@ -242,7 +242,11 @@ class Signatures(Mapping):
         try:
             return self._functions[key]
         except KeyError:
-            raise KeyError(f"No signature {key!r}; the model has: {', '.join(sorted(self._functions)) or 'none'}.") from None
+            from ..errors import SignatureNotFoundError
+            raise SignatureNotFoundError(
+                f"No signature {key!r}; the model has: {', '.join(sorted(self._functions)) or 'none'}. "
+                "Pick one of those keys (sm-notebook show --dir DIR --tag_set T lists them).",
+                key, sorted(self._functions)) from None
 
     def __iter__(self):
         return iter(self._functions)

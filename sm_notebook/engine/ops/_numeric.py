@@ -106,7 +106,7 @@ def op_kernel(*ops, outputs=("output",)):
     return register
 
 
-def host_ints(ctx, x, what="") -> list[int]:
+def host_ints(ctx, x) -> list[int]:
     """A small int tensor (axes, sizes, ksize) as a Python list."""
     return [int(v) for v in np.asarray(ctx.to_numpy(x)).reshape(-1)]
 

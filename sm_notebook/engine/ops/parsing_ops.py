@@ -108,7 +108,7 @@ def _dense_output(examples, spec: _Dense, op, batched):
             out[i] = r
         full = (len(rows),) + inner
     out = out.reshape(full)
-    return out if batched else out[0]
+    return out if batched else out[0, ...]
 
 
 def _sparse_output(examples, key, dtype, op, batched):
