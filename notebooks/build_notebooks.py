@@ -48,7 +48,7 @@ NOTEBOOKS["01_inspecting_a_savedmodel.ipynb"] = [
     "    if path.is_file():\n"
     "        print(f\"{str(path.relative_to(model)):45} {path.stat().st_size:>8} bytes\")",
     "md:## MetaGraphs, tag-sets and signatures\n\n`sm_notebook.inspect` describes the whole model.",
-    "info = sm_notebook.inspect(model)\ninfo.tag_sets",
+    "info = sm_notebook.inspect(model)\n[sorted(tags) for tags in info.tag_sets]  # tag-sets are frozensets; sorted for display",
     "for mg in info.meta_graphs:\n"
     "    print(sorted(mg.tags), '->', list(mg.signatures))",
     "md:A signature names the tensors a caller feeds and fetches, with their dtype and shape "
@@ -145,13 +145,13 @@ NOTEBOOKS["03_tags_and_collisions.ipynb"] = [
     "md:## Story 1: asking `serve` when the file has `{serve, gpu}` and `{serve}`\n\nYou get the "
     "plain `{serve}` metagraph, never the GPU one, because matching is exact.",
     "info = sm_notebook.inspect(MODELS / 'tf1_multi_tags')\n"
-    "print(info.tag_sets)\n"
+    "print([sorted(t) for t in info.tag_sets])\n"
     "print('tags=\"serve\" ->', sorted(info.meta_graph('serve').tags))\n"
     "print('tags=[\"serve\", \"gpu\"] ->', sorted(info.meta_graph(['serve', 'gpu']).tags))",
     "md:Tags are a list, and a bare string means **one** tag. (TensorFlow's own builder iterates "
     "a string, turning `'serve'` into the tags `s, e, r, v`.)",
     "from sm_notebook.tags import normalize_tags\n"
-    "normalize_tags('serve'), normalize_tags(['serve', 'gpu'])",
+    "sorted(normalize_tags('serve')), sorted(normalize_tags(['serve', 'gpu']))",
     "md:## Story 2: asking `serve` when the file has `{serve, gpu}` and `{serve, cpu}`\n\n"
     "Both contain `serve`, neither equals it: TensorFlow fails with one terse line. We fail too "
     "(guessing would hide a real ambiguity), but say why and what to ask for instead.",
@@ -179,19 +179,21 @@ NOTEBOOKS["03_tags_and_collisions.ipynb"] = [
     "b = sm_notebook.Builder.from_saved_model(MODELS / 'tf1_ambiguous_serve')\n"
     "b.add_meta_graph(['serve'], copy_from=['serve', 'cpu'])\n"
     "b.save(tmp / 'fixed_ambiguous')\n"
-    "print(sm_notebook.inspect(tmp / 'fixed_ambiguous').tag_sets)",
+    "print([sorted(t) for t in sm_notebook.inspect(tmp / 'fixed_ambiguous').tag_sets])",
     "b = sm_notebook.Builder.from_saved_model(MODELS / 'tf1_duplicate_tags')\n"
     "try:\n"
     "    b.save(tmp / 'still_duplicated')\n"
     "except sm_notebook.SavedModelError as err:\n"
     "    print('refused:', str(err).splitlines()[0])",
-    "md:The Builder refuses to write duplicates. `set_tags` on a duplicated tag-set renames the "
-    "first match, so we remove the shadowed metagraph (or retag it) explicitly:",
-    "b.remove_meta_graph('serve')   # drops the first {serve}; the second becomes the only one\n"
+    "md:The Builder refuses to write duplicates. Both metagraphs match `serve`, so we name the "
+    "shadowed one by its index (`#1`) and give it a tag-set of its own; its signature becomes "
+    "reachable again:",
+    "b.set_tags('serve', ['serve', 'canary'], index=1)\n"
     "b.save(tmp / 'fixed_duplicates')\n"
     "fixed = sm_notebook.inspect(tmp / 'fixed_duplicates')\n"
-    "print(fixed.tag_sets, list(fixed.meta_graph('serve').signatures))\n"
-    "print(fixed.diagnose().ok)",
+    "print([sorted(t) for t in fixed.tag_sets])\n"
+    "print(list(fixed.meta_graph('serve').signatures), list(fixed.meta_graph(['serve', 'canary']).signatures))\n"
+    "print('diagnose ok:', fixed.diagnose().ok)",
 ]
 
 NOTEBOOKS["04_assets.ipynb"] = [
@@ -211,7 +213,7 @@ NOTEBOOKS["04_assets.ipynb"] = [
     "model's init op, which runs once at load:",
     "[(op, n) for op, n in serve.op_counts.items() if 'Table' in op]",
     "model = sm_notebook.load(MODELS / 'tf1_multi_tags', tags='serve')\n"
-    "model.signatures['lookup'](tokens=np.array([b'cat', b'dog', b'unknown-word'], dtype=object))",
+    "model.signatures['lookup'](tokens=np.array([b'cat', b'mat', b'unknown-word'], dtype=object))",
     "md:## Adding an asset with the Builder\n\n`add_asset` copies the file into `assets/` and "
     "records it (AssetFileDef, the asset collection, and the TF2 object graph when there is one).",
     "import tempfile\n"
@@ -219,7 +221,7 @@ NOTEBOOKS["04_assets.ipynb"] = [
     "labels = tmp / 'labels.txt'\n"
     "labels.write_text('negative\\npositive\\n')\n"
     "b = sm_notebook.Builder.from_saved_model(MODELS / 'tf1_multi_tags')\n"
-    "b.add_asset(labels)\n"
+    "b.add_asset(labels, tags='serve')\n"
     "b.save(tmp / 'with_labels')\n"
     "[(a.filename, a.exists) for a in sm_notebook.inspect(tmp / 'with_labels').meta_graph('serve').assets]",
     "md:Paths in a model are untrusted: an asset that points outside the export directory is "
@@ -305,8 +307,6 @@ NOTEBOOKS["06_backends.ipynb"] = [
     "for b, t in zip(batches, cpu_times):\n"
     "    print(f'batch {b:3}: numpy {t:7.2f} ms')",
     "# ignore-output\n"
-    "import matplotlib\n"
-    "matplotlib.use('Agg')\n"
     "import matplotlib.pyplot as plt\n"
     "fig, ax = plt.subplots(figsize=(5, 3))\n"
     "ax.plot(batches, cpu_times, 'o-', label='numpy (CPU)')\n"
@@ -346,7 +346,6 @@ NOTEBOOKS["07_composing_a_model.ipynb"] = [
     "ours.round(4)",
     "md:Check it by hand with numpy, and (only where TensorFlow happens to be installed) with "
     "TensorFlow's own loader:",
-    "wv = model.variable_values()['w'] if hasattr(model, 'variable_values') else None\n"
     "info = sm_notebook.inspect(export)\n"
     "W, B = info.bundle.read('w'), info.bundle.read('b')\n"
     "z = batch @ W + B\n"
@@ -355,6 +354,8 @@ NOTEBOOKS["07_composing_a_model.ipynb"] = [
     "# ignore-output\n"
     "import importlib.util\n"
     "if importlib.util.find_spec('tensorflow'):\n"
+    "    import os\n"
+    "    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')\n"
     "    import tensorflow as tf\n"
     "    loaded = tf.saved_model.load(str(export))\n"
     "    tf_out = loaded.signatures['serving_default'](x=tf.constant(batch))['probabilities'].numpy()\n"

@@ -8,4 +8,4 @@ if [ ! -x /usr/lib/chromium/chromium-headless-shell ] && command -v apt-get >/de
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium-headless-shell >/dev/null
 fi
-python3 -m pytest -q -p no:cacheprovider "$@"
+python3 -m pytest -q -p no:cacheprovider --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks "$@"

@@ -51,12 +51,12 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedMod
     """A fresh runtime for ``source``: checked, variables restored, init op run."""
     meta_graph = source.meta_graph
     runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap)
-    live_nodes, live_functions = reachable(meta_graph, root_nodes(meta_graph))
     if not allow_io:
-        _refuse_io(meta_graph, live_nodes, live_functions)
+        _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
+    signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))
     if meta_graph.object_graph_def.nodes:
         _restore_tf2(runtime, source)
-        if _unbound_handles(runtime, meta_graph):
+        if _unbound_handles(runtime, meta_graph, signature_nodes):
             _restore_tf1(runtime, source)  # the saver's restore function, as TF's C++ loader runs it
     else:
         _restore_tf1(runtime, source)
@@ -64,7 +64,9 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedMod
     init_op = init_op_name(meta_graph)
     if init_op:
         runtime.run_graph(feeds, targets=[init_op], name=f"init op {init_op!r}")
-    runtime.freeze_variables = not _writes_variables(meta_graph)
+    runtime.freeze_variables = not any(  # restore and init ops have run: only signatures count
+        n.op.startswith(WRITE_PREFIXES)
+        for n, _ in _ops_of(meta_graph, signature_nodes, signature_functions))
     return LoadedModel(source, runtime, feeds)
 
 
@@ -73,9 +75,8 @@ def _signature_roots(meta_graph) -> list:
             if key != INIT_OP_SIGNATURE for t in sig.outputs.values() if t.name]
 
 
-def _unbound_handles(runtime, meta_graph) -> bool:
+def _unbound_handles(runtime, meta_graph, nodes) -> bool:
     """Whether a signature uses a main-graph VarHandleOp that no capture bound."""
-    nodes, _ = reachable(meta_graph, _signature_roots(meta_graph))
     return any(n.op == "VarHandleOp" and n.name not in runtime.bindings
                for n in meta_graph.graph_def.node if n.name in nodes)
 
@@ -100,12 +101,6 @@ def _refuse_io(meta_graph, live_nodes, live_functions):
         raise SavedModelError(
             f"The model would run IO ops, refused before anything runs: {listed}. They read or "
             "write files or run code outside the model. Load with allow_io=True only if you trust it.")
-
-
-def _writes_variables(meta_graph) -> bool:
-    """Whether a signature can change a variable (restore and init ops have run already)."""
-    nodes, functions = reachable(meta_graph, _signature_roots(meta_graph))
-    return any(n.op.startswith(WRITE_PREFIXES) for n, _ in _ops_of(meta_graph, nodes, functions))
 
 
 def init_op_name(meta_graph) -> str | None:
@@ -178,6 +173,8 @@ def _restore_by_name(runtime: Runtime, prefix: Path) -> None:
         if key is not None:
             container = node.attr["container"].s.decode() if "container" in node.attr else ""
             var = variable(runtime.ctx, container, shared)
+            if reader.dtype(key) != object:
+                runtime.ctx.check_alloc(reader.shape(key), reader.dtype(key), f"variable {key!r}")
             var.value = runtime.ctx.asarray(reader.read(key))
 
 

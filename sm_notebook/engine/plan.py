@@ -3,8 +3,9 @@
 Compiling (`compile_plan`): inline function calls, prune to what the fetches and
 targets need, decode attrs and bind kernels, collapse TF1 while loops
 (frames.py), fold constants (never stateful kernels, except resolving variable
-handles and, when the model never writes variables, reading them), drop
-pass-through Identity nodes, fix the order and give every tensor a slot.
+handles and, when the model never writes variables, reading them), fold
+per-channel scales into conv weights (fusion.py), drop pass-through Identity
+nodes, fix the order and give every tensor a slot.
 
 Running (`Plan.run`): one pass over frozen step tuples
 ``(fn, attrs, input_slots, first_output_slot, n_outputs, slots_to_free)``.
@@ -23,6 +24,7 @@ import numpy as np
 from ..errors import SavedModelError
 from .attrs import decode_node_attrs
 from .functions import ARG_OP, Ref, inline_calls
+from .fusion import fold_scales
 from .ops.control_flow_ops import DEAD
 from .ops.registry import IO_OPS, OpKernel, get_kernel
 
@@ -237,6 +239,11 @@ def assemble(runtime, pnodes: dict, feeds: list, fetches: list, targets=(), *, n
     fed = set(feeds)
     order = toposort(pnodes, fed)
     _fold(runtime, order, fed, freeze)
+    if not dead:
+        scaled = fold_scales(runtime.ctx, order, pnodes, fetches)
+        fetches = [_resolve(scaled, f) for f in fetches]
+        for p in order:
+            p.inputs = [_resolve(scaled, r) for r in p.inputs]
     live = {p.name: p for p in order if p.value is None}
     needed = _needed(live, fetches, targets, fed)
     order = [p for p in order if p.name in needed]

@@ -1,4 +1,4 @@
-"""A small reader of the tf.train.Example protobuf wire format.
+"""A small reader of the tf.train.Example protobuf wire format, with TensorFlow's fast-parser rules.
 
 Example { Features features = 1; }
 Features { map<string, Feature> feature = 1; }
@@ -6,9 +6,13 @@ Feature { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2; Int64
 BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [packed]; }
 Int64List { repeated int64 value = 1 [packed]; }
 
-Only what parsing needs: unknown fields are skipped; anything malformed
-raises `CorruptExampleError` (a SavedModelError). As in TensorFlow's fast
-parser, a repeated map key keeps its last entry and a Feature its first list.
+The rules TensorFlow's parser follows (and so do we): a length that runs past
+the enclosing message is cut to it; unknown Example fields are skipped but a
+Features message holds only map entries, and an entry exactly one key and one
+value; a repeated key keeps its last entry; a Feature's kind is its first
+byte and only its first list is read, lazily, when the feature is asked for;
+a packed list is read once (trailing bytes ignored), an unpacked one to the end.
+Anything else raises `CorruptExampleError` (a SavedModelError).
 """
 from __future__ import annotations
 
@@ -17,152 +21,172 @@ import numpy as np
 from ..errors import SavedModelError
 
 BYTES, FLOAT, INT64 = "bytes", "float", "int64"
-_KINDS = {1: BYTES, 2: FLOAT, 3: INT64}
-_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
+_KIND_BY_TAG = {0x0A: BYTES, 0x12: FLOAT, 0x1A: INT64}
+_LENGTH_1, _VARINT_1, _FIXED32_1 = 0x0A, 0x08, 0x0D   # tags of field 1 by wire type
+_MASK32, _MASK64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 
 
 class CorruptExampleError(SavedModelError):
     """A serialized tf.train.Example cannot be parsed."""
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: bytes, pos: int, limit: int) -> tuple[int, int]:
     result = shift = 0
     for _ in range(10):
-        if pos >= len(buf):
+        if pos >= limit:
             raise CorruptExampleError("truncated varint")
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
-            return result & 0xFFFFFFFFFFFFFFFF, pos
+            return result & _MASK64, pos
         shift += 7
     raise CorruptExampleError("varint longer than 10 bytes")
 
 
-def fields(buf: bytes):
-    """Yield (field number, wire type, value) for each field of one message.
-
-    ``value`` is an int for varints, bytes for length-delimited and fixed fields.
-    """
-    pos, end = 0, len(buf)
-    while pos < end:
-        tag, pos = _varint(buf, pos)
-        number, wire = tag >> 3, tag & 7
-        if number == 0:
-            raise CorruptExampleError("field number 0")
-        if wire == _VARINT:
-            value, pos = _varint(buf, pos)
-        elif wire in (_FIXED64, _FIXED32):
-            size = 8 if wire == _FIXED64 else 4
-            if pos + size > end:
-                raise CorruptExampleError("truncated fixed-width field")
-            value, pos = buf[pos:pos + size], pos + size
-        elif wire == _LENGTH:
-            size, pos = _varint(buf, pos)
-            if pos + size > end:
-                raise CorruptExampleError("length-delimited field runs past the end")
-            value, pos = buf[pos:pos + size], pos + size
-        else:
-            raise CorruptExampleError(f"unsupported wire type {wire}")
-        yield number, wire, value
+def _length(buf, pos, limit):
+    value, pos = _varint(buf, pos, limit)
+    return value & _MASK32, pos
 
 
-def _int64_list(buf: bytes, out: list):
-    for number, wire, value in fields(buf):
-        if number != 1:
-            continue
-        if wire == _VARINT:
-            out.append(value)
-        elif wire == _LENGTH:
-            pos = 0
-            while pos < len(value):
-                item, pos = _varint(value, pos)
-                out.append(item)
-        else:
-            raise CorruptExampleError("Int64List.value has the wrong wire type")
+def _string(buf: bytes, pos: int, limit: int) -> tuple[bytes, int]:
+    size, pos = _length(buf, pos, limit)
+    if pos + size > limit:
+        raise CorruptExampleError("string runs past the end of its message")
+    return bytes(buf[pos:pos + size]), pos + size
 
 
-def _float_list(buf: bytes, out: list):
-    for number, wire, value in fields(buf):
-        if number != 1:
-            continue
-        if wire == _FIXED32:
-            out.append(value)
-        elif wire == _LENGTH:
-            if len(value) % 4:
-                raise CorruptExampleError("packed FloatList.value is not a multiple of 4 bytes")
-            out.append(value)
-        else:
-            raise CorruptExampleError("FloatList.value has the wrong wire type")
-
-
-def _bytes_list(buf: bytes, out: list):
-    for number, wire, value in fields(buf):
-        if number != 1:
-            continue
-        if wire != _LENGTH:
-            raise CorruptExampleError("BytesList.value has the wrong wire type")
-        out.append(bytes(value))
-
-
-_READERS = {BYTES: _bytes_list, FLOAT: _float_list, INT64: _int64_list}
+def _skip_field(buf: bytes, pos: int, limit: int) -> int:
+    tag, pos = _varint(buf, pos, limit)
+    wire = tag & 7
+    if wire == 0:
+        return _varint(buf, pos, limit)[1]
+    if wire in (1, 5):
+        size = 8 if wire == 1 else 4
+        if pos + size > limit:
+            raise CorruptExampleError("truncated fixed-width field")
+        return pos + size
+    if wire == 2:
+        size, pos = _length(buf, pos, limit)
+        return min(pos + size, limit)
+    raise CorruptExampleError(f"unsupported wire type {wire}")
 
 
 class Feature:
-    """One parsed Feature: ``kind`` is 'bytes', 'float', 'int64', or None when unset."""
-    __slots__ = ("kind", "_raw")
+    """One feature's serialized bytes, decoded on demand."""
+    __slots__ = ("raw",)
 
-    def __init__(self):
-        self.kind = None
-        self._raw: list = []
+    def __init__(self, raw: bytes = b""):
+        self.raw = raw
 
-    def read(self, buf: bytes):
-        """Take the first list field of a serialized Feature, as TensorFlow's fast parser does."""
-        for number, wire, value in fields(buf):
-            kind = _KINDS.get(number)
-            if kind is None:
-                continue
-            if wire != _LENGTH:
-                raise CorruptExampleError("Feature.kind has the wrong wire type")
-            self.kind, self._raw = kind, []
-            _READERS[kind](value, self._raw)
-            return
+    @property
+    def kind(self) -> str | None:
+        """'bytes', 'float', 'int64', or None for a Feature with no list."""
+        if not self.raw:
+            return None
+        kind = _KIND_BY_TAG.get(self.raw[0])
+        if kind is None:
+            raise CorruptExampleError("unsupported datatype")
+        return kind
 
-    def values(self) -> np.ndarray | list:
-        """The feature's values: float32 / int64 numpy arrays, or a list of bytes."""
-        if self.kind == FLOAT:
-            return np.frombuffer(b"".join(self._raw), dtype="<f4").astype(np.float32)
-        if self.kind == INT64:
-            return np.asarray(self._raw, dtype=np.uint64).view(np.int64)
-        return list(self._raw)
+    def values(self):
+        """float32 / int64 numpy arrays, or a list of bytes."""
+        kind, raw = self.kind, self.raw
+        if kind is None:
+            return []
+        size, pos = _length(raw, 1, len(raw))
+        limit = min(pos + size, len(raw))
+        if kind == BYTES:
+            return _bytes_list(raw, pos, limit)
+        if kind == FLOAT:
+            return _float_list(raw, pos, limit)
+        return _int64_list(raw, pos, limit)
 
-    def __len__(self):
-        if self.kind == FLOAT:
-            return sum(len(r) for r in self._raw) // 4
-        return len(self._raw)
+
+def _bytes_list(raw, pos, limit):
+    out = []
+    while pos < limit:
+        if raw[pos] != _LENGTH_1:
+            raise CorruptExampleError("BytesList holds a field other than value")
+        value, pos = _string(raw, pos + 1, limit)
+        out.append(value)
+    return out
+
+
+def _float_list(raw, pos, limit):
+    if pos >= limit:
+        return np.zeros(0, np.float32)
+    if raw[pos] == _LENGTH_1:                 # packed: one run, trailing bytes ignored
+        size, pos = _length(raw, pos + 1, limit)
+        count = size // 4
+        if pos + 4 * count > min(pos + size, limit):
+            raise CorruptExampleError("packed FloatList runs past its message")
+        return np.frombuffer(raw, "<f4", count, pos).astype(np.float32)
+    if raw[pos] != _FIXED32_1:
+        raise CorruptExampleError("FloatList holds a field other than value")
+    chunks = []
+    while pos < limit:
+        if raw[pos] != _FIXED32_1 or pos + 5 > limit:
+            raise CorruptExampleError("malformed unpacked FloatList")
+        chunks.append(raw[pos + 1:pos + 5])
+        pos += 5
+    return np.frombuffer(b"".join(chunks), "<f4").astype(np.float32)
+
+
+def _int64_list(raw, pos, limit):
+    out = []
+    if pos >= limit:
+        return np.zeros(0, np.int64)
+    if raw[pos] == _LENGTH_1:                 # packed: one run, trailing bytes ignored
+        size, pos = _length(raw, pos + 1, limit)
+        end = min(pos + size, limit)
+        while pos < end:
+            value, pos = _varint(raw, pos, end)
+            out.append(value)
+    elif raw[pos] == _VARINT_1:
+        while pos < limit:
+            if raw[pos] != _VARINT_1:
+                raise CorruptExampleError("malformed unpacked Int64List")
+            value, pos = _varint(raw, pos + 1, limit)
+            out.append(value)
+    else:
+        raise CorruptExampleError("Int64List holds a field other than value")
+    return np.asarray(out, dtype=np.uint64).view(np.int64)
+
+
+def _map_entry(buf, pos, limit) -> tuple[bytes, Feature, int]:
+    size, pos = _length(buf, pos, limit)
+    end = min(pos + size, limit)
+    key, value = b"", b""
+    for _ in range(2):
+        if pos >= end:
+            raise CorruptExampleError("map entry without both key and value")
+        tag = buf[pos]
+        if tag == 0x0A:
+            key, pos = _string(buf, pos + 1, end)
+        elif tag == 0x12:
+            value, pos = _string(buf, pos + 1, end)
+        else:
+            raise CorruptExampleError("map entry holds a field other than key and value")
+    if pos != end:
+        raise CorruptExampleError("map entry holds more than a key and a value")
+    return key, Feature(value), end
 
 
 def parse_example(buf: bytes) -> dict[bytes, Feature]:
-    """The features of one serialized Example, by key (a later map entry wins)."""
+    """The features of one serialized Example, by key (a repeated key keeps its last entry)."""
     features: dict[bytes, Feature] = {}
-    for number, wire, value in fields(buf):
-        if number != 1:
+    pos, end = 0, len(buf)
+    while pos < end:
+        if buf[pos] != 0x0A:
+            pos = _skip_field(buf, pos, end)
             continue
-        if wire != _LENGTH:
-            raise CorruptExampleError("Example.features has the wrong wire type")
-        for entry_number, entry_wire, entry in fields(value):
-            if entry_number != 1:
-                continue
-            if entry_wire != _LENGTH:
-                raise CorruptExampleError("Features.feature has the wrong wire type")
-            key, feature = b"", Feature()
-            for part_number, part_wire, part in fields(entry):
-                if part_number == 1 and part_wire == _LENGTH:
-                    key = bytes(part)
-                elif part_number == 2 and part_wire == _LENGTH:
-                    feature = Feature()
-                    feature.read(part)
-                elif part_number in (1, 2):
-                    raise CorruptExampleError("map entry field has the wrong wire type")
+        size, pos = _length(buf, pos + 1, end)
+        limit = min(pos + size, end)
+        while pos < limit:
+            if buf[pos] != 0x0A:
+                raise CorruptExampleError("Features holds a field other than its map")
+            key, feature, pos = _map_entry(buf, pos + 1, limit)
             features[key] = feature
+        pos = limit
     return features

@@ -45,6 +45,30 @@ def test_activations(op, dtype, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_gelu_graphs(backend):
+    """There is no Gelu op: tf.nn.gelu is traced as 0.5 * x * Erfc(-x / sqrt 2), older Keras
+    as 0.5 * x * (1 + Erf(x / sqrt 2)); both chains of our kernels match the same TensorFlow ops.
+    (Eager tf.nn.gelu's float64 result differs from its own expression by ~4e-7 relative;
+    the expression, and ours, agree with scipy's erfc.)"""
+    from harness import assert_same, run_kernel
+
+    def kernel(op, *inputs):
+        return run_kernel(op, list(inputs), backend=backend)[0]
+
+    for dtype in (np.float32, np.float64):
+        x = np.linspace(-8, 8, 2001).astype(dtype)
+        half, root_half = np.asarray(0.5, dtype), np.asarray(0.7071067811865476, dtype)
+        erfc_form = kernel("Mul", kernel("Mul", half, x),
+                           kernel("Erfc", kernel("Mul", kernel("Neg", x), root_half)))
+        expected = 0.5 * x * tf.math.erfc(-x * root_half)
+        assert_same(erfc_form, expected.numpy(), what=f"gelu {backend}")
+        erf_form = kernel("Mul", kernel("Mul", half, x),
+                          kernel("AddV2", np.asarray(1, dtype), kernel("Erf", kernel("Mul", x, root_half))))
+        expected = 0.5 * x * (1 + tf.math.erf(x * root_half))
+        assert_same(erf_form, expected.numpy(), what=f"keras 2 gelu {backend}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("op", ["Relu", "Relu6"])
 def test_integer_relu(op, backend):
     rng = np.random.default_rng(21)
@@ -157,7 +181,8 @@ CONV2D_CASES = [  # (input NHWC, filter HWIO, strides, dilations, padding, expli
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32],
+                         ids=lambda d: np.dtype(d).name)
 def test_conv2d(dtype, data_format, backend):
     rng = np.random.default_rng(24)
     for x_shape, w_shape, strides, dilations, padding, pads in CONV2D_CASES:

@@ -118,6 +118,15 @@ def test_tf1_variables_restore_by_saver_or_by_name(tmp_path, with_saver):
     assert len(fn.plan) == 1  # the variable read is folded: no signature writes variables
 
 
+@pytest.mark.parametrize("with_saver", [False, True])
+def test_variables_over_the_memory_cap_are_refused(tmp_path, with_saver):
+    key = "weights" if with_saver else "v"
+    export = save(tmp_path / "m", _tf1_variable_graph(with_saver),
+                  variables={key: np.zeros(2, F32)})
+    with pytest.raises(SavedModelError, match="memory cap"):
+        load_model(export, memory_cap=4)
+
+
 def test_restore_v2_reads_only_the_models_own_checkpoint(tmp_path):
     ctx = KernelContext(export_dir=str(tmp_path))
     prefix = np.array(str(tmp_path / "elsewhere" / "ckpt").encode(), dtype=object)

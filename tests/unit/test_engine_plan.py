@@ -297,3 +297,33 @@ def test_attr_decoding_and_defaults():
     assert decode_node_attrs({}, "MatMul", defaults)["transpose_a"] is True  # the model's op list wins
     assert decode_node_attrs({}, "MatMul", defaults)["transpose_b"] is False  # the engine's table
     assert defaults.output_args("MatMul")[0].name == "product"
+
+
+# --------------------------------------------------------------------------- rewrites
+
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_constant_scales_fold_into_matmul_weights(tmp_path, transpose_b):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 4)).astype(F32)
+    s = rng.standard_normal(4).astype(F32)
+    nodes = [placeholder("x"), const("w", w.T if transpose_b else w), const("s", s),
+             node("mm", "MatMul", ["x", "w"], T=np.dtype(F32), transpose_b=transpose_b),
+             node("y", "Mul", ["mm", "s"], T=np.dtype(F32))]
+    fn = _load(tmp_path, nodes, {"y": ("y:0", F32, (None, 4))},
+               inputs={"x": ("x:0", F32, (None, 3))}).signatures["serving_default"]
+    x = rng.standard_normal((2, 3)).astype(F32)
+    np.testing.assert_allclose(fn(x=x)["y"], (x @ w) * s, rtol=1e-5, atol=1e-6)
+    assert _ops(fn) == ["MatMul"]
+
+
+def test_scales_are_not_folded_when_the_product_has_other_consumers(tmp_path):
+    w = np.ones((3, 4), F32)
+    nodes = [placeholder("x"), const("w", w), const("s", np.full(4, 2.0, F32)),
+             node("mm", "MatMul", ["x", "w"], T=np.dtype(F32)),
+             node("y", "Mul", ["mm", "s"], T=np.dtype(F32))]
+    fn = _load(tmp_path, nodes, {"y": ("y:0", F32, (None, 4)), "mm": ("mm:0", F32, (None, 4))},
+               inputs={"x": ("x:0", F32, (None, 3))}).signatures["serving_default"]
+    out = fn(x=np.ones((1, 3), F32))
+    np.testing.assert_array_equal(out["mm"], np.full((1, 4), 3.0, F32))
+    np.testing.assert_array_equal(out["y"], np.full((1, 4), 6.0, F32))
+    assert _ops(fn) == ["MatMul", "Mul"]
