@@ -1,8 +1,9 @@
-"""A small reader of the tf.train.Example protobuf wire format, with TensorFlow's fast-parser rules.
+"""A small reader of the tf.train.Example wire format, with TensorFlow's fast-parser rules.
 
 Example { Features features = 1; }
 Features { map<string, Feature> feature = 1; }
-Feature { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3; } }
+Feature { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2;
+                        Int64List int64_list = 3; } }
 BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [packed]; }
 Int64List { repeated int64 value = 1 [packed]; }
 

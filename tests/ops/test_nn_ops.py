@@ -446,3 +446,19 @@ def test_shape_driven_allocations_are_refused_before_they_happen():
     with pytest.raises(SavedModelError, match="memory cap"):
         run_kernel("MaxPool", [np.ones((1, 600, 600, 2), np.float32)],
                    {"ksize": [1, 1, 1, 1], "strides": [1, 1, 1, 1], "padding": "SAME"}, **cap)
+
+
+def test_outputs_stay_on_the_backend_unless_it_lacks_their_dtype():
+    """On array_api_strict, float32 results are backend arrays even when computed via numpy."""
+    pytest.importorskip("array_api_strict")
+    from sm_notebook.engine.context import KernelContext
+    from sm_notebook.engine.ops.registry import get_kernel
+
+    ctx = KernelContext("array_api_strict")
+    half = np.ones((1, 2, 2, 3), np.float16)
+    stats = [ctx.asarray(np.ones((3,), np.float32)) for _ in range(4)]
+    outputs = get_kernel("FusedBatchNormV3").fn(ctx, [half, *stats], {"is_training": False})
+    assert isinstance(outputs[0], np.ndarray) and outputs[0].dtype == np.float16
+    assert all(not isinstance(o, np.ndarray) for o in outputs[1:])
+    (resized,) = get_kernel("ResizeBilinear").fn(ctx, [half, ctx.asarray(np.array([3, 3], np.int32))], {})
+    assert not isinstance(resized, np.ndarray)

@@ -4,9 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import run_kernel
 from raw_oracle import conform, tf_raw
-from sm_notebook.errors import SavedModelError
 
 #: Behaviour we do not reproduce, reported as xfail with the reason.
 EXCLUSIONS = {

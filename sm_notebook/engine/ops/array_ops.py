@@ -60,7 +60,8 @@ def reshape(ctx, inputs, attrs):
         if known == 0 and total == 0:
             dims[unknown[0]] = num_elements(d for d in x.shape if d != 0) // known_nonzero
         elif known == 0 or total % known:
-            raise SavedModelError(f"Reshape: cannot reshape a tensor with {total} values to {dims}.")
+            raise SavedModelError(f"Reshape: cannot reshape a tensor with {total} values to "
+                                  f"{dims}.")
         else:
             dims[unknown[0]] = total // known
     elif known != total:
@@ -105,7 +106,8 @@ def _concat(ctx, op, values, axis_t):
         if v.ndim != first.ndim or any(a != b for j, (a, b) in enumerate(zip(v.shape, first.shape))
                                        if j != axis):
             raise SavedModelError(f"{op}: input {i} has shape {tuple(v.shape)}, which does not "
-                                  f"match shape {tuple(first.shape)} of input 0 outside axis {axis}.")
+                                  f"match shape {tuple(first.shape)} of input 0 outside axis "
+                                  f"{axis}.")
     return [xp.concat(values, axis=axis)]
 
 
@@ -127,7 +129,8 @@ def pack(ctx, inputs, attrs):
     for i, v in enumerate(values[1:], 1):
         if tuple(v.shape) != tuple(values[0].shape):
             raise SavedModelError(f"Pack: shapes of all inputs must match: values[0].shape = "
-                                  f"{tuple(values[0].shape)} != values[{i}].shape = {tuple(v.shape)}.")
+                                  f"{tuple(values[0].shape)} != values[{i}].shape = "
+                                  f"{tuple(v.shape)}.")
     return [xp.stack(values, axis=axis)]
 
 
@@ -145,7 +148,8 @@ def unpack(ctx, inputs, attrs):
     axis = canonical_axis(int(attrs.get("axis", 0)), x.ndim, "Unpack")
     num = int(attrs.get("num", x.shape[axis]))
     if x.shape[axis] != num:
-        raise SavedModelError(f"Unpack: input.shape[{axis}] = {x.shape[axis]} does not match num = {num}.")
+        raise SavedModelError(f"Unpack: input.shape[{axis}] = {x.shape[axis]} does not match num "
+                              f"= {num}.")
     return [_index_along(x, axis, i) for i in range(num)]
 
 
@@ -156,7 +160,8 @@ def split(ctx, inputs, attrs):
     axis = canonical_axis(scalar(ctx, axis_t, "Split", "split_dim"), x.ndim, "Split", "split_dim")
     if num <= 0 or x.shape[axis] % num:
         raise SavedModelError(f"Split: number of ways to split ({num}) should evenly divide the "
-                              f"split dimension, but got split_dim {axis} (size = {x.shape[axis]}).")
+                              f"split dimension, but got split_dim {axis} (size = "
+                              f"{x.shape[axis]}).")
     step = x.shape[axis] // num
     return [_slice_along(x, axis, i * step, (i + 1) * step) for i in range(num)]
 
@@ -169,7 +174,8 @@ def split_v(ctx, inputs, attrs):
     dim = x.shape[axis]
     unknown = [i for i, s in enumerate(sizes) if s == -1]
     if len(unknown) > 1 or any(s < -1 for s in sizes):
-        raise SavedModelError(f"SplitV: invalid size_splits {sizes}: at most one -1, no other negative.")
+        raise SavedModelError(f"SplitV: invalid size_splits {sizes}: at most one -1, no other "
+                              "negative.")
     if unknown:
         sizes[unknown[0]] = dim - sum(s for s in sizes if s != -1)
     if sum(sizes) != dim or any(s < 0 for s in sizes):
@@ -379,7 +385,8 @@ def reverse(ctx, inputs, attrs):
     xp = xp_of(ctx, x)
     flags = ctx.to_numpy(dims_t).reshape(-1)
     if flags.size != x.ndim:
-        raise SavedModelError(f"Reverse: dims has {flags.size} entries for an input of rank {x.ndim}.")
+        raise SavedModelError(f"Reverse: dims has {flags.size} entries for an input of rank "
+                              f"{x.ndim}.")
     axes = tuple(int(i) for i in np.flatnonzero(flags))
     return [xp.flip(x, axis=axes) if axes else x]
 
@@ -438,7 +445,8 @@ def ones_like(ctx, inputs, attrs):
 
 @kernel("Range")
 def range_(ctx, inputs, attrs):
-    start, limit, delta = (scalar(ctx, t, "Range", n) for t, n in zip(inputs, ("start", "limit", "delta")))
+    start, limit, delta = (scalar(ctx, t, "Range", name)
+                           for t, name in zip(inputs, ("start", "limit", "delta")))
     dtype = np.dtype(attrs.get("Tidx", np_dtype(inputs[0])))
     if delta == 0:
         raise SavedModelError("Range: requires delta != 0.")
@@ -507,7 +515,8 @@ def pad(ctx, inputs, attrs):
 def pad_v2(ctx, inputs, attrs):
     value = inputs[2]
     if num_elements(value.shape) != 1:
-        raise SavedModelError(f"PadV2: constant_values must be a scalar, got shape {tuple(value.shape)}.")
+        raise SavedModelError("PadV2: constant_values must be a scalar, got shape "
+                              f"{tuple(value.shape)}.")
     return _pad_constant(ctx, "PadV2", inputs[0], inputs[1], ctx.to_numpy(value).reshape(()))
 
 
@@ -524,7 +533,8 @@ def mirror_pad(ctx, inputs, attrs):
     out = x
     for axis, ((before, after), dim) in enumerate(zip(pads, x.shape)):
         if before > dim - shift or after > dim - shift:
-            raise SavedModelError(f"MirrorPad: paddings ({before}, {after}) of dimension {axis} must "
+            raise SavedModelError(f"MirrorPad: paddings ({before}, {after}) of dimension {axis} "
+                                  "must "
                                   f"be no greater than {dim - shift} in {mode} mode.")
         if not before and not after:
             continue
@@ -602,7 +612,8 @@ def space_to_depth(ctx, inputs, attrs):
     bs, fmt = int(attrs["block_size"]), attrs.get("data_format", "NHWC")
     x = _nhwc(xp, inputs[0], fmt, "SpaceToDepth")
     if x.ndim != 4 or bs < 2 or x.shape[1] % bs or x.shape[2] % bs:
-        raise SavedModelError(f"SpaceToDepth: input of shape {tuple(inputs[0].shape)} must be 4-D with "
+        raise SavedModelError(f"SpaceToDepth: input of shape {tuple(inputs[0].shape)} must be 4-D "
+                              "with "
                               f"height and width divisible by block_size {bs} (>= 2).")
     n, h, w, c = x.shape
     y = xp.reshape(x, (n, h // bs, bs, w // bs, bs, c))
@@ -616,7 +627,8 @@ def depth_to_space(ctx, inputs, attrs):
     bs, fmt = int(attrs["block_size"]), attrs.get("data_format", "NHWC")
     x = _nhwc(xp, inputs[0], fmt, "DepthToSpace")
     if x.ndim != 4 or bs < 2 or x.shape[3] % (bs * bs):
-        raise SavedModelError(f"DepthToSpace: input of shape {tuple(inputs[0].shape)} must be 4-D with "
+        raise SavedModelError(f"DepthToSpace: input of shape {tuple(inputs[0].shape)} must be 4-D "
+                              "with "
                               f"depth divisible by block_size * block_size ({bs * bs}).")
     n, h, w, c = x.shape
     y = xp.reshape(x, (n, h, w, bs, bs, c // (bs * bs)))
@@ -628,13 +640,15 @@ def _space_to_batch(ctx, op, x, block, pads):
     xp = xp_of(ctx, x)
     m = len(block)
     if any(b < 1 for b in block) or x.ndim < m + 1 or len(pads) != m:
-        raise SavedModelError(f"{op}: block_shape {block} and paddings {pads} do not fit an input of "
+        raise SavedModelError(f"{op}: block_shape {block} and paddings {pads} do not fit an input "
+                              "of "
                               f"shape {tuple(x.shape)}.")
     if any(a < 0 or b < 0 for a, b in pads):
         raise SavedModelError(f"{op}: paddings must be non-negative, got {pads}.")
     padded = [x.shape[1 + i] + a + b for i, (a, b) in enumerate(pads)]
     if any(p % b for p, b in zip(padded, block)):
-        raise SavedModelError(f"{op}: padded spatial shape {padded} is not divisible by block_shape {block}.")
+        raise SavedModelError(f"{op}: padded spatial shape {padded} is not divisible by "
+                              f"block_shape {block}.")
     full_pads = [(0, 0)] + list(pads) + [(0, 0)] * (x.ndim - m - 1)
     if any(a or b for a, b in pads):
         x = _pad_constant(ctx, op, x, np.asarray(full_pads, np.int64), np.zeros((), np_dtype(x)))[0]
@@ -700,14 +714,16 @@ def batch_to_space_nd(ctx, inputs, attrs):
 def space_to_batch(ctx, inputs, attrs):
     x, pad_t = inputs
     bs = int(attrs["block_size"])
-    return _space_to_batch(ctx, "SpaceToBatch", x, [bs, bs], _pairs(ctx, pad_t, "SpaceToBatch", "paddings"))
+    pads = _pairs(ctx, pad_t, "SpaceToBatch", "paddings")
+    return _space_to_batch(ctx, "SpaceToBatch", x, [bs, bs], pads)
 
 
 @kernel("BatchToSpace")
 def batch_to_space(ctx, inputs, attrs):
     x, crops_t = inputs
     bs = int(attrs["block_size"])
-    return _batch_to_space(ctx, "BatchToSpace", x, [bs, bs], _pairs(ctx, crops_t, "BatchToSpace", "crops"))
+    crops = _pairs(ctx, crops_t, "BatchToSpace", "crops")
+    return _batch_to_space(ctx, "BatchToSpace", x, [bs, bs], crops)
 
 
 # --- permutations and bands -----------------------------------------------------------------
@@ -731,11 +747,14 @@ def matrix_band_part(ctx, inputs, attrs):
     lower = scalar(ctx, lower_t, "MatrixBandPart", "num_lower")
     upper = scalar(ctx, upper_t, "MatrixBandPart", "num_upper")
     if x.ndim < 2:
-        raise SavedModelError(f"MatrixBandPart: input must be at least 2-D, got shape {tuple(x.shape)}.")
+        raise SavedModelError("MatrixBandPart: input must be at least 2-D, got shape "
+                              f"{tuple(x.shape)}.")
     rows, cols = x.shape[-2], x.shape[-1]
     if lower > rows or upper > cols:
-        raise SavedModelError(f"MatrixBandPart: num_lower ({lower}) must be negative or at most the "
-                              f"number of rows ({rows}), num_upper ({upper}) at most the columns ({cols}).")
+        raise SavedModelError(f"MatrixBandPart: num_lower ({lower}) must be negative or at most "
+                              "the "
+                              f"number of rows ({rows}), num_upper ({upper}) at most the columns "
+                              f"({cols}).")
     i = np.arange(rows)[:, None]
     j = np.arange(cols)[None, :]
     keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))

@@ -84,14 +84,16 @@ def bitcast(ctx, inputs, attrs):
     src, dst = np_dtype(x), np.dtype(attrs["type"])
     for dtype in (src, dst):
         if dtype.kind not in _BITCAST_KINDS and dtype.name != "bfloat16":
-            raise SavedModelError(f"Bitcast: dtype {dtype.name} is not supported (numeric types only).")
+            raise SavedModelError(f"Bitcast: dtype {dtype.name} is not supported (numeric types "
+                                  "only).")
     shape = tuple(x.shape)
     if src.itemsize > dst.itemsize:
         shape = shape + (src.itemsize // dst.itemsize,)
     elif src.itemsize < dst.itemsize:
         ratio = dst.itemsize // src.itemsize
         if not shape or shape[-1] != ratio:
-            raise SavedModelError(f"Bitcast: cannot bitcast {src.name} of shape {tuple(x.shape)} to "
+            raise SavedModelError(f"Bitcast: cannot bitcast {src.name} of shape {tuple(x.shape)} "
+                                  "to "
                                   f"{dst.name}: the last dimension must be {ratio}.")
         shape = shape[:-1]
     host = np.ascontiguousarray(ctx.to_numpy(x)).view(dst).reshape(shape)

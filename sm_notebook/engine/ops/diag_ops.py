@@ -21,7 +21,8 @@ def _band(ctx, k_t, op):
         raise SavedModelError(f"{op}: k must be a scalar or a pair, got {k}.")
     low, high = k[0], k[-1]
     if low > high:
-        raise SavedModelError(f"{op}: lower_diag_index ({low}) must not exceed upper_diag_index ({high}).")
+        raise SavedModelError(f"{op}: lower_diag_index ({low}) must not exceed upper_diag_index "
+                              f"({high}).")
     return low, high
 
 
@@ -58,7 +59,9 @@ def _take_last(ctx, xp, x, flat_index, batch):
 
 
 def _scalar_like(ctx, xp, value, x):
-    return xp.reshape(move_to(ctx, xp, value), ()) if value is not None else xp.zeros((), dtype=x.dtype)
+    if value is None:
+        return xp.zeros((), dtype=x.dtype)
+    return xp.reshape(move_to(ctx, xp, value), ())
 
 
 def diag_part(ctx, op, x, low, high, padding, align):
@@ -91,7 +94,8 @@ def diag_part(ctx, op, x, low, high, padding, align):
 def _diag_shape(diagonal, low, high, op):
     single = low == high
     if diagonal.ndim < (1 if single else 2):
-        raise SavedModelError(f"{op}: diagonal of shape {tuple(diagonal.shape)} has too few dimensions.")
+        raise SavedModelError(f"{op}: diagonal of shape {tuple(diagonal.shape)} has too few "
+                              "dimensions.")
     if not single and diagonal.shape[-2] != high - low + 1:
         raise SavedModelError(f"{op}: diagonal.shape[-2] must be the number of diagonals "
                               f"({high - low + 1}), got {diagonal.shape[-2]}.")
@@ -130,7 +134,8 @@ def set_diag(ctx, op, x, diagonal, low, high, align):
     max_len = max(_diag_len(rows, cols, d) for d in range(low, high + 1))
     expected = batch + ((max_len,) if low == high else (high - low + 1, max_len))
     if tuple(diagonal.shape) != expected:
-        raise SavedModelError(f"{op}: diagonal must have shape {expected}, got {tuple(diagonal.shape)}.")
+        raise SavedModelError(f"{op}: diagonal must have shape {expected}, got "
+                              f"{tuple(diagonal.shape)}.")
     in_band, flat = _matrix_positions(rows, cols, low, high, max_len, align)
     source = xp.reshape(diagonal, batch + ((high - low + 1) * max_len,))
     return xp.where(move_to(ctx, xp, in_band), _take_last(ctx, xp, source, flat, batch), x)

@@ -30,13 +30,16 @@ def gather(ctx, op, params, indices, axis, batch_dims):
     if batch_dims < 0:
         batch_dims += irank
     if not 0 <= batch_dims <= irank:
-        raise SavedModelError(f"{op}: batch_dims {batch_dims} must be in [0, rank(indices) = {irank}].")
+        raise SavedModelError(f"{op}: batch_dims {batch_dims} must be in [0, rank(indices) = "
+                              f"{irank}].")
     axis = canonical_axis(axis, prank, op)
     if batch_dims > axis:
-        raise SavedModelError(f"{op}: batch_dims ({batch_dims}) must be less than or equal to axis ({axis}).")
+        raise SavedModelError(f"{op}: batch_dims ({batch_dims}) must be less than or equal to "
+                              f"axis ({axis}).")
     ps, ishape = tuple(params.shape), tuple(indices.shape)
     if ps[:batch_dims] != ishape[:batch_dims]:
-        raise SavedModelError(f"{op}: params.shape {ps} and indices.shape {ishape} must agree on the "
+        raise SavedModelError(f"{op}: params.shape {ps} and indices.shape {ishape} must agree on "
+                              "the "
                               f"first {batch_dims} (batch) dimensions.")
     limit = ps[axis]
     _check_indices(ctx, xp, indices, limit, op)
@@ -69,7 +72,10 @@ def gather_v2(ctx, inputs, attrs):
 
 
 def _linear_indices(ctx, xp, indices, shape, op):
-    """Row-major offsets of index tuples (last axis of ``indices``) into ``shape``; checks bounds."""
+    """Row-major offsets of the index tuples (last axis of ``indices``) into ``shape``.
+
+    Out-of-range tuples raise SavedModelError, as on TensorFlow's CPU.
+    """
     depth = indices.shape[-1] if indices.ndim else 0
     if indices.ndim < 1 or depth > len(shape):
         raise SavedModelError(f"{op}: indices of shape {tuple(indices.shape)} cannot index into a "
@@ -79,7 +85,8 @@ def _linear_indices(ctx, xp, indices, shape, op):
     limits = np.asarray(shape[:depth], np.int64)
     bad = np.flatnonzero(np.any((host < 0) | (host >= limits), axis=1))
     if bad.size:
-        raise SavedModelError(f"{op}: indices[{int(bad[0])}] = {host[bad[0]].tolist()} does not index "
+        raise SavedModelError(f"{op}: indices[{int(bad[0])}] = {host[bad[0]].tolist()} does not "
+                              "index "
                               f"into shape {list(shape)}.")
     strides = np.ones(depth, np.int64)
     for j in range(depth - 2, -1, -1):
@@ -160,7 +167,8 @@ def one_hot(ctx, inputs, attrs):
     out_shape = tuple(indices.shape) + (depth,)
     ctx.check_alloc(out_shape, np_dtype(on), "OneHot")
     int64 = xp_dtype(xp, np.int64)
-    hot = xp.reshape(xp.astype(indices, int64), tuple(indices.shape) + (1,)) == xp.arange(depth, dtype=int64)
+    column = xp.reshape(xp.astype(indices, int64), tuple(indices.shape) + (1,))
+    hot = column == xp.arange(depth, dtype=int64)
     out = xp.where(hot, xp.reshape(on, ()), xp.reshape(off, ()))
     if axis not in (-1, rank):
         perm = list(range(rank))

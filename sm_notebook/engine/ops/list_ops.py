@@ -41,7 +41,8 @@ def _shape_from_tensor(ctx, t, op):
     host = ctx.to_numpy(t)
     if host.ndim == 0:
         if int(host) != -1:
-            raise SavedModelError(f"{op}: a scalar element_shape must be -1 (unknown rank), got {int(host)}.")
+            raise SavedModelError(f"{op}: a scalar element_shape must be -1 (unknown rank), got "
+                                  f"{int(host)}.")
         return None
     return tuple(None if int(d) < 0 else int(d) for d in host.reshape(-1))
 
@@ -65,7 +66,8 @@ def _label(shape):
 
 def _get_list(value, op) -> TensorList:
     if not isinstance(value, TensorList):
-        raise SavedModelError(f"{op}: input_handle must be a TensorList, got {type(value).__name__}.")
+        raise SavedModelError(f"{op}: input_handle must be a TensorList, got "
+                              f"{type(value).__name__}.")
     return value
 
 
@@ -89,7 +91,8 @@ def _fill_shape(lst, requested, op):
                 shape = _merge(shape, tuple(item.shape), op)
                 break
     if shape is None or None in shape:
-        raise SavedModelError(f"{op}: trying to read an uninitialized list element, but the element "
+        raise SavedModelError(f"{op}: trying to read an uninitialized list element, but the "
+                              "element "
                               f"shape {_label(shape)} is not fully defined.")
     return shape
 
@@ -130,7 +133,8 @@ def _stack(ctx, lst, items, requested, op):
 def _index(ctx, t, length, op):
     index = scalar(ctx, t, op, "index")
     if not 0 <= index < length:
-        raise SavedModelError(f"{op}: trying to access element {index} in a list with {length} elements.")
+        raise SavedModelError(f"{op}: trying to access element {index} in a list with {length} "
+                              "elements.")
     return index
 
 
@@ -142,8 +146,8 @@ def _new_list(ctx, attrs, shape_t, op, items=(), max_num=-1):
 @kernel("EmptyTensorList", outputs=("handle",))
 def empty_tensor_list(ctx, inputs, attrs):
     shape_t, max_t = inputs
-    return [_new_list(ctx, attrs, shape_t, "EmptyTensorList", (), scalar(ctx, max_t, "EmptyTensorList",
-                                                                          "max_num_elements"))]
+    max_num = scalar(ctx, max_t, "EmptyTensorList", "max_num_elements")
+    return [_new_list(ctx, attrs, shape_t, "EmptyTensorList", (), max_num)]
 
 
 @kernel("TensorListReserve", outputs=("handle",))
@@ -162,7 +166,8 @@ def tensor_list_from_tensor(ctx, inputs, attrs):
     tensor, shape_t = inputs
     op = "TensorListFromTensor"
     if tensor.ndim < 1:
-        raise SavedModelError(f"{op}: tensor must be at least a vector, got shape {tuple(tensor.shape)}.")
+        raise SavedModelError(f"{op}: tensor must be at least a vector, got shape "
+                              f"{tuple(tensor.shape)}.")
     shape = _shape_from_tensor(ctx, shape_t, op)
     _merge(shape, tuple(tensor.shape[1:]), op)
     items = tuple(tensor[i, ...] for i in range(tensor.shape[0]))
@@ -218,7 +223,8 @@ def tensor_list_push_back(ctx, inputs, attrs):
     lst, item = _get_list(inputs[0], op), inputs[1]
     _check_item(lst, item, op)
     if 0 <= lst.max_num_elements <= len(lst):
-        raise SavedModelError(f"{op}: tried to push item into a full list (max {lst.max_num_elements}).")
+        raise SavedModelError(f"{op}: tried to push item into a full list (max "
+                              f"{lst.max_num_elements}).")
     return [replace(lst, items=lst.items + (item,))]
 
 
@@ -271,7 +277,8 @@ def tensor_list_gather(ctx, inputs, attrs):
     indices = ints(ctx, inputs[1])
     for i in indices:
         if not 0 <= i < len(lst):
-            raise SavedModelError(f"{op}: trying to access element {i} in a list with {len(lst)} elements.")
+            raise SavedModelError(f"{op}: trying to access element {i} in a list with {len(lst)} "
+                                  "elements.")
     requested = _shape_from_tensor(ctx, inputs[2], op)
     return [_stack(ctx, lst, [lst.items[i] for i in indices], requested, op)]
 
@@ -280,7 +287,8 @@ def _scatter_items(ctx, lst, tensor, indices_t, op, min_length=0):
     indices = ints(ctx, indices_t)
     if tensor.ndim < 1 or len(indices) != tensor.shape[0]:
         raise SavedModelError(f"{op}: expected len(indices) == tensor.shape[0], but saw "
-                              f"{len(indices)} vs. {tensor.shape[0] if tensor.ndim else 'a scalar'}.")
+                              f"{len(indices)} vs. "
+                              f"{tensor.shape[0] if tensor.ndim else 'a scalar'}.")
     _check_dtype(lst, np_dtype(tensor), op)
     _merge(lst.element_shape, tuple(tensor.shape[1:]), op)
     items = list(lst.items)
@@ -323,7 +331,8 @@ def tensor_list_split(ctx, inputs, attrs):
     tensor, shape_t, lengths_t = inputs
     lengths = ints(ctx, lengths_t)
     if tensor.ndim < 1 or sum(lengths) != tensor.shape[0] or any(n < 0 for n in lengths):
-        raise SavedModelError(f"{op}: lengths {lengths} must be non-negative and sum to the leading "
+        raise SavedModelError(f"{op}: lengths {lengths} must be non-negative and sum to the "
+                              "leading "
                               f"dimension of the tensor of shape {tuple(tensor.shape)}.")
     shape = _shape_from_tensor(ctx, shape_t, op)
     _merge(shape, (None,) + tuple(tensor.shape[1:]), op)
@@ -340,13 +349,17 @@ def tensor_list_concat_v2(ctx, inputs, attrs):
     requested = _shape_from_tensor(ctx, inputs[1], op)
     shape = _merge(lst.element_shape, requested, op)
     if shape is None or len(shape) < 1:
-        raise SavedModelError(f"{op}: concat requires elements of rank at least 1, got {_label(shape)}.")
+        raise SavedModelError(f"{op}: concat requires elements of rank at least 1, got "
+                              f"{_label(shape)}.")
     items = list(lst.items)
     if any(item is None for item in items):
         leading = ints(ctx, inputs[2])
-        inner = _fill_shape(replace(lst, element_shape=(None,) + shape[1:]), (None,) + shape[1:], op)
-        items = [_zeros(ctx, (leading[i] if i < len(leading) else inner[0],) + tuple(inner[1:]),
-                        lst.element_dtype) if item is None else item for i, item in enumerate(items)]
+        rows = (None,) + shape[1:]
+        inner = _fill_shape(replace(lst, element_shape=rows), rows, op)
+        items = [item if item is not None else
+                 _zeros(ctx, (leading[i] if i < len(leading) else inner[0],) + tuple(inner[1:]),
+                        lst.element_dtype)
+                 for i, item in enumerate(items)]
     lengths = np.asarray([item.shape[0] for item in items], np.int64)
     if not items:
         if None in shape[1:]:

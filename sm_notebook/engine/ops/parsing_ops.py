@@ -1,4 +1,4 @@
-"""tf.train.Example parsing kernels: ParseExampleV2, ParseExample, ParseSingleExample (host only)."""
+"""tf.train.Example parsing kernels (host only): ParseExampleV2, ParseExample, ParseSingleExample."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,23 +81,27 @@ def _dense_output(examples, spec: _Dense, op, batched):
             values = values if values is not None else _as_array([], dtype)
             if stride == 0 or len(values) % stride:
                 raise SavedModelError(f"{op}: key: {spec.key.decode(errors='replace')}, index: "
-                                      f"{index}. Number of {_TYPE_NAME[_kind(dtype, op)]} values is "
+                                      f"{index}. Number of {_TYPE_NAME[_kind(dtype, op)]} values "
+                                      "is "
                                       f"not a multiple of stride length. Saw {len(values)} values "
                                       f"but output shape is: {list(shape)}.")
         elif values is None:
             if spec.default.size == 0:
-                raise SavedModelError(f"{op}: feature: {spec.key.decode(errors='replace')} (data type: "
+                raise SavedModelError(f"{op}: feature: {spec.key.decode(errors='replace')} (data "
+                                      "type: "
                                       f"{_TYPE_NAME[_kind(dtype, op)]}) is required but could not "
                                       "be found.")
             values = spec.default.reshape(-1)
         elif len(values) != stride:
-            raise SavedModelError(f"{op}: key: {spec.key.decode(errors='replace')}, index: {index}. "
+            raise SavedModelError(f"{op}: key: {spec.key.decode(errors='replace')}, index: "
+                                  f"{index}. "
                                   f"Number of {_TYPE_NAME[_kind(dtype, op)]} values != expected. "
                                   f"Values size: {len(values)} but output shape: {list(shape)}.")
         rows.append(values)
     if variable:
         longest = max((len(r) // stride for r in rows), default=0)
-        pad = spec.default.reshape(-1)[0] if spec.default.size else (b"" if dtype.kind == "O" else 0)
+        zero = b"" if dtype.kind == "O" else 0
+        pad = spec.default.reshape(-1)[0] if spec.default.size else zero
         out = np.full((len(rows), longest * stride), pad, dtype=dtype)
         for i, r in enumerate(rows):
             out[i, :len(r)] = r
@@ -148,7 +152,8 @@ def parse_examples(serialized, sparse, dense, ragged, op):
     serialized = np.asarray(serialized)
     batched = serialized.ndim > 0
     if serialized.ndim > 1:
-        raise SavedModelError(f"{op}: serialized must be a scalar or a vector, got shape {serialized.shape}.")
+        raise SavedModelError(f"{op}: serialized must be a scalar or a vector, got shape "
+                              f"{serialized.shape}.")
     examples = _parse_all(serialized.reshape(-1), op)
     sparse_out = [_sparse_output(examples, key, np.dtype(dt), op, batched) for key, dt in sparse]
     dense_out = [_dense_output(examples, spec, op, batched) for spec in dense]
@@ -172,10 +177,13 @@ def _dense_specs(keys, defaults, attrs, op):
         if default.dtype.kind in "SU":
             default = default.astype(object)
         known = shape[1:] if shape and shape[0] is None else shape
-        if default.size and not (shape and shape[0] is None) and default.size != int(np.prod(known)):
+        variable = bool(shape) and shape[0] is None
+        if default.size and not variable and default.size != int(np.prod(known)):
             raise SavedModelError(f"{op}: default value of {key!r} has {default.size} elements; "
                                   f"the dense shape {shape} needs {int(np.prod(known))}.")
-        specs.append(_Dense(key, dtype, shape, default.astype(dtype) if dtype.kind != "O" else default))
+        if dtype.kind != "O":
+            default = default.astype(dtype)
+        specs.append(_Dense(key, dtype, shape, default))
     return specs
 
 
@@ -193,13 +201,17 @@ def parse_example_v2(ctx, inputs, attrs):
     serialized, _names, sparse_keys, dense_keys, ragged_keys = inputs[:5]
     defaults = inputs[5:]
     sparse_types = list(attrs.get("sparse_types", []))
-    sparse_keys, dense_keys, ragged_keys = (_key_list(k) for k in (sparse_keys, dense_keys, ragged_keys))
+    sparse_keys, dense_keys, ragged_keys = (_key_list(k)
+                                            for k in (sparse_keys, dense_keys, ragged_keys))
     value_types = list(attrs.get("ragged_value_types", []))
     split_types = list(attrs.get("ragged_split_types", []))
-    if len(sparse_keys) != len(sparse_types) or int(attrs.get("num_sparse", len(sparse_types))) != len(sparse_types):
-        raise SavedModelError(f"{op}: {len(sparse_keys)} sparse keys for {len(sparse_types)} sparse types.")
+    num_sparse = int(attrs.get("num_sparse", len(sparse_types)))
+    if not len(sparse_keys) == len(sparse_types) == num_sparse:
+        raise SavedModelError(f"{op}: {len(sparse_keys)} sparse keys for {len(sparse_types)} "
+                              "sparse types.")
     if not len(ragged_keys) == len(value_types) == len(split_types):
-        raise SavedModelError(f"{op}: {len(ragged_keys)} ragged keys for {len(value_types)} value types "
+        raise SavedModelError(f"{op}: {len(ragged_keys)} ragged keys for {len(value_types)} value "
+                              "types "
                               f"and {len(split_types)} split types.")
     all_keys = sparse_keys + dense_keys + ragged_keys
     if len(set(all_keys)) != len(all_keys):
@@ -241,6 +253,7 @@ def parse_single_example(ctx, inputs, attrs):
     serialized = np.asarray(inputs[0])
     if serialized.ndim != 0:
         raise SavedModelError(f"{op}: serialized must be a scalar, got shape {serialized.shape}.")
-    sparse_keys, dense_keys = _key_list(attrs.get("sparse_keys", [])), _key_list(attrs.get("dense_keys", []))
+    sparse_keys = _key_list(attrs.get("sparse_keys", []))
+    dense_keys = _key_list(attrs.get("dense_keys", []))
     return parse_examples(serialized, list(zip(sparse_keys, attrs.get("sparse_types", []))),
                           _dense_specs(dense_keys, inputs[1:], attrs, op), [], op)

@@ -1,4 +1,4 @@
-"""String kernels (host only): strings are numpy object arrays of ``bytes``, as TensorFlow's are bytes.
+"""String kernels (host only): strings are numpy object arrays of ``bytes``, as in TensorFlow.
 
 Regular expressions follow RE2 (TensorFlow's engine) through Python's ``re``
 with a translation of the differing syntax; patterns using RE2-only features
@@ -25,7 +25,9 @@ def _strings(x) -> np.ndarray:
     """An object array of bytes (accepts str/bytes numpy arrays too)."""
     x = np.asarray(x)
     if x.dtype.kind == "U":
-        return np.vectorize(lambda s: s.encode(), otypes=[object])(x) if x.size else x.astype(object)
+        out = np.empty(x.shape, object)
+        out.reshape(-1)[:] = [s.encode() for s in x.reshape(-1)]
+        return out
     if x.dtype.kind == "S":
         return x.astype(object)
     return x
@@ -77,7 +79,8 @@ def _case_kernel(op, ascii_fn, unicode_fn):
         if encoding in ("", b""):
             return [_map(ascii_fn, inputs[0])]
         if str(encoding).lower() not in ("utf-8", "utf8"):
-            raise SavedModelError(f"{op}: encoding {encoding!r} is not supported (use '' or 'utf-8').")
+            raise SavedModelError(f"{op}: encoding {encoding!r} is not supported (use '' or "
+                                  "'utf-8').")
         # ICU reads the input as a NUL-terminated string, as TensorFlow hands it over
         return [_map(lambda s: unicode_fn(s.split(b"\0", 1)[0].decode("utf-8", "replace"))
                      .encode("utf-8"), inputs[0])]
@@ -128,7 +131,8 @@ def substr(ctx, inputs, attrs):
     try:
         xs, ps, ls = np.broadcast_arrays(x, pos_t, len_t)
     except ValueError:
-        raise SavedModelError(f"Substr: incompatible shapes: input {x.shape} vs. pos {pos_t.shape}.") from None
+        raise SavedModelError(f"Substr: incompatible shapes: input {x.shape} vs. pos "
+                              f"{pos_t.shape}.") from None
     out = np.empty(xs.size, object)
     for i, (s, p, n) in enumerate(zip(xs.reshape(-1), ps.reshape(-1), ls.reshape(-1))):
         p, n = int(p), int(n)
@@ -422,7 +426,8 @@ def as_string(ctx, inputs, attrs):
     if (scientific or shortest) and not is_float:
         raise SavedModelError(f"AsString: scientific and shortest format not supported for "
                               f"datatype {x.dtype.name}.")
-    spec = "%" + (f"{fill}{width}" if width > -1 else "") + (f".{precision}" if precision > -1 else "")
+    spec = "%" + (f"{fill}{width}" if width > -1 else "")
+    spec += f".{precision}" if precision > -1 else ""
     if kind == "b":
         return [_map(lambda v: b"true" if v else b"false", x.astype(object))]
     if kind in "iu":
@@ -542,7 +547,8 @@ def string_to_hash_bucket_strong(ctx, inputs, attrs):
     buckets = _num_buckets(attrs, "StringToHashBucketStrong")
     key = [int(k) & _MASK64 for k in attrs.get("key", [])]
     if len(key) != 2:
-        raise SavedModelError(f"StringToHashBucketStrong: key must have 2 elements, got {len(key)}.")
+        raise SavedModelError("StringToHashBucketStrong: key must have 2 elements, got "
+                              f"{len(key)}.")
     return [_map(lambda s: siphash24(key[0], key[1], s) % buckets, inputs[0], np.int64)]
 
 
@@ -556,7 +562,8 @@ def _decode_base64(s: bytes) -> bytes:
     if not _B64_RE.match(body):
         raise SavedModelError(f"DecodeBase64: invalid character found in base64: {s[:40]!r}.")
     if len(body) % 4 == 1:
-        raise SavedModelError(f"DecodeBase64: base64 string length cannot be 1 modulo 4: {s[:40]!r}.")
+        raise SavedModelError("DecodeBase64: base64 string length cannot be 1 modulo 4: "
+                              f"{s[:40]!r}.")
     try:
         return base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
     except (binascii.Error, ValueError) as exc:

@@ -65,9 +65,11 @@ def _create(ctx, attrs, op, mutable, value_shape=()):
     if table is None:
         table = HashTable(key_dtype, value_dtype, tuple(value_shape), mutable, initialized=mutable)
         ctx.resources[key] = table
-    elif not isinstance(table, HashTable) or (table.key_dtype, table.value_dtype) != (key_dtype, value_dtype):
+    elif not isinstance(table, HashTable) or \
+            (table.key_dtype, table.value_dtype) != (key_dtype, value_dtype):
         have = table.describe() if isinstance(table, HashTable) else type(table).__name__
-        raise SavedModelError(f"{op}: conflicting key/value dtypes {key_dtype.name}->{value_dtype.name} "
+        raise SavedModelError(f"{op}: conflicting key/value dtypes "
+                              f"{key_dtype.name}->{value_dtype.name} "
                               f"with {have} for table {shared_name!r}.")
     return [TableHandle(key)]
 
@@ -82,7 +84,8 @@ def anonymous_hash_table(ctx, inputs, attrs):
     return _create(ctx, dict(attrs, shared_name=""), "AnonymousHashTable", mutable=False)
 
 
-@kernel("MutableHashTableV2", "MutableHashTable", outputs=("table_handle",), host=True, stateful=True)
+@kernel("MutableHashTableV2", "MutableHashTable", outputs=("table_handle",), host=True,
+        stateful=True)
 def mutable_hash_table(ctx, inputs, attrs):
     return _create(ctx, attrs, "MutableHashTableV2", mutable=True)
 
@@ -97,7 +100,8 @@ def anonymous_mutable_hash_table(ctx, inputs, attrs):
 def mutable_hash_table_of_tensors(ctx, inputs, attrs):
     shape = attrs.get("value_shape", ())
     if shape is None or None in shape:
-        raise SavedModelError(f"MutableHashTableOfTensorsV2: value_shape must be fully defined, got {shape}.")
+        raise SavedModelError("MutableHashTableOfTensorsV2: value_shape must be fully defined, "
+                              f"got {shape}.")
     return _create(ctx, attrs, "MutableHashTableOfTensorsV2", mutable=True, value_shape=shape)
 
 
@@ -157,7 +161,8 @@ def _initialize(table, keys: list, values: list, op):
     data = {}
     for k, v in zip(keys, values):
         if k in data and not _same(data[k], v):
-            raise SavedModelError(f"{op}: HashTable has different value for same key. Key {k!r} has "
+            raise SavedModelError(f"{op}: HashTable has different value for same key. Key {k!r} "
+                                  "has "
                                   f"{data[k]!r} and trying to add value {v!r}.")
         data[k] = v
     table.data = data
@@ -188,8 +193,10 @@ def _vocabulary_path(ctx, filename, op):
     if getattr(ctx, "allow_io", False):
         from pathlib import Path
         return Path(name)
-    raise SavedModelError(f"{op}: refusing to read vocabulary file {name!r}: the model has no export "
-                          "directory to confine it to (pass allow_io=True to read arbitrary files).")
+    raise SavedModelError(f"{op}: refusing to read vocabulary file {name!r}: the model has no "
+                          "export "
+                          "directory to confine it to (pass allow_io=True to read arbitrary "
+                          "files).")
 
 
 def _parse_field(text: bytes, dtype: np.dtype, line_number: int, op):
@@ -233,9 +240,11 @@ def initialize_table_from_text_file(ctx, inputs, attrs):
     delimiter = delimiter.encode() if isinstance(delimiter, str) else bytes(delimiter)
     if len(delimiter) != 1:
         raise SavedModelError(f"{op}: delimiter should be only 1 char, got {delimiter!r}.")
-    for index, dtype, what in ((key_index, table.key_dtype, "Key"), (value_index, table.value_dtype, "Value")):
+    for index, dtype, what in ((key_index, table.key_dtype, "Key"),
+                               (value_index, table.value_dtype, "Value")):
         if index == _LINE_NUMBER and dtype != np.int64:
-            raise SavedModelError(f"{op}: {what} index for line number requires table {what.lower()} "
+            raise SavedModelError(f"{op}: {what} index for line number requires table "
+                                  f"{what.lower()} "
                                   f"dtype of int64, got {dtype.name}.")
         if index == _WHOLE_LINE and dtype.kind != "O" and dtype.kind not in "iuf":
             raise SavedModelError(f"{op}: {what} index for whole line requires string or numeric "
@@ -246,7 +255,8 @@ def initialize_table_from_text_file(ctx, inputs, attrs):
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SavedModelError(f"{op}: cannot read vocabulary file {str(path)!r}: {exc.strerror}.") from None
+        raise SavedModelError(f"{op}: cannot read vocabulary file {str(path)!r}: "
+                              f"{exc.strerror}.") from None
     lines = _text_lines(data, path.name, op)
     if vocab_size > 0:
         if len(lines) < vocab_size:
@@ -259,7 +269,8 @@ def initialize_table_from_text_file(ctx, inputs, attrs):
         tokens = line.split(delimiter) if columns_needed > 0 else [line]
         if len(tokens) < columns_needed:
             raise SavedModelError(f"{op}: invalid number of columns in {path.name} line {number} "
-                                  f"({line!r}): expected at least {columns_needed} got {len(tokens)}.")
+                                  f"({line!r}): expected at least {columns_needed} got "
+                                  f"{len(tokens)}.")
 
         def pick(index, dtype):
             if index == _LINE_NUMBER:
@@ -279,14 +290,16 @@ def lookup_table_find(ctx, inputs, attrs):
     keys, default = np.asarray(inputs[1]), np.asarray(inputs[2])
     _check_dtypes(table, keys, default, op)
     if not table.initialized:
-        raise SavedModelError(f"{op}: table not initialized (run the model's table initializer first).")
+        raise SavedModelError(f"{op}: table not initialized (run the model's table initializer "
+                              "first).")
     shape = table.value_shape
     per_key = False
     if shape:
         if default.shape == keys.shape + shape:
             per_key = True
         elif default.shape != shape:
-            raise SavedModelError(f"{op}: expected shape {list(shape)} or {list(keys.shape + shape)} "
+            raise SavedModelError(f"{op}: expected shape {list(shape)} or "
+                                  f"{list(keys.shape + shape)} "
                                   f"for default value, got {list(default.shape)}.")
     elif table.mutable and default.size == keys.size and default.size != 1:
         per_key = True
