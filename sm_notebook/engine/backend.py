@@ -6,10 +6,31 @@ import numpy as np
 from ..errors import SavedModelError
 
 
+def numpy_namespace():
+    """numpy's array API namespace: numpy itself from 2.1 (its main namespace implements
+    the standard), else array-api-compat's wrapper (imported only then: it costs ~100 ms)."""
+    global _NUMPY_XP
+    if _NUMPY_XP is None:
+        if tuple(int(part) for part in np.__version__.split(".")[:2]) >= (2, 1):
+            _NUMPY_XP = np
+        else:
+            import array_api_compat.numpy as compat
+            _NUMPY_XP = compat
+    return _NUMPY_XP
+
+
+_NUMPY_XP = None
+
+
+def is_numpy_namespace(xp) -> bool:
+    """Whether ``xp`` is numpy, or array-api-compat's wrapper of it."""
+    return xp is np or getattr(xp, "__name__", "") == "array_api_compat.numpy"
+
+
 class Backend:
     """One array namespace plus the conversions kernels need.
 
-    ``xp`` is the array-api-compat view of the namespace; host-only dtypes
+    ``xp`` is the array API namespace (numpy's own main namespace for numpy); host-only dtypes
     (strings, and float16/bfloat16/... where the namespace lacks them) stay numpy.
     """
 
@@ -57,12 +78,10 @@ class Backend:
 
 def get_backend(backend) -> Backend:
     """Resolve ``"numpy"``, ``"cupy"`` or an array API namespace to a Backend."""
-    import array_api_compat
-
     if isinstance(backend, Backend):
         return backend
     if backend is None or backend == "numpy":
-        return Backend("numpy", array_api_compat.array_namespace(np.zeros(0)))
+        return Backend("numpy", numpy_namespace())
     if backend == "cupy":
         try:
             import cupy  # noqa: F401  (imported lazily: never at import sm_notebook)
@@ -80,6 +99,8 @@ def get_backend(backend) -> Backend:
         raise SavedModelError(
             f"Unknown backend {backend!r}; use 'numpy', 'cupy', or pass an array API namespace module.")
     name = getattr(backend, "__name__", type(backend).__name__)
-    if name == "numpy":
+    if name in ("numpy", "array_api_compat.numpy"):
         return get_backend("numpy")
+    import array_api_compat
+
     return Backend(name, array_api_compat.array_namespace(backend.asarray(0)))

@@ -75,7 +75,8 @@ def random_array(rng, shape, dtype):
         return rng.integers(0, 2, shape).astype(bool)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return rng.integers(max(info.min, -50), min(info.max, 50), shape, endpoint=True).astype(dtype)
+        low, high = max(info.min, -50), min(info.max, 50)
+        return rng.integers(low, high, shape, endpoint=True).astype(dtype)
     if dtype.kind == "c":
         return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
     return rng.standard_normal(shape).astype(dtype)
@@ -86,6 +87,8 @@ def _resolve(value, env):
         return env[value[1:]]
     if isinstance(value, list):
         return [_resolve(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, env) for k, v in value.items()}
     return value
 
 
@@ -104,20 +107,23 @@ def run_program(steps, backend="numpy", **ctx_kwargs):
     ctx = KernelContext(backend=backend, **ctx_kwargs)
     theirs, ours = {}, {}
     for names, op, named, attrs in steps:
-        tf_inputs = {k: to_tf(_resolve(v, theirs)) for k, v in named.items()}
+        tf_inputs = {k: to_tf(v) for k, v in _resolve(named, theirs).items()}
         try:
             tf_out = getattr(tf.raw_ops, op)(**tf_inputs, **(attrs or {}))
         except (tf.errors.OpError, ValueError) as exc:
             kern = registry.get_kernel(op)
-            args = [_to_ours(ctx, kern, v) for v in flat_inputs({k: _resolve(v, ours) for k, v in named.items()})]
+            args = [_to_ours(ctx, kern, v) for v in flat_inputs(_resolve(named, ours))]
             with pytest.raises(SavedModelError):
                 kern.fn(ctx, args, dict(attrs or {}))
             return ours, exc
-        tf_flat = list(tf_out) if isinstance(tf_out, (list, tuple)) else [] if tf_out is None else [tf_out]
+        if tf_out is None:
+            tf_out = []
+        tf_flat = list(tf_out) if isinstance(tf_out, (list, tuple)) else [tf_out]
         kern = registry.get_kernel(op)
-        args = [_to_ours(ctx, kern, v) for v in flat_inputs({k: _resolve(v, ours) for k, v in named.items()})]
+        args = [_to_ours(ctx, kern, v) for v in flat_inputs(_resolve(named, ours))]
         our_flat = list(kern.fn(ctx, args, dict(attrs or {})))
-        assert len(our_flat) == len(tf_flat), f"{op}: {len(our_flat)} outputs, TensorFlow gave {len(tf_flat)}"
+        assert len(our_flat) == len(tf_flat), \
+            f"{op}: {len(our_flat)} outputs, TensorFlow gave {len(tf_flat)}"
         compared = []
         for name, t, o in zip(names, tf_flat, our_flat):
             theirs[name], ours[name] = t, o
@@ -127,7 +133,8 @@ def run_program(steps, backend="numpy", **ctx_kwargs):
             compared.append((name, ctx.to_numpy(o), expected))
         if op == "LookupTableExportV2":  # export order is unspecified: sort both by key
             (_, our_keys, tf_keys), (_, our_values, tf_values) = compared
-            ours_order, tf_order = np.argsort(our_keys, kind="stable"), np.argsort(tf_keys, kind="stable")
+            ours_order = np.argsort(our_keys, kind="stable")
+            tf_order = np.argsort(tf_keys, kind="stable")
             compared = [("keys", our_keys[ours_order], tf_keys[tf_order]),
                         ("values", our_values[ours_order], tf_values[tf_order])]
         for name, o, expected in compared:

@@ -74,7 +74,7 @@ def test_cast_float_specials_to_wide_unsigned(dst):
 
 @pytest.mark.xfail(reason=EXCLUSIONS["bfloat16-negative-to-unsigned"], strict=False)
 def test_cast_negative_bfloat16_to_unsigned():
-    x = np.asarray([-1.0, -2.5, -100.5], ml_dtypes.bfloat16)
+    x = source_values(ml_dtypes.bfloat16).reshape(2, 7)
     conform("Cast", {"x": x}, {"DstT": np.dtype(np.uint8)})
 
 

@@ -181,7 +181,8 @@ def test_parse_example_v1_and_single():
     for one in batch[:2]:
         single = {"serialized": strings(one).reshape(()), "dense_defaults": [d for *_, d in dense]}
         single_attrs = {"num_sparse": 2, "sparse_keys": ["var_s", "rag_i"], "sparse_types": [S, I64],
-                        "dense_keys": [k for k, *_ in dense], "dense_shapes": [list(s) for _, _, s, _ in dense]}
+                        "dense_keys": [k for k, *_ in dense],
+                        "dense_shapes": [list(s) for _, _, s, _ in dense]}
         conform("ParseSingleExample", single, single_attrs,
                 our_attrs={"Tdense": [t for _, t, *_ in dense]})
 

@@ -141,7 +141,8 @@ def test_as_string(dtype):
         with np.errstate(over="ignore"):
             x = FLOATS.astype(dtype)
     elif dtype.kind == "c":
-        x = FLOATS.astype(dtype) + 1j * FLOATS[::-1].astype(dtype)
+        x = np.empty(FLOATS.shape, dtype)
+        x.real, x.imag = FLOATS, FLOATS[::-1]
     elif dtype.kind == "b":
         x = np.asarray([True, False])
     elif dtype.kind == "O":

@@ -57,14 +57,15 @@ def init(table, keys, values, op="InitializeTableV2"):
     (S, I64, strings("a", "b", "c"), np.asarray([1, 2, 3], I64), strings("b", "z", "a", ""), np.int64(-1)),
     (I64, S, np.asarray([5, -1, 7], I64), strings("five", "m1", "seven"), np.asarray([[7], [0]], I64),
      strings("?").reshape(())),
-    (I32, F32, np.asarray([1, 2], I32), np.asarray([0.5, 1.5], F32), np.asarray([2, 3, 1], I32), np.float32(9)),
+    (I32, F32, np.asarray([1, 2], I32), np.asarray([0.5, 1.5], F32), np.asarray([2, 3, 1], I32),
+     np.float32(9)),
     (S, B, strings("y", "n"), np.asarray([True, False]), strings("n", "y", "?"), np.bool_(False)),
     (S, F64, strings("pi"), np.asarray([3.14], F64), strings("pi", "e"), np.asarray([-1.0, -2.0], F64)),
     (S, I64, strings("a", "a", "b"), np.asarray([1, 1, 2], I64), strings("a", "b"), np.int64(0)),
 ])
 def test_static_table(kd, vd, keys, values, probe, default):
-    steps = [table_step("t", kd, vd), size("n0", "t"), init("t", keys, values), find("f", "t", probe, default),
-             size("n", "t"), export("t", kd, vd)]
+    steps = [table_step("t", kd, vd), size("n0", "t"), init("t", keys, values),
+             find("f", "t", probe, default), size("n", "t"), export("t", kd, vd)]
     ours, error = run_program(steps)
     assert error is None and isinstance(ours["t"], TableHandle)
 
@@ -86,8 +87,10 @@ def test_static_table_rules(case):
                              init("t", strings("c"), np.asarray([3], I64), "LookupTableInsertV2")],
         "import-into-initialized": [make, init("t", keys, values),
                                     init("t", strings("c"), np.asarray([3], I64), "LookupTableImportV2")],
-        "import-fresh": [make, init("t", keys, values, "LookupTableImportV2"), find("f", "t", keys, np.int64(0))],
-        "wrong-key-dtype": [make, init("t", keys, values), find("f", "t", np.asarray([1], I32), np.int64(0))],
+        "import-fresh": [make, init("t", keys, values, "LookupTableImportV2"),
+                         find("f", "t", keys, np.int64(0))],
+        "wrong-key-dtype": [make, init("t", keys, values),
+                            find("f", "t", np.asarray([1], I32), np.int64(0))],
     }
     run_program(programs[case] + [size("n", "t")])
 
@@ -125,6 +128,34 @@ def test_mutable_tables():
     assert error is not None  # a scalar default for a table of vectors
 
 
+def test_anonymous_tables():
+    steps = [(["a"], "AnonymousHashTable", {}, {"key_dtype": S, "value_dtype": I64}),
+             init("a", strings("x", "y"), np.asarray([1, 2], I64)),
+             find("f", "a", strings("y", "z"), np.int64(-1)),
+             (["m"], "AnonymousMutableHashTable", {}, {"key_dtype": I64, "value_dtype": F32}),
+             init("m", np.asarray([3], I64), np.asarray([0.5], F32), "LookupTableInsertV2"),
+             find("g", "m", np.asarray([3, 4], I64), np.float32(0)),
+             (["v"], "AnonymousMutableHashTableOfTensors", {},
+              {"key_dtype": S, "value_dtype": F32, "value_shape": (2,)}),
+             init("v", strings("k"), np.asarray([[1, 2]], F32), "LookupTableInsertV2"),
+             find("h", "v", strings("k", "q"), np.asarray([0, 0], F32)),
+             size("n", "v")]
+    ours, error = run_program(steps)
+    assert error is None
+    again = registry.get_kernel("AnonymousHashTable").fn(
+        KernelContext(), [], {"key_dtype": S, "value_dtype": I64, "_node_name": "n"})
+    assert again[0] != ours["a"]
+
+
+def test_tables_without_shared_name_are_per_node():
+    ctx = KernelContext()
+    make = registry.get_kernel("HashTableV2").fn
+    attrs = {"key_dtype": S, "value_dtype": I64, "shared_name": ""}
+    assert make(ctx, [], dict(attrs, _node_name="n1")) == make(ctx, [], dict(attrs, _node_name="n1"))
+    assert make(ctx, [], dict(attrs, _node_name="n1")) != make(ctx, [], dict(attrs, _node_name="n2"))
+    assert make(ctx, [], attrs) != make(ctx, [], attrs)
+
+
 def write(path, text: bytes):
     path.write_bytes(text)
     return str(path)
@@ -158,7 +189,8 @@ def test_text_file_initializer(tmp_path, content, key_index, value_index, kd, vd
     probe = strings("a", "b", "c", "zz") if kd.kind == "O" else np.asarray([0, 1, 7, 3], kd)
     default = strings("-").reshape(()) if vd.kind == "O" else np.zeros((), vd)
     steps = [table_step("t", kd, vd),
-             ([], "InitializeTableFromTextFileV2", {"table_handle": "$t", "filename": strings(filename).reshape(())},
+             ([], "InitializeTableFromTextFileV2",
+              {"table_handle": "$t", "filename": strings(filename).reshape(())},
               {"key_index": key_index, "value_index": value_index, **extra}),
              size("n", "t"), export("t", kd, vd), find("f", "t", probe, default)]
     run_program(steps, export_dir=tmp_path)

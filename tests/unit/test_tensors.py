@@ -317,8 +317,8 @@ def test_arbitrary_protos_only_raise_savedmodelerror(dtype, dims, content, count
     sample = {"bool_val": True, "string_val": b"s", "float_val": 1.0, "double_val": 1.0,
               "scomplex_val": 1.0, "dcomplex_val": 1.0}.get(field, 3)
     target.extend([sample] * count)
-    try:
-        result = tensor_proto_to_numpy(proto)
+    try:  # a small cap keeps 200 examples cheap; the default cap is tested separately
+        result = tensor_proto_to_numpy(proto, max_elements=1 << 16)
     except SavedModelError:
         return
     assert result.shape == tuple(dims)

@@ -9,16 +9,7 @@ import math
 import numpy as np
 
 from ...errors import SavedModelError
-
-
-def numpy_namespace():
-    import array_api_compat.numpy as xp
-    return xp
-
-
-def is_numpy_namespace(xp) -> bool:
-    import array_api_compat
-    return array_api_compat.is_numpy_namespace(xp)
+from ..backend import is_numpy_namespace, numpy_namespace  # noqa: F401  (used by the op modules)
 
 
 def xp_of(ctx, *arrays):

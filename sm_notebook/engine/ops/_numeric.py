@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import functools
 
-import array_api_compat.numpy as npx
 import numpy as np
 
 from ...errors import SavedModelError
+from ..backend import is_numpy_namespace, numpy_namespace
 from .registry import kernel
 
 _DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -48,11 +48,10 @@ def namespace(ctx, *arrays):
     """``(xp, arrays)``: ctx.xp, or numpy (all arrays moved to the host) when one stayed there."""
     if ctx.is_numpy or not any(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
         return ctx.xp, list(arrays)
-    return npx, [np.asarray(ctx.to_numpy(a)) for a in arrays]
+    return numpy_namespace(), [np.asarray(ctx.to_numpy(a)) for a in arrays]
 
 
-def is_numpy(xp) -> bool:
-    return xp is npx or xp is np
+is_numpy = is_numpy_namespace
 
 
 def dtype_of(xp, dtype):
@@ -100,7 +99,13 @@ def op_kernel(*ops, outputs=("output",)):
         @functools.wraps(fn)
         def run(ctx, inputs, attrs):
             with np.errstate(all="ignore"):
-                return [to_backend(ctx, finish(o)) for o in fn(ctx, inputs, attrs)]
+                outputs = fn(ctx, inputs, attrs)
+            if ctx.is_numpy:
+                for o in outputs:
+                    if type(o) is not np.ndarray:
+                        return [finish(o) for o in outputs]
+                return outputs
+            return [to_backend(ctx, finish(o)) for o in outputs]
         kernel(*ops, outputs=outputs)(run)
         return fn
     return register

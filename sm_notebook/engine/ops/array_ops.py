@@ -534,14 +534,13 @@ def mirror_pad(ctx, inputs, attrs):
     for axis, ((before, after), dim) in enumerate(zip(pads, x.shape)):
         if before > dim - shift or after > dim - shift:
             raise SavedModelError(f"MirrorPad: paddings ({before}, {after}) of dimension {axis} "
-                                  "must "
-                                  f"be no greater than {dim - shift} in {mode} mode.")
+                                  f"must be no greater than {dim - shift} in {mode} mode.")
         if not before and not after:
             continue
         head = xp.flip(_slice_along(out, axis, shift, shift + before), axis=axis)
         tail = xp.flip(_slice_along(out, axis, dim - shift - after, dim - shift), axis=axis)
         out = xp.concat([head, out, tail], axis=axis)
-    return [out if out is not x else x]
+    return [out]
 
 
 # --- broadcasting ---------------------------------------------------------------------------
@@ -613,8 +612,7 @@ def space_to_depth(ctx, inputs, attrs):
     x = _nhwc(xp, inputs[0], fmt, "SpaceToDepth")
     if x.ndim != 4 or bs < 2 or x.shape[1] % bs or x.shape[2] % bs:
         raise SavedModelError(f"SpaceToDepth: input of shape {tuple(inputs[0].shape)} must be 4-D "
-                              "with "
-                              f"height and width divisible by block_size {bs} (>= 2).")
+                              f"with height and width divisible by block_size {bs} (>= 2).")
     n, h, w, c = x.shape
     y = xp.reshape(x, (n, h // bs, bs, w // bs, bs, c))
     y = xp.reshape(xp.permute_dims(y, (0, 1, 3, 2, 4, 5)), (n, h // bs, w // bs, bs * bs * c))
@@ -628,8 +626,7 @@ def depth_to_space(ctx, inputs, attrs):
     x = _nhwc(xp, inputs[0], fmt, "DepthToSpace")
     if x.ndim != 4 or bs < 2 or x.shape[3] % (bs * bs):
         raise SavedModelError(f"DepthToSpace: input of shape {tuple(inputs[0].shape)} must be 4-D "
-                              "with "
-                              f"depth divisible by block_size * block_size ({bs * bs}).")
+                              f"with depth divisible by block_size * block_size ({bs * bs}).")
     n, h, w, c = x.shape
     y = xp.reshape(x, (n, h, w, bs, bs, c // (bs * bs)))
     y = xp.reshape(xp.permute_dims(y, (0, 1, 3, 2, 4, 5)), (n, h * bs, w * bs, c // (bs * bs)))
@@ -641,8 +638,7 @@ def _space_to_batch(ctx, op, x, block, pads):
     m = len(block)
     if any(b < 1 for b in block) or x.ndim < m + 1 or len(pads) != m:
         raise SavedModelError(f"{op}: block_shape {block} and paddings {pads} do not fit an input "
-                              "of "
-                              f"shape {tuple(x.shape)}.")
+                              f"of shape {tuple(x.shape)}.")
     if any(a < 0 or b < 0 for a, b in pads):
         raise SavedModelError(f"{op}: paddings must be non-negative, got {pads}.")
     padded = [x.shape[1 + i] + a + b for i, (a, b) in enumerate(pads)]
@@ -752,9 +748,8 @@ def matrix_band_part(ctx, inputs, attrs):
     rows, cols = x.shape[-2], x.shape[-1]
     if lower > rows or upper > cols:
         raise SavedModelError(f"MatrixBandPart: num_lower ({lower}) must be negative or at most "
-                              "the "
-                              f"number of rows ({rows}), num_upper ({upper}) at most the columns "
-                              f"({cols}).")
+                              f"the number of rows ({rows}), num_upper ({upper}) at most the "
+                              f"number of columns ({cols}).")
     i = np.arange(rows)[:, None]
     j = np.arange(cols)[None, :]
     keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))

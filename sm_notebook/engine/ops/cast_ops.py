@@ -93,8 +93,7 @@ def bitcast(ctx, inputs, attrs):
         ratio = dst.itemsize // src.itemsize
         if not shape or shape[-1] != ratio:
             raise SavedModelError(f"Bitcast: cannot bitcast {src.name} of shape {tuple(x.shape)} "
-                                  "to "
-                                  f"{dst.name}: the last dimension must be {ratio}.")
+                                  f"to {dst.name}: the last dimension must be {ratio}.")
         shape = shape[:-1]
     host = np.ascontiguousarray(ctx.to_numpy(x)).view(dst).reshape(shape)
     return [ctx.asarray(host)]

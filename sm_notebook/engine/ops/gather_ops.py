@@ -39,8 +39,7 @@ def gather(ctx, op, params, indices, axis, batch_dims):
     ps, ishape = tuple(params.shape), tuple(indices.shape)
     if ps[:batch_dims] != ishape[:batch_dims]:
         raise SavedModelError(f"{op}: params.shape {ps} and indices.shape {ishape} must agree on "
-                              "the "
-                              f"first {batch_dims} (batch) dimensions.")
+                              f"the first {batch_dims} (batch) dimensions.")
     limit = ps[axis]
     _check_indices(ctx, xp, indices, limit, op)
     out_shape = ps[:axis] + ishape[batch_dims:] + ps[axis + 1:]
@@ -86,8 +85,7 @@ def _linear_indices(ctx, xp, indices, shape, op):
     bad = np.flatnonzero(np.any((host < 0) | (host >= limits), axis=1))
     if bad.size:
         raise SavedModelError(f"{op}: indices[{int(bad[0])}] = {host[bad[0]].tolist()} does not "
-                              "index "
-                              f"into shape {list(shape)}.")
+                              f"index into shape {list(shape)}.")
     strides = np.ones(depth, np.int64)
     for j in range(depth - 2, -1, -1):
         strides[j] = strides[j + 1] * limits[j + 1]

@@ -92,8 +92,7 @@ def _fill_shape(lst, requested, op):
                 break
     if shape is None or None in shape:
         raise SavedModelError(f"{op}: trying to read an uninitialized list element, but the "
-                              "element "
-                              f"shape {_label(shape)} is not fully defined.")
+                              f"element shape {_label(shape)} is not fully defined.")
     return shape
 
 
@@ -332,8 +331,7 @@ def tensor_list_split(ctx, inputs, attrs):
     lengths = ints(ctx, lengths_t)
     if tensor.ndim < 1 or sum(lengths) != tensor.shape[0] or any(n < 0 for n in lengths):
         raise SavedModelError(f"{op}: lengths {lengths} must be non-negative and sum to the "
-                              "leading "
-                              f"dimension of the tensor of shape {tuple(tensor.shape)}.")
+                              f"leading dimension of the tensor of shape {tuple(tensor.shape)}.")
     shape = _shape_from_tensor(ctx, shape_t, op)
     _merge(shape, (None,) + tuple(tensor.shape[1:]), op)
     starts = np.cumsum([0] + lengths)

@@ -1,4 +1,4 @@
-"""tf.train.Example parsing kernels (host only): ParseExampleV2, ParseExample, ParseSingleExample."""
+"""Example parsing kernels (host only): ParseExampleV2, ParseExample, ParseSingleExample."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,10 +58,11 @@ def _values_of(feature, key, dtype, index, op):
 def _parse_all(serialized, op):
     examples = []
     for s in serialized:
+        s = s.encode() if isinstance(s, str) else bytes(s)
         try:
-            examples.append(parse_example(bytes(s)))
+            examples.append(parse_example(s))
         except CorruptExampleError as exc:
-            raise SavedModelError(f"{op}: could not parse example input, value: {bytes(s)[:60]!r} "
+            raise SavedModelError(f"{op}: could not parse example input, value: {s[:60]!r} "
                                   f"({exc}).") from None
     return examples
 
@@ -82,15 +83,13 @@ def _dense_output(examples, spec: _Dense, op, batched):
             if stride == 0 or len(values) % stride:
                 raise SavedModelError(f"{op}: key: {spec.key.decode(errors='replace')}, index: "
                                       f"{index}. Number of {_TYPE_NAME[_kind(dtype, op)]} values "
-                                      "is "
-                                      f"not a multiple of stride length. Saw {len(values)} values "
-                                      f"but output shape is: {list(shape)}.")
+                                      f"is not a multiple of stride length. Saw {len(values)} "
+                                      f"values but output shape is: {list(shape)}.")
         elif values is None:
             if spec.default.size == 0:
                 raise SavedModelError(f"{op}: feature: {spec.key.decode(errors='replace')} (data "
-                                      "type: "
-                                      f"{_TYPE_NAME[_kind(dtype, op)]}) is required but could not "
-                                      "be found.")
+                                      f"type: {_TYPE_NAME[_kind(dtype, op)]}) is required but "
+                                      "could not be found.")
             values = spec.default.reshape(-1)
         elif len(values) != stride:
             raise SavedModelError(f"{op}: key: {spec.key.decode(errors='replace')}, index: "
@@ -211,8 +210,7 @@ def parse_example_v2(ctx, inputs, attrs):
                               "sparse types.")
     if not len(ragged_keys) == len(value_types) == len(split_types):
         raise SavedModelError(f"{op}: {len(ragged_keys)} ragged keys for {len(value_types)} value "
-                              "types "
-                              f"and {len(split_types)} split types.")
+                              f"types and {len(split_types)} split types.")
     all_keys = sparse_keys + dense_keys + ragged_keys
     if len(set(all_keys)) != len(all_keys):
         raise SavedModelError(f"{op}: a feature key is requested twice: {all_keys}.")

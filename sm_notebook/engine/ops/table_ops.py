@@ -44,19 +44,29 @@ class HashTable:
 
 
 def _key_of(value):
-    """A hashable Python key for one table key element."""
-    return bytes(value) if isinstance(value, (bytes, np.bytes_)) else value.item()
+    """A hashable Python key for one table key element (strings as bytes)."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _keys(array) -> list:
     return [_key_of(v) for v in np.asarray(array).reshape(-1)]
 
 
-def _create(ctx, attrs, op, mutable, value_shape=()):
+def _create(ctx, attrs, op, mutable, value_shape=(), anonymous=False):
+    """The handle of the table ``container/shared_name``, created on first use.
+
+    Without a shared_name, a table is private to its node when the engine passes the
+    node's name as the ``_node_name`` attr (TensorFlow's per-kernel table), else to this
+    one execution (as Anonymous* tables always are).
+    """
     key_dtype, value_dtype = np.dtype(attrs["key_dtype"]), np.dtype(attrs["value_dtype"])
     container = attrs.get("container", "") or ""
-    shared_name = attrs.get("shared_name", "") or ""
-    if not shared_name and (attrs.get("use_node_name_sharing", False) or "_node_name" in attrs):
+    shared_name = "" if anonymous else attrs.get("shared_name", "") or ""
+    if not shared_name and not anonymous:
         shared_name = attrs.get("_node_name", "")
     if not shared_name:
         shared_name = f"_anonymous_table_{next(_ANONYMOUS)}"
@@ -81,7 +91,7 @@ def hash_table(ctx, inputs, attrs):
 
 @kernel("AnonymousHashTable", outputs=("table_handle",), host=True, stateful=True)
 def anonymous_hash_table(ctx, inputs, attrs):
-    return _create(ctx, dict(attrs, shared_name=""), "AnonymousHashTable", mutable=False)
+    return _create(ctx, attrs, "AnonymousHashTable", mutable=False, anonymous=True)
 
 
 @kernel("MutableHashTableV2", "MutableHashTable", outputs=("table_handle",), host=True,
@@ -92,22 +102,25 @@ def mutable_hash_table(ctx, inputs, attrs):
 
 @kernel("AnonymousMutableHashTable", outputs=("table_handle",), host=True, stateful=True)
 def anonymous_mutable_hash_table(ctx, inputs, attrs):
-    return _create(ctx, dict(attrs, shared_name=""), "AnonymousMutableHashTable", mutable=True)
+    return _create(ctx, attrs, "AnonymousMutableHashTable", mutable=True, anonymous=True)
+
+
+def _tensors_table(ctx, attrs, op, anonymous=False):
+    shape = attrs.get("value_shape", ())
+    if shape is None or None in shape:
+        raise SavedModelError(f"{op}: value_shape must be fully defined, got {shape}.")
+    return _create(ctx, attrs, op, mutable=True, value_shape=shape, anonymous=anonymous)
 
 
 @kernel("MutableHashTableOfTensorsV2", "MutableHashTableOfTensors", outputs=("table_handle",),
         host=True, stateful=True)
 def mutable_hash_table_of_tensors(ctx, inputs, attrs):
-    shape = attrs.get("value_shape", ())
-    if shape is None or None in shape:
-        raise SavedModelError("MutableHashTableOfTensorsV2: value_shape must be fully defined, "
-                              f"got {shape}.")
-    return _create(ctx, attrs, "MutableHashTableOfTensorsV2", mutable=True, value_shape=shape)
+    return _tensors_table(ctx, attrs, "MutableHashTableOfTensorsV2")
 
 
 @kernel("AnonymousMutableHashTableOfTensors", outputs=("table_handle",), host=True, stateful=True)
 def anonymous_mutable_hash_table_of_tensors(ctx, inputs, attrs):
-    return mutable_hash_table_of_tensors(ctx, inputs, dict(attrs, shared_name=""))
+    return _tensors_table(ctx, attrs, "AnonymousMutableHashTableOfTensors", anonymous=True)
 
 
 def _table(ctx, handle, op) -> HashTable:
@@ -162,8 +175,7 @@ def _initialize(table, keys: list, values: list, op):
     for k, v in zip(keys, values):
         if k in data and not _same(data[k], v):
             raise SavedModelError(f"{op}: HashTable has different value for same key. Key {k!r} "
-                                  "has "
-                                  f"{data[k]!r} and trying to add value {v!r}.")
+                                  f"has {data[k]!r} and trying to add value {v!r}.")
         data[k] = v
     table.data = data
     table.initialized = True
@@ -194,8 +206,7 @@ def _vocabulary_path(ctx, filename, op):
         from pathlib import Path
         return Path(name)
     raise SavedModelError(f"{op}: refusing to read vocabulary file {name!r}: the model has no "
-                          "export "
-                          "directory to confine it to (pass allow_io=True to read arbitrary "
+                          "export directory to confine it to (pass allow_io=True to read arbitrary "
                           "files).")
 
 
