@@ -183,7 +183,11 @@ def top_k_v2(ctx, inputs, attrs):
     if x.ndim < 1 or not 0 <= k <= x.shape[-1]:
         raise SavedModelError(f"TopKV2: input must have at least {k} columns and k must be "
                               f"non-negative, got shape {tuple(x.shape)} and k = {k}.")
-    order = xp.argsort(x, axis=-1, descending=True, stable=True)[..., :k]
+    if is_numpy_namespace(xp):  # numpy's argsort has no descending=: flip, sort stably, flip back
+        last = x.shape[-1] - 1
+        order = (last - np.argsort(x[..., ::-1], axis=-1, kind="stable")[..., ::-1])[..., :k]
+    else:
+        order = xp.argsort(x, axis=-1, descending=True, stable=True)[..., :k]
     values = xp.take_along_axis(x, order, axis=-1)
     index_type = np.dtype(attrs.get("index_type", np.int32))
     return [values, xp.astype(order, xp_dtype(xp, index_type))]

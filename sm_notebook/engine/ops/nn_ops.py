@@ -188,7 +188,166 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
     return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides_, writeable=False)
 
 
-_IM2COL_LIMIT = 256 * 2**20  # bytes of numpy window copies the fast path may take
+_PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
+_TAP_CHUNK_BYTES = 512 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+
+
+# --------------------------------------------------------------------------- numpy fast paths
+
+def _tap_range(k, dilation, stride, before, size, out):
+    """Outputs [first, stop) that kernel position ``k`` meets inside the unpadded input,
+    and the input index of ``first``."""
+    shift = k * dilation - before                  # output o reads input o * stride + shift
+    first = max(0, -(shift // stride))             # ceil(-shift / stride)
+    stop = min(out, (size - 1 - shift) // stride + 1) if size - 1 - shift >= 0 else 0
+    return first, max(first, stop), first * stride + shift
+
+
+def _taps(window, strides, dilations, pads, in_sizes, outs):
+    """Per kernel position: (offsets, output slices, input slices, covers every output),
+    positions that fall wholly in the padding left out."""
+    per_dim = []
+    for k, s, d, (before, _), size, out in zip(window, strides, dilations, pads, in_sizes, outs):
+        options = []
+        for offset in range(k):
+            first, stop, start = _tap_range(offset, d, s, before, size, out)
+            if stop > first:
+                options.append((offset, slice(first, stop),
+                                slice(start, start + s * (stop - first - 1) + 1, s),
+                                first == 0 and stop == out))
+        per_dim.append(options)
+    taps = []
+    for combo in itertools.product(*per_dim):
+        taps.append((tuple(c[0] for c in combo), tuple(c[1] for c in combo),
+                     tuple(c[2] for c in combo), all(c[3] for c in combo)))
+    return taps
+
+
+def _batch_chunk(n, per_item_bytes, budget):
+    return max(1, min(n, budget // max(per_item_bytes, 1)))
+
+
+def _zero_padded(x, pads, value=0):
+    """x (N, *S, C) padded on its spatial axes (one allocation, no np.pad)."""
+    if not any(b or a for b, a in pads):
+        return x
+    shape = (x.shape[0],) + tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)) + (x.shape[-1],)
+    out = np.full(shape, value, dtype=x.dtype) if value else np.zeros(shape, dtype=x.dtype)
+    out[(slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(x.shape[1:-1], pads))] = x
+    return out
+
+
+def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
+    """Cross-correlation on numpy as BLAS matmuls: 1x1 windows directly, others over im2col
+    patches built a few images at a time (bounded memory)."""
+    window = tuple(int(k) for k in w.shape[:-2])
+    n, out_channels = int(x.shape[0]), int(w.shape[-1])
+    weights = np.ascontiguousarray(w).reshape(-1, out_channels)
+    if all(k == 1 for k in window) and not any(b or a for b, a in pads):
+        picked = x[(slice(None),) + tuple(slice(0, s * (o - 1) + 1, s) if o else slice(0, 0)
+                                          for s, o in zip(strides, out_sizes))]
+        return np.matmul(picked.reshape(-1, weights.shape[0]), weights).reshape(
+            (n, *out_sizes, out_channels))
+    x = _zero_padded(x, pads)
+    out = np.empty((n, *out_sizes, out_channels), dtype=np.result_type(x.dtype, weights.dtype))
+    if not out.size:
+        return out
+    view = _numpy_windows(x, window, dilations, strides, out_sizes)
+    pixels = math.prod(out_sizes)
+    chunk = _batch_chunk(n, pixels * weights.shape[0] * x.itemsize, _PATCH_CHUNK_BYTES)
+    flat_out = out.reshape(n * pixels, out_channels)
+    for b in range(0, n, chunk):
+        e = min(n, b + chunk)
+        patches = view[b:e].reshape((e - b) * pixels, weights.shape[0])
+        np.matmul(patches, weights, out=flat_out[b * pixels:e * pixels])
+    return out
+
+
+def _depthwise_numpy(x, w, strides, dilations, pads, outs):
+    """Depthwise conv on numpy: a multiply-add per kernel position over the outputs it meets
+    (no padded copy), a few images at a time so the passes stay in cache."""
+    n, channels = int(x.shape[0]), int(x.shape[-1])
+    multiplier = int(w.shape[-1])
+    taps = _taps(w.shape[:-2], strides, dilations, pads, x.shape[1:-1], outs)
+    lanes = (channels,) if multiplier == 1 else (channels, multiplier)
+    dtype = np.result_type(x.dtype, w.dtype)
+    out = np.empty((n, *outs) + lanes, dtype=dtype)
+    if not out.size:
+        return out
+    filters = w[..., 0] if multiplier == 1 else w
+    first = next((t for t in taps if t[3]), None)
+    if first is None:
+        out.fill(0)
+    rest = [t for t in taps if t is not first]
+    chunk = _batch_chunk(n, out[:1].nbytes, _TAP_CHUNK_BYTES)
+    scratch = np.empty((chunk, *outs) + lanes, dtype=dtype)
+    for b in range(0, n, chunk):
+        e = min(n, b + chunk)
+        if first is not None:
+            np.multiply(_lanes(x[(slice(b, e),) + first[2]], multiplier), filters[first[0]],
+                        out=out[b:e])
+        for offsets, out_index, in_index, _ in rest:
+            target = out[(slice(b, e),) + out_index]
+            product = scratch[(slice(0, e - b),) + tuple(slice(0, i.stop - i.start) for i in out_index)]
+            np.multiply(_lanes(x[(slice(b, e),) + in_index], multiplier), filters[offsets], out=product)
+            np.add(target, product, out=target)
+    return out.reshape((n, *outs, channels * multiplier))
+
+
+def _lanes(patch, multiplier):
+    return patch if multiplier == 1 else patch[..., None]
+
+
+def _pool_numpy(x, window, strides, pads, outs, average):
+    """Max or summed pooling on numpy, one elementwise pass per window position (no padded copy).
+    Returns the sums for average pooling; the caller divides by the window counts."""
+    n, channels = int(x.shape[0]), int(x.shape[-1])
+    dtype = np.float32 if average and is_half(x) else x.dtype
+    taps = _taps(window, strides, [1] * len(window), pads, x.shape[1:-1], outs)
+    out = np.empty((n, *outs, channels), dtype=dtype)
+    if not out.size:
+        return out
+    combine = np.add if average else np.maximum
+    first = next((t for t in taps if t[3]), None)
+    if first is None:
+        out.fill(0 if average else lowest(x))
+    else:
+        out[...] = x[(slice(None),) + first[2]]
+    for _, out_index, in_index, _ in taps:
+        if first is not None and out_index == first[1] and in_index == first[2]:
+            continue
+        target = out[(slice(None),) + out_index]
+        combine(target, x[(slice(None),) + in_index], out=target)
+    return out
+
+
+def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
+    """The input gradient on numpy: one matmul to every kernel position's contribution, then
+    one strided add per position into the (unpadded) input gradient."""
+    window = tuple(int(k) for k in w.shape[:-2])
+    n, out_sizes = int(dy.shape[0]), [int(d) for d in dy.shape[1:-1]]
+    channels = int(w.shape[-2])
+    dtype = np.result_type(dy.dtype, w.dtype)
+    dx = np.zeros((n, *in_sizes, channels), dtype=dtype)
+    taps = _taps(window, strides, dilations, pads, in_sizes, out_sizes)
+    if not dx.size or not dy.size or not taps:
+        return dx
+    if depthwise:
+        multiplier = int(w.shape[-1])
+        grouped = dy.reshape((n, *out_sizes, channels, multiplier))
+    else:
+        positions = math.prod(window)
+        per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), np.ascontiguousarray(
+            np.moveaxis(w.reshape(positions, channels, -1), 2, 1)).reshape(dy.shape[-1], -1))
+        per_position = per_position.reshape((n, *out_sizes, positions, channels))
+    for offsets, out_index, in_index, _ in taps:
+        target = dx[(slice(None),) + in_index]
+        if depthwise:
+            part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
+        else:
+            part = per_position[(slice(None),) + out_index + (np.ravel_multi_index(offsets, window),)]
+        np.add(target, part, out=target)
+    return dx
 
 
 # --------------------------------------------------------------------------- convolution
@@ -201,14 +360,9 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
+    if is_numpy(xp):
+        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
-    patch_bytes = n * math.prod(out_sizes) * math.prod(window) * channels * np_dtype(x.dtype).itemsize
-    if is_numpy(xp) and patch_bytes <= _IM2COL_LIMIT:
-        view = _numpy_windows(np.asarray(x), window, dilations, strides, out_sizes)
-        rank = len(window)
-        out = np.tensordot(view, np.asarray(w), axes=(list(range(1 + rank, 2 + 2 * rank)),
-                                                      list(range(rank + 1))))
-        return astype(xp, out, out_dtype)
     out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
     for offsets in itertools.product(*(range(k) for k in window)):
         patch = x[_window_slices(offsets, dilations, strides, out_sizes)]
@@ -283,6 +437,9 @@ def depthwise_conv2d(ctx, inputs, attrs):
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *outs, channels * multiplier], out_dtype, op)
     work_x, work_w = wide(xp, x), wide(xp, w)
+    if is_numpy(xp):
+        out = _depthwise_numpy(work_x, work_w, strides, dilations, pads, outs)
+        return [_from_channels_last(xp, astype(xp, out, out_dtype), data_format)]
     work_x = pad(xp, work_x, [(0, 0)] + pads + [(0, 0)])
     out = xp.zeros((n, *outs, channels, multiplier), dtype=work_x.dtype)
     for offsets in itertools.product(*(range(int(k)) for k in w.shape[:2])):
@@ -303,6 +460,9 @@ def _conv_backprop_input(ctx, xp, dy, w, in_sizes, strides, dilations, pads, dep
                     in zip(in_sizes, pads, out_sizes, strides, window, dilations)]
     ctx.check_alloc([n, *buffer_sizes, channels], out_dtype, op)
     dy, w = wide(xp, dy), wide(xp, w)
+    if is_numpy(xp):
+        return astype(xp, _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise),
+                      out_dtype)
     if depthwise:
         dy = xp.reshape(dy, (n, *out_sizes, channels, int(w.shape[-1])))
     dx = xp.zeros((n, *buffer_sizes, channels), dtype=dy.dtype)
@@ -362,18 +522,13 @@ def _pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average):
     n, channels = int(x.shape[0]), int(x.shape[-1])
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *outs, channels], out_dtype, op)
-    work = wide(xp, x) if average else x
-    padded = pad(xp, work, [(0, 0)] + pads + [(0, 0)], 0 if average else lowest(x))
     if not math.prod(window):
         fail(op, f"ksize {window} must be positive")
     if is_numpy(xp):
-        view = _numpy_windows(np.asarray(padded), window, dilations, steps, outs)
-        axes = tuple(range(1 + len(window), 1 + 2 * len(window)))
-        if view.size == 0:
-            result = np.zeros((n, *outs, channels), dtype=padded.dtype)
-        else:
-            result = view.sum(axis=axes) if average else view.max(axis=axes)
+        result = _pool_numpy(x, window, steps, pads, outs, average)
     else:
+        work = wide(xp, x) if average else x
+        padded = pad(xp, work, [(0, 0)] + pads + [(0, 0)], 0 if average else lowest(x))
         result = None
         for offsets in itertools.product(*(range(k) for k in window)):
             patch = padded[_window_slices(offsets, dilations, steps, outs)]
