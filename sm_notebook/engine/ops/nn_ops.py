@@ -337,8 +337,8 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
         grouped = dy.reshape((n, *out_sizes, channels, multiplier))
     else:
         positions = math.prod(window)
-        per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), np.ascontiguousarray(
-            np.moveaxis(w.reshape(positions, channels, -1), 2, 1)).reshape(dy.shape[-1], -1))
+        by_output = np.ascontiguousarray(w.reshape(positions, channels, -1).transpose(2, 0, 1))
+        per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), by_output.reshape(dy.shape[-1], -1))
         per_position = per_position.reshape((n, *out_sizes, positions, channels))
     for offsets, out_index, in_index, _ in taps:
         target = dx[(slice(None),) + in_index]
@@ -537,8 +537,11 @@ def _pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average):
             else:
                 result = result + patch if average else xp.maximum(result, patch)
     if average:
-        counts = _window_counts(in_sizes, window, steps, pads, outs)
-        result = result / xp.asarray(counts.reshape((1, *outs, 1)), dtype=result.dtype)
+        counts = _window_counts(in_sizes, window, steps, pads, outs).reshape((1, *outs, 1))
+        if is_numpy(xp):
+            np.divide(result, counts, out=result)
+        else:
+            result = result / xp.asarray(counts, dtype=result.dtype)
     return _from_channels_last(xp, astype(xp, result, out_dtype), data_format)
 
 
