@@ -131,8 +131,17 @@ NOTEBOOKS["02_signatures.ipynb"] = [
     "everything it does is also reachable from Python (`editor.builder`, `editor.save()`).",
     "# ignore-output\n"
     "from sm_notebook.notebook.widgets.signature_editor import SignatureEditor\n"
-    "editor = SignatureEditor(MODELS / 'keras3_mlp')\n"
+    "editor = SignatureEditor(MODELS / 'keras3_mlp', tags='serve', signature='serving_default')\n"
     "editor",
+    "md:What the mouse does, code can do: rename the output, check the Builder's rules, preview "
+    "the edit as `%%savedmodel` cell text, and save.",
+    "editor.select('serving_default')\n"
+    "editor.rename_output('output_0', 'probabilities')\n"
+    "print(editor.cell_text)\n"
+    "print('problems:', editor.problems())\n"
+    "widget_out = Path(tempfile.mkdtemp()) / 'mlp_widget_edit'\n"
+    "editor.save(widget_out)\n"
+    "print(list(sm_notebook.inspect(widget_out).signature('serving_default', tags='serve').outputs))",
 ]
 
 NOTEBOOKS["03_tags_and_collisions.ipynb"] = [
