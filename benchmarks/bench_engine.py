@@ -1,8 +1,9 @@
 """Signature-call latency: sm_notebook's engine vs TensorFlow, side by side in one process.
 
-For each Keras fixture: load with both, warm up, then time N calls of the
-serving signature (median of several repeats) and print the ratio ours/TF
-(below 1 means faster than TensorFlow).
+For each Keras fixture: load with both, warm up, then time rounds of N calls of the
+serving signature, alternating ours and TensorFlow's round by round (so both see the
+same machine load), and print the ratio of the medians ours/TF (below 1 means faster
+than TensorFlow).
 
     python benchmarks/bench_engine.py [--calls N] [--repeats R] [fixture ...]
 """
@@ -37,17 +38,20 @@ def _inputs(signature_inputs, batch, rng):
     return feeds
 
 
-def _time(call, feeds, calls, repeats) -> float:
-    """Median seconds per call over ``repeats`` runs of ``calls`` calls."""
+def _time_pair(ours, feeds, theirs, tf_feeds, calls, repeats) -> tuple[float, float]:
+    """Median seconds per call of each side over ``repeats`` rounds of ``calls`` calls,
+    the two sides interleaved round by round so both see the same machine load."""
     for _ in range(max(3, calls // 10)):
-        call(**feeds)
-    runs = []
+        ours(**feeds)
+        theirs(**tf_feeds)
+    ours_runs, tf_runs = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            call(**feeds)
-        runs.append((time.perf_counter() - start) / calls)
-    return statistics.median(runs)
+        for call, args, runs in ((ours, feeds, ours_runs), (theirs, tf_feeds, tf_runs)):
+            start = time.perf_counter()
+            for _ in range(calls):
+                call(**args)
+            runs.append((time.perf_counter() - start) / calls)
+    return statistics.median(ours_runs), statistics.median(tf_runs)
 
 
 def bench(name, calls, repeats):
@@ -68,8 +72,7 @@ def bench(name, calls, repeats):
     got = fn(**feeds).numpy()
     for k, v in expected.items():
         np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-5, err_msg=f"{name} output {k}")
-    t_ours = _time(fn, feeds, calls, repeats)
-    t_tf = _time(theirs, tf_feeds, calls, repeats)
+    t_ours, t_tf = _time_pair(fn, feeds, theirs, tf_feeds, calls, repeats)
     ratio = t_ours / t_tf
     verdict = "ok" if ratio <= target else "SLOWER THAN TARGET"
     print(f"{name:22s} batch {batch:2d}  ours {t_ours * 1e6:9.1f} us  TF {t_tf * 1e6:9.1f} us  "
@@ -82,7 +85,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixtures", nargs="*", default=list(CASES))
     parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     for name in args.fixtures:
         try:

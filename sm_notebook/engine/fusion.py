@@ -1,4 +1,5 @@
-"""Plan-time rewrite: fold a constant per-channel scale into conv/matmul weights.
+"""Plan-time rewrites: fold a constant per-channel scale into conv/matmul weights, and fuse
+bias/activation epilogues into their producer's step.
 
 ``Mul(Conv2D(x, W), s)`` with constant ``W`` and ``s`` (a scalar or one value per
 output channel) becomes ``Conv2D(x, W * s)``, as TensorFlow's grappler does; Keras
@@ -77,3 +78,200 @@ def _scaled(ctx, conv, weights, scale):
     value = (w * factor).astype(w.dtype)
     value.flags.writeable = False
     return ctx.asarray(value)
+
+
+# --------------------------------------------------------------------------- in-place epilogues
+
+#: Ops whose fresh float output the following bias add / residual add / activation may
+#: overwrite in place (numpy backend only).
+EPILOGUE_PRODUCERS = frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
+                                "MatMul", "BatchMatMulV2", "BatchMatMulV3"})
+_ADDS = frozenset({"AddV2", "Add", "BiasAdd"})
+_SCALES = frozenset({"Mul"})
+_CLIPS = {"Relu": (0.0, np.inf), "Relu6": (0.0, 6.0)}
+_SMALL_CHANNELS = 1024  # channel vectors tiled along the next axis so numpy's inner loops stay long
+
+
+def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tuple[list, dict]:
+    """Fold ``producer -> bias add / channel scale -> (residual add) -> Relu/Relu6`` chains
+    into the producer's step, computed in place on its output, as TensorFlow's grappler
+    fuses them; and a zero ``Pad`` feeding a convolution into the convolution's padding.
+
+    Each link must be the only consumer of the previous output and nothing may order on
+    the nodes by control edges. Returns the new order and the alias of each chain's last
+    output to the producer's. The kernels stay the reference: a link whose values do not
+    allow the in-place form (dtype, broadcasting) runs its own kernel instead.
+    """
+    consumers: dict = {}
+    for p in order:
+        for ref in p.inputs:
+            consumers.setdefault(ref, []).append(p)
+    for ref in fetches:
+        consumers.setdefault(ref, []).append(None)
+    ordered = {c for p in order for c in p.controls} | set(targets)
+
+    def only_consumer(p):
+        users = consumers.get((p.name, 0), [])
+        if p.n_out != 1 or len(users) != 1 or users[0] is None or p.name in ordered:
+            return None
+        return users[0]
+
+    alias, dropped, moved, fused_names = {}, set(), {}, set()
+    for producer in order:
+        if producer.name in dropped:
+            continue
+        if producer.op in ("Conv2D", "DepthwiseConv2dNative"):
+            _absorb_pad(producer, pnodes, consumers, ordered, dropped)
+        if producer.op not in EPILOGUE_PRODUCERS or producer.value is not None:
+            continue
+        links, extras, last, current = [], [], producer, producer
+        while True:
+            consumer = only_consumer(current)
+            if consumer is None or consumer.name in dropped:
+                break
+            link = _link(consumer, (current.name, 0), pnodes, len(extras))
+            if link is None:
+                break
+            link_fn, extra = link
+            links.append(link_fn)
+            if extra is not None:
+                extras.append(extra)
+            current = last = consumer
+        if not links:
+            continue
+        n_main = len(producer.inputs)
+        producer.fn = _fused(producer.fn, n_main, links)
+        producer.inputs = producer.inputs + extras
+        chain = [producer]
+        node = producer
+        while node is not last:
+            node = consumers[(node.name, 0)][0]
+            chain.append(node)
+            producer.controls = producer.controls + [c for c in node.controls
+                                                     if c not in producer.controls]
+            dropped.add(node.name)
+        producer.fused = tuple(p.op for p in chain[1:])
+        alias[(last.name, 0)] = (producer.name, 0)
+        moved[last.name] = producer  # runs where its last link ran: residual inputs are ready
+        fused_names.add(producer.name)
+    new_order = []
+    for p in order:
+        if p.name in moved:
+            new_order.append(moved[p.name])
+        elif p.name not in dropped and p.name not in fused_names:
+            new_order.append(p)
+    return new_order, alias
+
+
+def _constant(pnodes, ref):
+    src = pnodes.get(ref[0])
+    return None if src is None or src.value is None else src.value[ref[1]]
+
+
+def _link(consumer, ref, pnodes, n_extra):
+    """``(step, extra input or None)`` for one epilogue node, or None when it does not fuse."""
+    if consumer.op in _CLIPS and len(consumer.inputs) == 1:
+        return _clip_step(consumer, *_CLIPS[consumer.op]), None
+    if consumer.op not in _ADDS | _SCALES or len(consumer.inputs) != 2 or \
+            consumer.inputs.count(ref) != 1:
+        return None
+    first = consumer.inputs[0] == ref
+    other = consumer.inputs[1] if first else consumer.inputs[0]
+    if consumer.op == "BiasAdd":
+        if not first or consumer.attrs.get("data_format", "NHWC") != "NHWC":
+            return None
+    value = _constant(pnodes, other)
+    if value is None:
+        return (_add_step(consumer, first, n_extra), other) if consumer.op in _ADDS else None
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or \
+            any(d != 1 for d in value.shape[:-1]):
+        return None
+    ufunc = np.multiply if consumer.op in _SCALES else np.add
+    return _channel_step(consumer, value, first, ufunc), None
+
+
+def _writable(y):
+    return type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f"
+
+
+def _channel_step(node, value, first, ufunc):
+    """y + bias or y * scale (a constant per-channel vector or scalar), in place when it
+    keeps y's shape."""
+    fn, attrs = node.fn, node.attrs
+    vector = value.reshape(-1)
+    tiles = {}
+
+    def run(ctx, y, extras):
+        if (_writable(y) and y.dtype == vector.dtype and y.ndim >= value.ndim
+                and (vector.size == 1 or (y.ndim and y.shape[-1] == vector.size))):
+            bias = vector
+            if y.ndim >= 2 and 1 < vector.size < _SMALL_CHANNELS:
+                rows = y.shape[-2]
+                bias = tiles.get(rows)
+                if bias is None:
+                    bias = tiles[rows] = np.tile(vector, (rows, 1))
+            ufunc(y, bias, out=y)
+            return y
+        return fn(ctx, [y, value] if first else [value, y], attrs)[0]
+    return run
+
+
+def _add_step(node, first, index):
+    """y + another tensor of the same shape and dtype, in place."""
+    fn, attrs = node.fn, node.attrs
+
+    def run(ctx, y, extras):
+        other = extras[index]
+        if (_writable(y) and type(other) is np.ndarray and other.dtype == y.dtype
+                and other.shape == y.shape):
+            np.add(y, other, out=y)
+            return y
+        return fn(ctx, [y, other] if first else [other, y], attrs)[0]
+    return run
+
+
+def _clip_step(node, low, high):
+    """Relu/Relu6 in place (np.clip keeps NaN, as the kernels do)."""
+    fn, attrs = node.fn, node.attrs
+
+    def run(ctx, y, extras):
+        if _writable(y) and y.dtype.itemsize >= 4:
+            np.clip(y, low, high, out=y)
+            return y
+        return fn(ctx, [y], attrs)[0]
+    return run
+
+
+def _fused(fn, n_main, links):
+    def run(ctx, inputs, attrs):
+        y = fn(ctx, inputs[:n_main], attrs)[0]
+        extras = inputs[n_main:]
+        for link in links:
+            y = link(ctx, y, extras)
+        return [y]
+    return run
+
+
+def _absorb_pad(conv, pnodes, consumers, ordered, dropped):
+    """``Conv(Pad(x, constant paddings))`` -> ``Conv(x)`` with the pads made explicit padding."""
+    if conv.attrs.get("data_format", "NHWC") != "NHWC" or conv.attrs.get("padding") not in (
+            "VALID", "EXPLICIT") or len(conv.inputs) != 2:
+        return
+    pad = pnodes.get(conv.inputs[0][0])
+    if (pad is None or pad.op != "Pad" or pad.value is not None or conv.inputs[0][1] != 0
+            or pad.name in ordered or len(consumers.get((pad.name, 0), [])) != 1):
+        return
+    paddings = _constant(pnodes, pad.inputs[1])
+    if not isinstance(paddings, np.ndarray) or paddings.shape != (4, 2):
+        return
+    pads = [[int(b), int(a)] for b, a in paddings.tolist()]
+    if pads[0] != [0, 0] or pads[3] != [0, 0] or min(min(p) for p in pads) < 0:
+        return
+    explicit = list(conv.attrs.get("explicit_paddings", [])) or [0] * 8
+    if len(explicit) != 8:
+        return
+    conv.attrs = {**conv.attrs, "padding": "EXPLICIT",
+                  "explicit_paddings": [e + p for e, p in zip(explicit, sum(pads, []))]}
+    conv.inputs = [pad.inputs[0], conv.inputs[1]]
+    conv.controls = conv.controls + [c for c in pad.controls if c not in conv.controls]
+    dropped.add(pad.name)

@@ -5,7 +5,8 @@ targets need, decode attrs and bind kernels, collapse TF1 while loops
 (frames.py), fold constants (never stateful kernels, except resolving variable
 handles and, when the model never writes variables, reading them), fold
 per-channel scales into conv weights (fusion.py), drop pass-through Identity
-nodes, fix the order and give every tensor a slot.
+nodes, fuse bias/activation epilogues into their producer on numpy (fusion.py),
+fix the order and give every tensor a slot.
 
 Running (`Plan.run`): one pass over frozen step tuples
 ``(fn, attrs, input_slots, first_output_slot, n_outputs, slots_to_free)``.
@@ -24,7 +25,7 @@ import numpy as np
 from ..errors import SavedModelError
 from .attrs import decode_node_attrs
 from .functions import ARG_OP, Ref, inline_calls
-from .fusion import fold_scales
+from .fusion import fold_scales, fuse_epilogues
 from .ops.control_flow_ops import DEAD
 from .ops.registry import IO_OPS, OpKernel, get_kernel
 
@@ -72,6 +73,7 @@ class PlanNode:
     function: str | None = None
     fn: object = None          # the callable to run (kernel.fn, wrapped when needed)
     value: list | None = None  # outputs, when known at plan time
+    fused: tuple = ()          # ops of the epilogue nodes folded into this step (fusion.py)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class StepInfo:
     name: str
     op: str
     function: str | None
+    fused: tuple = ()
 
     def where(self) -> str:
         return f" in function {self.function!r}" if self.function else ""
@@ -255,6 +258,11 @@ def assemble(runtime, pnodes: dict, feeds: list, fetches: list, targets=(), *, n
         order = [p for p in order if p.op != "NoOp" and (p.name, 0) not in alias]
         for p in order:
             p.inputs = [_resolve(alias, r) for r in p.inputs]
+        if runtime.ctx.is_numpy:
+            order, alias = fuse_epilogues(order, pnodes, fetches, targets)
+            fetches = [_resolve(alias, f) for f in fetches]
+            for p in order:
+                p.inputs = [_resolve(alias, r) for r in p.inputs]
     return Plan(name, order, pnodes, feeds, fetches, dead, allow_dead_fetch)
 
 
@@ -486,7 +494,7 @@ class Plan:
         self.template = template
         self.steps = [tuple(s[:6]) for s in built]
         self.dead_steps = [tuple(s) for s in built]
-        self.info = [StepInfo(p.name, p.op, p.function) for p in steps]
+        self.info = [StepInfo(p.name, p.op, p.function, p.fused) for p in steps]
 
     @staticmethod
     def _control_slots(p, step_index, steps, slot_of):
@@ -505,7 +513,8 @@ class Plan:
 
     def describe(self) -> str:
         """One line per step: index, node, op and function."""
-        return "\n".join(f"[{k:4d}] {i.name} ({i.op}){i.where()}" for k, i in enumerate(self.info))
+        return "\n".join(f"[{k:4d}] {i.name} ({' + '.join((i.op,) + i.fused)}){i.where()}"
+                         for k, i in enumerate(self.info))
 
     def run(self, ctx, args) -> list:
         """Feed ``args`` (in feed order), run every step, return the fetches."""

@@ -445,6 +445,20 @@ def _extreme(pick, identity):
     return compute
 
 
+def _float_sum(xp, x, axes, keepdims):
+    """xp.sum; on numpy, a sum over middle axes (spatial means) as one einsum over
+    (outer, reduced, lanes): numpy's reduction walks a short trailing axis row by row."""
+    if (is_numpy(xp) and x.ndim >= 3 and kind(x) == "f" and axes and x.size
+            and max(axes) < x.ndim - 1 and sorted(axes) == list(range(min(axes), max(axes) + 1))):
+        first, last = min(axes), max(axes)
+        grouped = x.reshape(math.prod(x.shape[:first]), -1, math.prod(x.shape[last + 1:]))
+        total = np.einsum("okc->oc", grouped)
+        shape = [1 if a in axes else int(d) for a, d in enumerate(x.shape)] if keepdims else \
+            [int(d) for a, d in enumerate(x.shape) if a not in axes]
+        return total.reshape(shape)
+    return xp.sum(x, axis=axes, keepdims=keepdims)
+
+
 def _mean(xp, x, axes, keepdims):
     count = _reduced_count(x, axes)
     if kind(x) in "iu":
@@ -458,7 +472,7 @@ def _mean(xp, x, axes, keepdims):
             quotient = xp.where((total < 0) & (xp.remainder(total, divisor) != 0),
                                 quotient + scalar(xp, 1, total), quotient)
         return astype(xp, quotient, x.dtype)
-    total = xp.sum(wide(xp, x), axis=axes, keepdims=keepdims)
+    total = _float_sum(xp, wide(xp, x), axes, keepdims)
     if not count:  # TensorFlow: NaN for real floats, 0 for complex
         return astype(xp, total if kind(x) == "c" else total * math.nan, x.dtype)
     return astype(xp, total / scalar(xp, count, total), x.dtype)

@@ -189,7 +189,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
-_TAP_CHUNK_BYTES = 512 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+_TAP_CHUNK_BYTES = 256 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -265,9 +265,12 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
 
 def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     """Depthwise conv on numpy: a multiply-add per kernel position over the outputs it meets
-    (no padded copy), a few images at a time so the passes stay in cache."""
+    (no padded copy), a few images at a time so the passes stay in cache. Filters are tiled
+    along the output width and strided input columns are regrouped by phase, so every pass
+    runs over long contiguous rows."""
     n, channels = int(x.shape[0]), int(x.shape[-1])
     multiplier = int(w.shape[-1])
+    rank = len(outs)
     taps = _taps(w.shape[:-2], strides, dilations, pads, x.shape[1:-1], outs)
     lanes = (channels,) if multiplier == 1 else (channels, multiplier)
     dtype = np.result_type(x.dtype, w.dtype)
@@ -275,27 +278,43 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     if not out.size:
         return out
     filters = w[..., 0] if multiplier == 1 else w
+    # filters[offsets] repeated along the output's last spatial axis: (..., out width, *lanes)
+    tiled = np.ascontiguousarray(np.broadcast_to(
+        np.expand_dims(filters, rank), filters.shape[:rank] + (outs[-1],) + lanes))
+    stride = strides[-1]
     first = next((t for t in taps if t[3]), None)
     if first is None:
         out.fill(0)
-    rest = [t for t in taps if t is not first]
+    else:
+        taps = [first] + [t for t in taps if t is not first]
     chunk = _batch_chunk(n, out[:1].nbytes, _TAP_CHUNK_BYTES)
     scratch = np.empty((chunk, *outs) + lanes, dtype=dtype)
     for b in range(0, n, chunk):
         e = min(n, b + chunk)
-        if first is not None:
-            np.multiply(_lanes(x[(slice(b, e),) + first[2]], multiplier), filters[first[0]],
-                        out=out[b:e])
-        for offsets, out_index, in_index, _ in rest:
+        part = x[b:e]
+        phases = {}
+        for offsets, out_index, in_index, covers in taps:
+            cols = in_index[-1]
+            if stride > 1:  # the columns of one phase, contiguous
+                phase = cols.start % stride
+                if phase not in phases:
+                    phases[phase] = np.ascontiguousarray(part[..., phase::stride, :])
+                start = cols.start // stride
+                source = phases[phase][(slice(None),) + in_index[:-1] + (
+                    slice(start, start + out_index[-1].stop - out_index[-1].start),)]
+            else:
+                source = part[(slice(None),) + in_index]
+            if multiplier != 1:
+                source = source[..., None]
+            weights = tiled[offsets][:out_index[-1].stop - out_index[-1].start]
+            if first is not None and offsets == first[0]:
+                np.multiply(source, weights, out=out[b:e])
+                continue
             target = out[(slice(b, e),) + out_index]
             product = scratch[(slice(0, e - b),) + tuple(slice(0, i.stop - i.start) for i in out_index)]
-            np.multiply(_lanes(x[(slice(b, e),) + in_index], multiplier), filters[offsets], out=product)
+            np.multiply(source, weights, out=product)
             np.add(target, product, out=target)
     return out.reshape((n, *outs, channels * multiplier))
-
-
-def _lanes(patch, multiplier):
-    return patch if multiplier == 1 else patch[..., None]
 
 
 def _pool_numpy(x, window, strides, pads, outs, average):
@@ -339,13 +358,16 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
         positions = math.prod(window)
         by_output = np.ascontiguousarray(w.reshape(positions, channels, -1).transpose(2, 0, 1))
         per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), by_output.reshape(dy.shape[-1], -1))
-        per_position = per_position.reshape((n, *out_sizes, positions, channels))
+        # (position, N, *out, C): each position's contribution contiguous for the adds below
+        per_position = np.ascontiguousarray(
+            per_position.reshape(-1, positions, channels).transpose(1, 0, 2)
+        ).reshape((positions, n, *out_sizes, channels))
     for offsets, out_index, in_index, _ in taps:
         target = dx[(slice(None),) + in_index]
         if depthwise:
             part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
         else:
-            part = per_position[(slice(None),) + out_index + (np.ravel_multi_index(offsets, window),)]
+            part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
         np.add(target, part, out=target)
     return dx
 
