@@ -501,7 +501,9 @@ class Builder:
 
         An existing ``export_dir`` is refused unless ``overwrite=True``; saving over the
         model this Builder was read from is safe (its files stay until the final rename).
-        fingerprint.pb is copied only when nothing changed; otherwise none is written.
+        fingerprint.pb is copied when nothing changed; after edits a fresh one is computed
+        (as TensorFlow's CreateFingerprintDef would) when the source had one or the model
+        is TF2, so it is never stale.
         """
         self.validate()
         plan = self._plan(as_text)
@@ -532,6 +534,9 @@ class Builder:
         if self._unchanged() and not as_text:
             plan.verbatim_pb = self._source_pb
             plan.fingerprint = self._source_fingerprint
+        else:
+            plan.fresh_fingerprint = (self._source_fingerprint is not None
+                                      or any(len(mg.object_graph_def.nodes) for mg in model.meta_graphs))
         return plan
 
     def _graph_with_saver(self, meta_graph: _MetaGraph, new_variables: dict):

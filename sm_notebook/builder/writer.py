@@ -32,6 +32,7 @@ class ExportPlan:
     as_text: bool = False
     verbatim_pb: bytes | None = None             # write these bytes instead of serializing
     fingerprint: bytes | None = None             # a fingerprint.pb known to be valid
+    fresh_fingerprint: bool = False              # compute fingerprint.pb for the written files
     variables_prefix: Path | None = None         # existing checkpoint to carry over
     new_variables: list = field(default_factory=list)   # (key, array, dtype enum)
     assets: dict = field(default_factory=dict)   # relative name -> source file
@@ -132,6 +133,11 @@ def write_export(export_dir, plan: ExportPlan, overwrite: bool = False) -> Path:
         write_saved_model_file(staging, plan)
         if plan.fingerprint is not None and not plan.as_text:
             _write_bytes(staging / files.FINGERPRINT_PB, plan.fingerprint)
+        elif plan.fresh_fingerprint and not plan.as_text:
+            from ..format.fingerprint import make_fingerprint
+            fingerprint = make_fingerprint(staging)
+            if fingerprint is not None:
+                _write_bytes(staging / files.FINGERPRINT_PB, fingerprint.SerializeToString())
         for sub in (staging / files.VARIABLES_DIR, staging / files.ASSETS_DIR, staging):
             _fsync_dir(sub)
         replace_directory(staging, target)

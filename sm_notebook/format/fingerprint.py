@@ -5,10 +5,10 @@ Fingerprint64 of the deterministic SavedModel serialization, signature_def_hash
 chains FingerprintCat64 over metagraph 0's signatures sorted by key,
 saved_object_graph_hash chains (name without UID, concrete function) sorted by UID,
 checkpoint_hash is Fingerprint64 of variables/variables.index (0 if absent).
-graph_def_program_hash needs TensorFlow's graph regularization and is not recomputed.
-saved_model_checksum hashes TensorFlow's C++ re-serialization of the parsed proto,
-which differs from Python's deterministic serialization (checked on TF 2.21 exports:
-ours equals the file bytes, TF's does not), so it is not used to judge staleness.
+graph_def_program_hash hashes metagraph 0's GraphDef after SimpleDelete regularization
+(call ops' function names lose their UID suffix and config_proto, string Consts lose
+their value, library and versions are cleared). Every hash is over C++'s deterministic
+serialization, which canonical.cpp_deterministic_bytes reproduces.
 """
 from __future__ import annotations
 
@@ -16,24 +16,49 @@ import re
 from pathlib import Path
 
 from . import savedmodel as files
+from .canonical import cpp_deterministic_bytes
 from .farmhash import fingerprint64, fingerprint_cat64
 
+CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
+FINGERPRINT_PRODUCER = 4  # what TF 2.21 writes (kFingerprintProducer)
 
-def saved_model_checksums(export_dir) -> set[int]:
-    """Fingerprints that TensorFlow may have recorded for this saved_model.pb."""
-    path = files.saved_model_path(export_dir)
-    raw = path.read_bytes()
-    result = {fingerprint64(raw)}
-    model = files.read_saved_model(export_dir)
-    result.add(fingerprint64(model.SerializeToString(deterministic=True)))
-    return result
+
+def saved_model_checksum(saved_model) -> int:
+    return fingerprint64(cpp_deterministic_bytes(saved_model))
+
+
+def _suffix_uid(name: str):
+    """GetSuffixUID: the integer after the last underscore, or None."""
+    head, sep, tail = name.rpartition("_")
+    return int(tail) if sep and tail.isdigit() else None
+
+
+def graph_def_program_hash(graph_def) -> int:
+    """ComputeHash(SimpleDelete(graph_def))."""
+    graph = type(graph_def)()
+    graph.CopyFrom(graph_def)
+    for node in graph.node:
+        if node.op in CALL_OPS and "f" in node.attr:
+            name = node.attr["f"].func.name
+            uid = _suffix_uid(name)
+            if uid is not None:
+                node.attr["f"].func.name = name[: -len(str(uid))]
+            if "config_proto" in node.attr:
+                node.attr["config_proto"].s = b""
+        if node.op == "Const" and node.attr["dtype"].type == 7:  # DT_STRING
+            node.attr["value"].Clear()
+    graph.library.Clear()
+    graph.library.SetInParent()
+    graph.versions.Clear()
+    graph.versions.SetInParent()
+    return fingerprint64(cpp_deterministic_bytes(graph))
 
 
 def signature_def_hash(meta_graph) -> int:
     result = 0
     for key in sorted(meta_graph.signature_def):
         result = fingerprint_cat64(result, fingerprint64(key.encode()))
-        data = meta_graph.signature_def[key].SerializeToString(deterministic=True)
+        data = cpp_deterministic_bytes(meta_graph.signature_def[key])
         result = fingerprint_cat64(result, fingerprint64(data))
     return result
 
@@ -50,7 +75,7 @@ def saved_object_graph_hash(object_graph) -> int | None:
     for uid in sorted(by_uid):
         name = by_uid[uid]
         result = fingerprint_cat64(result, fingerprint64(name[: -len(str(uid))].encode()))
-        data = object_graph.concrete_functions[name].SerializeToString(deterministic=True)
+        data = cpp_deterministic_bytes(object_graph.concrete_functions[name])
         result = fingerprint_cat64(result, fingerprint64(data))
     return result
 
@@ -61,15 +86,40 @@ def checkpoint_hash(export_dir) -> int:
 
 
 def compute_fingerprint_fields(export_dir) -> dict[str, int]:
-    """The recomputable FingerprintDef fields for the files as they are now."""
+    """The FingerprintDef hash fields for the files as they are now."""
     model = files.read_saved_model(export_dir)
-    fields = {"checkpoint_hash": checkpoint_hash(export_dir)}
+    fields = {"saved_model_checksum": saved_model_checksum(model),
+              "checkpoint_hash": checkpoint_hash(export_dir)}
     if model.meta_graphs:
-        fields["signature_def_hash"] = signature_def_hash(model.meta_graphs[0])
-        object_hash = saved_object_graph_hash(model.meta_graphs[0].object_graph_def)
+        first = model.meta_graphs[0]
+        fields["graph_def_program_hash"] = graph_def_program_hash(first.graph_def)
+        fields["signature_def_hash"] = signature_def_hash(first)
+        object_hash = saved_object_graph_hash(first.object_graph_def)
         if object_hash is not None:
             fields["saved_object_graph_hash"] = object_hash
     return fields
+
+
+def make_fingerprint(export_dir):
+    """A FingerprintDef for the export as written, as TensorFlow's CreateFingerprintDef makes it.
+
+    Returns None when TensorFlow could not make one either (a concrete function name
+    without a UID suffix, or no metagraph).
+    """
+    import uuid
+
+    from .._proto import saved_model_pb2
+
+    model = files.read_saved_model(export_dir)
+    if not model.meta_graphs:
+        return None
+    fields = compute_fingerprint_fields(export_dir)
+    if "saved_object_graph_hash" not in fields:
+        return None
+    fingerprint = saved_model_pb2.FingerprintDef(**fields)
+    fingerprint.uuid = str(uuid.uuid4().int)  # TF writes a random 128-bit integer in decimal
+    fingerprint.version.producer = FINGERPRINT_PRODUCER
+    return fingerprint
 
 
 def stale_fingerprint_fields(export_dir, fingerprint) -> list[str]:

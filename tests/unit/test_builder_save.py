@@ -64,17 +64,23 @@ def test_round_trip_without_edits_is_byte_identical(copy_fixture, tmp_path):
     assert snapshot(tmp_path / "copy") == snapshot(source)
 
 
-def test_edits_drop_the_fingerprint_rather_than_keep_a_stale_one(copy_fixture, tmp_path):
+def test_edits_write_a_fresh_fingerprint_never_a_stale_one(copy_fixture, tmp_path):
+    from sm_notebook.format.fingerprint import stale_fingerprint_fields
+    from sm_notebook.format.savedmodel import read_fingerprint
     source = copy_fixture("keras3_mlp")
-    assert (source / "fingerprint.pb").is_file()
+    old = read_fingerprint(source)
     builder = Builder.from_saved_model(source)
     builder.rename_signature("serve", "serve2")
     builder.save(tmp_path / "edited")
-    assert not (tmp_path / "edited" / "fingerprint.pb").exists()
+    new = read_fingerprint(tmp_path / "edited")
+    assert new is not None and stale_fingerprint_fields(tmp_path / "edited", new) == []
+    assert new.signature_def_hash != old.signature_def_hash
     builder2 = Builder.from_saved_model(source)
     builder2.graph.constant(1.0, name="extra")        # a graph edit counts as an edit too
     builder2.save(tmp_path / "edited2")
-    assert not (tmp_path / "edited2" / "fingerprint.pb").exists()
+    graph_edit = read_fingerprint(tmp_path / "edited2")
+    assert stale_fingerprint_fields(tmp_path / "edited2", graph_edit) == []
+    assert graph_edit.graph_def_program_hash != old.graph_def_program_hash
 
 
 def test_unchanged_variables_are_hard_linked(copy_fixture, tmp_path):

@@ -89,3 +89,24 @@ def test_report_text_puts_problems_first():
     text = str(report)
     assert text.index("ERROR duplicate-tag-set") < text.index("MetaGraphDef #0")
     assert "Fix:" in text
+
+
+def test_integer_map_keys_serialize_in_cpp_order():
+    from sm_notebook._proto import graph_pb2
+    from sm_notebook.format.canonical import cpp_deterministic_bytes
+    function = graph_pb2.FunctionDef()
+    function.arg_attr[10].attr["a"].i = 1
+    function.arg_attr[2].attr["a"].i = 1
+    data = cpp_deterministic_bytes(function)
+    assert data.index(b"\x08\x02") < data.index(b"\x08\x0a")   # key 2 before key 10, as C++ sorts
+    assert graph_pb2.FunctionDef.FromString(data) == function
+
+
+def test_stale_fingerprint_after_hand_edit(copy_fixture):
+    path = copy_fixture("keras3_mlp")
+    model = files.read_saved_model(path)
+    model.meta_graphs[0].graph_def.node.add(name="extra", op="NoOp")
+    (path / "saved_model.pb").write_bytes(model.SerializeToString())
+    report = sm_notebook.inspect(path).diagnose()
+    assert "stale-fingerprint" in report.codes()
+    assert "graph_def_program_hash" in str(report)
