@@ -258,6 +258,14 @@ NOTEBOOKS["05_savedmodel_or_checkpoint.ipynb"] = [
     "for var in info.meta_graph('serve').variables:\n"
     "    same = np.array_equal(info.bundle.read(var.checkpoint_key), bundle.read(var.checkpoint_key))\n"
     "    print(f'{var.name:30} {var.shape}  read both ways, equal: {same}')",
+    "md:A histogram says more about trained weights than a table of numbers:",
+    "# ignore-output\n"
+    "import matplotlib.pyplot as plt\n"
+    "fig, axes = plt.subplots(1, 2, figsize=(8, 2.5))\n"
+    "for ax, var in zip(axes, [v for v in info.meta_graph('serve').variables if v.name.endswith('kernel')][:2]):\n"
+    "    ax.hist(info.bundle.read(var.checkpoint_key).ravel(), bins=30)\n"
+    "    ax.set_title(f'{var.name} {var.shape}')\n"
+    "plt.tight_layout(); plt.show()",
     "md:## A checkpoint on its own\n\nWrite a bundle of two variables. It loads as values and "
     "nothing more: there is nothing to call.",
     "import tempfile\n"

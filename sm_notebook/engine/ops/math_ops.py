@@ -43,6 +43,17 @@ def _via_float64(function):
     return run
 
 
+def _float32_fast(numpy_float32, general):
+    """``numpy_float32(x)`` for numpy float32 and half floats (via float32), else ``general``."""
+    def run(xp, x):
+        if is_numpy(xp) and (np_dtype(x.dtype) == np.float32 or is_half(x)):
+            if is_half(x):
+                return astype(xp, numpy_float32(astype(xp, x, np.float32)), x.dtype)
+            return numpy_float32(np.asarray(x))
+        return general(xp, x)
+    return run
+
+
 def _identity_for_ints(compute):
     def run(xp, x):
         return x if kind(x) in "iub" else compute(xp, x)
@@ -103,8 +114,8 @@ _UNARY = {
     "Acosh": lambda xp, x: xp.acosh(x),
     "Atanh": lambda xp, x: xp.atanh(x),
     "Sigmoid": _half_via_float32(_sigmoid),
-    "Erf": _via_float64(_special.erf),
-    "Erfc": _via_float64(_special.erfc),
+    "Erf": _float32_fast(_special.erf_float32, _via_float64(_special.erf)),
+    "Erfc": _float32_fast(_special.erfc_float32, _via_float64(_special.erfc)),
     "Lgamma": _via_float64(_special.lgamma),
     "Digamma": _via_float64(_special.digamma),
     "IsNan": lambda xp, x: xp.isnan(x),
