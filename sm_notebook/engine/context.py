@@ -14,12 +14,14 @@ class KernelContext:
 
     Attributes: ``backend``, ``xp`` (its namespace), ``is_numpy``, ``resources``
     (dict of resource key -> engine object: variables, tables, ...), ``export_dir``,
-    ``allow_io``, ``memory_cap``. The engine sets ``function_caller`` so control-flow
-    kernels can run FunctionDefs through ``call_function``.
+    ``allow_io``, ``memory_cap``. The engine sets ``function_caller`` (and
+    ``function_runner``, ``loop_body_runner``) so control-flow kernels can run
+    FunctionDefs through ``call_function`` (and ``function``, ``loop_body``).
     """
 
     def __init__(self, backend="numpy", export_dir=None, allow_io=False,
-                 memory_cap=DEFAULT_MEMORY_CAP, function_caller=None):
+                 memory_cap=DEFAULT_MEMORY_CAP, function_caller=None, function_runner=None,
+                 loop_body_runner=None):
         self.backend: Backend = get_backend(backend)
         self.xp = self.backend.xp
         self.is_numpy = self.backend.is_numpy
@@ -28,6 +30,8 @@ class KernelContext:
         self.memory_cap = memory_cap
         self.resources: dict = {}
         self.function_caller = function_caller
+        self.function_runner = function_runner
+        self.loop_body_runner = loop_body_runner
 
     def asarray(self, value, dtype=None):
         return self.backend.asarray(value, dtype)
@@ -49,6 +53,19 @@ class KernelContext:
                 f"Op {op} would allocate {nbytes / 2**30:.1f} GiB for shape {tuple(shape)} "
                 f"({np.dtype(dtype).name}), over the memory cap of {self.memory_cap / 2**30:.1f} GiB. "
                 "Feed smaller inputs, or raise the cap with load(..., memory_cap=BYTES).")
+
+    def function(self, name: str, attrs: dict | None = None):
+        """``run(inputs) -> outputs`` for function ``name``, resolved once (for loops)."""
+        if self.function_runner is None:
+            return lambda inputs: self.call_function(name, inputs, attrs)
+        return self.function_runner(name, attrs or {})
+
+    def loop_body(self, name: str, attrs: dict | None = None):
+        """Like `function`, for one run of a While loop: the body's loop-invariant steps are
+        computed in the first iteration only."""
+        if self.loop_body_runner is None:
+            return self.function(name, attrs)
+        return self.loop_body_runner(name, attrs or {})
 
     def call_function(self, name: str, inputs: list, attrs: dict | None = None) -> list:
         if self.function_caller is None:

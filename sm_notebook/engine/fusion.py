@@ -191,7 +191,7 @@ def _link(consumer, ref, pnodes, n_extra):
 
 
 def _writable(y):
-    return type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f"
+    return type(y) is np.ndarray and y.dtype.kind == "f" and y.flags.writeable
 
 
 def _channel_step(node, value, first, ufunc):
@@ -217,17 +217,25 @@ def _channel_step(node, value, first, ufunc):
 
 
 def _add_step(node, first, index):
-    """y + another tensor of the same shape and dtype, in place."""
+    """y + another tensor (same dtype, broadcasting into y's shape), in place."""
     fn, attrs = node.fn, node.attrs
 
     def run(ctx, y, extras):
         other = extras[index]
-        if (_writable(y) and type(other) is np.ndarray and other.dtype == y.dtype
-                and other.shape == y.shape):
+        if (type(other) is np.ndarray and other.dtype is y.dtype and _writable(y)
+                and (other.shape == y.shape or _fits_into(other.shape, y.shape))):
             np.add(y, other, out=y)
             return y
         return fn(ctx, [y, other] if first else [other, y], attrs)[0]
     return run
+
+
+def _fits_into(small, big) -> bool:
+    """Whether ``small`` broadcasts to ``big`` without growing it."""
+    if len(small) == 1 and big:
+        return small[0] == big[-1] or small[0] == 1
+    return len(small) <= len(big) and all(
+        s == 1 or s == b for s, b in zip(small[::-1], big[::-1]))
 
 
 def _clip_step(node, low, high):
@@ -243,6 +251,14 @@ def _clip_step(node, low, high):
 
 
 def _fused(fn, n_main, links):
+    if len(links) == 1:
+        (link,) = links
+
+        def run_one(ctx, inputs, attrs):
+            y = fn(ctx, inputs[:n_main], attrs)[0]
+            return [link(ctx, y, inputs[n_main:])]
+        return run_one
+
     def run(ctx, inputs, attrs):
         y = fn(ctx, inputs[:n_main], attrs)[0]
         extras = inputs[n_main:]

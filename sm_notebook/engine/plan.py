@@ -26,6 +26,7 @@ from ..errors import SavedModelError
 from .attrs import decode_node_attrs
 from .functions import ARG_OP, Ref, inline_calls
 from .fusion import fold_scales, fuse_epilogues
+from .ops._numeric import QUIET
 from .ops.control_flow_ops import DEAD
 from .ops.registry import IO_OPS, OpKernel, get_kernel
 
@@ -495,6 +496,8 @@ class Plan:
         self.steps = [tuple(s[:6]) for s in built]
         self.dead_steps = [tuple(s) for s in built]
         self.info = [StepInfo(p.name, p.op, p.function, p.fused) for p in steps]
+        self.step_kinds = [_step_kind(p) for p in steps]
+        self._loop_splits: dict = {}
 
     @staticmethod
     def _control_slots(p, step_index, steps, slot_of):
@@ -520,6 +523,16 @@ class Plan:
         """Feed ``args`` (in feed order), run every step, return the fetches."""
         if self.dead:
             return self.run_debug(ctx, args, None)
+        if QUIET.active:
+            return self._run(ctx, args)
+        QUIET.active = True  # numpy's floating-point warnings off once, not per kernel
+        try:
+            with np.errstate(all="ignore"):
+                return self._run(ctx, args)
+        finally:
+            QUIET.active = False
+
+    def _run(self, ctx, args) -> list:
         slots = self.template.copy()
         for s, value in zip(self.feed_slots, args):
             slots[s] = value
@@ -576,9 +589,114 @@ class Plan:
                 "has no value (TensorFlow raises the same).")
         return results
 
+    def loop_body(self, ctx) -> "LoopBody":
+        """A runner of this plan as a While body that computes loop-invariant steps once."""
+        if self.dead or len(self.feed_slots) != len(self.fetch_slots):
+            return LoopBody(self, ctx, ())
+        invariant = frozenset(k for k, (feed, fetch) in enumerate(zip(self.feed_slots, self.fetch_slots))
+                              if feed == fetch)
+        hoisted = self._loop_splits.get(invariant)
+        if hoisted is None:
+            hoisted = self._loop_splits[invariant] = self._invariant_steps(invariant)
+        return LoopBody(self, ctx, hoisted)
+
+    def _invariant_steps(self, invariant) -> tuple:
+        """Indices of the steps that only depend on loop-invariant feeds and constants, in
+        order; none when the body has side effects that a variable read could observe."""
+        if any(kind == "effect" for kind in self.step_kinds):
+            movable = {"pure"}
+        else:
+            movable = {"pure", "read"}
+        known = {self.feed_slots[k] for k in invariant}
+        known.update(s for s, v in enumerate(self.template) if v is not None)
+        hoisted = []
+        for k, (fn, attrs, ins, out, n, free) in enumerate(self.steps):
+            if self.step_kinds[k] in movable and n and all(i in known for i in ins):
+                hoisted.append(k)
+                known.update(range(out, out + n))
+        return tuple(hoisted)
+
     def _error_at(self, k: int, exc: Exception) -> SavedModelError:
         info = self.info[k]
         return SavedModelError(f"Node {info.name!r} ({info.op}){info.where()} failed: {exc}")
+
+
+def _step_kind(p: PlanNode) -> str:
+    """'pure', 'read' (a variable read) or 'effect' (any other stateful kernel)."""
+    if p.kernel is None or not p.kernel.stateful:
+        return "pure"
+    return "read" if p.op in READ_OPS else "effect"
+
+
+class LoopBody:
+    """Runs a body plan once per loop iteration; the loop-invariant steps (their inputs are
+    loop variables the body passes through unchanged, or constants) run in the first
+    iteration only, and later iterations start from their results. One per While run."""
+
+    def __init__(self, plan: Plan, ctx, hoisted: tuple):
+        self.plan, self.ctx = plan, ctx
+        self.hoisted = hoisted
+        self.template = None  # plan.template plus the hoisted results, after iteration one
+
+    def run(self, args) -> list:
+        plan = self.plan
+        if not self.hoisted:
+            return plan.run(self.ctx, args)
+        if QUIET.active:
+            return self._run(args)
+        QUIET.active = True
+        try:
+            with np.errstate(all="ignore"):
+                return self._run(args)
+        finally:
+            QUIET.active = False
+
+    def _run(self, args) -> list:
+        plan = self.plan
+        if self.template is None:
+            slots = plan.template.copy()
+            for s, value in zip(plan.feed_slots, args):
+                slots[s] = value
+            steps = plan.steps
+            hoisted = set(self.hoisted)
+            try:
+                for k in self.hoisted:
+                    fn, attrs, ins, out, n, free = steps[k]
+                    outs = fn(self.ctx, [slots[i] for i in ins], attrs)
+                    if len(outs) != n:
+                        raise _arity_error(n, outs)
+                    slots[out:out + n] = outs
+            except StopExecution:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise plan._error_at(k, exc) from exc
+            template = plan.template.copy()
+            for k in self.hoisted:
+                out, n = steps[k][3], steps[k][4]
+                template[out:out + n] = slots[out:out + n]
+            self.template = template
+            self.steps = [s for k, s in enumerate(steps) if k not in hoisted]
+            self.index = [k for k in range(len(steps)) if k not in hoisted]
+        slots = self.template.copy()
+        for s, value in zip(plan.feed_slots, args):
+            slots[s] = value
+        try:
+            for fn, attrs, ins, out, n, free in self.steps:
+                outs = fn(self.ctx, [slots[i] for i in ins], attrs)
+                if len(outs) != n:
+                    raise _arity_error(n, outs)
+                if n == 1:
+                    slots[out] = outs[0]
+                elif n:
+                    slots[out:out + n] = outs
+                for i in free:
+                    slots[i] = None
+        except StopExecution:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            k = next(j for j, s in enumerate(self.steps) if s[1] is attrs)
+            raise plan._error_at(self.index[k], exc) from exc
+        return [slots[i] for i in plan.fetch_slots]
 
 
 def _arity_error(n, outs) -> SavedModelError:

@@ -31,7 +31,9 @@ class Runtime:
         self.graph = graph_body(meta_graph.graph_def)
         self.allow_io = allow_io
         self.ctx = KernelContext(backend, export_dir, allow_io, memory_cap,
-                                 function_caller=self.call_function)
+                                 function_caller=self.call_function,
+                                 function_runner=self.function_runner,
+                                 loop_body_runner=self.loop_body_runner)
         self.bindings: dict = {}          # main-graph node name -> value (captured variables)
         self.freeze_variables = False     # True when no signature writes a variable
         self.debugger: Debugger | None = None
@@ -68,6 +70,39 @@ class Runtime:
             plan.n_args = len(body.args)
             self._function_plans[key] = plan
         return plan
+
+    def function_runner(self, name: str, attrs: dict):
+        """``run(inputs) -> outputs`` for library function ``name``, its plan looked up once
+        (loops call their cond and body through this)."""
+        plan = self._function_plans.get(name) if not attrs else None
+        if plan is None:
+            plan = self.function_plan(name, attrs)
+        ctx = self.ctx
+
+        def run(inputs):
+            if len(inputs) != plan.n_args:
+                raise SavedModelError(
+                    f"Function {name!r} takes {plan.n_args} inputs, got {len(inputs)}.")
+            if self.debugger is None:
+                return plan.run(ctx, inputs)
+            return self.call_function(name, inputs, attrs)
+        return run
+
+    def loop_body_runner(self, name: str, attrs: dict):
+        """Like `function_runner`, for a While body: loop-invariant steps run once."""
+        plan = self._function_plans.get(name) if not attrs else None
+        if plan is None:
+            plan = self.function_plan(name, attrs)
+        body = plan.loop_body(self.ctx)
+
+        def run(inputs):
+            if len(inputs) != plan.n_args:
+                raise SavedModelError(
+                    f"Function {name!r} takes {plan.n_args} inputs, got {len(inputs)}.")
+            if self.debugger is None:
+                return body.run(inputs)
+            return self.call_function(name, inputs, attrs)
+        return run
 
     def call_function(self, name: str, inputs: list, attrs: dict) -> list:
         """``ctx.call_function``: run library function ``name`` on ``inputs``."""

@@ -53,6 +53,8 @@ def ints(ctx, array) -> list[int]:
 
 def scalar(ctx, array, op: str, what: str):
     """The one value of a scalar (or one-element) tensor, as a Python number."""
+    if type(array) is np.ndarray and array.size == 1:
+        return array.item()
     host = ctx.to_numpy(array)
     if host.size != 1:
         raise SavedModelError(f"{op}: {what} must be a scalar, got shape {host.shape}.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -93,20 +94,37 @@ def finish(x):
     return x
 
 
-def op_kernel(*ops, outputs=("output",)):
-    """`registry.kernel` with numpy floating-point warnings silenced (TensorFlow gives inf/nan quietly)."""
-    def register(fn):
-        @functools.wraps(fn)
-        def run(ctx, inputs, attrs):
+class _Quiet(threading.local):
+    """``active`` while this thread runs a plan with numpy's floating-point warnings off."""
+    active = False
+
+
+QUIET = _Quiet()
+
+
+def op_kernel_wrapper(fn):
+    """``fn`` with numpy floating-point warnings silenced (TensorFlow gives inf/nan quietly),
+    numpy scalars made 0-d arrays and results moved to the backend."""
+    @functools.wraps(fn)
+    def run(ctx, inputs, attrs):
+        if QUIET.active:  # the plan runner silenced numpy once for all its steps
+            outputs = fn(ctx, inputs, attrs)
+        else:
             with np.errstate(all="ignore"):
                 outputs = fn(ctx, inputs, attrs)
-            if ctx.is_numpy:
-                for o in outputs:
-                    if type(o) is not np.ndarray:
-                        return [finish(o) for o in outputs]
-                return outputs
-            return [to_backend(ctx, finish(o)) for o in outputs]
-        kernel(*ops, outputs=outputs)(run)
+        if ctx.is_numpy:
+            for o in outputs:
+                if type(o) is not np.ndarray:
+                    return [finish(o) for o in outputs]
+            return outputs
+        return [to_backend(ctx, finish(o)) for o in outputs]
+    return run
+
+
+def op_kernel(*ops, outputs=("output",)):
+    """`registry.kernel` of ``op_kernel_wrapper(fn)``."""
+    def register(fn):
+        kernel(*ops, outputs=outputs)(op_kernel_wrapper(fn))
         return fn
     return register
 

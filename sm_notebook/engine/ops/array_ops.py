@@ -156,6 +156,9 @@ def unpack(ctx, inputs, attrs):
 @kernel("Split", outputs=(OutputArg("output", number_attr="num_split"),))
 def split(ctx, inputs, attrs):
     axis_t, x = inputs
+    last = _LAST_SPLIT.get(id(attrs))  # this node, same axis tensor and shape as last time
+    if last is not None and last[0] is attrs and last[1] is axis_t and last[2] == x.shape:
+        return [x[index] for index in last[3]]
     num = int(attrs["num_split"])
     axis = canonical_axis(scalar(ctx, axis_t, "Split", "split_dim"), x.ndim, "Split", "split_dim")
     if num <= 0 or x.shape[axis] % num:
@@ -163,7 +166,16 @@ def split(ctx, inputs, attrs):
                               f"split dimension, but got split_dim {axis} (size = "
                               f"{x.shape[axis]}).")
     step = x.shape[axis] // num
-    return [_slice_along(x, axis, i * step, (i + 1) * step) for i in range(num)]
+    indices = [(slice(None),) * axis + (slice(i * step, (i + 1) * step), Ellipsis)
+               for i in range(num)]
+    if type(axis_t) is np.ndarray and not axis_t.flags.writeable:
+        if len(_LAST_SPLIT) > 4096:  # a plan constant (read-only): safe to know by identity
+            _LAST_SPLIT.clear()
+        _LAST_SPLIT[id(attrs)] = (attrs, axis_t, x.shape, indices)
+    return [x[index] for index in indices]
+
+
+_LAST_SPLIT: dict = {}  # id(node attrs) -> (attrs, axis tensor, shape, indices), objects held
 
 
 @kernel("SplitV", outputs=(OutputArg("output", number_attr="num_split"),))
@@ -299,9 +311,35 @@ def _strided_args(ctx, inputs):
     return [ints(ctx, t) for t in inputs]
 
 
+_MASKS = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+_SLICE_SPECS: dict = {}  # numpy: (shape, begin, end, strides, masks) -> (index, final shape)
+# id(node attrs) -> (attrs, begin, end, strides, shape, index, final shape): the objects are
+# held, so their ids stay theirs while the entry lives
+_LAST_SLICE: dict = {}
+
+
 @kernel("StridedSlice")
 def strided_slice(ctx, inputs, attrs):
-    x = inputs[0]
+    x, begin_t, end_t, strides_t = inputs
+    last = _LAST_SLICE.get(id(attrs))  # this node, same index tensors and shape as last time
+    if (last is not None and last[0] is attrs and last[1] is begin_t and last[2] is end_t
+            and last[3] is strides_t and last[4] == x.shape and type(x) is np.ndarray):
+        return [x[last[5]].reshape(last[6])]
+    if type(x) is np.ndarray and all(type(t) is np.ndarray for t in inputs[1:4]):
+        key = (x.shape, inputs[1].dtype.char, inputs[1].tobytes(), inputs[2].tobytes(),
+               inputs[3].tobytes(), tuple(attrs.get(m, 0) for m in _MASKS))
+        spec = _SLICE_SPECS.get(key)
+        if spec is None:
+            if len(_SLICE_SPECS) > 1024:
+                _SLICE_SPECS.clear()
+            begin, end, strides = _strided_args(ctx, inputs[1:4])
+            index, _, final = strided_slice_spec(tuple(x.shape), begin, end, strides, attrs)
+            spec = _SLICE_SPECS[key] = (index, final)
+        if not (begin_t.flags.writeable or end_t.flags.writeable or strides_t.flags.writeable):
+            if len(_LAST_SLICE) > 4096:  # plan constants (read-only): safe to know by identity
+                _LAST_SLICE.clear()
+            _LAST_SLICE[id(attrs)] = (attrs, begin_t, end_t, strides_t, x.shape) + spec
+        return [x[spec[0]].reshape(spec[1])]
     xp = xp_of(ctx, x)
     begin, end, strides = _strided_args(ctx, inputs[1:4])
     index, _, final = strided_slice_spec(tuple(x.shape), begin, end, strides, attrs)
@@ -397,6 +435,8 @@ def reverse(ctx, inputs, attrs):
 def _filled(ctx, xp, shape, value, dtype, op):
     """A new array of ``shape`` holding ``value`` (a scalar array or Python value)."""
     ctx.check_alloc(shape, dtype, op)
+    if ctx.is_numpy and type(value) is np.ndarray and not is_host_dtype(dtype):
+        return np.full(shape, value.reshape(()), dtype=dtype)
     if is_host_dtype(dtype) or not hasattr(value, "shape"):
         host = np.full(shape, value.item() if hasattr(value, "item") else value, dtype=dtype)
         return host_result(ctx, xp, host)

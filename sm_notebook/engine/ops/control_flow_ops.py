@@ -84,9 +84,9 @@ kernel("StatelessCase", outputs=(OutputArg("output", type_list_attr="Tout"),))(_
 def _while(ctx, inputs, attrs):
     cond, body = attrs["cond"], attrs["body"]
     values = list(inputs)
-    call = ctx.call_function
-    while truthy(ctx, call(cond.name, values, cond.attrs)[0]):
-        values = call(body.name, values, body.attrs)
+    run_cond, run_body = ctx.function(cond.name, cond.attrs), ctx.loop_body(body.name, body.attrs)
+    while truthy(ctx, run_cond(values)[0]):
+        values = run_body(values)
         if len(values) != len(inputs):
             raise SavedModelError(
                 f"While body {body.name!r} returned {len(values)} values for {len(inputs)} loop variables.")

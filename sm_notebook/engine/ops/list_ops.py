@@ -78,8 +78,10 @@ def _check_dtype(lst, dtype, op):
 
 
 def _check_item(lst, item, op):
-    _check_dtype(lst, np_dtype(item), op)
-    _merge(lst.element_shape, tuple(item.shape), op)
+    if item.dtype is not lst.element_dtype:
+        _check_dtype(lst, np_dtype(item), op)
+    if lst.element_shape != item.shape:
+        _merge(lst.element_shape, tuple(item.shape), op)
 
 
 def _fill_shape(lst, requested, op):
@@ -119,6 +121,10 @@ def _stack(ctx, lst, items, requested, op):
             raise SavedModelError(f"{op}: tried to stack elements of an empty list with a "
                                   f"non-fully-defined element shape {_label(shape)}.")
         return _zeros(ctx, (0,) + shape, lst.element_dtype)
+    if ctx.is_numpy and all(type(item) is np.ndarray for item in items):
+        first = items[0].shape
+        if all(item.shape == first for item in items):
+            return np.stack(items)
     items = _items_or_zeros(ctx, lst, items, requested, op)
     first = tuple(items[0].shape)
     for item in items[1:]:
@@ -211,9 +217,10 @@ def tensor_list_set_item(ctx, inputs, attrs):
     items = list(lst.items)
     if attrs.get("resize_if_index_out_of_bounds", False) and index >= len(items):
         items += [None] * (index + 1 - len(items))
-    index = _index(ctx, index_t, len(items), op)
+    if not 0 <= index < len(items):
+        _index(ctx, index_t, len(items), op)  # raises TensorFlow's error
     items[index] = item
-    return [replace(lst, items=tuple(items))]
+    return [TensorList(lst.element_dtype, lst.element_shape, tuple(items), lst.max_num_elements)]
 
 
 @kernel("TensorListPushBack", outputs=("output_handle",))

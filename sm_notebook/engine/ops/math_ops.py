@@ -12,19 +12,43 @@ import math
 import numpy as np
 
 from . import _special
-from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind, lowest,
-                       namespace, np_dtype, op_kernel, scalar, wide)
+from ._numeric import (QUIET, astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
+                       lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
+from .registry import kernel
 
 # --------------------------------------------------------------------------- unary
 
 
 def _unary(op, compute, output="y"):
     """Register ``compute(xp, x) -> y`` as the kernel of ``op``."""
-    @op_kernel(op, outputs=(output,))
-    def run(ctx, inputs, attrs):
+    def general(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
         return [compute(xp, x)]
+
+    slow = op_kernel_wrapper(general)
+    ufunc = _UFUNCS.get(op)
+
+    def run(ctx, inputs, attrs):
+        if ctx.is_numpy and QUIET.active:  # inside a plan: numpy straight away
+            x = inputs[0]
+            y = ufunc(x) if ufunc is not None and ctx.xp is np else compute(ctx.xp, x)
+            return [y if type(y) is np.ndarray else np.asarray(y)]
+        return slow(ctx, inputs, attrs)
+
+    kernel(op, outputs=(output,))(run)
     return run
+
+
+#: Ops whose compute function is exactly one numpy ufunc (when ctx.xp is numpy itself).
+_UFUNCS = {"Neg": np.negative, "Exp": np.exp, "Tanh": np.tanh, "Sqrt": np.sqrt, "Log": np.log,
+           "Abs": np.abs, "Floor": np.floor, "Ceil": np.ceil, "Sin": np.sin, "Cos": np.cos,
+           "LogicalNot": np.logical_not, "IsNan": np.isnan, "IsFinite": np.isfinite,
+           "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
+           "Maximum": np.maximum, "Minimum": np.minimum, "Equal": np.equal,
+           "NotEqual": np.not_equal, "Less": np.less, "LessEqual": np.less_equal,
+           "Greater": np.greater, "GreaterEqual": np.greater_equal,
+           "LogicalAnd": np.logical_and, "LogicalOr": np.logical_or,
+           "Square": np.square}
 
 
 def _half_via_float32(compute):
@@ -68,12 +92,33 @@ def _rsqrt(xp, x):
     return scalar(xp, 1, x) / xp.sqrt(x)
 
 
+_ONES = {np.dtype(t): np.ones((), t) for t in (np.float16, np.float32, np.float64)}
+
+
 def _sigmoid(xp, x):
+    if is_numpy(xp) and type(x) is np.ndarray and x.dtype in _ONES:
+        # 1 / (1 + exp(-x)): no cancellation; exp overflows to inf (result 0) only where
+        # the true value is below float32's smallest normal
+        if not x.ndim:
+            return np.asarray(1 / (1 + np.exp(-x)))
+        return _numpy_sigmoid(x)
     if kind(x) == "c":
         return 1 / (1 + xp.exp(-x))
     e = xp.exp(-xp.abs(x))
     one = scalar(xp, 1, x)
     return xp.where(x >= 0, one / (one + e), e / (one + e))
+
+
+_sigmoid_any = _half_via_float32(_sigmoid)
+
+
+def _numpy_sigmoid(x):
+    """Sigmoid of a numpy array: 1 / (1 + exp(-x)) in three in-place passes for float32/64."""
+    if x.dtype in _ONES and x.ndim:
+        result = np.exp(np.negative(x))
+        np.add(result, _ONES[x.dtype], out=result)
+        return np.reciprocal(result, out=result)
+    return _sigmoid_any(np, x)
 
 
 def _sign(xp, x):
@@ -113,7 +158,7 @@ _UNARY = {
     "Asinh": lambda xp, x: xp.asinh(x),
     "Acosh": lambda xp, x: xp.acosh(x),
     "Atanh": lambda xp, x: xp.atanh(x),
-    "Sigmoid": _half_via_float32(_sigmoid),
+    "Sigmoid": _sigmoid_any,
     "Erf": _float32_fast(_special.erf_float32, _via_float64(_special.erf)),
     "Erfc": _float32_fast(_special.erfc_float32, _via_float64(_special.erfc)),
     "Lgamma": _via_float64(_special.lgamma),
@@ -125,6 +170,7 @@ _UNARY = {
     "Invert": lambda xp, x: xp.bitwise_invert(x),
 }
 
+_UFUNCS["Sigmoid"] = _numpy_sigmoid
 for _op, _compute in _UNARY.items():
     _unary(_op, _compute)
 _unary("Conj", lambda xp, x: xp.conj(x) if kind(x) == "c" else x, output="output")
@@ -192,12 +238,39 @@ def broadcast_shape(ctx, op, *arrays) -> tuple[int, ...]:
 
 def _binary(op, compute, output="z"):
     """Register ``compute(xp, x, y) -> z`` (broadcasting) as the kernel of ``op``."""
-    @op_kernel(op, outputs=(output,))
-    def run(ctx, inputs, attrs):
-        xp, (x, y) = namespace(ctx, inputs[0], inputs[1])
-        broadcast_shape(ctx, op, x, y)
+    def general(ctx, inputs, attrs):
+        if ctx.is_numpy:
+            x, y = inputs
+            xp = ctx.xp
+        else:
+            xp, (x, y) = namespace(ctx, inputs[0], inputs[1])
+        if x.shape != y.shape and not _plain_broadcast(x.shape, y.shape):
+            broadcast_shape(ctx, op, x, y)
         return [compute(xp, x, y)]
+
+    slow = op_kernel_wrapper(general)
+    ufunc = _UFUNCS.get(op)
+
+    def run(ctx, inputs, attrs):
+        if ctx.is_numpy and QUIET.active:  # inside a plan: numpy straight away
+            x, y = inputs
+            if x.shape == y.shape or _plain_broadcast(x.shape, y.shape):
+                z = ufunc(x, y) if ufunc is not None and ctx.xp is np else compute(ctx.xp, x, y)
+                return [z if type(z) is np.ndarray else np.asarray(z)]
+        return slow(ctx, inputs, attrs)
+
+    kernel(op, outputs=(output,))(run)
     return run
+
+
+def _plain_broadcast(a, b) -> bool:
+    """Shapes that surely broadcast to the larger one: equal, a scalar, or a vector along
+    the other's last axis (the common cases, checked without np.broadcast_shapes)."""
+    if a == b or not a or not b:
+        return True
+    if len(b) == 1:
+        return b[0] == a[-1]
+    return len(a) == 1 and a[0] == b[-1]
 
 
 def _check_int_divisor(xp, op, x, y):
@@ -588,9 +661,19 @@ def _adjoint(xp, m):
     return xp.conj(m) if kind(m) == "c" else m
 
 
+_BLAS_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
 @op_kernel("MatMul", outputs=("product",))
 def mat_mul(ctx, inputs, attrs):
     """a @ b of two matrices; transpose_a/transpose_b transpose (without conjugating)."""
+    if ctx.is_numpy:  # plain float matrices: straight to BLAS
+        a, b = inputs
+        if (a.dtype in _BLAS_FLOATS and b.dtype is a.dtype and a.ndim == 2 and b.ndim == 2
+                and a.shape[1] == b.shape[0] and not attrs.get("transpose_a")
+                and not attrs.get("transpose_b")
+                and a.shape[0] * b.shape[1] * a.dtype.itemsize <= ctx.memory_cap):
+            return [np.dot(a, b)]
     xp, (a, b) = namespace(ctx, *inputs)
     if attrs.get("transpose_a", False):
         a = xp.matrix_transpose(a)
@@ -720,6 +803,11 @@ def einsum(ctx, inputs, attrs):
     equation = attrs["equation"]
     if isinstance(equation, bytes):
         equation = equation.decode()
+    if len(operands) == 2 and is_numpy(xp):  # seen before: shapes checked, plan known
+        a, b = operands
+        plan = _EINSUM_PLANS.get((equation, a.shape, b.shape))
+        if plan and a.dtype == b.dtype and not is_half(a):
+            return [_run_einsum_plan(plan, a, b)]
     if len(operands) not in (1, 2):
         fail("Einsum", f"supports 1 or 2 operands, got {len(operands)}")
     label_lists, output = _parse_einsum(equation, [x.ndim for x in operands])
@@ -731,5 +819,56 @@ def einsum(ctx, inputs, attrs):
     ctx.check_alloc([sizes[label] for label in output], out_dtype, "Einsum")
     work = [astype(xp, x, np.float32) if is_half(x) else x for x in operands]
     if is_numpy(xp):
-        return [np.asarray(np.einsum(equation, *work)).astype(out_dtype, copy=False)]
+        if len(work) == 2:
+            key = (equation, work[0].shape, work[1].shape)
+            plan = _EINSUM_PLANS.get(key)
+            if plan is None:
+                if len(_EINSUM_PLANS) > 256:
+                    _EINSUM_PLANS.clear()
+                plan = _EINSUM_PLANS[key] = _einsum_matmul_plan(label_lists, output, *work)
+            if plan:
+                return [_run_einsum_plan(plan, *work).astype(out_dtype, copy=False)]
+        return [np.asarray(np.einsum(equation, *work, optimize=True)).astype(out_dtype, copy=False)]
     return [astype(xp, _einsum_generic(xp, work, label_lists, output), out_dtype)]
+
+
+_EINSUM_PLANS: dict = {}
+
+
+def _einsum_matmul_plan(label_lists, output, a, b):
+    """Permutations and shapes that turn a two-operand einsum into one batched matmul
+    (numpy), or False when labels repeat, broadcast or are summed in one operand only."""
+    la, lb = label_lists
+    if len(set(la)) != len(la) or len(set(lb)) != len(lb) or len(set(output)) != len(output):
+        return False
+    sizes = {}
+    for labels, x in ((la, a), (lb, b)):
+        for label, dim in zip(labels, x.shape):
+            if sizes.setdefault(label, int(dim)) != int(dim):
+                return False
+    if any(label not in output and label not in (lb if label in la else la)
+           for label in sizes):
+        return False
+    batch = [label for label in output if label in la and label in lb]
+    contracted = [label for label in la if label in lb and label not in output]
+    left = [label for label in la if label not in lb]
+    right = [label for label in lb if label not in la]
+    if sorted(batch + left + right) != sorted(output):
+        return False
+    order = batch + left + right
+
+    def size(group):
+        return math.prod(sizes[label] for label in group)
+
+    return (tuple(la.index(label) for label in batch + left + contracted),
+            (size(batch), size(left), size(contracted)),
+            tuple(lb.index(label) for label in batch + contracted + right),
+            (size(batch), size(contracted), size(right)),
+            tuple(sizes[label] for label in order),
+            tuple(order.index(label) for label in output))
+
+
+def _run_einsum_plan(plan, a, b):
+    a_order, a_shape, b_order, b_shape, product_shape, out_order = plan
+    product = np.matmul(a.transpose(a_order).reshape(a_shape), b.transpose(b_order).reshape(b_shape))
+    return product.reshape(product_shape).transpose(out_order)

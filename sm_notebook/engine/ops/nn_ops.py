@@ -74,12 +74,31 @@ def _softmax(op, log, output):
         if logits.ndim < 1:
             fail(op, "logits must have rank >= 1")
         w = wide(xp, logits)
+        if is_numpy(xp) and 1 < w.shape[-1] <= _SHORT_ROWS and w.size and np_dtype(w.dtype).kind == "f":
+            return [astype(xp, _softmax_short_rows(w, log), logits.dtype)]
         shifted = w - xp.max(w, axis=-1, keepdims=True) if w.shape[-1] else w
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=-1, keepdims=True)
         result = shifted - xp.log(total) if log else exp / total
         return [astype(xp, result, logits.dtype)]
     return run
+
+
+_SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such rows first
+
+
+def _softmax_short_rows(x, log):
+    """(Log)softmax over a short last axis on numpy, computed with the rows as columns so
+    the max and sum reduce across long contiguous rows."""
+    width = x.shape[-1]
+    columns = np.ascontiguousarray(x.reshape(-1, width).T)
+    columns -= columns.max(axis=0)
+    if log:
+        columns -= np.log(np.exp(columns).sum(axis=0))
+    else:
+        np.exp(columns, out=columns)
+        columns /= columns.sum(axis=0)
+    return columns.T.reshape(x.shape)
 
 
 _softmax("Softmax", log=False, output="softmax")
@@ -99,6 +118,11 @@ def _broadcast_channels(xp, values, rank: int, axis: int):
 @op_kernel("BiasAdd", "BiasAddV1")
 def bias_add(ctx, inputs, attrs):
     """value + bias along the channel dimension (last for NHWC, second for NCHW)."""
+    if ctx.is_numpy:
+        value, bias = inputs
+        if (value.ndim >= 2 and bias.ndim == 1 and bias.shape[0] == value.shape[-1]
+                and attrs.get("data_format", "NHWC") == "NHWC"):
+            return [value + bias]
     xp, (value, bias) = namespace(ctx, *inputs)
     if value.ndim < 2:
         fail("BiasAdd", f"value must have rank >= 2, got shape {tuple(value.shape)}")
