@@ -653,6 +653,8 @@ class LoopBody:
 
     def _run(self, args) -> list:
         plan = self.plan
+        if not self.hoisted:
+            return plan._run(self.ctx, args)
         if self.template is None:
             slots = plan.template.copy()
             for s, value in zip(plan.feed_slots, args):

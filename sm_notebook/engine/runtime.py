@@ -4,6 +4,8 @@ from __future__ import annotations
 from .attrs import OpDefaults
 from .context import DEFAULT_MEMORY_CAP, KernelContext
 from .functions import FunctionLibrary, graph_body, parse_graph_input
+from .malloc import keep_freed_memory
+from .ops._numeric import QUIET
 from .plan import Debugger, Plan, compile_plan
 from ..errors import SavedModelError
 
@@ -30,6 +32,8 @@ class Runtime:
         self.library = FunctionLibrary(meta_graph.graph_def.library)
         self.graph = graph_body(meta_graph.graph_def)
         self.allow_io = allow_io
+        if backend is None or backend == "numpy":
+            keep_freed_memory()  # see engine/malloc.py
         self.ctx = KernelContext(backend, export_dir, allow_io, memory_cap,
                                  function_caller=self.call_function,
                                  function_runner=self.function_runner,
@@ -77,16 +81,7 @@ class Runtime:
         plan = self._function_plans.get(name) if not attrs else None
         if plan is None:
             plan = self.function_plan(name, attrs)
-        ctx = self.ctx
-
-        def run(inputs):
-            if len(inputs) != plan.n_args:
-                raise SavedModelError(
-                    f"Function {name!r} takes {plan.n_args} inputs, got {len(inputs)}.")
-            if self.debugger is None:
-                return plan.run(ctx, inputs)
-            return self.call_function(name, inputs, attrs)
-        return run
+        return self._runner(name, attrs, plan, plan.run, None if plan.dead else plan._run)
 
     def loop_body_runner(self, name: str, attrs: dict):
         """Like `function_runner`, for a While body: loop-invariant steps run once."""
@@ -94,14 +89,23 @@ class Runtime:
         if plan is None:
             plan = self.function_plan(name, attrs)
         body = plan.loop_body(self.ctx)
+        return self._runner(name, attrs, plan, lambda ctx, inputs: body.run(inputs),
+                            None if plan.dead else lambda ctx, inputs: body._run(inputs))
+
+    def _runner(self, name, attrs, plan, run_plan, run_quiet):
+        """The closure behind `function_runner`: arity check, then ``run_quiet`` when numpy's
+        warnings are already off (inside a plan run), else ``run_plan``; the debugger's path
+        while one is attached."""
+        ctx, n_args = self.ctx, plan.n_args
 
         def run(inputs):
-            if len(inputs) != plan.n_args:
-                raise SavedModelError(
-                    f"Function {name!r} takes {plan.n_args} inputs, got {len(inputs)}.")
-            if self.debugger is None:
-                return body.run(inputs)
-            return self.call_function(name, inputs, attrs)
+            if len(inputs) != n_args:
+                raise SavedModelError(f"Function {name!r} takes {n_args} inputs, got {len(inputs)}.")
+            if self.debugger is not None:
+                return self.call_function(name, inputs, attrs)
+            if run_quiet is not None and QUIET.active:
+                return run_quiet(ctx, inputs)
+            return run_plan(ctx, inputs)
         return run
 
     def call_function(self, name: str, inputs: list, attrs: dict) -> list:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from google.protobuf import any_pb2, message as _message, text_format
+from google.protobuf import any_pb2, message as _message
 
 from ..errors import CorruptFileError, SavedModelError
 from .._proto import graph_pb2, meta_graph_pb2, saved_model_pb2
@@ -69,6 +69,8 @@ def parse_saved_model_bytes(data: bytes, path="saved_model.pb") -> saved_model_p
 
 def parse_saved_model_text(text: str, path="saved_model.pbtxt") -> saved_model_pb2.SavedModel:
     """Parse saved_model.pbtxt; expanded Any fields naming tensorflow.* types are accepted."""
+    from google.protobuf import text_format  # only for .pbtxt exports: kept off the load path
+
     model = saved_model_pb2.SavedModel()
     text = text.replace("[" + TF_TYPE_URL_PREFIX, "[" + OUR_TYPE_URL_PREFIX)
     try:

@@ -20,7 +20,11 @@ def _shape_tensor(ctx, dims, dtype, op):
 
 @kernel("Shape")
 def shape(ctx, inputs, attrs):
-    return [_shape_tensor(ctx, tuple(inputs[0].shape), attrs.get("out_type", np.int32), "Shape")]
+    dims = inputs[0].shape
+    out_type = attrs.get("out_type", np.int32)
+    if ctx.is_numpy and (out_type == np.int64 or max(dims, default=0) <= 2**31 - 1):
+        return [np.array(dims, out_type).reshape(len(dims))]
+    return [_shape_tensor(ctx, tuple(dims), attrs.get("out_type", np.int32), "Shape")]
 
 
 @kernel("ShapeN", outputs=(OutputArg("output", number_attr="N"),))
@@ -123,6 +127,10 @@ def concat(ctx, inputs, attrs):
 
 @kernel("Pack")
 def pack(ctx, inputs, attrs):
+    if ctx.is_numpy and inputs and attrs.get("axis", 0) == 0:
+        first = inputs[0].shape
+        if all(type(v) is np.ndarray and v.shape == first for v in inputs):
+            return [np.stack(inputs)]
     xp = xp_of(ctx, *inputs)
     values = [move_to(ctx, xp, v) for v in inputs]
     axis = canonical_axis(int(attrs.get("axis", 0)), values[0].ndim + 1, "Pack")

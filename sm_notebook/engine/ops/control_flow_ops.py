@@ -29,6 +29,8 @@ DEAD = _Dead()
 def truthy(ctx, value) -> bool:
     """TensorFlow's predicate rule: a scalar is its truth value (strings: non-empty);
     any other tensor is true when it has elements."""
+    if type(value) is np.ndarray and value.dtype.kind == "b" and not value.ndim:
+        return bool(value)
     shape = getattr(value, "shape", ())
     if len(shape) != 0:
         size = 1

@@ -175,7 +175,8 @@ def tensor_list_from_tensor(ctx, inputs, attrs):
                               f"{tuple(tensor.shape)}.")
     shape = _shape_from_tensor(ctx, shape_t, op)
     _merge(shape, tuple(tensor.shape[1:]), op)
-    items = tuple(tensor[i, ...] for i in range(tensor.shape[0]))
+    items = tuple(tensor) if type(tensor) is np.ndarray and tensor.ndim > 1 else \
+        tuple(tensor[i, ...] for i in range(tensor.shape[0]))
     return [TensorList(np_dtype(tensor), shape, items)]
 
 

@@ -8,6 +8,7 @@ FloorDiv/FloorMod floor, and division by an integer zero is an error.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -251,16 +252,52 @@ def _binary(op, compute, output="z"):
     slow = op_kernel_wrapper(general)
     ufunc = _UFUNCS.get(op)
 
+    python_op = _SCALAR_OPS.get(op)
+
     def run(ctx, inputs, attrs):
         if ctx.is_numpy and QUIET.active:  # inside a plan: numpy straight away
             x, y = inputs
             if x.shape == y.shape or _plain_broadcast(x.shape, y.shape):
+                if python_op is not None and not x.ndim and not y.ndim and x.dtype is y.dtype:
+                    z = _scalar_op(python_op, x, y)  # loop counters and conditions
+                    if z is not None:
+                        return [z]
                 z = ufunc(x, y) if ufunc is not None and ctx.xp is np else compute(ctx.xp, x, y)
                 return [z if type(z) is np.ndarray else np.asarray(z)]
         return slow(ctx, inputs, attrs)
 
     kernel(op, outputs=(output,))(run)
     return run
+
+
+_SCALAR_OPS = {"Less": operator.lt, "LessEqual": operator.le, "Greater": operator.gt,
+               "GreaterEqual": operator.ge, "Equal": operator.eq, "NotEqual": operator.ne,
+               "LogicalAnd": operator.and_, "LogicalOr": operator.or_,
+               "Add": operator.add, "AddV2": operator.add, "Sub": operator.sub}
+_COMPARISONS = frozenset({operator.lt, operator.le, operator.gt, operator.ge, operator.eq,
+                          operator.ne})
+
+
+def _scalar_op(python_op, x, y):
+    """A 0-d op in Python numbers (a numpy call costs more than the op): comparisons of
+    ints/floats/bools, logic of bools, int sums in range; None when numpy must do it."""
+    kind_ = x.dtype.kind
+    if python_op in _COMPARISONS:
+        return np.asarray(python_op(x.item(), y.item())) if kind_ in "iubf" else None
+    if python_op is operator.and_ or python_op is operator.or_:
+        return np.asarray(python_op(x.item(), y.item())) if kind_ == "b" else None
+    if kind_ not in "iu":
+        return None
+    value = python_op(x.item(), y.item())
+    info = _INT_RANGES.get(x.dtype)
+    if info is None or not info[0] <= value <= info[1]:
+        return None
+    return np.asarray(value, x.dtype)
+
+
+_INT_RANGES = {np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max))
+               for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                         np.uint64)}
 
 
 def _plain_broadcast(a, b) -> bool:
@@ -664,16 +701,21 @@ def _adjoint(xp, m):
 _BLAS_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
-@op_kernel("MatMul", outputs=("product",))
+@kernel("MatMul", outputs=("product",))
 def mat_mul(ctx, inputs, attrs):
     """a @ b of two matrices; transpose_a/transpose_b transpose (without conjugating)."""
-    if ctx.is_numpy:  # plain float matrices: straight to BLAS
+    if ctx.is_numpy:  # plain float matrices: straight to BLAS (which raises no numpy warnings)
         a, b = inputs
         if (a.dtype in _BLAS_FLOATS and b.dtype is a.dtype and a.ndim == 2 and b.ndim == 2
                 and a.shape[1] == b.shape[0] and not attrs.get("transpose_a")
                 and not attrs.get("transpose_b")
                 and a.shape[0] * b.shape[1] * a.dtype.itemsize <= ctx.memory_cap):
             return [np.dot(a, b)]
+    return _mat_mul_general(ctx, inputs, attrs)
+
+
+@op_kernel_wrapper
+def _mat_mul_general(ctx, inputs, attrs):
     xp, (a, b) = namespace(ctx, *inputs)
     if attrs.get("transpose_a", False):
         a = xp.matrix_transpose(a)

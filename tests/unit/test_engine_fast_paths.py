@@ -1,0 +1,334 @@
+"""The engine's numpy fast paths agree with its general code: elementwise kernels inside
+a plan run, convolution / pooling fast paths, float32 erf/erfc, einsum as a matmul,
+short-row softmax, slice caches, epilogue fusion and loop-invariant hoisting in While."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine_graphs import Func, const, function, meta_graph, node, placeholder, save, signature
+
+import sm_notebook.engine.ops  # noqa: F401
+from sm_notebook.engine.context import KernelContext
+from sm_notebook.engine.loader import load_model
+from sm_notebook.engine.ops import math_ops, nn_ops, registry
+from sm_notebook.engine.ops._numeric import QUIET
+from sm_notebook.engine.ops._special import erf_float32, erfc_float32
+
+F32 = np.float32
+
+
+def _run(op, inputs, attrs=None, backend="numpy", in_plan=False):
+    """Our kernel's outputs as numpy; ``in_plan`` runs it as a plan step does (warnings off)."""
+    ctx = KernelContext(backend)
+    args = [ctx.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs]
+    fn = registry.get_kernel(op).fn
+    if in_plan:
+        QUIET.active = True
+        try:
+            with np.errstate(all="ignore"):
+                outputs = fn(ctx, args, dict(attrs or {}))
+        finally:
+            QUIET.active = False
+    else:
+        outputs = fn(ctx, args, dict(attrs or {}))
+    return [ctx.to_numpy(o) for o in outputs]
+
+
+def _same(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- elementwise
+
+BINARY = ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "Equal", "NotEqual", "Less",
+          "LessEqual", "Greater", "GreaterEqual", "RealDiv", "SquaredDifference"]
+
+
+@pytest.mark.parametrize("op", BINARY)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_binary_kernels_in_a_plan_match_the_general_path(op, dtype):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((3, 4)) * 5).astype(dtype)
+    pairs = [(x, x[::-1].copy()), (x, x[0]), (x[0], x), (x, np.asarray(3, dtype)),
+             (np.asarray(2, dtype), np.asarray(7, dtype)), (np.asarray(7, dtype), np.asarray(2, dtype)),
+             (x[:, :1].copy(), x[0])]
+    for a, b in pairs:
+        if op == "RealDiv" and np.dtype(dtype).kind == "i":
+            b = np.where(b == 0, 1, b).astype(dtype)
+        (fast,), (general,) = _run(op, [a, b], in_plan=True), _run(op, [a, b])
+        _same(fast, general)
+
+
+@pytest.mark.parametrize("op", ["LogicalAnd", "LogicalOr"])
+def test_logical_kernels_in_a_plan(op):
+    for a, b in [(np.asarray(True), np.asarray(False)), (np.array([True, False]), np.asarray(True))]:
+        _same(_run(op, [a, b], in_plan=True)[0], _run(op, [a, b])[0])
+
+
+def test_scalar_int_arithmetic_wraps_like_numpy_at_the_limits():
+    big = np.asarray(np.iinfo(np.int32).max, np.int32)
+    one = np.asarray(1, np.int32)
+    (fast,) = _run("AddV2", [big, one], in_plan=True)
+    _same(fast, _run("AddV2", [big, one])[0])
+    assert fast == np.iinfo(np.int32).min
+
+
+@pytest.mark.parametrize("op", ["Neg", "Exp", "Tanh", "Sqrt", "Log", "Abs", "Floor", "Ceil",
+                                "Square", "Sigmoid", "Rsqrt", "IsNan", "LogicalNot"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_unary_kernels_in_a_plan_match_the_general_path(op, dtype):
+    x = np.array([[-3.5, -1.0, 0.0, 0.5, 2.0, 90.0]], dtype)
+    if op == "LogicalNot":
+        x = x > 0
+    for value in (x, x[0, 3]):
+        value = np.asarray(value)
+        (fast,), (general,) = _run(op, [value], in_plan=True), _run(op, [value])
+        assert fast.dtype == general.dtype and fast.shape == general.shape
+        np.testing.assert_allclose(fast.astype(np.float64), general.astype(np.float64),
+                                   rtol=2e-7 if np.dtype(dtype) != np.float16 else 1e-3)
+
+
+def test_sigmoid_is_accurate_in_both_tails():
+    x = np.array([-100.0, -80.0, -20.0, -1e-3, 0.0, 1e-3, 20.0, 100.0], F32)
+    (y,) = _run("Sigmoid", [x], in_plan=True)
+    expected = np.array([1 / (1 + math.exp(-float(v))) for v in x])
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-38)
+
+
+# --------------------------------------------------------------------------- erf / erfc
+
+def test_float32_erf_and_erfc_are_accurate_to_float32():
+    x = np.concatenate([np.linspace(-10.5, 10.5, 20001), np.geomspace(1e-30, 1, 300),
+                        -np.geomspace(1e-30, 1, 300)]).astype(F32)
+    for fn, exact in ((erf_float32, math.erf), (erfc_float32, math.erfc)):
+        got = fn(x).astype(np.float64)
+        expected = np.array([exact(float(v)) for v in x])
+        tiny = np.abs(expected) < 1e-37
+        np.testing.assert_allclose(got[~tiny], expected[~tiny], rtol=1e-6)
+        assert np.all(np.abs(got[tiny]) < 1e-37)
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], F32)
+    np.testing.assert_array_equal(erfc_float32(special)[:2], [0.0, 2.0])
+    np.testing.assert_array_equal(erf_float32(special)[:2], [1.0, -1.0])
+    assert np.isnan(erfc_float32(special)[2]) and np.isnan(erf_float32(special)[2])
+    assert erf_float32(special)[3] == 0 and erfc_float32(special)[3] == 1
+
+
+# --------------------------------------------------------------------------- einsum, softmax
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("BTNH,BSNH->BNTS", [(2, 5, 3, 4), (2, 6, 3, 4)]),
+    ("BNTS,BSNH->BTNH", [(2, 3, 5, 6), (2, 6, 3, 4)]),
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("bij,bjk->bki", [(2, 3, 4), (2, 4, 5)]),
+    ("ab,cd->abcd", [(2, 3), (4, 5)]),
+    ("abc,abc->ab", [(2, 3, 4), (2, 3, 4)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+    ("iij,jk->ik", [(3, 3, 4), (4, 2)]),   # a repeated label: the general path
+    ("ij,jk->i", [(3, 4), (4, 2)]),        # a label summed in one operand only
+])
+def test_einsum_as_a_matmul_matches_numpy(equation, shapes):
+    rng = np.random.default_rng(2)
+    operands = [rng.standard_normal(s).astype(F32) for s in shapes]
+    for _ in range(2):  # the second call takes the cached plan
+        (got,) = _run("Einsum", operands, {"equation": equation})
+        np.testing.assert_allclose(got, np.einsum(equation, *operands), rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_over_short_rows_matches_the_general_path():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 7)).astype(F32) * 30
+    x[0, 0, 0] = -np.inf
+    for op in ("Softmax", "LogSoftmax"):
+        (fast,) = _run(op, [x])
+        (general,) = _run(op, [x], backend="array_api_strict")
+        np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- slicing caches
+
+def test_strided_slice_and_split_caches_follow_their_inputs():
+    begin, end, strides = (np.array(v, np.int32) for v in ([0, 1], [0, 3], [1, 1]))
+    for arr in (begin, end, strides):
+        arr.flags.writeable = False  # as plan constants are
+    attrs = {"begin_mask": 1, "end_mask": 1}
+    for shape in [(4, 5), (6, 5), (4, 8)]:
+        x = np.arange(math.prod(shape), dtype=F32).reshape(shape)
+        for _ in range(2):
+            (got,) = _run("StridedSlice", [x, begin, end, strides], attrs)
+            _same(got, x[:, 1:3])
+    axis = np.asarray(1, np.int32)
+    axis.flags.writeable = False
+    attrs = {"num_split": 2}
+    for shape in [(3, 4), (3, 6)]:
+        x = np.arange(math.prod(shape), dtype=F32).reshape(shape)
+        for _ in range(2):
+            left, right = _run("Split", [axis, x], attrs)
+            _same(left, x[:, :shape[1] // 2])
+            _same(right, x[:, shape[1] // 2:])
+
+
+# --------------------------------------------------------------------------- convolution
+
+CONV_CASES = [  # (input NHWC, filter, strides, dilations, padding, explicit pads)
+    ((5, 21, 19, 16), (3, 3, 16, 6), (1, 1), (1, 1), "SAME", None),
+    ((3, 64, 64, 16), (3, 3, 16, 4), (1, 1), (1, 1), "SAME", None),   # im2col in chunks
+    ((2, 9, 11, 3), (1, 1, 3, 5), (2, 3), (1, 1), "VALID", None),     # strided 1x1
+    ((2, 9, 11, 3), (1, 1, 3, 5), (1, 1), (1, 1), "SAME", None),      # 1x1: one matmul
+    ((2, 12, 10, 4), (3, 2, 4, 3), (3, 2), (2, 1), "SAME", None),
+    ((2, 7, 8, 2), (4, 3, 2, 3), (2, 1), (1, 2), "EXPLICIT", [(3, 0), (1, 4)]),
+    ((1, 3, 3, 2), (5, 5, 2, 2), (1, 1), (1, 1), "SAME", None),       # window past the input
+]
+
+
+def _geometry_attrs(strides, dilations, padding, pads):
+    attrs = {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "padding": padding}
+    if pads:
+        attrs["explicit_paddings"] = [0, 0, *pads[0], *pads[1], 0, 0]
+    return attrs
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_fast_paths_match_the_general_path(case):
+    pytest.importorskip("array_api_strict")
+    x_shape, w_shape, strides, dilations, padding, pads = case
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape).astype(F32)
+    attrs = _geometry_attrs(strides, dilations, padding, pads)
+    w = rng.standard_normal(w_shape).astype(F32)
+    (fast,), (general,) = _run("Conv2D", [x, w], attrs), _run("Conv2D", [x, w], attrs, "array_api_strict")
+    np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-5)
+    for multiplier in (1, 2):
+        dw = rng.standard_normal((*w_shape[:2], x_shape[-1], multiplier)).astype(F32)
+        (fast,) = _run("DepthwiseConv2dNative", [x, dw], attrs)
+        (general,) = _run("DepthwiseConv2dNative", [x, dw], attrs, "array_api_strict")
+        np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-5)
+        sizes = np.array(x_shape, np.int32)
+        dy = rng.standard_normal(fast.shape).astype(F32)
+        op = "DepthwiseConv2dNativeBackpropInput"
+        (fast_dx,) = _run(op, [sizes, dw, dy], attrs)
+        (general_dx,) = _run(op, [sizes, dw, dy], attrs, "array_api_strict")
+        np.testing.assert_allclose(fast_dx, general_dx, rtol=1e-5, atol=1e-5)
+    sizes = np.array(x_shape, np.int32)
+    (out,) = _run("Conv2D", [x, w], attrs)
+    dy = rng.standard_normal(out.shape).astype(F32)
+    (fast,) = _run("Conv2DBackpropInput", [sizes, w, dy], attrs)
+    (general,) = _run("Conv2DBackpropInput", [sizes, w, dy], attrs, "array_api_strict")
+    np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AvgPool"])
+def test_pool_fast_paths_match_the_general_path(op):
+    pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 13, 11, 5)).astype(F32)
+    for window, strides, padding in [((2, 2), (2, 2), "VALID"), ((3, 3), (2, 2), "SAME"),
+                                     ((3, 2), (1, 3), "SAME"), ((4, 4), (3, 3), "SAME")]:
+        attrs = {"ksize": [1, *window, 1], "strides": [1, *strides, 1], "padding": padding}
+        (fast,), (general,) = _run(op, [x], attrs), _run(op, [x], attrs, "array_api_strict")
+        np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- fusion
+
+def _load(tmp_path, nodes, outputs, inputs, functions=(), backend="numpy"):
+    mg = meta_graph(nodes, {"serving_default": signature(inputs, outputs)}, functions)
+    return load_model(save(tmp_path / backend, mg), backend=backend).signatures["serving_default"]
+
+
+def _conv_net(rng):
+    w = rng.standard_normal((3, 3, 4, 6)).astype(F32)
+    dw = rng.standard_normal((3, 3, 6, 1)).astype(F32)
+    return [placeholder("x", F32, (None, 9, 9, 4)),
+            const("w", w), const("b", rng.standard_normal(6).astype(F32)),
+            const("s", rng.standard_normal(6).astype(F32)),
+            const("pads", np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32)),
+            const("dw", dw), const("db", rng.standard_normal(6).astype(F32)),
+            node("conv", "Conv2D", ["x", "w"], strides=[1, 1, 1, 1], padding="SAME"),
+            node("bias", "BiasAdd", ["conv", "b"]),
+            node("scale", "Mul", ["bias", "s"]),
+            node("relu6", "Relu6", ["scale"]),
+            node("pad", "Pad", ["relu6", "pads"]),
+            node("depthwise", "DepthwiseConv2dNative", ["pad", "dw"], strides=[1, 2, 2, 1],
+                 padding="VALID"),
+            node("dbias", "AddV2", ["db", "depthwise"]),
+            node("relu", "Relu", ["dbias"]),
+            node("conv2", "Conv2D", ["relu", "w2"], strides=[1, 1, 1, 1], padding="SAME"),
+            const("w2", rng.standard_normal((1, 1, 6, 6)).astype(F32)),
+            node("residual", "AddV2", ["conv2", "relu"])]
+
+
+def test_epilogues_fuse_into_their_producer_and_give_the_same_results(tmp_path):
+    pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(6)
+    nodes = _conv_net(rng)
+    inputs = {"x": ("x:0", F32, (None, 9, 9, 4))}
+    outputs = {"y": ("residual:0", F32, (None, 5, 5, 6))}
+    fused = _load(tmp_path, nodes, outputs, inputs)
+    general = _load(tmp_path, nodes, outputs, inputs, backend="array_api_strict")
+    x = rng.standard_normal((2, 9, 9, 4)).astype(F32)
+    np.testing.assert_allclose(fused(x=x).numpy()["y"], general(x=x).numpy()["y"], rtol=1e-5, atol=1e-5)
+    described = fused.plan.describe()
+    assert "(Conv2D + BiasAdd + Mul + Relu6)" in described
+    assert "(DepthwiseConv2dNative + AddV2 + Relu)" in described
+    assert "(Conv2D + AddV2)" in described and "Pad" not in described
+    assert len(fused.plan) == 3
+    np.testing.assert_allclose(fused(x=x).numpy()["y"], general(x=x).numpy()["y"], rtol=1e-5, atol=1e-5)
+
+
+def test_a_fetched_link_ends_the_chain(tmp_path):
+    rng = np.random.default_rng(7)
+    nodes = _conv_net(rng)
+    inputs = {"x": ("x:0", F32, (None, 9, 9, 4))}
+    fn = _load(tmp_path, nodes, {"y": ("residual:0", F32, None), "b": ("bias:0", F32, None)}, inputs)
+    described = fn.plan.describe()
+    assert "conv (Conv2D + BiasAdd)" in described
+    assert "scale (Mul)" in described and "relu6 (Relu6)" in described
+    x = rng.standard_normal((1, 9, 9, 4)).astype(F32)
+    out = fn(x=x).numpy()
+    (conv,) = _run("Conv2D", [x, _const(nodes, "w")], {"strides": [1, 1, 1, 1], "padding": "SAME"})
+    np.testing.assert_allclose(out["b"], conv + _const(nodes, "b"), rtol=1e-5, atol=1e-5)
+
+
+def _const(nodes, name):
+    from sm_notebook.format.tensors import tensor_proto_to_numpy
+    (found,) = [n for n in nodes if n.name == name]
+    return tensor_proto_to_numpy(found.attr["value"].tensor)
+
+
+# --------------------------------------------------------------------------- While hoisting
+
+class _Calls:
+    n = 0
+
+
+def _counting_mul(ctx, inputs, attrs):
+    _Calls.n += 1
+    return [inputs[0] * inputs[1]]
+
+
+def test_loop_invariant_steps_of_a_while_body_run_once_per_loop(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.KERNELS, "_TCountMul", registry.OpKernel(
+        "_TCountMul", _counting_mul, (registry.OutputArg("z"),)))
+    _Calls.n = 0
+    cond = function("cond_f", [("i", F32), ("v", F32), ("k", F32)], {"out": "lt:z:0"},
+                    [const("lim", 4.0, F32), node("lt", "Less", ["i", "lim:output:0"], T=F32)])
+    body = function("body_f", [("i", F32), ("v", F32), ("k", F32)],
+                    {"i2": "inc:z:0", "v2": "acc:z:0", "k2": "k"},
+                    [const("one", 1.0, F32), node("inc", "AddV2", ["i", "one:output:0"], T=F32),
+                     node("kk", "_TCountMul", ["k", "k"]),             # invariant: hoisted
+                     node("acc", "AddV2", ["v", "kk:z:0"], T=F32)])
+    nodes = [placeholder("x"), placeholder("k", F32, ()), const("zero", 0.0, F32),
+             node("loop", "While", ["zero", "x", "k"], cond=Func("cond_f"), body=Func("body_f"),
+                  T=[F32, F32, F32])]
+    inputs = {"x": ("x:0", F32, (None,)), "k": ("k:0", F32, ())}
+    fn = _load(tmp_path, nodes, {"w": ("loop:1", F32, (None,))}, inputs, [cond, body])
+    out = fn(x=np.array([1.0, 2.0], F32), k=np.float32(3.0)).numpy()["w"]
+    np.testing.assert_array_equal(out, [37.0, 38.0])
+    assert _Calls.n == 1
+    out = fn(x=np.array([0.0], F32), k=np.float32(2.0)).numpy()["w"]   # a new loop: recomputed
+    np.testing.assert_array_equal(out, [16.0])
+    assert _Calls.n == 2
