@@ -1,9 +1,9 @@
 """Signature-call latency: sm_notebook's engine vs TensorFlow, side by side in one process.
 
 For each Keras fixture: load with both, warm up, then time rounds of N calls of the
-serving signature, alternating ours and TensorFlow's round by round (so both see the
-same machine load), and print the ratio of the medians ours/TF (below 1 means faster
-than TensorFlow).
+serving signature, alternating ours and TensorFlow's round by round, and print the
+median time per call of each and the median of the per-round ratios ours/TF (below 1
+means faster than TensorFlow; adjacent rounds share the machine's load).
 
     python benchmarks/bench_engine.py [--calls N] [--repeats R] [fixture ...]
 """
@@ -38,9 +38,17 @@ def _inputs(signature_inputs, batch, rng):
     return feeds
 
 
-def _time_pair(ours, feeds, theirs, tf_feeds, calls, repeats) -> tuple[float, float]:
-    """Median seconds per call of each side over ``repeats`` rounds of ``calls`` calls,
-    the two sides interleaved round by round so both see the same machine load."""
+def _time_pair(ours, feeds, theirs, tf_feeds, calls, repeats) -> tuple[float, float, float]:
+    """Seconds per call of each side and their ratio, over ``repeats`` rounds of ``calls``
+    calls that alternate ours and TensorFlow's. The ratio is the median of the per-round
+    ratios: adjacent rounds see the same machine load, so load drifts cancel out."""
+    for _ in range(3):
+        ours(**feeds)
+        theirs(**tf_feeds)
+    if calls is None:  # rounds of about 50 ms
+        start = time.perf_counter()
+        theirs(**tf_feeds)
+        calls = int(min(500, max(5, 0.05 / (time.perf_counter() - start))))
     for _ in range(max(3, calls // 10)):
         ours(**feeds)
         theirs(**tf_feeds)
@@ -51,7 +59,8 @@ def _time_pair(ours, feeds, theirs, tf_feeds, calls, repeats) -> tuple[float, fl
             for _ in range(calls):
                 call(**args)
             runs.append((time.perf_counter() - start) / calls)
-    return statistics.median(ours_runs), statistics.median(tf_runs)
+    ratio = statistics.median(a / b for a, b in zip(ours_runs, tf_runs))
+    return statistics.median(ours_runs), statistics.median(tf_runs), ratio
 
 
 def bench(name, calls, repeats):
@@ -72,8 +81,7 @@ def bench(name, calls, repeats):
     got = fn(**feeds).numpy()
     for k, v in expected.items():
         np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-5, err_msg=f"{name} output {k}")
-    t_ours, t_tf = _time_pair(fn, feeds, theirs, tf_feeds, calls, repeats)
-    ratio = t_ours / t_tf
+    t_ours, t_tf, ratio = _time_pair(fn, feeds, theirs, tf_feeds, calls, repeats)
     verdict = "ok" if ratio <= target else "SLOWER THAN TARGET"
     print(f"{name:22s} batch {batch:2d}  ours {t_ours * 1e6:9.1f} us  TF {t_tf * 1e6:9.1f} us  "
           f"ratio {ratio:5.2f} (target <= {target})  {verdict}", flush=True)
@@ -84,8 +92,9 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixtures", nargs="*", default=list(CASES))
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls per round (default: rounds of about 50 ms)")
+    parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     for name in args.fixtures:
         try:

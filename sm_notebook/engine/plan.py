@@ -498,6 +498,7 @@ class Plan:
         self.info = [StepInfo(p.name, p.op, p.function, p.fused) for p in steps]
         self.step_kinds = [_step_kind(p) for p in steps]
         self._loop_splits: dict = {}
+        self._straight = None  # the generated function of `straight_line`, built on first run
 
     @staticmethod
     def _control_slots(p, step_index, steps, slot_of):
@@ -533,6 +534,15 @@ class Plan:
             QUIET.active = False
 
     def _run(self, ctx, args) -> list:
+        straight = self._straight
+        if straight is None:
+            straight = self._straight = straight_line(self, enumerate(self.steps)) or False
+        if straight and len(args) == len(self.feed_slots):
+            return straight(ctx, args)
+        return self._interpret(ctx, args)
+
+    def _interpret(self, ctx, args) -> list:
+        """The step loop over a list of slots (plans too large for `straight_line`)."""
         slots = self.template.copy()
         for s, value in zip(self.feed_slots, args):
             slots[s] = value
@@ -600,6 +610,16 @@ class Plan:
             hoisted = self._loop_splits[invariant] = self._invariant_steps(invariant)
         return LoopBody(self, ctx, hoisted)
 
+    def _loop_straight(self, hoisted: tuple, preset: tuple):
+        """`straight_line` code for the steps not in ``hoisted``, whose outputs (slots
+        ``preset``) come in as a third argument; built once per plan and hoisted set."""
+        key = ("straight", hoisted)
+        if key not in self._loop_splits:
+            skip = set(hoisted)
+            self._loop_splits[key] = straight_line(
+                self, ((k, s) for k, s in enumerate(self.steps) if k not in skip), preset)
+        return self._loop_splits[key]
+
     def _invariant_steps(self, invariant) -> tuple:
         """Indices of the steps that only depend on loop-invariant feeds and constants, in
         order; none when the body has side effects that a variable read could observe."""
@@ -619,6 +639,70 @@ class Plan:
     def _error_at(self, k: int, exc: Exception) -> SavedModelError:
         info = self.info[k]
         return SavedModelError(f"Node {info.name!r} ({info.op}){info.where()} failed: {exc}")
+
+
+#: Plans with more steps run in the slot interpreter (generated code would take long to compile).
+STRAIGHT_LINE_LIMIT = 4000
+
+
+def straight_line(plan: Plan, steps, preset: tuple = ()):
+    """A Python function ``run(ctx, args) -> fetches`` doing ``steps`` (``(index, step)``
+    pairs of ``plan``) as straight-line code: slots become local variables, a slot is
+    deleted after its last use, constants and kernels are globals of the function. The
+    same work as the slot interpreter without its per-step bookkeeping. With ``preset``
+    (slots computed beforehand: a loop's invariant steps) it is ``run(ctx, args, values)``.
+    None when a step reads a slot nothing sets, or the plan is too large."""
+    steps = list(steps)
+    if plan.dead or len(steps) > STRAIGHT_LINE_LIMIT:
+        return None
+    template = plan.template
+    names = {"_arity_error": _arity_error, "StopExecution": StopExecution,
+             "_error_at": plan._error_at}
+    lines = ["def run(ctx, args, preset):" if preset else "def run(ctx, args):"]
+    local = set()
+    for j, s in enumerate(plan.feed_slots):
+        lines.append(f"    s{s} = args[{j}]")
+        local.add(s)
+    for j, s in enumerate(preset):
+        lines.append(f"    s{s} = preset[{j}]")
+        local.add(s)
+
+    def ref(s):
+        if s in local:
+            return f"s{s}"
+        if template[s] is not None:
+            names[f"K{s}"] = template[s]
+            return f"K{s}"
+        raise LookupError(s)
+
+    lines.append("    try:")
+    try:
+        for k, (fn, attrs, ins, out, n, free) in steps:
+            names[f"F{k}"], names[f"A{k}"] = fn, attrs
+            call = f"F{k}(ctx, [{', '.join(ref(i) for i in ins)}], A{k})"
+            lines.append(f"        k = {k}")
+            lines.append(f"        r = {call}")
+            lines.append(f"        if len(r) != {n}:")
+            lines.append(f"            raise _arity_error({n}, r)")
+            if n:
+                targets = [f"s{i}" for i in range(out, out + n)]
+                lines.append(f"        {', '.join(targets)}{',' if n == 1 else ''} = r")
+                local.update(range(out, out + n))
+            gone = [f"s{i}" for i in free if i in local]
+            if gone:
+                lines.append(f"        del {', '.join(gone)}")
+                local.difference_update(i for i in free)
+        fetched = ", ".join(ref(s) for s in plan.fetch_slots)
+    except LookupError:
+        return None
+    lines += ["    except StopExecution:", "        raise",
+              "    except Exception as exc:",
+              "        raise _error_at(k, exc) from exc",
+              f"    return [{fetched}]"]
+    if not steps:
+        lines[lines.index("    try:") + 1:lines.index("    except StopExecution:")] = ["        k = 0"]
+    exec(compile("\n".join(lines), f"<plan {plan.name}>", "exec"), names)  # noqa: S102
+    return names["run"]
 
 
 def _step_kind(p: PlanNode) -> str:
@@ -679,6 +763,12 @@ class LoopBody:
             self.template = template
             self.steps = [s for k, s in enumerate(steps) if k not in hoisted]
             self.index = [k for k in range(len(steps)) if k not in hoisted]
+            preset = tuple(s for k in self.hoisted
+                           for s in range(steps[k][3], steps[k][3] + steps[k][4]))
+            self.preset = [slots[s] for s in preset]
+            self.straight = plan._loop_straight(self.hoisted, preset)
+        if self.straight and len(args) == len(plan.feed_slots):
+            return self.straight(self.ctx, args, self.preset)
         slots = self.template.copy()
         for s, value in zip(plan.feed_slots, args):
             slots[s] = value

@@ -6,6 +6,7 @@ and out. Windows are walked one kernel offset at a time with strided slices
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -230,6 +231,13 @@ def _tap_range(k, dilation, stride, before, size, out):
 def _taps(window, strides, dilations, pads, in_sizes, outs):
     """Per kernel position: (offsets, output slices, input slices, covers every output),
     positions that fall wholly in the padding left out."""
+    return _taps_cached(tuple(int(k) for k in window), tuple(strides), tuple(dilations),
+                        tuple(tuple(p) for p in pads), tuple(int(n) for n in in_sizes),
+                        tuple(outs))
+
+
+@functools.lru_cache(maxsize=512)
+def _taps_cached(window, strides, dilations, pads, in_sizes, outs):
     per_dim = []
     for k, s, d, (before, _), size, out in zip(window, strides, dilations, pads, in_sizes, outs):
         options = []
@@ -244,7 +252,7 @@ def _taps(window, strides, dilations, pads, in_sizes, outs):
     for combo in itertools.product(*per_dim):
         taps.append((tuple(c[0] for c in combo), tuple(c[1] for c in combo),
                      tuple(c[2] for c in combo), all(c[3] for c in combo)))
-    return taps
+    return tuple(taps)
 
 
 def _batch_chunk(n, per_item_bytes, budget):
@@ -295,50 +303,66 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     n, channels = int(x.shape[0]), int(x.shape[-1])
     multiplier = int(w.shape[-1])
     rank = len(outs)
-    taps = _taps(w.shape[:-2], strides, dilations, pads, x.shape[1:-1], outs)
     lanes = (channels,) if multiplier == 1 else (channels, multiplier)
     dtype = np.result_type(x.dtype, w.dtype)
     out = np.empty((n, *outs) + lanes, dtype=dtype)
     if not out.size:
         return out
+    program, first = _depthwise_program(
+        tuple(int(k) for k in w.shape[:-2]), tuple(strides), tuple(dilations),
+        tuple(tuple(p) for p in pads), tuple(int(d) for d in x.shape[1:-1]), tuple(outs))
     filters = w[..., 0] if multiplier == 1 else w
     # filters[offsets] repeated along the output's last spatial axis: (..., out width, *lanes)
-    tiled = np.ascontiguousarray(np.broadcast_to(
-        np.expand_dims(filters, rank), filters.shape[:rank] + (outs[-1],) + lanes))
-    stride = strides[-1]
-    first = next((t for t in taps if t[3]), None)
-    if first is None:
+    tiled = np.repeat(np.expand_dims(filters, rank), outs[-1], axis=rank)
+    if not first:
         out.fill(0)
-    else:
-        taps = [first] + [t for t in taps if t is not first]
+    step = strides[-1]
     chunk = _batch_chunk(n, out[:1].nbytes, _TAP_CHUNK_BYTES)
     scratch = np.empty((chunk, *outs) + lanes, dtype=dtype)
     for b in range(0, n, chunk):
         e = min(n, b + chunk)
-        part = x[b:e]
-        phases = {}
-        for offsets, out_index, in_index, covers in taps:
-            cols = in_index[-1]
-            if stride > 1:  # the columns of one phase, contiguous
-                phase = cols.start % stride
-                if phase not in phases:
-                    phases[phase] = np.ascontiguousarray(part[..., phase::stride, :])
-                start = cols.start // stride
-                source = phases[phase][(slice(None),) + in_index[:-1] + (
-                    slice(start, start + out_index[-1].stop - out_index[-1].start),)]
-            else:
-                source = part[(slice(None),) + in_index]
+        part, target_part, scratch_part = x[b:e], out[b:e], scratch[:e - b]
+        phases = [np.ascontiguousarray(part[..., r::step, :]) for r in range(step)] \
+            if step > 1 else [part]
+        for k, (offsets, phase, source_index, target_index, scratch_index, width) in \
+                enumerate(program):
+            source = phases[phase][source_index]
             if multiplier != 1:
                 source = source[..., None]
-            weights = tiled[offsets][:out_index[-1].stop - out_index[-1].start]
-            if first is not None and offsets == first[0]:
-                np.multiply(source, weights, out=out[b:e])
+            weights = tiled[offsets][:width]
+            if k == 0 and first:
+                np.multiply(source, weights, out=target_part)
                 continue
-            target = out[(slice(b, e),) + out_index]
-            product = scratch[(slice(0, e - b),) + tuple(slice(0, i.stop - i.start) for i in out_index)]
+            target = target_part[target_index]
+            product = scratch_part[scratch_index]
             np.multiply(source, weights, out=product)
             np.add(target, product, out=target)
     return out.reshape((n, *outs, channels * multiplier))
+
+
+@functools.lru_cache(maxsize=256)
+def _depthwise_program(window, strides, dilations, pads, in_sizes, outs):
+    """The passes of `_depthwise_numpy` for one geometry: per kernel position (offsets,
+    input phase, source index, output index, scratch index, output width), a position
+    covering every output first; and whether there is one."""
+    taps = _taps(window, strides, dilations, pads, in_sizes, outs)
+    first = next((t for t in taps if t[3]), None)
+    if first is not None:
+        taps = (first,) + tuple(t for t in taps if t is not first)
+    step = strides[-1]
+    program = []
+    for offsets, out_index, in_index, _ in taps:
+        cols, width = in_index[-1], out_index[-1].stop - out_index[-1].start
+        if step > 1:  # the columns of one phase, contiguous
+            start = cols.start // step
+            phase, cols = cols.start % step, slice(start, start + width)
+        else:
+            phase = 0
+        program.append((offsets, phase, (slice(None),) + in_index[:-1] + (cols,),
+                        (slice(None),) + out_index,
+                        (slice(None),) + tuple(slice(0, i.stop - i.start) for i in out_index),
+                        width))
+    return tuple(program), first is not None
 
 
 def _pool_numpy(x, window, strides, pads, outs, average):
@@ -365,16 +389,51 @@ def _pool_numpy(x, window, strides, pads, outs, average):
 
 
 def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
-    """The input gradient on numpy: one matmul to every kernel position's contribution, then
-    one strided add per position into the (unpadded) input gradient."""
+    """The input gradient on numpy: batched matmuls give every kernel position's
+    contribution, then one add per position into the (unpadded) input gradient. With a
+    stride along the last spatial axis the gradient is gathered by phase of that axis, so
+    the adds run over contiguous rows, and interleaved once at the end."""
     window = tuple(int(k) for k in w.shape[:-2])
     n, out_sizes = int(dy.shape[0]), [int(d) for d in dy.shape[1:-1]]
     channels = int(w.shape[-2])
     dtype = np.result_type(dy.dtype, w.dtype)
-    dx = np.zeros((n, *in_sizes, channels), dtype=dtype)
     taps = _taps(window, strides, dilations, pads, in_sizes, out_sizes)
-    if not dx.size or not dy.size or not taps:
-        return dx
+    if not math.prod(in_sizes) * n * channels or not dy.size or not taps:
+        return np.zeros((n, *in_sizes, channels), dtype=dtype)
+    step, width = int(strides[-1]), int(in_sizes[-1])
+    phased = step > 1
+    if phased:  # dx[..., q * step + r, :] lives at buffer[..., r, q, :]
+        columns = -(-width // step)
+        buffer = np.zeros((n, *in_sizes[:-1], step, columns, channels), dtype=dtype)
+    else:
+        buffer = np.zeros((n, *in_sizes, channels), dtype=dtype)
+    if depthwise:
+        grouped = dy.reshape((n, *out_sizes, channels, int(w.shape[-1])))
+    else:
+        positions = math.prod(window)
+        by_position = w.reshape(positions, channels, -1).transpose(0, 2, 1)  # (P, O, C)
+        # (position, N * out, C): each position's contribution contiguous for the adds below
+        per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), by_position).reshape(
+            (positions, n, *out_sizes, channels))
+    for offsets, out_index, in_index, _ in taps:
+        if phased:
+            cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
+            first = cols.start // step
+            target = buffer[(slice(None),) + in_index[:-1] + (cols.start % step,
+                                                              slice(first, first + count))]
+        else:
+            target = buffer[(slice(None),) + in_index]
+        if depthwise:
+            part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
+        else:
+            part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
+        np.add(target, part, out=target)
+    if not phased:
+        return buffer
+    rank = len(in_sizes)
+    order = tuple(range(rank)) + (rank + 1, rank, rank + 2)  # (..., q, r, C)
+    interleaved = buffer.transpose(order).reshape((n, *in_sizes[:-1], columns * step, channels))
+    return np.ascontiguousarray(interleaved[..., :width, :])
     if depthwise:
         multiplier = int(w.shape[-1])
         grouped = dy.reshape((n, *out_sizes, channels, multiplier))
@@ -435,7 +494,23 @@ def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     return xp.concat(parts, axis=-1)
 
 
+_SETUPS: dict = {}  # (id(attrs), op, input shape, window) -> (attrs, geometry): attrs held
+
+
 def _conv_setup(op, x, window, attrs, rank, default_format):
+    """(data_format, strides, dilations, output sizes, pads), remembered per node and shape."""
+    key = (id(attrs), op, tuple(x.shape), tuple(window))
+    known = _SETUPS.get(key)
+    if known is not None and known[0] is attrs:
+        return known[1]
+    geometry = _conv_geometry(op, x, window, attrs, rank, default_format)
+    if len(_SETUPS) > 4096:
+        _SETUPS.clear()
+    _SETUPS[key] = (attrs, geometry)
+    return geometry
+
+
+def _conv_geometry(op, x, window, attrs, rank, default_format):
     data_format = attrs.get("data_format", default_format)
     padding = attrs["padding"]
     strides = _spatial(attrs["strides"], data_format, rank, op, "strides")
