@@ -60,12 +60,13 @@ class KernelContext:
             return lambda inputs: self.call_function(name, inputs, attrs)
         return self.function_runner(name, attrs or {})
 
-    def loop_body(self, name: str, attrs: dict | None = None):
-        """Like `function`, for one run of a While loop: the body's loop-invariant steps are
-        computed in the first iteration only."""
+    def loop_body(self, name: str, attrs: dict | None = None, cond=None):
+        """Like `function`, for one run of a While loop (``cond``: its cond function as
+        ``(name, attrs)``): the body's loop-invariant steps are computed in the first
+        iteration only."""
         if self.loop_body_runner is None:
             return self.function(name, attrs)
-        return self.loop_body_runner(name, attrs or {})
+        return self.loop_body_runner(name, attrs or {}, cond)
 
     def call_function(self, name: str, inputs: list, attrs: dict | None = None) -> list:
         if self.function_caller is None:

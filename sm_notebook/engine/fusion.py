@@ -100,7 +100,8 @@ def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tupl
     Each link must be the only consumer of the previous output and nothing may order on
     the nodes by control edges. Returns the new order and the alias of each chain's last
     output to the producer's. The kernels stay the reference: a link whose values do not
-    allow the in-place form (dtype, broadcasting) runs its own kernel instead.
+    allow the in-place form (dtype, broadcasting) runs its own kernel instead. The
+    debugger traces a fused step once, under the producer's name, with the chain's result.
     """
     consumers: dict = {}
     for p in order:

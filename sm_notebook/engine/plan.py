@@ -423,8 +423,8 @@ class Debugger:
     depth: int = 0
 
     def record(self, info: StepInfo, inputs, outputs):
-        rec = TraceRecord(len(self.records), self.depth, info.name, info.op, info.function,
-                          list(inputs), list(outputs))
+        rec = TraceRecord(len(self.records), self.depth, info.name, " + ".join((info.op,) + info.fused),
+                          info.function, list(inputs), list(outputs))
         self.records.append(rec)
         if self.keep:
             self.values[info.name] = list(outputs)
@@ -498,7 +498,8 @@ class Plan:
         self.info = [StepInfo(p.name, p.op, p.function, p.fused) for p in steps]
         self.step_kinds = [_step_kind(p) for p in steps]
         self._loop_splits: dict = {}
-        self._straight = None  # the generated function of `straight_line`, built on first run
+        self._straight = None  # the generated function of `straight_line` (False: none)
+        self._ran = False
 
     @staticmethod
     def _control_slots(p, step_index, steps, slot_of):
@@ -536,7 +537,10 @@ class Plan:
     def _run(self, ctx, args) -> list:
         straight = self._straight
         if straight is None:
-            straight = self._straight = straight_line(self, enumerate(self.steps)) or False
+            if not self._ran:  # first run interpreted: plans that run once never compile
+                self._ran = True
+            else:
+                straight = self._straight = straight_line(self, enumerate(self.steps)) or False
         if straight and len(args) == len(self.feed_slots):
             return straight(ctx, args)
         return self._interpret(ctx, args)
@@ -599,16 +603,23 @@ class Plan:
                 "has no value (TensorFlow raises the same).")
         return results
 
-    def loop_body(self, ctx) -> "LoopBody":
-        """A runner of this plan as a While body that computes loop-invariant steps once."""
+    def loop_body(self, ctx, cond_effects: bool = False) -> "LoopBody":
+        """A runner of this plan as a While body that computes loop-invariant steps once;
+        ``cond_effects``: the loop's cond has side effects (then variable reads stay)."""
         if self.dead or len(self.feed_slots) != len(self.fetch_slots):
             return LoopBody(self, ctx, ())
         invariant = frozenset(k for k, (feed, fetch) in enumerate(zip(self.feed_slots, self.fetch_slots))
                               if feed == fetch)
-        hoisted = self._loop_splits.get(invariant)
+        key = (invariant, cond_effects)
+        hoisted = self._loop_splits.get(key)
         if hoisted is None:
-            hoisted = self._loop_splits[invariant] = self._invariant_steps(invariant)
+            hoisted = self._loop_splits[key] = self._invariant_steps(invariant, cond_effects)
         return LoopBody(self, ctx, hoisted)
+
+    @property
+    def has_effects(self) -> bool:
+        """Whether a step has side effects (a stateful kernel other than a variable read)."""
+        return "effect" in self.step_kinds
 
     def _loop_straight(self, hoisted: tuple, preset: tuple):
         """`straight_line` code for the steps not in ``hoisted``, whose outputs (slots
@@ -620,10 +631,10 @@ class Plan:
                 self, ((k, s) for k, s in enumerate(self.steps) if k not in skip), preset)
         return self._loop_splits[key]
 
-    def _invariant_steps(self, invariant) -> tuple:
+    def _invariant_steps(self, invariant, cond_effects) -> tuple:
         """Indices of the steps that only depend on loop-invariant feeds and constants, in
-        order; none when the body has side effects that a variable read could observe."""
-        if any(kind == "effect" for kind in self.step_kinds):
+        order; variable reads among them only when nothing in the loop has side effects."""
+        if cond_effects or self.has_effects:
             movable = {"pure"}
         else:
             movable = {"pure", "read"}
@@ -641,8 +652,8 @@ class Plan:
         return SavedModelError(f"Node {info.name!r} ({info.op}){info.where()} failed: {exc}")
 
 
-#: Plans with more steps run in the slot interpreter (generated code would take long to compile).
-STRAIGHT_LINE_LIMIT = 4000
+#: Plans with more steps run in the slot interpreter (compiling takes about 30 us a step).
+STRAIGHT_LINE_LIMIT = 2000
 
 
 def straight_line(plan: Plan, steps, preset: tuple = ()):

@@ -83,12 +83,14 @@ class Runtime:
             plan = self.function_plan(name, attrs)
         return self._runner(name, attrs, plan, plan.run, None if plan.dead else plan._run)
 
-    def loop_body_runner(self, name: str, attrs: dict):
-        """Like `function_runner`, for a While body: loop-invariant steps run once."""
+    def loop_body_runner(self, name: str, attrs: dict, cond=None):
+        """Like `function_runner`, for a While body: loop-invariant steps run once.
+        ``cond``: the loop's cond function as ``(name, attrs)``."""
         plan = self._function_plans.get(name) if not attrs else None
         if plan is None:
             plan = self.function_plan(name, attrs)
-        body = plan.loop_body(self.ctx)
+        cond_effects = cond is not None and self.function_plan(*cond).has_effects
+        body = plan.loop_body(self.ctx, cond_effects)
         return self._runner(name, attrs, plan, lambda ctx, inputs: body.run(inputs),
                             None if plan.dead else lambda ctx, inputs: body._run(inputs))
 

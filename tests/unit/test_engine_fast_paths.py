@@ -13,7 +13,7 @@ from engine_graphs import Func, const, function, meta_graph, node, placeholder, 
 import sm_notebook.engine.ops  # noqa: F401
 from sm_notebook.engine.context import KernelContext
 from sm_notebook.engine.loader import load_model
-from sm_notebook.engine.ops import math_ops, nn_ops, registry
+from sm_notebook.engine.ops import registry
 from sm_notebook.engine.ops._numeric import QUIET
 from sm_notebook.engine.ops._special import erf_float32, erfc_float32
 
@@ -176,6 +176,7 @@ def test_strided_slice_and_split_caches_follow_their_inputs():
 CONV_CASES = [  # (input NHWC, filter, strides, dilations, padding, explicit pads)
     ((5, 21, 19, 16), (3, 3, 16, 6), (1, 1), (1, 1), "SAME", None),
     ((3, 64, 64, 16), (3, 3, 16, 4), (1, 1), (1, 1), "SAME", None),   # im2col in chunks
+    ((1, 70, 66, 40), (3, 3, 40, 2), (1, 1), (1, 1), "SAME", None),   # rows of one image
     ((2, 9, 11, 3), (1, 1, 3, 5), (2, 3), (1, 1), "VALID", None),     # strided 1x1
     ((2, 9, 11, 3), (1, 1, 3, 5), (1, 1), (1, 1), "SAME", None),      # 1x1: one matmul
     ((2, 12, 10, 4), (3, 2, 4, 3), (3, 2), (2, 1), "SAME", None),
@@ -332,3 +333,29 @@ def test_loop_invariant_steps_of_a_while_body_run_once_per_loop(tmp_path, monkey
     out = fn(x=np.array([0.0], F32), k=np.float32(2.0)).numpy()["w"]   # a new loop: recomputed
     np.testing.assert_array_equal(out, [16.0])
     assert _Calls.n == 2
+
+
+# --------------------------------------------------------------------------- straight-line plans
+
+def test_plans_run_the_same_as_generated_code_and_name_failing_nodes(tmp_path):
+    I32 = np.int32
+    nodes = [placeholder("x"), placeholder("d", I32, ()), const("axis", np.int32(0)),
+             const("k", np.float32(2.5)), const("ten", np.int32(10)),
+             node("split", "Split", ["axis", "x"], num_split=2, T=F32),
+             node("prod", "Mul", ["split", "split:1"], T=F32),
+             node("scaled", "Mul", ["prod", "k"], T=F32),
+             node("quot", "FloorDiv", ["ten", "d"], T=np.dtype(I32))]
+    inputs = {"x": ("x:0", F32, (None,)), "d": ("d:0", I32, ())}
+    outputs = {"y": ("scaled:0", F32, (None,)), "x": ("x:0", F32, (None,)), "k": ("k:0", F32, ()),
+               "q": ("quot:0", I32, ())}
+    fn = _load(tmp_path, nodes, outputs, inputs)
+    x = np.array([1.0, 2.0, 3.0, 4.0], F32)
+    first = fn(x=x, d=np.int32(3)).numpy()
+    for _ in range(3):  # later runs take the generated straight-line function
+        out = fn(x=x, d=np.int32(3)).numpy()
+        for key in first:
+            _same(out[key], first[key])
+    np.testing.assert_array_equal(first["y"], [7.5, 20.0])
+    assert fn.plan._straight
+    with pytest.raises(Exception, match="quot"):
+        fn(x=x, d=np.int32(0))

@@ -1,6 +1,8 @@
 """Shape, concatenation, slicing, tiling, padding and reversal kernels."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...errors import SavedModelError
@@ -47,6 +49,12 @@ def rank(ctx, inputs, attrs):
 @kernel("Reshape")
 def reshape(ctx, inputs, attrs):
     x, shape_t = inputs
+    if type(x) is np.ndarray and type(shape_t) is np.ndarray and shape_t.ndim == 1:
+        dims = shape_t.tolist()  # the common valid cases straight to numpy (same -1 rule)
+        if dims.count(-1) <= 1 and min(dims, default=0) >= -1:
+            known = math.prod(d for d in dims if d != -1)
+            if (known == x.size) if -1 not in dims else (known > 0 and x.size % known == 0):
+                return [x.reshape(dims)]
     xp = xp_of(ctx, x)
     dims = ints(ctx, shape_t)
     if ctx.to_numpy(shape_t).ndim > 1:

@@ -86,7 +86,8 @@ kernel("StatelessCase", outputs=(OutputArg("output", type_list_attr="Tout"),))(_
 def _while(ctx, inputs, attrs):
     cond, body = attrs["cond"], attrs["body"]
     values = list(inputs)
-    run_cond, run_body = ctx.function(cond.name, cond.attrs), ctx.loop_body(body.name, body.attrs)
+    run_cond = ctx.function(cond.name, cond.attrs)
+    run_body = ctx.loop_body(body.name, body.attrs, (cond.name, cond.attrs))
     while truthy(ctx, run_cond(values)[0]):
         values = run_body(values)
         if len(values) != len(inputs):

@@ -77,11 +77,17 @@ def _check_dtype(lst, dtype, op):
                               f"list elements {np.dtype(lst.element_dtype).name}.")
 
 
+_FITTING_SHAPES: set = set()  # (element shape, item shape) pairs already checked
+
+
 def _check_item(lst, item, op):
     if item.dtype is not lst.element_dtype:
         _check_dtype(lst, np_dtype(item), op)
-    if lst.element_shape != item.shape:
+    shapes = (lst.element_shape, item.shape)
+    if shapes[0] != shapes[1] and shapes not in _FITTING_SHAPES:
         _merge(lst.element_shape, tuple(item.shape), op)
+        if len(_FITTING_SHAPES) < 4096:
+            _FITTING_SHAPES.add(shapes)
 
 
 def _fill_shape(lst, requested, op):

@@ -214,7 +214,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
-_TAP_CHUNK_BYTES = 256 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+_TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -285,13 +285,25 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     if not out.size:
         return out
     view = _numpy_windows(x, window, dilations, strides, out_sizes)
+    depth = weights.shape[0]
     pixels = math.prod(out_sizes)
-    chunk = _batch_chunk(n, pixels * weights.shape[0] * x.itemsize, _PATCH_CHUNK_BYTES)
-    flat_out = out.reshape(n * pixels, out_channels)
-    for b in range(0, n, chunk):
-        e = min(n, b + chunk)
-        patches = view[b:e].reshape((e - b) * pixels, weights.shape[0])
-        np.matmul(patches, weights, out=flat_out[b * pixels:e * pixels])
+    image_bytes = pixels * depth * x.itemsize
+    if image_bytes <= _PATCH_CHUNK_BYTES:  # a few whole images per matmul
+        chunk = _batch_chunk(n, image_bytes, _PATCH_CHUNK_BYTES)
+        flat_out = out.reshape(n * pixels, out_channels)
+        for b in range(0, n, chunk):
+            e = min(n, b + chunk)
+            patches = view[b:e].reshape((e - b) * pixels, depth)
+            np.matmul(patches, weights, out=flat_out[b * pixels:e * pixels])
+        return out
+    rows = _batch_chunk(out_sizes[0], image_bytes // out_sizes[0], _PATCH_CHUNK_BYTES)
+    row_pixels = pixels // out_sizes[0]
+    for b in range(n):  # large images: a few output rows per matmul
+        flat_out = out[b].reshape(pixels, out_channels)
+        for r in range(0, out_sizes[0], rows):
+            e = min(out_sizes[0], r + rows)
+            patches = view[b, r:e].reshape((e - r) * row_pixels, depth)
+            np.matmul(patches, weights, out=flat_out[r * row_pixels:e * row_pixels])
     return out
 
 
@@ -407,52 +419,36 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
         buffer = np.zeros((n, *in_sizes[:-1], step, columns, channels), dtype=dtype)
     else:
         buffer = np.zeros((n, *in_sizes, channels), dtype=dtype)
-    if depthwise:
-        grouped = dy.reshape((n, *out_sizes, channels, int(w.shape[-1])))
-    else:
-        positions = math.prod(window)
-        by_position = w.reshape(positions, channels, -1).transpose(0, 2, 1)  # (P, O, C)
-        # (position, N * out, C): each position's contribution contiguous for the adds below
-        per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), by_position).reshape(
-            (positions, n, *out_sizes, channels))
-    for offsets, out_index, in_index, _ in taps:
-        if phased:
-            cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
-            first = cols.start // step
-            target = buffer[(slice(None),) + in_index[:-1] + (cols.start % step,
-                                                              slice(first, first + count))]
-        else:
-            target = buffer[(slice(None),) + in_index]
+    positions = math.prod(window)
+    by_position = w.reshape(positions, channels, -1).transpose(0, 2, 1)  # (P, O, C)
+    chunk = _batch_chunk(n, positions * math.prod(out_sizes) * channels * dtype.itemsize,
+                         _PATCH_CHUNK_BYTES)
+    for b in range(0, n, chunk):
+        e = min(n, b + chunk)
         if depthwise:
-            part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
-        else:
-            part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
-        np.add(target, part, out=target)
+            grouped = dy[b:e].reshape((e - b, *out_sizes, channels, int(w.shape[-1])))
+        else:  # (position, images, *out, C): contributions contiguous for the adds below
+            per_position = np.matmul(dy[b:e].reshape(-1, dy.shape[-1]), by_position).reshape(
+                (positions, e - b, *out_sizes, channels))
+        for offsets, out_index, in_index, _ in taps:
+            if phased:
+                cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
+                first = cols.start // step
+                target = buffer[(slice(b, e),) + in_index[:-1] + (cols.start % step,
+                                                                  slice(first, first + count))]
+            else:
+                target = buffer[(slice(b, e),) + in_index]
+            if depthwise:
+                part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
+            else:
+                part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
+            np.add(target, part, out=target)
     if not phased:
         return buffer
     rank = len(in_sizes)
     order = tuple(range(rank)) + (rank + 1, rank, rank + 2)  # (..., q, r, C)
     interleaved = buffer.transpose(order).reshape((n, *in_sizes[:-1], columns * step, channels))
     return np.ascontiguousarray(interleaved[..., :width, :])
-    if depthwise:
-        multiplier = int(w.shape[-1])
-        grouped = dy.reshape((n, *out_sizes, channels, multiplier))
-    else:
-        positions = math.prod(window)
-        by_output = np.ascontiguousarray(w.reshape(positions, channels, -1).transpose(2, 0, 1))
-        per_position = np.matmul(dy.reshape(-1, dy.shape[-1]), by_output.reshape(dy.shape[-1], -1))
-        # (position, N, *out, C): each position's contribution contiguous for the adds below
-        per_position = np.ascontiguousarray(
-            per_position.reshape(-1, positions, channels).transpose(1, 0, 2)
-        ).reshape((positions, n, *out_sizes, channels))
-    for offsets, out_index, in_index, _ in taps:
-        target = dx[(slice(None),) + in_index]
-        if depthwise:
-            part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
-        else:
-            part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
-        np.add(target, part, out=target)
-    return dx
 
 
 # --------------------------------------------------------------------------- convolution
@@ -460,7 +456,7 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
 def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O)."""
     window = [int(k) for k in w.shape[:-2]]
-    n, channels, out_channels = int(x.shape[0]), int(x.shape[-1]), int(w.shape[-1])
+    n, out_channels = int(x.shape[0]), int(w.shape[-1])
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
     if is_half(x):
