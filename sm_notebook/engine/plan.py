@@ -551,20 +551,9 @@ class Plan:
         for s, value in zip(self.feed_slots, args):
             slots[s] = value
         try:
-            for fn, attrs, ins, out, n, free in self.steps:
-                outs = fn(ctx, [slots[i] for i in ins], attrs)
-                if len(outs) != n:
-                    raise _arity_error(n, outs)
-                if n == 1:
-                    slots[out] = outs[0]
-                elif n:
-                    slots[out:out + n] = outs
-                for i in free:
-                    slots[i] = None
-        except StopExecution:
-            raise
-        except Exception as exc:  # noqa: BLE001 - re-raised with the node's name
-            raise self._error_at(next(k for k, s in enumerate(self.steps) if s[1] is attrs), exc) from exc
+            interpret_steps(ctx, self.steps, slots)
+        except StepFailed as failed:
+            raise self._error_at(failed.index, failed.error) from failed.error
         return [slots[i] for i in self.fetch_slots]
 
     def run_debug(self, ctx, args, debugger: Debugger | None) -> list:
@@ -784,22 +773,40 @@ class LoopBody:
         for s, value in zip(plan.feed_slots, args):
             slots[s] = value
         try:
-            for fn, attrs, ins, out, n, free in self.steps:
-                outs = fn(self.ctx, [slots[i] for i in ins], attrs)
-                if len(outs) != n:
-                    raise _arity_error(n, outs)
-                if n == 1:
-                    slots[out] = outs[0]
-                elif n:
-                    slots[out:out + n] = outs
-                for i in free:
-                    slots[i] = None
-        except StopExecution:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            k = next(j for j, s in enumerate(self.steps) if s[1] is attrs)
-            raise plan._error_at(self.index[k], exc) from exc
+            interpret_steps(self.ctx, self.steps, slots)
+        except StepFailed as failed:
+            raise plan._error_at(self.index[failed.index], failed.error) from failed.error
         return [slots[i] for i in plan.fetch_slots]
+
+
+class StepFailed(Exception):
+    """A kernel failed at position ``index`` of the steps being interpreted."""
+
+    def __init__(self, index: int, error: Exception):
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+def interpret_steps(ctx, steps, slots) -> None:
+    """The slot interpreter: run frozen ``(fn, attrs, ins, out, n, free)`` steps over
+    ``slots`` in place, freeing each slot after its last use. A kernel's failure is
+    raised as StepFailed (the failing step is found only then, costing nothing per step)."""
+    try:
+        for fn, attrs, ins, out, n, free in steps:
+            outs = fn(ctx, [slots[i] for i in ins], attrs)
+            if len(outs) != n:
+                raise _arity_error(n, outs)
+            if n == 1:
+                slots[out] = outs[0]
+            elif n:
+                slots[out:out + n] = outs
+            for i in free:
+                slots[i] = None
+    except StopExecution:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the node's name
+        raise StepFailed(next(k for k, s in enumerate(steps) if s[1] is attrs), exc) from exc
 
 
 def _arity_error(n, outs) -> SavedModelError:
