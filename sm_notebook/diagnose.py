@@ -213,7 +213,7 @@ def _check_fingerprint(info):
     except ImportError:
         return
     try:
-        stale = stale_fingerprint_fields(info.export_dir, info.fingerprint)
+        stale = stale_fingerprint_fields(info.export_dir, info.fingerprint, info.proto)
     except SavedModelError as exc:
         yield Problem("warning", "fingerprint-unchecked", f"fingerprint.pb could not be checked: {exc}")
         return

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from .sstable import decode_varint, encode_varint
+
 _INT_KEY_TYPES = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
                   FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
                   FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64,
@@ -42,20 +44,8 @@ def _walk(descriptor, seen) -> bool:
     return False
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+    return encode_varint((number << 3) | 2) + encode_varint(len(payload)) + payload
 
 
 def cpp_deterministic_bytes(message) -> bytes:
@@ -67,12 +57,11 @@ def cpp_deterministic_bytes(message) -> bytes:
     for field in sorted(descriptor.fields, key=lambda f: f.number):
         value = getattr(message, field.name)
         if _is_map(field):
-            entry_type = field.message_class if hasattr(field, "message_class") else None
             key_field = field.message_type.fields_by_name["key"]
             keys = sorted(value.keys()) if key_field.type in _INT_KEY_TYPES else sorted(
                 value.keys(), key=lambda k: k.encode() if isinstance(k, str) else k)
             for key in keys:
-                entry = _map_entry(message, field, key, value[key], entry_type)
+                entry = _map_entry(message, field, key, value[key])
                 out += _length_delimited(field.number, entry)
         elif field.type == FieldDescriptor.TYPE_MESSAGE and field.is_repeated:
             for item in value:
@@ -85,65 +74,25 @@ def cpp_deterministic_bytes(message) -> bytes:
     return bytes(out)
 
 
-def _map_entry(message, field, key, value, _entry_type) -> bytes:
-    """One map entry: key (field 1) then value (field 2), both always written."""
+def _map_entry(message, field, key, value) -> bytes:
+    """One map entry, key (field 1) then value (field 2), both always written.
+
+    upb's own bytes serve: no map value type in TensorFlow's schemas holds an
+    integer-keyed map itself (tests/unit/test_diagnose.py checks this)."""
     holder = type(message)()
     container = getattr(holder, field.name)
-    value_field = field.message_type.fields_by_name["value"]
-    if value_field.type == FieldDescriptor.TYPE_MESSAGE:
+    if field.message_type.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
         container[key].CopyFrom(value)
     else:
         container[key] = value
-    raw = holder.SerializeToString(deterministic=True)   # tag + length + entry(key, value)
-    entry = _strip_tag_and_length(raw)
-    if value_field.type == FieldDescriptor.TYPE_MESSAGE and _needs_reencoding(value_field.message_type):
-        key_only = type(message)()
-        getattr(key_only, field.name)[key]  # default value
-        key_bytes = _strip_tag_and_length(key_only.SerializeToString(deterministic=True))
-        key_part = key_bytes[: _value_offset(key_bytes)]
-        entry = key_part + _length_delimited(2, cpp_deterministic_bytes(value))
-    return entry
+    return _strip_tag_and_length(holder.SerializeToString(deterministic=True))
 
 
 def _strip_tag_and_length(raw: bytes) -> bytes:
-    pos = 0
-    while raw[pos] & 0x80:
-        pos += 1
-    pos += 1
-    length, shift = 0, 0
-    while True:
-        byte = raw[pos]
-        length |= (byte & 0x7F) << shift
-        pos += 1
-        if not byte & 0x80:
-            break
-        shift += 7
+    """The payload of one length-delimited field (tag, length, payload)."""
+    _, pos = decode_varint(raw, 0, len(raw))
+    length, pos = decode_varint(raw, pos, len(raw))
     return raw[pos: pos + length]
-
-
-def _value_offset(entry: bytes) -> int:
-    """Offset of field 2 in a map entry whose field 1 (the key) comes first."""
-    pos = 0
-    tag = entry[pos]
-    pos += 1
-    wire_type = tag & 7
-    if wire_type == 0:
-        while entry[pos] & 0x80:
-            pos += 1
-        return pos + 1
-    if wire_type == 1:
-        return pos + 8
-    if wire_type == 5:
-        return pos + 4
-    length, shift = 0, 0
-    while True:
-        byte = entry[pos]
-        length |= (byte & 0x7F) << shift
-        pos += 1
-        if not byte & 0x80:
-            break
-        shift += 7
-    return pos + length
 
 
 def _scalar_field_bytes(message, field) -> bytes:

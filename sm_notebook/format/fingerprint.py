@@ -85,9 +85,10 @@ def checkpoint_hash(export_dir) -> int:
     return fingerprint64(index.read_bytes()) if index.is_file() else 0
 
 
-def compute_fingerprint_fields(export_dir) -> dict[str, int]:
-    """The FingerprintDef hash fields for the files as they are now."""
-    model = files.read_saved_model(export_dir)
+def compute_fingerprint_fields(export_dir, saved_model=None) -> dict[str, int]:
+    """The FingerprintDef hash fields for the files as they are now (pass ``saved_model``
+    when it is already parsed)."""
+    model = saved_model if saved_model is not None else files.read_saved_model(export_dir)
     fields = {"saved_model_checksum": saved_model_checksum(model),
               "checkpoint_hash": checkpoint_hash(export_dir)}
     if model.meta_graphs:
@@ -110,11 +111,8 @@ def make_fingerprint(export_dir):
 
     from .._proto import saved_model_pb2
 
-    model = files.read_saved_model(export_dir)
-    if not model.meta_graphs:
-        return None
     fields = compute_fingerprint_fields(export_dir)
-    if "saved_object_graph_hash" not in fields:
+    if "saved_object_graph_hash" not in fields:  # also absent without a metagraph
         return None
     fingerprint = saved_model_pb2.FingerprintDef(**fields)
     fingerprint.uuid = str(uuid.uuid4().int)  # TF writes a random 128-bit integer in decimal
@@ -122,10 +120,10 @@ def make_fingerprint(export_dir):
     return fingerprint
 
 
-def stale_fingerprint_fields(export_dir, fingerprint) -> list[str]:
+def stale_fingerprint_fields(export_dir, fingerprint, saved_model=None) -> list[str]:
     """Names of the fingerprint.pb fields that disagree with the files."""
     stale = []
-    for name, value in compute_fingerprint_fields(export_dir).items():
+    for name, value in compute_fingerprint_fields(export_dir, saved_model).items():
         if getattr(fingerprint, name) != value:
             stale.append(name)
     return stale

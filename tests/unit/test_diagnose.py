@@ -110,3 +110,26 @@ def test_stale_fingerprint_after_hand_edit(copy_fixture):
     report = sm_notebook.inspect(path).diagnose()
     assert "stale-fingerprint" in report.codes()
     assert "graph_def_program_hash" in str(report)
+
+
+def test_no_map_value_type_holds_an_integer_keyed_map():
+    """canonical._map_entry relies on this: map entries need no re-encoding of their values."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    from sm_notebook._proto import saved_model_pb2
+    from sm_notebook.format import canonical
+    seen, stack = set(), [saved_model_pb2.SavedModel.DESCRIPTOR, saved_model_pb2.FingerprintDef.DESCRIPTOR]
+    while stack:
+        descriptor = stack.pop()
+        if descriptor.full_name in seen:
+            continue
+        seen.add(descriptor.full_name)
+        for field in descriptor.fields:
+            if field.type != FieldDescriptor.TYPE_MESSAGE:
+                continue
+            if canonical._is_map(field):
+                value = field.message_type.fields_by_name["value"]
+                if value.type == FieldDescriptor.TYPE_MESSAGE:
+                    assert not canonical._needs_reencoding(value.message_type), field.full_name
+            stack.append(field.message_type)
+    assert "smnb.FunctionDef" in seen
