@@ -12,10 +12,10 @@ MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 
 
 def fixture_model(name: str) -> Path:
-    """Path of a TF-made fixture model; skips when it has not been generated."""
+    """Path of a TF-made fixture model (committed; a missing one fails the test)."""
     path = MODELS / name
     if not (path / "saved_model.pb").exists() and not (path / "saved_model.pbtxt").exists():
-        pytest.skip(f"fixture model {name!r} is not generated yet (python tests/fixtures/make_fixtures.py {name})")
+        pytest.fail(f"fixture model {name!r} is missing (python tests/fixtures/make_fixtures.py {name})")
     return path
 
 

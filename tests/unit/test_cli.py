@@ -195,7 +195,7 @@ def test_usage_errors_exit_2(argv, capsys):
 
 def test_duplicate_tag_sets_warn_in_one_line(capsys):
     if "tf1_duplicate_tags" not in fixture_names():
-        pytest.skip("fixture tf1_duplicate_tags not generated")
+        pytest.fail("fixture tf1_duplicate_tags is missing: python tests/fixtures/make_fixtures.py")
     status, out, err = _run(capsys, "show", "--dir", fixture_path("tf1_duplicate_tags"),
                             "--tag_set", "serve")
     assert status == 0 and 'SignatureDef key: "first_sig"' in out
@@ -212,7 +212,7 @@ def test_subcommand_table_lists_show_and_diagnose():
 
 def test_diagnose_clean_model_exits_0(capsys):
     if "tf1_multi_tags" not in fixture_names():
-        pytest.skip("fixture tf1_multi_tags not generated")
+        pytest.fail("fixture tf1_multi_tags is missing: python tests/fixtures/make_fixtures.py")
     import sm_notebook
     status, out, _ = _run(capsys, "diagnose", "--dir", fixture_path("tf1_multi_tags"))
     report = sm_notebook.inspect(fixture_path("tf1_multi_tags")).diagnose()
@@ -222,7 +222,7 @@ def test_diagnose_clean_model_exits_0(capsys):
 
 def test_diagnose_model_with_errors_exits_1(capsys):
     if "tf1_duplicate_tags" not in fixture_names():
-        pytest.skip("fixture tf1_duplicate_tags not generated")
+        pytest.fail("fixture tf1_duplicate_tags is missing: python tests/fixtures/make_fixtures.py")
     status, out, _ = _run(capsys, "diagnose", "--dir", fixture_path("tf1_duplicate_tags"))
     assert status == 1 and "ERROR" in out
 
@@ -255,7 +255,7 @@ def test_process_smoke(model_dir, tmp_path):
 @pytest.mark.parametrize("model", ["tf1", "tf2_module", "keras3_mobilenetv2"])
 def test_show_imports_nothing_heavy(model, model_dir):
     if model != "tf1" and model not in fixture_names():
-        pytest.skip(f"fixture {model} not generated")
+        pytest.fail(f"fixture {model} is missing: python tests/fixtures/make_fixtures.py")
     directory = model_dir if model == "tf1" else fixture_path(model)
     probe = ("import sys; from sm_notebook.cli import main; main(sys.argv[1:]); "
              "heavy = [m for m in ('numpy', 'IPython', 'ipywidgets', 'tensorflow', 'ml_dtypes') "

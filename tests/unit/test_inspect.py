@@ -80,7 +80,6 @@ def test_tf1_multi_tags_meta_graph_selection_is_exact():
     assert frozenset({"serve", "gpu"}) in err.value.suggestions
 
 
-@pytest.mark.skipif("tf1_duplicate_tags" not in NAMES, reason="fixture not generated")
 def test_duplicate_tag_sets_are_diagnosed_and_warned():
     path = fixture_path("tf1_duplicate_tags")
     report = sm_notebook.inspect(path).diagnose()
@@ -90,7 +89,6 @@ def test_duplicate_tag_sets_are_diagnosed_and_warned():
         sm_notebook.inspect(path).meta_graph("serve")
 
 
-@pytest.mark.skipif("tf1_ambiguous_serve" not in NAMES, reason="fixture not generated")
 def test_ambiguous_serve_is_diagnosed():
     info = sm_notebook.inspect(fixture_path("tf1_ambiguous_serve"))
     assert "ambiguous-serve" in info.diagnose().codes()
@@ -98,7 +96,6 @@ def test_ambiguous_serve_is_diagnosed():
         info.meta_graph("serve")
 
 
-@pytest.mark.skipif("tf1_string_tag" not in NAMES, reason="fixture not generated")
 def test_split_string_tag_set_is_diagnosed():
     info = sm_notebook.inspect(fixture_path("tf1_string_tag"))
     assert "split-string-tag" in info.diagnose().codes()
@@ -107,7 +104,6 @@ def test_split_string_tag_set_is_diagnosed():
     assert err.value.suggestions[0] == info.tag_sets[0]
 
 
-@pytest.mark.skipif("tf2_module" not in NAMES, reason="fixture not generated")
 def test_tf2_module_variables_map_through_the_object_graph():
     info = sm_notebook.inspect(fixture_path("tf2_module"))
     mg = info.meta_graphs[0]
