@@ -1,4 +1,5 @@
-"""Pieces the editors share: loading the description, and the Save bar with overwrite confirmation."""
+"""Pieces the editors share: loading the description, building and saving their edits, and the
+Save bar with overwrite confirmation."""
 from __future__ import annotations
 
 import copy
@@ -16,6 +17,23 @@ def load_info(path_or_info):
         return path_or_info
     import sm_notebook
     return sm_notebook.inspect(path_or_info)
+
+
+def builder_with_edits(path, edits):
+    """A Builder for the model at ``path`` with ``edits`` applied (nothing written)."""
+    from ..edits import apply_edits, load_builder
+    builder = load_builder(path)
+    apply_edits(builder, edits)
+    return builder
+
+
+def save_edited(editor, export_dir=None, overwrite=False) -> Path:
+    """Write ``editor.builder`` (atomic); saving over the editor's own model reloads it."""
+    target = Path(export_dir or editor.path)
+    editor.builder.save(target, overwrite=overwrite)
+    if target.resolve() == Path(editor.path).resolve():
+        editor.reload()
+    return target
 
 
 def initial_meta_graph(info, tags=None, signature=None):

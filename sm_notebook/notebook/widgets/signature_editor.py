@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import ipywidgets as W
 
 from ...errors import SavedModelError
 from .. import display
-from ..edits import METHOD_NAMES, Edit, apply_edits, format_edits, load_builder
-from ._common import SaveBar, TrialBuilders, initial_meta_graph, load_info, message_html
+from ..edits import METHOD_NAMES, Edit, format_edits
+from ._common import (SaveBar, TrialBuilders, builder_with_edits, initial_meta_graph, load_info,
+                      message_html, save_edited)
 
 NEW = "\u2795 new signature"
 MAX_PICKER_ROWS = 200
@@ -329,20 +329,14 @@ class SignatureEditor(W.VBox):
     @property
     def builder(self):
         """A Builder for the model with the edits applied (nothing written)."""
-        builder = load_builder(self.path)
-        apply_edits(builder, self.edits)
-        return builder
+        return builder_with_edits(self.path, self.edits)
 
     def save(self, export_dir=None, overwrite=False):
         """Write the edited model through the Builder (atomic); an existing target needs overwrite."""
         problems = self.problems()
         if problems:
             raise SavedModelError("The edits are not valid: " + "; ".join(problems))
-        target = Path(export_dir or self.path)
-        self.builder.save(target, overwrite=overwrite)
-        if target.resolve() == Path(self.path).resolve():
-            self.reload()
-        return target
+        return save_edited(self, export_dir, overwrite)
 
     def reload(self):
         """Read the model again (after saving over it) and forget the edits."""

@@ -1,14 +1,13 @@
 """Tag-set editor: edit each metagraph's tags, with live diagnostics before anything is written."""
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import ipywidgets as W
 
 from .. import display
 from ..edits import Edit, format_edits, parse_tag_set
-from ._common import SaveBar, TrialBuilders, load_info, message_html
+from ._common import SaveBar, TrialBuilders, builder_with_edits, load_info, message_html, save_edited
 
 TAG_PROBLEM_CODES = ("duplicate-tag-set", "empty-tag-set", "split-string-tag", "misspelled-tag",
                      "ambiguous-serve", "no-plain-serve")
@@ -100,18 +99,11 @@ class TagSetEditor(W.VBox):
     @property
     def builder(self):
         """A Builder for the model with these edits applied (nothing written)."""
-        from ..edits import apply_edits, load_builder
-        builder = load_builder(self.path)
-        apply_edits(builder, self.edits)
-        return builder
+        return builder_with_edits(self.path, self.edits)
 
     def save(self, export_dir=None, overwrite=False):
         """Write the edited model (default: back to its own directory, which needs overwrite=True)."""
-        target = Path(export_dir or self.path)
-        self.builder.save(target, overwrite=overwrite)
-        if target.resolve() == Path(self.path).resolve():
-            self.reload()
-        return target
+        return save_edited(self, export_dir, overwrite)
 
     def reload(self):
         """Read the model again (after saving over it) and forget the edits."""
