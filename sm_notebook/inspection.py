@@ -233,23 +233,11 @@ def _variables(meta_graph, bundle) -> list[VariableInfo]:
     return result
 
 
-def object_paths(nodes) -> dict[int, str]:
-    """Node id -> path of child names from the root (node 0), breadth first."""
-    paths, queue = {0: ""}, [0]
-    while queue:
-        node_id = queue.pop(0)
-        for child in nodes[node_id].children:
-            if child.node_id not in paths and 0 <= child.node_id < len(nodes):
-                prefix = paths[node_id]
-                paths[child.node_id] = f"{prefix}/{child.local_name}" if prefix else child.local_name
-                queue.append(child.node_id)
-    return paths
-
-
 def _tf2_variables(meta_graph, bundle) -> list[VariableInfo]:
     from .format.tensors import dtype_name, shape_from_proto
     nodes = meta_graph.object_graph_def.nodes
-    paths = object_paths(nodes)
+    from .format.bundle import object_graph_paths
+    paths = object_graph_paths(nodes)
     checkpoint_graph = None
     if bundle is not None:
         try:

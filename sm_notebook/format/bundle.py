@@ -589,15 +589,7 @@ class BundleReader:
         Slot variables reachable only through an optimizer are named as TensorFlow
         names their keys: ``<variable>/.OPTIMIZER_SLOT/<optimizer>/<slot>``.
         """
-        paths = {0: ""} if graph.nodes else {}
-        queue = deque(paths)
-        while queue:
-            node_id = queue.popleft()
-            for ref in graph.nodes[node_id].children:
-                if ref.node_id not in paths:
-                    parent = paths[node_id]
-                    paths[ref.node_id] = f"{parent}/{ref.local_name}" if parent else ref.local_name
-                    queue.append(ref.node_id)
+        paths = object_graph_paths(graph.nodes)
         for node_id, node in enumerate(graph.nodes):
             if node_id not in paths:
                 continue
@@ -642,6 +634,24 @@ class BundleReader:
 
 
 # --- writing ----------------------------------------------------------------
+
+def object_graph_paths(nodes) -> dict[int, str]:
+    """Node id -> breadth-first path of children's local names from the root (node 0).
+
+    Serves TrackableObjectGraph and SavedObjectGraph nodes alike; references to node
+    ids outside the graph are ignored.
+    """
+    paths = {0: ""} if len(nodes) else {}
+    queue = deque(paths)
+    while queue:
+        node_id = queue.popleft()
+        for ref in nodes[node_id].children:
+            if ref.node_id not in paths and 0 <= ref.node_id < len(nodes):
+                parent = paths[node_id]
+                paths[ref.node_id] = f"{parent}/{ref.local_name}" if parent else ref.local_name
+                queue.append(ref.node_id)
+    return paths
+
 
 def _temp_name(path: str) -> str:
     return f"{path}.tempstate{uuid.uuid4().hex}"
