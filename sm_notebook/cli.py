@@ -182,8 +182,9 @@ def run_run(args) -> int:
     outputs = model.signatures[args.signature_def](**inputs)
     if args.outdir:
         os.makedirs(args.outdir, exist_ok=True)
-    for key in sorted(outputs):
-        value = np.asarray(model.numpy({key: outputs[key]})[key])
+    values = model.numpy(outputs)
+    for key in sorted(values):
+        value = np.asarray(values[key])
         _write(f"Result for output key {key}:\n{value}\n")
         if args.outdir:
             path = os.path.join(args.outdir, key + ".npy")
