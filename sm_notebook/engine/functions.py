@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SavedModelError
 from .attrs import decode_attr, decode_func
+from .ops.registry import FuncAttr
 
 CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 ARG_OP = "_Arg"
@@ -188,10 +189,14 @@ class FunctionLibrary:
 
 
 def call_target(node: Node, library: FunctionLibrary):
-    """``(function name, attrs proto map)`` when the node calls a library function, else None."""
+    """``(function name, NameAttrList proto or decoded FuncAttr)`` when the node calls a
+    library function, else None."""
     if node.op in CALL_OPS and "f" in node.attr:
-        func = node.attr["f"].func
-        return func.name, func
+        value = node.attr["f"]
+        if value.WhichOneof("value") == "placeholder":  # f: $attr of the enclosing function
+            func = decode_attr(value, node.func_attrs, where=f" (node {node.name!r})")
+            return func.name, func
+        return value.func.name, value.func
     if node.op in library:
         return node.op, None
     return None
@@ -232,7 +237,9 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
             f"Node {call.name!r} passes {len(call.inputs)} inputs to function {function!r}, "
             f"which takes {len(body.args)}.")
     func_attrs = None
-    if func_proto is not None and func_proto.attr:
+    if isinstance(func_proto, FuncAttr):  # already decoded from a placeholder
+        func_attrs = dict(func_proto.attrs) or None
+    elif func_proto is not None and func_proto.attr:
         func_attrs = decode_func(func_proto, call.func_attrs).attrs
     elif func_proto is None and call.attr:
         func_attrs = {k: decode_attr(v, call.func_attrs) for k, v in call.attr.items()

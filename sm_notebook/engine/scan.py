@@ -78,14 +78,27 @@ class ScanReport:
 
 
 def function_refs(node, library_names) -> list:
-    """Names of the functions a NodeDef calls: func attrs, lists of them, or its op."""
+    """Names of the functions a NodeDef may call: its op, and every function its attrs name.
+
+    That includes the functions inside a func attr's own attrs: a called function
+    can pass them on through a ``placeholder`` attr (``f: $body``), so they run too.
+    """
     names = [node.op] if node.op in library_names else []
     for value in node.attr.values():
-        kind = value.WhichOneof("value")
-        if kind == "func":
-            names.append(value.func.name)
-        elif kind == "list":
-            names.extend(f.name for f in value.list.func)
+        names.extend(attr_function_names(value))
+    return names
+
+
+def attr_function_names(value) -> list:
+    """Function names in an AttrValue: func values and func lists, nested attrs included."""
+    pending, names = [value], []
+    while pending:
+        current = pending.pop()
+        kind = current.WhichOneof("value")
+        funcs = [current.func] if kind == "func" else list(current.list.func) if kind == "list" else []
+        for func in funcs:
+            names.append(func.name)
+            pending.extend(func.attr.values())
     return names
 
 
