@@ -102,25 +102,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", default="",
                         help="'x=file.npy;y=file.npz[key]': inputs read from numpy files.")
     parser.add_argument("--input_exprs", default="",
-                        help="'x=[1,2];y=np.ones((2,3))': inputs as Python literals or numpy expressions.")
+                        help="'x=[1,2];y=np.ones((2,3))': inputs as Python literals or a few numpy "
+                             "constructors (np.array/zeros/ones/full/arange/linspace/eye/...) with literal "
+                             "arguments; parsed, never evaluated.")
+    parser.add_argument("--input_examples", default="",
+                        help="'x=[{\"f\": [1.0, 2.0], \"k\": [3]}]': inputs as lists of tf.train.Example "
+                             "features (float, int, str or bytes lists).")
     parser.add_argument("--outdir", help="Write each output to OUTDIR/<output key>.npy as well.")
     parser.add_argument("--overwrite", action="store_true", help="Overwrite files in --outdir.")
     parser.add_argument("--backend", default="numpy", help="numpy (default) or cupy.")
     parser.add_argument("--allow_io", action="store_true",
                         help="Allow ops that read or write files or run processes (untrusted models!).")
-
-
-def _split_assignments(text: str) -> list[tuple[str, str]]:
-    """'a=1;b=2' -> [('a', '1'), ('b', '2')], as saved_model_cli splits --inputs/--input_exprs."""
-    from .errors import SavedModelError
-
-    pairs = []
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise SavedModelError(f"Cannot parse input {part!r}: expected <input key>=<value>.")
-        pairs.append((key.strip(), value.strip()))
-    return pairs
 
 
 def _load_input_file(key: str, spec: str):
@@ -147,22 +139,34 @@ def _load_input_file(key: str, spec: str):
     return loaded
 
 
-def _evaluate_expression(key: str, expression: str):
-    """A Python literal, or an expression over numpy (``np``), as saved_model_cli allows."""
-    import ast
-
-    import numpy as np
-
+def _parse_examples(key: str, text: str) -> list:
+    """--input_examples: a list of {feature: list} dicts -> serialized tf.train.Examples."""
     from .errors import SavedModelError
+    from .format.example import serialize_example
+    from .literals import parse_value
 
-    try:
-        return ast.literal_eval(expression)
-    except (ValueError, SyntaxError):
-        pass
-    try:
-        return eval(expression, {"__builtins__": {}, "np": np, "numpy": np}, {})  # the user's own CLI text
-    except Exception as exc:
-        raise SavedModelError(f"Cannot evaluate --input_exprs {key}={expression!r}: {exc}.") from None
+    examples = parse_value(text, what=f"--input_examples {key}")
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
+        raise SavedModelError(f"--input_examples {key} must be a list of {{feature: list}} dicts, "
+                              f"got {type(examples).__name__}: {text!r}.")
+    return [serialize_example(example) for example in examples]
+
+
+def gather_inputs(args) -> dict:
+    """The feeds of `sm-notebook run`: files (--inputs), values (--input_exprs) and
+    tf.train.Examples (--input_examples); text is parsed (sm_notebook.literals), never run."""
+    from .errors import SavedModelError
+    from .literals import parse_value, split_assignments
+
+    inputs = {key: _load_input_file(key, spec) for key, spec in split_assignments(args.inputs, "--inputs")}
+    for flag, text, parse in (
+            ("--input_exprs", args.input_exprs, lambda k, v: parse_value(v, what=f"--input_exprs {k}")),
+            ("--input_examples", args.input_examples, _parse_examples)):
+        for key, value in split_assignments(text, flag):
+            if key in inputs:
+                raise SavedModelError(f"Input {key!r} is given twice (again in {flag}).")
+            inputs[key] = parse(key, value)
+    return inputs
 
 
 def run_run(args) -> int:
@@ -173,11 +177,7 @@ def run_run(args) -> int:
     from . import load
     from .errors import SavedModelError
 
-    inputs = {key: _load_input_file(key, spec) for key, spec in _split_assignments(args.inputs)}
-    for key, expression in _split_assignments(args.input_exprs):
-        if key in inputs:
-            raise SavedModelError(f"Input {key!r} is given by both --inputs and --input_exprs.")
-        inputs[key] = _evaluate_expression(key, expression)
+    inputs = gather_inputs(args)
     model = load(args.dir, tags=parse_tag_set(args.tag_set), backend=args.backend, allow_io=args.allow_io)
     outputs = model.signatures[args.signature_def](**inputs)
     if args.outdir:
@@ -190,7 +190,7 @@ def run_run(args) -> int:
             path = os.path.join(args.outdir, key + ".npy")
             if os.path.exists(path) and not args.overwrite:
                 raise SavedModelError(f"{path} exists; pass --overwrite to replace it.")
-            np.save(path, value, allow_pickle=value.dtype != object)
+            np.save(path, value, allow_pickle=value.dtype == object)  # strings: as saved_model_cli writes them
             _write(f"Output {key} is saved to {path}\n")
     return 0
 

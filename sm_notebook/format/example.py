@@ -191,3 +191,47 @@ def parse_example(buf: bytes) -> dict[bytes, Feature]:
             features[key] = feature
         pos = limit
     return features
+
+
+# --- writing ------------------------------------------------------------------
+
+def _length_delimited(field_tag: int, payload: bytes) -> bytes:
+    from .sstable import encode_varint
+    return bytes([field_tag]) + encode_varint(len(payload)) + payload
+
+
+def serialize_example(features: dict) -> bytes:
+    """One tf.train.Example from ``{name: list}``, typed by the list's first item as
+    saved_model_cli's ``--input_examples`` types it: float -> FloatList, int -> Int64List,
+    str (UTF-8) or bytes -> BytesList. Lists are written packed, keys in the given order."""
+    from .sstable import encode_varint
+
+    entries = []
+    for name, values in features.items():
+        if not isinstance(name, str) or not isinstance(values, list) or not values:
+            raise SavedModelError(f"Example feature {name!r}: expected a name and a non-empty list, "
+                                  f"got {values!r}.")
+        first = values[0]
+        try:
+            if isinstance(first, float):
+                payload = np.asarray(values, "<f4").tobytes()
+                kind = 0x12
+            elif isinstance(first, (str, bytes)):
+                payload = b"".join(_length_delimited(_LENGTH_1, v.encode() if isinstance(v, str) else v)
+                                   for v in values)
+                kind = 0x0A
+            elif isinstance(first, int):
+                if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                    raise TypeError("an Int64List holds integers only (not booleans)")
+                payload = b"".join(encode_varint(int(v) & _MASK64) for v in values)
+                kind = 0x1A
+            else:
+                raise TypeError(f"{type(first).__name__} is not float, int, str or bytes")
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise SavedModelError(f"Example feature {name!r}: cannot write {values!r} ({exc}).") from None
+        if kind != 0x0A:
+            payload = _length_delimited(_LENGTH_1, payload)
+        feature = _length_delimited(kind, payload)
+        entries.append(_length_delimited(_LENGTH_1, _length_delimited(0x0A, name.encode())
+                                         + _length_delimited(0x12, feature)))
+    return _length_delimited(0x0A, b"".join(entries)) if entries else b""
