@@ -1,7 +1,7 @@
 """Input values typed as text, parsed and never evaluated.
 
 Used by ``sm-notebook run --input_exprs/--input_examples``, ``%savedmodel run
-NAME=EXPR`` and the run panel's typed values. The text is parsed with `ast.parse`
+NAME=VALUE`` and the run panel's typed values. The text is parsed with `ast.parse`
 and walked here; nothing is passed to `eval` and no attribute is looked up on a
 module, so only what this module lists can happen:
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 COMMANDS = ("show", "diagnose", "run", "edit", "scan")
@@ -81,8 +81,9 @@ class SavedModelMagics(Magics):
     @magic_arguments()
     @argument("command", nargs="?", help=f"one of: {', '.join(COMMANDS)}")
     @argument("path", nargs="?", help="the SavedModel directory")
-    @argument("inputs", nargs="*", metavar="NAME=EXPR",
-              help="run: signature inputs, each EXPR evaluated in the notebook's namespace")
+    @argument("inputs", nargs="*", metavar="NAME=VALUE",
+              help="run: signature inputs, each VALUE a notebook variable, a literal or a numpy "
+                   "constructor (parsed, never evaluated)")
     @argument("-t", "--tags", help="tag-set, comma-separated, e.g. serve,gpu ({} for the empty set)")
     @argument("-s", "--signature", help="signature key (run: default serving_default)")
     @argument("-b", "--backend", choices=BACKENDS, help="run: array backend (default numpy)")
@@ -92,6 +93,7 @@ class SavedModelMagics(Magics):
     @argument("--write", action="store_true", help="cell: write the edited model (default: dry run)")
     @argument("--overwrite", action="store_true", help="cell: allow replacing an existing directory")
     @argument("--to", metavar="DIR", help="cell: write here instead of back to PATH")
+    @no_var_expand  # {expr} and $name stay text: the line is parsed, never run
     @line_cell_magic
     def savedmodel(self, line, cell=None):
         """Inspect, diagnose, run, scan and edit TensorFlow SavedModels (no TensorFlow needed).
@@ -101,10 +103,14 @@ class SavedModelMagics(Magics):
             errors and warnings from the diagnostics come first.
         %savedmodel diagnose PATH
             Every problem, worst first, each with its fix.
-        %savedmodel run PATH [--signature KEY] [--tags ...] [--backend numpy|cupy] x=EXPR ... [-o NAME]
-            Call a signature; each EXPR is Python evaluated in the notebook
-            (a variable, a list, np.load('x.npy')). The outputs are shown and,
-            with -o NAME, stored as a dict in NAME.
+        %savedmodel run PATH [--signature KEY] [--tags ...] [--backend numpy|cupy] x=VALUE ... [-o NAME]
+            Call a signature; each VALUE is a notebook variable's name, a
+            Python literal ([[1.0, 2.0]], b"text") or a numpy constructor with
+            literal arguments (np.zeros((2, 3), np.float32), np.arange(6).reshape(2, 3)).
+            Values are parsed, never evaluated (see sm_notebook.literals): compute
+            anything else in a cell first. The outputs are shown and, with -o NAME,
+            stored as a dict in NAME. The line is taken as typed: IPython's {expr}
+            and $name expansion does not apply.
         %savedmodel scan PATH [--tags ...]
             Ops the engine cannot run (unsupported) or will not run (denied).
         %savedmodel edit PATH [--widget signatures|tags|run|browser]
@@ -168,7 +174,7 @@ class SavedModelMagics(Magics):
         for name, allowed in OPTIONS_FOR.items():
             value = getattr(args, name)
             if value and mode not in allowed:
-                shown = "NAME=EXPR inputs" if name == "inputs" else f"--{name}"
+                shown = "NAME=VALUE inputs" if name == "inputs" else f"--{name}"
                 where = "%%savedmodel" if mode == "cell" else f"%savedmodel {mode}"
                 raise UsageError(f"{where} does not take {shown}.")
         path = Path(os.path.expanduser(args.path))
@@ -248,7 +254,7 @@ class SavedModelMagics(Magics):
         mg = info.meta_graph(args.tags)
         key = args.signature or _default_signature(mg)
         sig = info.signature(key, args.tags)
-        inputs = self._evaluate_inputs(args.inputs, sig)
+        inputs = self._parse_inputs(args.inputs, sig)
         backend = args.backend or "numpy"
         progress = Progress(f"run {key}", steps=2, show=_has_widget_frontend(self.shell))
         with progress:
@@ -262,27 +268,29 @@ class SavedModelMagics(Magics):
         self._display(display.run_result_text(result), display.run_result_html(result))
         self._store(args, result.outputs)
 
-    def _evaluate_inputs(self, assignments, sig) -> dict:
+    def _parse_inputs(self, assignments, sig) -> dict:
+        """NAME=VALUE items -> inputs; values parsed by sm_notebook.literals (variables looked up)."""
+        from ..errors import SavedModelError
+        from ..literals import parse_value
         inputs = {}
         for item in assignments:
             name, sep, expr = item.partition("=")
             name = name.strip()
             if not sep or not name or not expr.strip():
-                raise UsageError(f"Inputs are NAME=EXPR, got {item!r}.")
+                raise UsageError(f"Inputs are NAME=VALUE, got {item!r}.")
             if name not in sig.inputs:
                 raise UsageError(f"Signature {sig.key!r} has no input {name!r}; its inputs are: "
                                  f"{_describe_inputs(sig)}.")
             if name in inputs:
                 raise UsageError(f"Input {name!r} is given twice.")
             try:
-                # The user's own code, in the user's namespace, as any cell would run it.
-                inputs[name] = eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307
-            except Exception as exc:
-                raise UsageError(f"{name}={expr}: {type(exc).__name__}: {exc}") from None
+                inputs[name] = parse_value(expr, what=f"input {name}", names=self.shell.user_ns)
+            except SavedModelError as exc:
+                raise UsageError(str(exc)) from None
         missing = [k for k in sig.inputs if k not in inputs]
         if missing:
             raise UsageError(f"Missing input(s) {', '.join(missing)} for signature {sig.key!r}; "
-                             f"give each as NAME=EXPR ({_describe_inputs(sig)}).")
+                             f"give each as NAME=VALUE ({_describe_inputs(sig)}).")
         return inputs
 
     def _edit(self, args):

@@ -1,4 +1,5 @@
-"""Run panel: pick a tag-set and signature, feed notebook variables or generated inputs, see outputs and timing."""
+"""Run panel: pick a tag-set and signature, feed notebook variables, typed values or generated inputs,
+see outputs and timing. Typed values are parsed by sm_notebook.literals, never evaluated."""
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,7 @@ class RunPanel(W.VBox):
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
         self.namespace = namespace if namespace is not None else _user_namespace()
-        self.sources: dict = {}       # input key -> "zeros" | "random" | variable name | array
+        self.sources: dict = {}       # input key -> "zeros" | "random" | variable name | typed value | array
         self.result: display.RunResult | None = None
         self.load_seconds = 0.0
         self._models: dict = {}
@@ -113,7 +114,8 @@ class RunPanel(W.VBox):
         return self
 
     def set_input(self, key: str, source):
-        """Feed input ``key`` from "zeros", "random", a notebook variable's name, or an array."""
+        """Feed input ``key`` from "zeros", "random", a notebook variable's name, a typed value
+        (``"[[1.0, 2.0]]"``, ``"np.ones((2, 8), np.float32)"``: see sm_notebook.literals), or an array."""
         sig = self.signature
         if sig is None or key not in sig.inputs:
             raise KeyError(f"No input {key!r}; inputs: {list(sig.inputs) if sig else []}")
@@ -129,6 +131,7 @@ class RunPanel(W.VBox):
     def inputs(self) -> dict:
         """The arrays the next run will feed, by input key."""
         from ...errors import SavedModelError
+        from ...literals import parse_value
         sig = self.signature
         if sig is None:
             raise SavedModelError("This metagraph has no signature to run.")
@@ -137,10 +140,8 @@ class RunPanel(W.VBox):
             source = self.sources.get(key, "zeros")
             if isinstance(source, str) and source in GENERATED:
                 result[key] = generate_input(spec, source, self.batch_field.value, seed=i)
-            elif isinstance(source, str):
-                if source not in self.namespace:
-                    raise SavedModelError(f"Input {key!r}: there is no notebook variable {source!r}.")
-                result[key] = self.namespace[source]
+            elif isinstance(source, str):  # a variable's name or a typed value: parsed, never evaluated
+                result[key] = parse_value(source, what=f"input {key!r}", names=self.namespace)
             else:
                 result[key] = source
         return result
@@ -191,7 +192,7 @@ class RunPanel(W.VBox):
 
     def _render_inputs(self):
         sig = self.signature
-        self._dropdowns = {}
+        self._dropdowns, self._value_fields = {}, {}
         rows = []
         variables = notebook_arrays(self.namespace)
         for key, spec in (sig.inputs.items() if sig else []):
@@ -203,10 +204,15 @@ class RunPanel(W.VBox):
                                   layout=W.Layout(width="200px"))
             dropdown.observe(lambda c, k=key: self.sources.__setitem__(k, c.new), names="value")
             self._dropdowns[key] = dropdown
+            typed = W.Text(placeholder="or type a value, e.g. [[1.0, 2.0]]", continuous_update=False,
+                           layout=W.Layout(width="260px"))
+            typed.observe(lambda c, k=key: self.set_input(k, c.new.strip()) if c.new.strip() else None,
+                          names="value")
+            self._value_fields[key] = typed
             rows.append(W.HBox([W.HTML(display.code_html(key), layout=W.Layout(width="160px")),
                                 W.HTML(display.muted_html(f"{display.dtype_text(spec.dtype)} "
                                                           f"{display.shape_text(spec.shape)}"),
-                                       layout=W.Layout(width="160px")), dropdown]))
+                                       layout=W.Layout(width="160px")), dropdown, typed]))
         self.inputs_box.children = rows or [W.HTML(display.muted_html("no inputs" if sig else "no signature"))]
 
 
