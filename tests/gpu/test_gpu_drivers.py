@@ -69,6 +69,7 @@ def test_benchmark_measures_each_backend(tmp_path):
     assert "mlp" in out.with_suffix(".txt").read_text()
 
 
-def test_the_script_parses():
-    done = subprocess.run(["bash", "-n", str(HERE / "run_gpu_checks.sh")], capture_output=True, text=True)
+@pytest.mark.parametrize("script", ["run_gpu_checks.sh", "fetch_wheels.sh"])
+def test_the_scripts_parse(script):
+    done = subprocess.run(["bash", "-n", str(HERE / script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
