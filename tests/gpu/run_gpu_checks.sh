@@ -3,6 +3,9 @@
 #
 #   OUT=./gpu_results bash tests/gpu/run_gpu_checks.sh        (from anywhere; runs in the repo root)
 #
+# With this workplace's device tool: `bash tests/gpu/fetch_wheels.sh` here once, then one run with
+# command "bash tests/gpu/run_gpu_checks.sh", carry [".whl"], timeout_s 540 ($OUT is set there).
+#
 # Network: none is assumed. The GPU machines lent here reach nothing outside (no PyPI): their
 # image's python3 (3.12) already holds cupy-cuda13x, numpy, pytest and ml-dtypes; what
 # sm_notebook needs beyond that (protobuf >= 7.35.1, google-crc32c, array-api-compat, and
