@@ -110,6 +110,8 @@ def as_dtype(value) -> np.dtype:
     """A dtype argument: a `DTYPES` name, a builtin type name, or a dtype already parsed."""
     if isinstance(value, np.dtype):
         return value
+    if isinstance(value, type) and issubclass(value, np.generic) and np.dtype(value) in DTYPES.values():
+        return np.dtype(value)  # a numpy scalar type from a notebook variable (from numpy import float32)
     if isinstance(value, str) and value in DTYPES:
         return DTYPES[value]
     if isinstance(value, str) and value in BUILTIN_DTYPES:

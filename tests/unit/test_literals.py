@@ -133,6 +133,9 @@ def test_names_resolve_only_in_the_namespace_given():
     np.testing.assert_array_equal(parse_value("img.reshape(2, 2)", names=namespace), [[0, 1], [2, 3]])
     np.testing.assert_array_equal(parse_value("np.array(img, dtype='float32')", names=namespace),
                                   np.arange(4, dtype=np.float32))
+    assert parse_value("np.zeros(2, dtype=f32)", names={"f32": np.float32}).dtype == np.float32
+    with pytest.raises(SavedModelError, match="dtype"):
+        parse_value("np.zeros(2, dtype=t)", names={"t": np.void})
     with pytest.raises(SavedModelError, match="no notebook variable 'missing'"):
         parse_value("missing", names=namespace)
     with pytest.raises(SavedModelError, match="not allowed"):
