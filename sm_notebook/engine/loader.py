@@ -37,20 +37,21 @@ class ModelSource:
 
 
 def load_model(export_dir, tags=None, backend="numpy", allow_io=False,
-               memory_cap=DEFAULT_MEMORY_CAP) -> LoadedModel:
-    """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``."""
+               memory_cap=DEFAULT_MEMORY_CAP, optimize=True) -> LoadedModel:
+    """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``.
+    ``optimize=False`` runs the plain, unoptimised plans (see engine/plan.py)."""
     from ..tags import select_meta_graph
 
     saved_model = read_saved_model(export_dir)
     index, meta_graph = select_meta_graph(saved_model, tags, export_dir)
     return start_model(ModelSource(str(export_dir), saved_model, index, meta_graph),
-                       backend, allow_io, memory_cap)
+                       backend, allow_io, memory_cap, optimize)
 
 
-def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedModel:
+def start_model(source: ModelSource, backend, allow_io, memory_cap, optimize=True) -> LoadedModel:
     """A fresh runtime for ``source``: checked, variables restored, init op run."""
     meta_graph = source.meta_graph
-    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap)
+    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize)
     if not allow_io:
         _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
     signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))

@@ -95,11 +95,13 @@ class SignatureFunction:
     def plan(self):
         """The compiled plan (compiled on first use)."""
         if self._plan is None:
-            runtime = self._model._runtime
-            self._plan = runtime.graph_plan(
-                [s.name for s in self.inputs.values()] + list(self._model._feeds),
-                [s.name for s in self.outputs.values()], name=f"signature {self.key!r}")
+            self._plan = self._compile(self._model._runtime)
         return self._plan
+
+    def _compile(self, runtime):
+        return runtime.graph_plan(
+            [s.name for s in self.inputs.values()] + list(self._model._feeds),
+            [s.name for s in self.outputs.values()], name=f"signature {self.key!r}")
 
     def __call__(self, **inputs) -> SignatureOutputs:
         args = self._convert(inputs)
@@ -109,19 +111,23 @@ class SignatureFunction:
         return self._outputs(values, plan)
 
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
-        """Run once node by node: ``trace`` prints each node's inputs and outputs (or
-        pass a callable), ``stop_after`` (node name or step index) stops there."""
+        """Run once node by node on the unoptimised plan (every node of the graph is a
+        step, nothing fused or folded away): ``trace`` prints each node's inputs and
+        outputs (or pass a callable), ``stop_after`` (node name or step index) stops
+        there; a name no node of this signature has is refused, naming the nearest."""
         args = self._convert(inputs)
-        runtime = self._model._runtime
         debugger = Debugger(trace=trace, stop_after=stop_after)
-        runtime.debugger = debugger
+        runtime = self._model._runtime.debugging(debugger)
+        plan = self._compile(runtime)
+        debugger.check_target({i.name for i in plan.info} | runtime.library.node_names())
         try:
-            values = runtime.run_plan(self.plan, args)
-            outputs = self._outputs(values, self.plan)
+            values = runtime.run_plan(plan, args)
+            outputs = self._outputs(values, plan)
         except StopExecution:
             outputs = None
-        finally:
-            runtime.debugger = None
+        if isinstance(stop_after, int) and not isinstance(stop_after, bool) and outputs is not None:
+            raise SavedModelError(f"stop_after={stop_after}: the run had only "
+                                  f"{len(debugger.records)} steps (0 to {len(debugger.records) - 1}).")
         return DebugRun(outputs, debugger.stopped_at, debugger.records, debugger.values)
 
     # ---------------------------------------------------------------- inputs and outputs
@@ -287,7 +293,9 @@ class LoadedModel:
     def to(self, backend) -> "LoadedModel":
         """This model on another backend ("numpy", "cupy" or an array API namespace)."""
         from .loader import start_model
-        return start_model(self._source, backend, self._runtime.allow_io, self._runtime.ctx.memory_cap)
+        runtime = self._runtime
+        return start_model(self._source, backend, runtime.allow_io, runtime.ctx.memory_cap,
+                           runtime.optimize)
 
     def numpy(self, outputs) -> dict:
         """Any signature's outputs as numpy arrays."""

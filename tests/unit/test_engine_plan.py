@@ -8,13 +8,13 @@ import weakref
 import numpy as np
 import pytest
 
-from engine_graphs import (Counter, Func, const, function, install_test_kernels, meta_graph, node,
+from engine_graphs import (Counter, Func, const, function, install_test_kernels, install_test_op, meta_graph, node,
                            placeholder, save, signature)
 
 import sm_notebook.engine.ops  # noqa: F401
 from sm_notebook.engine.attrs import OpDefaults, decode_attr, decode_node_attrs
 from sm_notebook.engine.loader import load_model
-from sm_notebook.engine.ops.registry import FuncAttr, KERNELS, OpKernel, OutputArg
+from sm_notebook.engine.ops.registry import FuncAttr
 from sm_notebook.errors import SavedModelError
 
 F32 = np.float32
@@ -81,8 +81,8 @@ def test_intermediates_are_freed_after_their_last_consumer(tmp_path, monkeypatch
         assert refs[-1]() is None, "the first intermediate is still alive"
         return [inputs[0]]
 
-    monkeypatch.setitem(KERNELS, "_TMake", OpKernel("_TMake", make, (OutputArg("z"),)))
-    monkeypatch.setitem(KERNELS, "_TCheck", OpKernel("_TCheck", check, (OutputArg("z"),)))
+    install_test_op(monkeypatch, "_TMake", make)
+    install_test_op(monkeypatch, "_TCheck", check)
     nodes = [placeholder("x"), node("a", "_TMake", ["x"]), node("b", "_TAdd", ["a", "a"]),
              node("c", "_TCheck", ["b"])]
     fn = _load(tmp_path, nodes, {"y": ("c:0", F32, (None,))}).signatures["serving_default"]
@@ -296,7 +296,7 @@ def test_attr_decoding_and_defaults():
     defaults = OpDefaults(op_list)
     assert decode_node_attrs({}, "MatMul", defaults)["transpose_a"] is True  # the model's op list wins
     assert decode_node_attrs({}, "MatMul", defaults)["transpose_b"] is False  # the engine's table
-    assert defaults.output_args("MatMul")[0].name == "product"
+    assert defaults.op_info("MatMul").outputs[0].name == "product"
 
 
 # --------------------------------------------------------------------------- rewrites
