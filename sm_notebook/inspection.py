@@ -9,12 +9,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import opdefs
 from .errors import SavedModelError
 from .format import savedmodel as files
 from .tags import format_tag_set, select_meta_graph
-
-VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
-
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -224,8 +222,9 @@ def _variables(meta_graph, bundle) -> list[VariableInfo]:
     if meta_graph.object_graph_def.nodes:
         return _tf2_variables(meta_graph, bundle)
     result = []
+    variable_ops = opdefs.ops_with("variable")
     for node in meta_graph.graph_def.node:
-        if node.op not in VARIABLE_OPS:
+        if node.op not in variable_ops:
             continue
         dtype_attr = node.attr["dtype"].type
         shape = shape_from_proto(node.attr["shape"].shape) if "shape" in node.attr else None

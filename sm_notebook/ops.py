@@ -1,5 +1,8 @@
-"""Which TensorFlow ops sm_notebook's engine can run, and which it refuses (IO)."""
+"""Which TensorFlow ops sm_notebook's engine can run, and which it refuses (IO: the
+op table's ``io`` flag)."""
 from __future__ import annotations
+
+from . import opdefs
 
 __all__ = ["supported_ops", "is_supported", "denied_ops"]
 
@@ -14,23 +17,18 @@ def _kernels():
 
 def supported_ops() -> list:
     """Sorted names of the ops the engine has kernels for (IO ops excluded)."""
-    return sorted(op for op, k in _kernels().items()
-                  if not op.startswith(_INTERNAL_PREFIX) and op not in _io_ops())
+    denied = opdefs.ops_with("io")
+    return sorted(op for op in _kernels() if not op.startswith(_INTERNAL_PREFIX) and op not in denied)
 
 
 def is_supported(op: str) -> bool:
     """Whether the engine can run ``op`` without allow_io=True."""
-    return op in _kernels() and op not in _io_ops() and not op.startswith(_INTERNAL_PREFIX)
+    return op in _kernels() and op not in opdefs.ops_with("io") and not op.startswith(_INTERNAL_PREFIX)
 
 
 def denied_ops() -> list:
     """Sorted names of the ops refused unless a model is loaded with allow_io=True."""
-    return sorted(_io_ops())
-
-
-def _io_ops() -> frozenset:
-    from . import opdefs
-    return opdefs.ops_with("io")
+    return sorted(opdefs.ops_with("io"))
 
 
 def supported_ops_markdown() -> str:
