@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import opdefs
 from ..errors import SavedModelError
 from ..format.tensors import (
     REF_OFFSET, DataType, dtype_to_numpy, numpy_to_dtype, short_dtype_name,
@@ -475,7 +476,8 @@ def probe_with_kernel(op: str, input_types: list[TensorType], attr_map,
     except ImportError:
         return None
     kernel = KERNELS.get(op)
-    if kernel is None or kernel.io or kernel.stateful:
+    info = opdefs.get(op)
+    if kernel is None or info is None or info.flags & {"io", "stateful"}:
         return None
     first = _run_probe(kernel, op, input_types, attr_map, consts, distinct=False)
     if first is None:
