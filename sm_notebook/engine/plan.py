@@ -229,7 +229,7 @@ def _input(runtime, pnodes: dict, consumer: PlanNode, ref: Ref, fed) -> tuple:
         if read_name not in pnodes:
             kernel = get_kernel(READ_REF_OP, read_name)
             pnodes[read_name] = PlanNode(read_name, READ_REF_OP, [flat], [], {}, kernel, 1,
-                                         src.function, flags=frozenset({"stateful", "variable_read"}))
+                                         src.function, flags=opdefs.require(READ_REF_OP).flags)
         return read_name, 0
     return flat
 

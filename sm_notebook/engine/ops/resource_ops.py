@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import opdefs
+from ..._proto import graph_pb2
 from ...errors import SavedModelError
 from ..context import KernelContext
 from .registry import OutputArg, kernel
@@ -128,10 +130,22 @@ def variable_v2(ctx, inputs, attrs):
                      attrs.get("shape"))]
 
 
-@kernel("_SmnbReadRef", stateful=True)
+@kernel("_SmnbReadRef")
 def read_ref(ctx, inputs, attrs):
     """The engine's implicit read of a TF1 ref variable by an op that wants its value."""
     return [_handle(inputs[0], "a ref read").read()]
+
+
+def _define_read_ref():
+    """The op table entry of the engine's own `_SmnbReadRef` (ref in, value out, stateful)."""
+    op_def = graph_pb2.OpDef(name="_SmnbReadRef", is_stateful=True)
+    op_def.input_arg.add(name="ref", type_attr="dtype", is_ref=True)
+    op_def.output_arg.add(name="value", type_attr="dtype")
+    op_def.attr.add(name="dtype", type="type")
+    opdefs.register_extra(op_def)
+
+
+_define_read_ref()
 
 
 @kernel("Assign", outputs=("output_ref",), stateful=True)
