@@ -275,6 +275,50 @@ def test_debug_traces_into_functions_with_depth(tmp_path, capsys):
     assert "d (_TAdd)" in capsys.readouterr().out
 
 
+def test_debug_runs_the_unoptimised_plan_and_stops_at_fused_nodes(tmp_path):
+    """The optimised plan fuses BiasAdd and Relu into the MatMul step and elides the
+    Identity; the debugger still stops after each of them (issue: it ran to the end)."""
+    rng = np.random.default_rng(3)
+    nodes = [placeholder("x", F32, (None, 3)), const("w", rng.standard_normal((3, 2)).astype(F32)),
+             const("b", rng.standard_normal(2).astype(F32)),
+             node("mm", "MatMul", ["x", "w"], T=np.dtype(F32)),
+             node("bias", "BiasAdd", ["mm", "b"], T=np.dtype(F32)),
+             node("ident", "Identity", ["bias"], T=np.dtype(F32)),
+             node("act", "Relu", ["ident"], T=np.dtype(F32))]
+    fn = _load(tmp_path, nodes, {"y": ("act:0", F32, (None, 2))},
+               inputs={"x": ("x:0", F32, (None, 3))}).signatures["serving_default"]
+    x = rng.standard_normal((2, 3)).astype(F32)
+    expected = fn(x=x).numpy()["y"]
+    assert "MatMul + BiasAdd + Relu" in fn.plan.describe() and "ident" not in fn.plan.describe()
+    for name in ("bias", "ident", "act"):
+        run = fn.debug(trace=False, stop_after=name, x=x)
+        assert run.stopped_at == name and run.outputs is None
+    run = fn.debug(trace=False, stop_after="ident", x=x)
+    np.testing.assert_allclose(run.values["bias"][0], x @ _const_value(nodes, "w") + _const_value(nodes, "b"),
+                               rtol=1e-6, atol=1e-6)
+    full = fn.debug(trace=False, x=x)
+    np.testing.assert_array_equal(full.outputs["y"], expected)
+    names = [r.name for r in full.records]
+    assert sorted(names) == ["act", "b", "bias", "ident", "mm", "w"]  # every node, consts too
+    assert [n for n in names if n in ("mm", "bias", "ident", "act")] == ["mm", "bias", "ident", "act"]
+    np.testing.assert_array_equal(fn(x=x).numpy()["y"], expected)  # the optimised plan is untouched
+
+
+def test_debug_refuses_a_stop_after_that_names_no_node(tmp_path):
+    nodes = [placeholder("x"), node("first_add", "_TAdd", ["x", "x"]), node("b", "_TMul", ["first_add", "x"])]
+    fn = _load(tmp_path, nodes, {"y": ("b:0", F32, (None,))}).signatures["serving_default"]
+    with pytest.raises(SavedModelError, match=r"stop_after='first_ad'.*Near names: 'first_add'"):
+        fn.debug(trace=False, stop_after="first_ad", x=np.array([1.0], F32))
+    with pytest.raises(SavedModelError, match="only 2 steps"):
+        fn.debug(trace=False, stop_after=7, x=np.array([1.0], F32))
+
+
+def _const_value(nodes, name):
+    from sm_notebook.format.tensors import tensor_proto_to_numpy
+    (found,) = [n for n in nodes if n.name == name]
+    return tensor_proto_to_numpy(found.attr["value"].tensor)
+
+
 # --------------------------------------------------------------------------- attrs
 
 def test_attr_decoding_and_defaults():

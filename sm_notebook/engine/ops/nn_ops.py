@@ -319,7 +319,7 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     dtype = np.result_type(x.dtype, w.dtype)
     out = np.empty((n, *outs) + lanes, dtype=dtype)
     if not out.size:
-        return out
+        return out.reshape((n, *outs, channels * multiplier))
     program, first = _depthwise_program(
         tuple(int(k) for k in w.shape[:-2]), tuple(strides), tuple(dilations),
         tuple(tuple(p) for p in pads), tuple(int(d) for d in x.shape[1:-1]), tuple(outs))
