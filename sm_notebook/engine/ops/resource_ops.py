@@ -86,6 +86,15 @@ def read_variable_op(ctx, inputs, attrs):
     return [_handle(inputs[0], "ReadVariableOp").read()]
 
 
+@kernel("ResourceGather")
+def resource_gather(ctx, inputs, attrs):
+    """``gather(variable value, indices)`` along axis ``batch_dims`` (tf.nn.embedding_lookup)."""
+    from .gather_ops import gather
+    value = _handle(inputs[0], "ResourceGather").read()
+    batch_dims = int(attrs.get("batch_dims", 0))
+    return [gather(ctx, "ResourceGather", value, inputs[1], batch_dims, batch_dims)]
+
+
 @kernel("AssignVariableOp", outputs=(), stateful=True)
 def assign_variable_op(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignVariableOp")
