@@ -51,7 +51,7 @@ class SignatureInfo:
                 f"outputs={list(self.outputs)}, method_name={self.method_name!r})")
 
     def _repr_html_(self):
-        from .notebook.display import signature_html
+        from .render import signature_html
         return signature_html(self)
 
 
@@ -99,7 +99,7 @@ class MetaGraphInfo:
                 f"variables={len(self.variables)}, assets={len(self.assets)})")
 
     def _repr_html_(self):
-        from .notebook.display import meta_graph_html
+        from .render import meta_graph_html
         return meta_graph_html(self)
 
 
@@ -149,7 +149,7 @@ class SavedModelInfo:
         return f"<SavedModelInfo {str(self.export_dir)!r}: {len(self.meta_graphs)} metagraph(s) [{sets}]>"
 
     def _repr_html_(self):
-        from .notebook.display import saved_model_html
+        from .render import saved_model_html
         return saved_model_html(self)
 
 

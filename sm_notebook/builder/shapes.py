@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import opdefs
 from ..errors import SavedModelError
 from ..format.tensors import (
     REF_OFFSET, DataType, dtype_to_numpy, numpy_to_dtype, short_dtype_name,
@@ -470,19 +469,13 @@ def probe_with_kernel(op: str, input_types: list[TensorType], attr_map,
     the runs depend on the data and are reported unknown. None when the engine has no kernel for ``op``, the kernel touches state or files,
     or it fails on the probe.
     """
-    try:
-        from ..engine import ops as _register_all  # noqa: F401 - importing registers kernels
-        from ..engine.ops.registry import KERNELS
-    except ImportError:
+    from ..engine.probe import can_probe
+    if not can_probe(op):
         return None
-    kernel = KERNELS.get(op)
-    info = opdefs.get(op)
-    if kernel is None or info is None or info.flags & {"io", "stateful"}:
-        return None
-    first = _run_probe(kernel, op, input_types, attr_map, consts, distinct=False)
+    first = _run_probe(op, input_types, attr_map, consts, distinct=False)
     if first is None:
         return None
-    second = _run_probe(kernel, op, input_types, attr_map, consts, distinct=True)
+    second = _run_probe(op, input_types, attr_map, consts, distinct=True)
     if second is None or len(second) != len(first):
         return [TensorType(t.dtype, None) for t in first]
     return [TensorType(a.dtype, _agreeing_dims(a.shape, b.shape)) for a, b in zip(first, second)]
@@ -508,9 +501,8 @@ def _probe_array(shape, dtype, distinct: bool) -> np.ndarray:
     return (np.arange(1, count + 1) % 97).astype(np_dtype).reshape(shape)
 
 
-def _run_probe(kernel, op, input_types, attr_map, consts, distinct: bool):
-    from ..engine.attrs import decode_node_attrs
-    from ..engine.context import KernelContext
+def _run_probe(op, input_types, attr_map, consts, distinct: bool):
+    from ..engine.probe import run_op_once
     inputs = []
     for spec, const in zip(input_types, consts):
         if const is not None:
@@ -522,9 +514,8 @@ def _run_probe(kernel, op, input_types, attr_map, consts, distinct: bool):
         if math.prod(shape) > 1 << 20:
             return None
         inputs.append(_probe_array(shape, spec.dtype, distinct))
-    try:
-        outputs = kernel.fn(KernelContext("numpy"), inputs, decode_node_attrs(attr_map, op))
-    except Exception:  # noqa: BLE001 - any kernel failure means "cannot tell"
+    outputs = run_op_once(op, inputs, attr_map)
+    if outputs is None:
         return None
     result = []
     for value in outputs:

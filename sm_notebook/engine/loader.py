@@ -66,7 +66,7 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap, optimize=Tru
     runtime.freeze_variables = not any(  # restore and init ops have run: only signatures count
         n.op in writes
         for n, _ in _ops_of(meta_graph, signature_nodes, signature_functions))
-    return LoadedModel(source, runtime, feeds)
+    return LoadedModel(source, runtime, feeds, start_model)
 
 
 def _signature_roots(meta_graph) -> list:

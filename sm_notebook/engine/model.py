@@ -271,8 +271,9 @@ class LoadedModel:
     on another backend (variables restored and init ops run again there).
     """
 
-    def __init__(self, source, runtime, feeds: dict):
+    def __init__(self, source, runtime, feeds: dict, restart):
         self._source = source
+        self._restart = restart  # start_model(source, backend, ...) of engine/loader.py
         self._runtime = runtime
         self._feeds = feeds  # tensor name -> value fed to every plan (asset paths)
         meta_graph = source.meta_graph
@@ -292,10 +293,9 @@ class LoadedModel:
 
     def to(self, backend) -> "LoadedModel":
         """This model on another backend ("numpy", "cupy" or an array API namespace)."""
-        from .loader import start_model
         runtime = self._runtime
-        return start_model(self._source, backend, runtime.allow_io, runtime.ctx.memory_cap,
-                           runtime.optimize)
+        return self._restart(self._source, backend, runtime.allow_io, runtime.ctx.memory_cap,
+                             runtime.optimize)
 
     def numpy(self, outputs) -> dict:
         """Any signature's outputs as numpy arrays."""
