@@ -214,7 +214,7 @@ def _appeared(target: Path) -> SavedModelError:
     return SavedModelError(
         f"{str(target)!r} appeared while this export was being written (another save to the "
         "same place?); it was left as it is and nothing was saved. Choose another directory, "
-        "or pass overwrite=True to replace it.")
+        "or save again with overwrite=True to replace it if it is a SavedModel export.")
 
 
 def _remove_empty_dir(path: Path):

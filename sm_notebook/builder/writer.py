@@ -145,8 +145,13 @@ def write_export(export_dir, plan: ExportPlan, overwrite: bool = False) -> Path:
     target = Path(export_dir).absolute()
     publish.clean_leftovers(target)
     replace = check_target(target, overwrite, plan)
-    make_dirs(target.parent)
-    staging = publish.Staging(target)
+    try:
+        make_dirs(target.parent)
+        staging = publish.Staging(target)
+    except OSError as exc:
+        raise SavedModelError(
+            f"Cannot write into {str(target.parent)!r} ({exc.strerror}); a save needs to create "
+            "a staging directory beside the target. Choose a directory you can write to.") from None
     try:
         export = staging.export
         write_variables(export, plan)

@@ -382,3 +382,13 @@ def test_only_provably_abandoned_staging_directories_are_removed(tmp_path):
     assert all((directory / "data.bin").read_text() == "user data" for directory in foreign)
     tiny_builder(3.0).save(target, overwrite=True)          # the lock is gone: now it is ours
     assert not foreign[2].exists() and foreign[0].exists() and foreign[1].exists()
+
+
+def test_an_unwritable_parent_is_a_clear_error(tmp_path, monkeypatch):
+    from sm_notebook.builder import writer
+
+    def refused(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(writer, "make_dirs", refused)
+    with pytest.raises(SavedModelError, match=r"Cannot write into .*\(Permission denied\)"):
+        tiny_builder().save(tmp_path / "locked" / "model")
