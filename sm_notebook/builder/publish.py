@@ -134,9 +134,8 @@ class Staging:
                 continue
         self._lock_fd = None
         try:
-            self._lock_fd = os.open(self.path / MARKER,
-                                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                                    0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            self._lock_fd = os.open(self.path / MARKER, flags, 0o600)
             if fcntl is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             os.write(self._lock_fd, _marker_content(target))   # content only once locked
