@@ -30,7 +30,7 @@ class PlanNode:
         """The prepared kernel, made once (`run`); host kernels move data for non-numpy."""
         if self.run is None:
             run = self.kernel.prepare(self, ctx)
-            if self.kernel.host and not ctx.is_numpy:
+            if "host" in self.flags and not ctx.is_numpy:
                 run = _on_host(run, ctx)
             self.run = run
         return self.run
