@@ -108,7 +108,7 @@ class SignatureFunction:
         plan = self.plan
         runtime = self._model._runtime
         values = runtime.run_plan(plan, args)
-        return self._outputs(values, plan)
+        return self._outputs(values, plan, args)
 
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
         """Run once node by node on the unoptimised plan (every node of the graph is a
@@ -122,7 +122,7 @@ class SignatureFunction:
         debugger.check_target({i.name for i in plan.info} | runtime.library.node_names())
         try:
             values = runtime.run_plan(plan, args)
-            outputs = self._outputs(values, plan)
+            outputs = self._outputs(values, plan, args)
         except StopExecution:
             outputs = None
         if isinstance(stop_after, int) and not isinstance(stop_after, bool) and outputs is not None:
@@ -154,12 +154,20 @@ class SignatureFunction:
             args.append(backend.asarray(array))
         return args + list(self._model._feeds.values())
 
-    def _outputs(self, values, plan) -> SignatureOutputs:
+    def _outputs(self, values, plan, args=()) -> SignatureOutputs:
+        """The fetched values as outputs the caller owns: constants, variable values and
+        anything sharing memory with an input are copied (as TensorFlow returns fresh
+        tensors), so changing an output changes nothing else."""
         backend = self._model._runtime.ctx.backend
+        inputs = [a for a in args if type(a) is np.ndarray]
         result = {}
         for position, (k, v) in enumerate(zip(self._output_keys, values)):
-            if position in plan.constant_fetches:
-                v = v.copy() if isinstance(v, np.ndarray) else v
+            if type(v) is np.ndarray:
+                if (position in plan.constant_fetches or not v.flags.writeable
+                        or any(np.may_share_memory(v, a) for a in inputs)):
+                    v = v.copy()
+            elif position in plan.constant_fetches and hasattr(v, "copy"):
+                v = v.copy()
             if backend.is_numpy and not isinstance(v, np.ndarray):
                 v = np.asarray(v)
             result[k] = v

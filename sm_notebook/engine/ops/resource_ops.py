@@ -20,13 +20,27 @@ from .registry import OutputArg, kernel
 
 class Variable:
     """A variable of a loaded model."""
-    __slots__ = ("name", "dtype", "shape", "value")
+    __slots__ = ("name", "dtype", "shape", "_value")
 
     def __init__(self, name: str, dtype=None, shape=None, value=None):
         self.name = name
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.shape = shape
         self.value = value
+
+    @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, value):
+        """Values are replaced, never changed in place: numpy ones are made read-only, so
+        every read may share them (reads return the array itself)."""
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            if value.base is not None or not value.flags.owndata:
+                value = value.copy()
+            value.flags.writeable = False
+        self._value = value
 
     def __repr__(self):
         state = "uninitialised" if self.value is None else f"{getattr(self.value, 'shape', ())}"
