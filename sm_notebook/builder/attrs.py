@@ -83,6 +83,8 @@ def encode_attr(value, kind: str | None = None) -> graph_pb2.AttrValue:
         return attr
     if kind == "func" and isinstance(value, str):
         attr.func.name = value
+    elif kind == "func" and isinstance(value, graph_pb2.NameAttrList):
+        attr.func.CopyFrom(value)
     elif kind == "type":
         attr.type = dtype_enum(value)
     elif kind == "shape":

@@ -108,6 +108,18 @@ def test_attrs_are_encoded_as_the_opdef_types_them():
         g.op("Unpack", x, num="two")
 
 
+def test_encode_attr_follows_opdef_attr_types():
+    from sm_notebook._proto import graph_pb2
+    from sm_notebook.builder.attrs import encode_attr
+    assert encode_attr(2, "float").f == 2.0
+    assert list(encode_attr([1, 2], "list(float)").list.f) == [1.0, 2.0]
+    assert encode_attr("SAME", "string").s == b"SAME"
+    assert encode_attr("fn", "func").func.name == "fn"
+    assert encode_attr(graph_pb2.NameAttrList(name="g"), "func").func.name == "g"
+    with pytest.raises(SavedModelError, match="list\\(int\\)"):
+        encode_attr(3, "list(int)")
+
+
 def test_kernel_fallback_infers_ops_outside_the_table():
     g = Graph()
     x = g.placeholder("x", "float32", (4, 3))
