@@ -3,7 +3,8 @@
 The only place TensorFlow runs for the op table. Documentation strings and full-type
 annotations are dropped (the package never reads them); ops are sorted by name and
 the proto serialized deterministically, so the same TensorFlow gives the same bytes.
-The TensorFlow version and op count go to the sidecar tf_ops.json.
+The sidecar tf_ops.json holds the TensorFlow version and the op names in file order,
+so the package can index ops without walking the parsed list.
 
     python tools/generate_opdefs.py            # rewrite the committed files
     python tools/generate_opdefs.py --out DIR  # write them into DIR instead
@@ -65,8 +66,8 @@ def generate(out_dir: Path) -> tuple[Path, Path]:
     data_path, version_path = out_dir / DATA_FILE, out_dir / VERSION_FILE
     data_path.write_bytes(data)
     from sm_notebook._proto import graph_pb2
-    count = len(graph_pb2.OpList.FromString(data).op)
-    version_path.write_text(json.dumps({"tensorflow": version, "ops": count}, indent=1) + "\n")
+    names = [op_def.name for op_def in graph_pb2.OpList.FromString(data).op]
+    version_path.write_text(json.dumps({"tensorflow": version, "ops": names}, indent=0) + "\n")
     return data_path, version_path
 
 

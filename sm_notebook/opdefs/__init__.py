@@ -197,22 +197,42 @@ def from_op_def(op_def) -> OpInfo:
 # --- the table ------------------------------------------------------------------------
 
 _lock = threading.RLock()
-_defs: dict | None = None            # op name -> OpDef proto (TensorFlow's registry)
+_positions: dict | None = None       # op name -> position in tf_ops.pb (from tf_ops.json)
+_op_list = None                      # the parsed OpList, on the first get()
 _infos: dict[str, OpInfo] = {}       # built on first get()
 _extras: dict[str, OpInfo] = {}      # register_extra()
 _stateful: frozenset | None = None
 
 
+def _sidecar() -> dict:
+    import json
+    with open(os.path.join(_HERE, VERSION_FILE), encoding="utf-8") as file:
+        return json.load(file)
+
+
 def _registry() -> dict:
-    global _defs
-    if _defs is None:
+    """Op name -> position in the OpList (TensorFlow's registry)."""
+    global _positions
+    if _positions is None:
         with _lock:
-            if _defs is None:
+            if _positions is None:
+                _positions = {name: i for i, name in enumerate(_sidecar()["ops"])}
+    return _positions
+
+
+def _op_def(position: int):
+    global _op_list
+    if _op_list is None:
+        with _lock:
+            if _op_list is None:
                 with open(os.path.join(_HERE, DATA_FILE), "rb") as file:
-                    data = file.read()
-                op_list = graph_pb2.OpList.FromString(data)
-                _defs = {op_def.name: op_def for op_def in op_list.op}
-    return _defs
+                    op_list = graph_pb2.OpList.FromString(file.read())
+                if len(op_list.op) != len(_registry()):
+                    raise SavedModelError(
+                        f"{DATA_FILE} holds {len(op_list.op)} ops but {VERSION_FILE} names "
+                        f"{len(_registry())}; regenerate both: python tools/generate_opdefs.py")
+                _op_list = op_list
+    return _op_list.op[position]
 
 
 def get(op: str) -> OpInfo | None:
@@ -220,9 +240,10 @@ def get(op: str) -> OpInfo | None:
     found = _extras.get(op) or _infos.get(op)
     if found is not None:
         return found
-    op_def = _registry().get(op)
-    if op_def is None:
+    position = _registry().get(op)
+    if position is None:
         return None
+    op_def = _op_def(position)
     with _lock:
         found = _infos.get(op)
         if found is None:
@@ -251,7 +272,7 @@ def ops_with(flag: str) -> frozenset[str]:
     global _stateful
     if flag == "stateful":
         if _stateful is None:
-            _stateful = frozenset(n for n, d in _registry().items() if d.is_stateful)
+            _stateful = frozenset(n for n, i in _registry().items() if _op_def(i).is_stateful)
         return _stateful | frozenset(n for n, i in _extras.items() if i.is_stateful)
     curated = _flags.CURATED.get(flag)
     if curated is None:
@@ -281,6 +302,4 @@ def register_extra(op_def_or_info) -> OpInfo:
 
 def tensorflow_version() -> str:
     """The TensorFlow version whose registry ``tf_ops.pb`` was generated from."""
-    import json
-    with open(os.path.join(_HERE, VERSION_FILE), encoding="utf-8") as file:
-        return json.load(file)["tensorflow"]
+    return _sidecar()["tensorflow"]

@@ -199,3 +199,8 @@ def test_concurrent_first_use_builds_one_info():
     for thread in threads:
         thread.join()
     assert len({id(r) for r in results}) == 1
+
+
+def test_the_name_index_and_the_opdefs_agree():
+    for name in sorted(opdefs.all_ops()):
+        assert opdefs.get(name).name == name
