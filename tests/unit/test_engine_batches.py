@@ -50,9 +50,9 @@ def _cases():
                 for optimize in (True, False):
                     why = KNOWN_WRONG.get((fixture, pair, batch))
                     marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
-                    cases.append(pytest.param(
-                        fixture, pair, batch, optimize, marks=marks,
-                        id=f"{fixture}-{pair}-b{batch}-{'optimized' if optimize else 'unoptimized'}"))
+                    plan = "optimized" if optimize else "unoptimized"
+                    cases.append(pytest.param(fixture, pair, batch, optimize, marks=marks,
+                                              id=f"{fixture}-{pair}-b{batch}-{plan}"))
     return cases
 
 
