@@ -65,7 +65,7 @@ class DiagnosticReport:
         return f"<DiagnosticReport {str(self.export_dir)!r}: {len(self.problems)} problem(s)>"
 
     def _repr_html_(self):
-        from .notebook.display import report_html
+        from .render import report_html
         return report_html(self)
 
 

@@ -9,12 +9,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import opdefs
 from .errors import SavedModelError
 from .format import savedmodel as files
 from .tags import format_tag_set, select_meta_graph
-
-VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
-
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -53,7 +51,7 @@ class SignatureInfo:
                 f"outputs={list(self.outputs)}, method_name={self.method_name!r})")
 
     def _repr_html_(self):
-        from .notebook.display import signature_html
+        from .render import signature_html
         return signature_html(self)
 
 
@@ -101,7 +99,7 @@ class MetaGraphInfo:
                 f"variables={len(self.variables)}, assets={len(self.assets)})")
 
     def _repr_html_(self):
-        from .notebook.display import meta_graph_html
+        from .render import meta_graph_html
         return meta_graph_html(self)
 
 
@@ -151,7 +149,7 @@ class SavedModelInfo:
         return f"<SavedModelInfo {str(self.export_dir)!r}: {len(self.meta_graphs)} metagraph(s) [{sets}]>"
 
     def _repr_html_(self):
-        from .notebook.display import saved_model_html
+        from .render import saved_model_html
         return saved_model_html(self)
 
 
@@ -224,8 +222,9 @@ def _variables(meta_graph, bundle) -> list[VariableInfo]:
     if meta_graph.object_graph_def.nodes:
         return _tf2_variables(meta_graph, bundle)
     result = []
+    variable_ops = opdefs.ops_with("variable")
     for node in meta_graph.graph_def.node:
-        if node.op not in VARIABLE_OPS:
+        if node.op not in variable_ops:
             continue
         dtype_attr = node.attr["dtype"].type
         shape = shape_from_proto(node.attr["shape"].shape) if "shape" in node.attr else None

@@ -44,13 +44,48 @@ def dtype_enum(dtype) -> int:
         "'DT_FLOAT'.")
 
 
+def _text_bytes(value) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+#: OpDef attr types with a fixed Python conversion (AttrValue field, converter).
+_SCALAR_KINDS = {"int": ("i", int), "float": ("f", float), "bool": ("b", bool),
+                 "string": ("s", _text_bytes)}
+_LIST_KINDS = {f"list({k})": v for k, v in _SCALAR_KINDS.items()}
+
+
+def _encode_typed(attr, value, kind: str):
+    if kind in _SCALAR_KINDS:
+        field, convert = _SCALAR_KINDS[kind]
+        if kind != "string" and isinstance(value, (str, bytes)):
+            raise TypeError(kind)
+        setattr(attr, field, convert(value))
+        return
+    field, convert = _LIST_KINDS[kind]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(kind)
+    attr.list.SetInParent()
+    getattr(attr.list, field).extend(convert(v) for v in value)
+
+
 def encode_attr(value, kind: str | None = None) -> graph_pb2.AttrValue:
-    """An AttrValue; ``kind`` ("type", "shape", "tensor", "list(type)", ...) removes guessing."""
+    """An AttrValue; ``kind`` (an OpDef attr type: "int", "float", "type", "shape",
+    "tensor", "list(type)", ...) removes guessing."""
     attr = graph_pb2.AttrValue()
     if isinstance(value, graph_pb2.AttrValue):
         attr.CopyFrom(value)
         return attr
-    if kind == "type":
+    if kind in _SCALAR_KINDS or kind in _LIST_KINDS:
+        try:
+            _encode_typed(attr, value, kind)
+        except (TypeError, ValueError):
+            raise SavedModelError(f"Cannot store {value!r} in an attr of type {kind!r}.") from None
+        return attr
+    if kind == "func" and isinstance(value, str):
+        attr.func.name = value
+    elif kind == "func" and isinstance(value, graph_pb2.NameAttrList):
+        attr.func.CopyFrom(value)
+    elif kind == "type":
         attr.type = dtype_enum(value)
     elif kind == "shape":
         attr.shape.CopyFrom(shape_to_proto(value))

@@ -26,6 +26,7 @@ from .saver import add_saver, variable_defs
 from .signatures import (
     PREDICT_METHOD, RESERVED_KEYS, rename_key, resolve_signature, signature,
 )
+from .sources import checked_source, export_files
 from .writer import ExportPlan, write_export
 
 ASSETS_COLLECTION = "saved_model_assets"       # TF1 loaders read AssetFileDefs from here
@@ -77,6 +78,8 @@ class Builder:
         self._source_dir: Path | None = None
         self._source_pb: bytes | None = None
         self._source_fingerprint: bytes | None = None
+        self._extra_files: dict[str, Path] = {}       # source files carried over as they are
+        self._source_problems: list[str] = []         # links out of the source, special files
         self._source_versions: list = []
         self._changed = True
         self._assets: dict[str, Path] = {}
@@ -106,8 +109,11 @@ class Builder:
             builder._metagraphs.append(_MetaGraph(meta_graph, graph, allow_empty_tags=True))
         if len(builder._metagraphs) == 1:
             builder._graph = builder._metagraphs[0].graph
-        for name in files.list_asset_files(export_dir):
-            builder._assets[name] = export_dir / files.ASSETS_DIR / name
+        assets, problems = export_files(export_dir, files.ASSETS_DIR)
+        builder._assets.update(assets)
+        extra, extra_problems = export_files(export_dir, skip_top=_MANAGED)
+        builder._extra_files = extra
+        builder._source_problems = problems + extra_problems
         builder._source_versions = [m.graph.version for m in builder._metagraphs]
         builder._changed = False
         return builder
@@ -491,10 +497,19 @@ class Builder:
                 if key in meta_graph.proto.signature_def:
                     resolve_signature(meta_graph.graph, meta_graph.proto.signature_def[key],
                                       self._where(meta_graph, key))
+        if self._source_problems:
+            shown = "; ".join(self._source_problems[:5])
+            more = len(self._source_problems) - 5
+            raise SavedModelError(
+                f"The source export {str(self._source_dir)!r} has entries a save will not copy: "
+                f"{shown}{f' and {more} more' if more > 0 else ''}. Links must stay inside the "
+                "export and files must be regular files (models are untrusted input); replace "
+                "them with the files themselves.")
         for name, source in self._assets.items():
-            if not Path(source).is_file():
+            if not os.path.lexists(source):
                 raise SavedModelError(f"Asset {name!r}: its source file {str(source)!r} no "
                                       "longer exists.")
+            checked_source(source, self._source_dir)
 
     def save(self, export_dir, overwrite: bool = False, as_text: bool = False) -> Path:
         """Write the SavedModel atomically; returns the export directory.
@@ -529,8 +544,9 @@ class Builder:
         plan = ExportPlan(saved_model=model, as_text=as_text, assets=dict(self._assets),
                           new_variables=list(new_variables.values()))
         if self._source_dir is not None:
+            plan.source_dir = self._source_dir
             plan.variables_prefix = self._source_dir / files.VARIABLES_PREFIX
-            plan.extra_files = _other_files(self._source_dir)
+            plan.extra_files = dict(self._extra_files)
         if self._unchanged() and not as_text:
             plan.verbatim_pb = self._source_pb
             plan.fingerprint = self._source_fingerprint
@@ -572,20 +588,10 @@ class Builder:
         return work.graph_def, saver_def, collections
 
 
-#: Files and directories of an export that the Builder writes itself.
+#: Files and directories of an export that the Builder writes itself; the source's
+#: other files (assets.extra/, Keras's keras_metadata.pb, ...) are carried over.
 _MANAGED = frozenset({files.SAVED_MODEL_PB, files.SAVED_MODEL_PBTXT, files.FINGERPRINT_PB,
                       files.VARIABLES_DIR, files.ASSETS_DIR})
-
-
-def _other_files(export_dir: Path) -> dict[str, Path]:
-    """Files of the source export the Builder does not manage (assets.extra/, Keras's
-    keras_metadata.pb, ...), by path relative to the export; they are carried over."""
-    result = {}
-    for path in sorted(export_dir.rglob("*")):
-        relative = path.relative_to(export_dir)
-        if relative.parts[0] not in _MANAGED and path.is_file() and not path.is_symlink():
-            result[relative.as_posix()] = path
-    return result
 
 
 def _merge_asset_collection(proto):

@@ -19,8 +19,8 @@ from ..format.tensors import (
     REF_OFFSET, dtype_to_numpy, numpy_to_dtype, numpy_to_tensor_proto, shape_from_proto,
     short_dtype_name,
 )
+from .. import opdefs
 from .._proto import graph_pb2
-from . import optable
 from .attrs import const_value, decode_attr, dtype_enum, encode_attr
 from .shapes import (
     DT_INVALID, DT_RESOURCE, TensorType, infer_shapes, node_output_dtypes, output_dtypes,
@@ -376,13 +376,15 @@ class Graph:
 
         ``inputs``: Tensors, tensor names, or values (made Const, typed to match); a
         list input (``N * T``, e.g. ConcatV2's values) is a Python list. ``attrs``: the
-        node's attrs; type attrs of ops in the table (``T``, ``Tidx``, ...) are inferred
-        from the inputs and defaults are filled in. Ops outside the table need every attr
-        TensorFlow requires, given explicitly.
+        node's attrs, encoded as the op's OpDef types them; type attrs (``T``, ``Tidx``,
+        ...) and list lengths (``N``) are inferred from the inputs. Other attrs left out
+        keep their OpDef default, which TensorFlow's loader fills in (as for exports
+        saved with strip_default_attrs). Ops TensorFlow does not register take their
+        inputs as given and need every attr written explicitly.
         """
         if not isinstance(op_type, str) or not op_type:
             raise SavedModelError(f"op_type must be an op name such as 'MatMul'; got {op_type!r}.")
-        spec = optable.spec_for(op_type)
+        spec = opdefs.get(op_type)
         node_name = self._claim_name(name, op_type)
         mark = len(self.graph_def.node)
         try:
@@ -453,15 +455,15 @@ class Graph:
         if len(inputs) != len(spec.inputs):
             names = ", ".join(a.name for a in spec.inputs) or "none"
             raise SavedModelError(
-                f"{spec.op} takes {len(spec.inputs)} input(s) ({names}); got {len(inputs)}.")
+                f"{spec.name} takes {len(spec.inputs)} input(s) ({names}); got {len(inputs)}.")
         type_values = {k: dtype_enum(v) for k, v in attrs.items()
-                       if k in spec.type_attrs() and not isinstance(v, graph_pb2.AttrValue)}
+                       if k in _type_attrs(spec) and not isinstance(v, graph_pb2.AttrValue)}
         # Tensors first, so constants take the type the tensors fix.
         tensors: dict[int, list] = {}
         for position, (arg, value) in enumerate(zip(spec.inputs, inputs)):
             items = list(value) if arg.number_attr or arg.type_list_attr else [value]
             if (arg.number_attr or arg.type_list_attr) and not isinstance(value, (list, tuple)):
-                raise SavedModelError(f"{spec.op}: input {arg.name!r} is a list; pass a Python "
+                raise SavedModelError(f"{spec.name}: input {arg.name!r} is a list; pass a Python "
                                       "list of tensors.")
             tensors[position] = items
             for item in items:
@@ -473,15 +475,15 @@ class Graph:
             items = tensors[position]
             if arg.number_attr:
                 counts[arg.number_attr] = len(items)
-            want = arg.fixed_type or type_values.get(arg.type_attr) or \
-                spec.type_defaults.get(arg.type_attr, DT_INVALID)
+            want = arg.type or type_values.get(arg.type_attr) or \
+                _type_default(spec, arg.type_attr)
             list_types = []
             for item in items:
                 tensor = self._resolve(item, want, f"{node_name}/{arg.name}")
                 got = base_dtype(tensor.dtype_enum)
-                if arg.fixed_type and got and got != arg.fixed_type:
+                if arg.type and got and got != arg.type:
                     raise SavedModelError(
-                        f"{spec.op} input {arg.name!r} must be {short_dtype_name(arg.fixed_type)};"
+                        f"{spec.name} input {arg.name!r} must be {short_dtype_name(arg.type)};"
                         f" {tensor.name!r} is {short_dtype_name(got)}.")
                 if arg.type_attr:
                     self._unify(spec, arg, type_values, got, tensor.name)
@@ -501,39 +503,35 @@ class Graph:
             type_values[arg.type_attr] = dtype
         elif known != dtype:
             raise SavedModelError(
-                f"{spec.op}: input {arg.name!r} ({tensor_name!r}) is {short_dtype_name(dtype)}, "
+                f"{spec.name}: input {arg.name!r} ({tensor_name!r}) is {short_dtype_name(dtype)}, "
                 f"but {arg.type_attr} is already {short_dtype_name(known)} from another input; "
                 f"TensorFlow needs them equal. Insert a Cast, e.g. "
                 f"g.op('Cast', {tensor_name!r}, DstT={short_dtype_name(known)!r}).")
 
     def _set_attrs(self, node, spec, attrs, type_values, counts):
+        type_attrs, list_attrs = _type_attrs(spec), _list_attrs(spec)
         for key, value in counts.items():
             node.attr[key].i = value
         for key, value in type_values.items():
-            if key in spec.list_attrs():
+            if key in list_attrs:
                 node.attr[key].CopyFrom(encode_attr(value, "list(type)"))
             else:
                 node.attr[key].type = value
-        for key in spec.type_attrs():
-            if key not in node.attr and key in spec.type_defaults:
-                node.attr[key].type = spec.type_defaults[key]
+        for key in type_attrs:
+            if key not in node.attr and _type_default(spec, key):
+                node.attr[key].type = _type_default(spec, key)
         for key, value in attrs.items():
-            if key in node.attr and key in spec.type_attrs() | spec.list_attrs():
+            if key in node.attr and key in type_attrs | list_attrs:
                 continue
-            kind = ("type" if key in spec.type_attrs() | {"dtype"}
-                    else "list(type)" if key in spec.list_attrs()
-                    else "shape" if key == "shape" else "tensor" if key == "value" else None)
+            attr = spec.attrs.get(key)
+            kind = attr.type if attr is not None else ("tensor" if key == "value" else None)
             node.attr[key].CopyFrom(encode_attr(value, kind))
-        for key, value in spec.attr_defaults.items():
-            if key not in node.attr:
-                node.attr[key].CopyFrom(encode_attr(value))
-        missing = [a for a in spec.required_attrs if a not in node.attr]
-        missing += [a for a in spec.type_attrs() if a not in node.attr]
+        missing = [a for a in spec.required_attrs() if a not in node.attr]
         if missing:
             raise SavedModelError(
-                f"{spec.op} node {node.name!r} needs the attr(s) {', '.join(sorted(set(missing)))}"
+                f"{spec.name} node {node.name!r} needs the attr(s) {', '.join(sorted(missing))}"
                 f", which have no default; pass them, e.g. "
-                f"g.op({spec.op!r}, ..., {sorted(set(missing))[0]}=...).")
+                f"g.op({spec.name!r}, ..., {sorted(missing)[0]}=...).")
 
     def _new_node_types(self, node, spec, input_types, consts) -> list[TensorType]:
         attrs = {k: decode_attr(v) for k, v in node.attr.items() if not k.startswith("_")}
@@ -556,6 +554,22 @@ class Graph:
         if source is not None and source.op == "VarHandleOp" and "shape" in source.attr:
             return decode_attr(source.attr["shape"])
         return None
+
+
+def _type_attrs(info) -> set[str]:
+    """The attrs giving one argument's type (``T`` in ``x: T``)."""
+    return {a.type_attr for a in info.inputs + info.outputs if a.type_attr}
+
+
+def _list_attrs(info) -> set[str]:
+    """The attrs giving a list argument's types (``Tout`` in ``output: Tout``)."""
+    return {a.type_list_attr for a in info.inputs + info.outputs if a.type_list_attr}
+
+
+def _type_default(info, name: str) -> int:
+    """The OpDef default of type attr ``name``; DT_INVALID when it has none."""
+    attr = info.attrs.get(name)
+    return int(attr.default.type) if attr is not None and attr.has_default else DT_INVALID
 
 
 #: Ops whose shapes the builder derives from input shapes when _output_shapes is absent.

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import re
 
+from .. import opdefs
 from ..errors import SavedModelError
 from .._proto import graph_pb2, struct_pb2
 from .graph import Graph, split_tensor_name
 
 SIGNATURES_CHILD = "signatures"
-_CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 
 
 def is_tf2(meta_graph) -> bool:
@@ -142,7 +142,7 @@ class SignatureFunction:
                 f"Signature {self.key!r}: its outputs come from {len(names)} nodes, not one call "
                 "of the signature function; the export was not written by tf.saved_model.save.")
         node = self.graph.node(names.pop())
-        if node.op not in _CALL_OPS or node.attr["f"].func.name != self.function_name:
+        if node.op not in opdefs.ops_with("function_call") or node.attr["f"].func.name != self.function_name:
             raise SavedModelError(
                 f"Signature {self.key!r}: its outputs are not results of a call to "
                 f"{self.function_name!r}; sm_notebook cannot keep the SignatureDef and the "

@@ -10,14 +10,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+from .. import opdefs
 from ..errors import SavedModelError, SavedModelWarning
 from ..tags import format_tag_set
 from .graph import Graph, split_tensor_name
 from .signatures import CLASSIFY_METHOD, REGRESS_METHOD, RESERVED_KEYS
 
-_NEEDS_FEED = frozenset({"Placeholder", "PlaceholderV2"})
-_STATE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable", "HashTableV2", "HashTable",
-                        "MutableHashTableV2", "MutableDenseHashTableV2"})
 
 
 def check_user_signature_key(key, action: str = "add"):
@@ -73,16 +71,17 @@ def trace_output(graph: Graph, output_name: str, fed: dict[str, str],
         return result
     stack = [split_tensor_name(start)[0]]
     seen = set()
+    needs_feed, state_ops = opdefs.ops_with("placeholder"), opdefs.ops_with("handle")
     while stack:
         name = stack.pop()
         if name in seen or name not in graph:
             continue
         seen.add(name)
         node = graph.node(name)
-        if node.op in _NEEDS_FEED:
+        if node.op in needs_feed:
             result.unfed_placeholders.append(f"{name}:0")
             continue
-        if node.op in _STATE_OPS:
+        if node.op in state_ops:
             result.state_reached = True
         for inp in node.input:
             if inp.startswith("^"):

@@ -1,11 +1,11 @@
 """Dtype and shape inference for graph tensors, following TensorFlow's shape functions.
 
-Output dtypes come from the op table (``optable.py``) and the node's type attrs,
-or, for other ops, from the attrs TensorFlow names outputs by (``Tout``,
-``output_types``, ``out_type``, ``dtype``, ``T`` ...). Shapes come from the shape
-functions below (the rules of tensorflow/core/ops/*.cc for these ops), from the
-``_output_shapes`` attr TensorFlow writes into SavedModel graphs, or, when every
-input shape is known, from running the engine's kernel on zero-filled inputs.
+Output dtypes come from the op's OpDef (``sm_notebook.opdefs``) and the node's type
+attrs, or, for ops TensorFlow does not register, from the attrs TensorFlow names
+outputs by (``Tout``, ``output_types``, ``out_type``, ``dtype``, ``T`` ...). Shapes
+come from the shape functions below (the rules of tensorflow/core/ops/*.cc for these
+ops), from the ``_output_shapes`` attr TensorFlow writes into SavedModel graphs, or,
+when every input shape is known, from the engine's kernel run on probe inputs.
 """
 from __future__ import annotations
 
@@ -15,11 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SavedModelError
-from ..format.tensors import (
-    REF_OFFSET, DataType, dtype_to_numpy, numpy_to_dtype, short_dtype_name,
-)
+from ..format.tensors import REF_OFFSET, DataType, short_dtype_name
+from .. import opdefs
 from .attrs import decode_attr
-from .optable import REFERENCE_OUTPUT_OPS, spec_for
 
 DT_INVALID = 0
 DT_RESOURCE = DataType.Value("DT_RESOURCE")
@@ -55,32 +53,37 @@ _DTYPE_ATTRS = ("output_type", "out_type", "DstT", "Tparams", "dtype", "T")
 _DTYPE_LIST_ATTRS = ("Tout", "output_types", "dtypes", "Toutputs", "out_types")
 
 
-def _arg_count(arg, attrs) -> int:
-    if arg.number_attr:
-        return int(attrs.get(arg.number_attr, 0))
-    if arg.type_list_attr:
-        return len(attrs.get(arg.type_list_attr, []))
-    return 1
+def with_defaults(info, attrs: dict) -> dict:
+    """``attrs`` (decoded) with the OpDef defaults of the attrs it lacks."""
+    merged = dict(attrs)
+    for name, attr in info.attrs.items():
+        if name not in merged and attr.has_default:
+            merged[name] = decode_attr(attr.default)
+    return merged
+
+
+def opdef_output_dtypes(info, attrs: dict) -> list[int]:
+    """Every output's DataType by the OpDef: fixed types, type attrs, list attrs; refs
+    (TF1 variables) as ``*_REF`` types. ``attrs`` are decoded; 0 where unresolved."""
+    merged = with_defaults(info, attrs)
+    result = []
+    for arg in info.outputs:
+        if arg.type_list_attr:
+            types = [int(t) for t in merged.get(arg.type_list_attr) or []]
+        else:
+            dtype = arg.type or merged.get(arg.type_attr, DT_INVALID)
+            count = int(merged.get(arg.number_attr, 0)) if arg.number_attr else 1
+            types = [dtype] * count
+        result.extend(t + REF_OFFSET if arg.is_ref and t else t for t in types)
+    return result
 
 
 def node_output_dtypes(node) -> list[int] | None:
-    """Every output's DataType for a NodeDef, or None when neither the table nor attrs tell."""
+    """Every output's DataType for a NodeDef, or None when neither the op table nor attrs tell."""
     attrs = {k: decode_attr(v) for k, v in node.attr.items() if not k.startswith("_")}
-    spec = spec_for(node.op)
-    if spec is not None:
-        merged = {**spec.type_defaults, **attrs}
-        result = []
-        for arg in spec.outputs:
-            if arg.type_list_attr:
-                result.extend(merged.get(arg.type_list_attr, []))
-                continue
-            dtype = arg.fixed_type or merged.get(arg.type_attr, DT_INVALID)
-            result.extend([dtype] * _arg_count(arg, merged))
-        if node.op in REFERENCE_OUTPUT_OPS:
-            result = [d + REF_OFFSET for d in result]
-        return result
-    if node.op in REFERENCE_OUTPUT_OPS and "dtype" in attrs:
-        return [attrs["dtype"] + REF_OFFSET]
+    info = opdefs.get(node.op)
+    if info is not None:
+        return opdef_output_dtypes(info, attrs)
     for name in _DTYPE_LIST_ATTRS:
         if isinstance(attrs.get(name), list):
             return list(attrs[name])
@@ -414,8 +417,9 @@ SHAPE_FUNCTIONS = {
     "Select": lambda s, a, c: [s[1]], "SelectV2": lambda s, a, c: _broadcast(s, a, c, "SelectV2"),
     "ClipByValue": _same, "AddN": _same, "Cast": _same, "Tile": _tile, "Pad": _pad,
     "Fill": _fill, "GatherV2": _gather, "Split": _split, "Unpack": _unpack, "OneHot": _one_hot,
+    "IdentityN": lambda s, a, c: list(s), "Cumsum": _same, "Cumprod": _same,
 }
-for _name in ("Identity StopGradient Neg Abs Exp Log Log1p Sqrt Rsqrt Square Reciprocal Floor "
+for _name in ("Identity Snapshot PreventGradient StopGradient Neg Abs Exp Log Log1p Sqrt Rsqrt Square Reciprocal Floor "
               "Ceil Round Rint Sign Erf Sin Cos Tanh Sigmoid Softplus Softsign ZerosLike OnesLike "
               "Expm1 Relu Relu6 Elu Selu LeakyRelu Softmax LogSoftmax LogicalNot").split():
     SHAPE_FUNCTIONS[_name] = _same
@@ -428,19 +432,9 @@ for _name in ("Add AddV2 Sub Mul RealDiv Div DivNoNan Maximum Minimum Pow Square
 # --- inference for new nodes ---------------------------------------------------------
 
 def output_dtypes(op: str, input_dtypes: list[int], attrs: dict) -> list[int] | None:
-    """Output DataTypes of a new node from the op table (None when the op is not in it)."""
-    spec = spec_for(op)
-    if spec is None:
-        return None
-    merged = {**spec.type_defaults, **attrs}
-    result = []
-    for arg in spec.outputs:
-        if arg.type_list_attr:
-            result.extend(merged.get(arg.type_list_attr, []))
-        else:
-            dtype = arg.fixed_type or merged.get(arg.type_attr, DT_INVALID)
-            result.extend([dtype] * _arg_count(arg, merged))
-    return result
+    """Output DataTypes of a new node by its OpDef (None when the op table lacks the op)."""
+    info = opdefs.get(op)
+    return None if info is None else opdef_output_dtypes(info, attrs)
 
 
 def infer_shapes(op: str, input_types: list[TensorType], attr_map, consts: list,
@@ -453,6 +447,8 @@ def infer_shapes(op: str, input_types: list[TensorType], attr_map, consts: list,
     function = SHAPE_FUNCTIONS.get(op)
     if function is not None:
         attrs = {k: decode_attr(v) for k, v in attr_map.items() if not k.startswith("_")}
+        info = opdefs.get(op)
+        attrs = attrs if info is None else with_defaults(info, attrs)
         shapes = function([t.shape for t in input_types], attrs, consts)
         return list(shapes) + [None] * (count - len(shapes))
     probed = probe_with_kernel(op, input_types, attr_map, consts)
@@ -463,72 +459,11 @@ def infer_shapes(op: str, input_types: list[TensorType], attr_map, consts: list,
 
 def probe_with_kernel(op: str, input_types: list[TensorType], attr_map,
                       consts: list) -> list[TensorType] | None:
-    """Run the engine kernel of ``op`` on probe inputs (unknown dims as 1): output types.
+    """Output types found by running the engine's kernel of ``op`` on probe inputs.
 
-    The kernel runs twice, on zeros and on distinct values; dims that differ between
-    the runs depend on the data and are reported unknown. None when the engine has no kernel for ``op``, the kernel touches state or files,
-    or it fails on the probe.
+    The builder's one use of the engine, through its public probe function
+    (sm_notebook.engine.probe); None when the engine cannot tell.
     """
-    try:
-        from ..engine import ops as _register_all  # noqa: F401 - importing registers kernels
-        from ..engine.ops.registry import KERNELS
-    except ImportError:
-        return None
-    kernel = KERNELS.get(op)
-    if kernel is None or kernel.io or kernel.stateful:
-        return None
-    first = _run_probe(kernel, op, input_types, attr_map, consts, distinct=False)
-    if first is None:
-        return None
-    second = _run_probe(kernel, op, input_types, attr_map, consts, distinct=True)
-    if second is None or len(second) != len(first):
-        return [TensorType(t.dtype, None) for t in first]
-    return [TensorType(a.dtype, _agreeing_dims(a.shape, b.shape)) for a, b in zip(first, second)]
-
-
-def _agreeing_dims(a, b):
-    """Dims both probes agree on; data-dependent ones (Unique, Where, ...) become None."""
-    if a is None or b is None or len(a) != len(b):
-        return None
-    return tuple(x if x == y else None for x, y in zip(a, b))
-
-
-def _probe_array(shape, dtype, distinct: bool) -> np.ndarray:
-    np_dtype = dtype_to_numpy(dtype)
-    if not distinct:
-        return np.zeros(shape, dtype=np_dtype) if np_dtype != object else \
-            np.full(shape, b"", dtype=object)
-    count = math.prod(shape)
-    if np_dtype == np.bool_:
-        return (np.arange(count) % 2 == 1).reshape(shape)
-    if np_dtype == object:
-        return np.array([str(i).encode() for i in range(count)], dtype=object).reshape(shape)
-    return (np.arange(1, count + 1) % 97).astype(np_dtype).reshape(shape)
-
-
-def _run_probe(kernel, op, input_types, attr_map, consts, distinct: bool):
-    from ..engine.attrs import decode_node_attrs
-    from ..engine.context import KernelContext
-    inputs = []
-    for spec, const in zip(input_types, consts):
-        if const is not None:
-            inputs.append(np.asarray(const))
-            continue
-        if spec.shape is None or not spec.dtype:
-            return None
-        shape = tuple(1 if d is None else d for d in spec.shape)
-        if math.prod(shape) > 1 << 20:
-            return None
-        inputs.append(_probe_array(shape, spec.dtype, distinct))
-    try:
-        outputs = kernel.fn(KernelContext("numpy"), inputs, decode_node_attrs(attr_map, op))
-    except Exception:  # noqa: BLE001 - any kernel failure means "cannot tell"
-        return None
-    result = []
-    for value in outputs:
-        value = np.asarray(value)
-        try:
-            result.append(TensorType(numpy_to_dtype(value.dtype), tuple(value.shape)))
-        except SavedModelError:
-            return None
-    return result
+    from ..engine.probe import probe_output_types
+    probed = probe_output_types(op, [(t.dtype, t.shape) for t in input_types], attr_map, consts)
+    return None if probed is None else [TensorType(dtype, shape) for dtype, shape in probed]

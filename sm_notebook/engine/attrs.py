@@ -3,74 +3,14 @@
 The decoded forms are those of the kernel contract (see ``ops/registry.py``).
 Defaults come from the metagraph's ``stripped_op_list`` (TensorFlow strips
 default-valued attrs from nodes when ``stripped_default_attrs`` is set), then
-from `DEFAULTS`, a small table for the ops the engine runs, for graphs that
-carry no op list.
+from the op table (``sm_notebook.opdefs``), for graphs that carry no op list.
 """
 from __future__ import annotations
 
 from ..errors import SavedModelError
 from ..format.tensors import dtype_to_numpy, shape_from_proto, tensor_proto_to_numpy
-from .ops.registry import FuncAttr, OutputArg
-
-_NHWC = "NHWC"
-
-#: Defaults of attrs TensorFlow may strip from nodes, for graphs without an op list.
-DEFAULTS: dict[str, dict] = {
-    "MatMul": {"transpose_a": False, "transpose_b": False},
-    "BatchMatMul": {"adj_x": False, "adj_y": False},
-    "BatchMatMulV2": {"adj_x": False, "adj_y": False},
-    "BatchMatMulV3": {"adj_x": False, "adj_y": False},
-    "BiasAdd": {"data_format": _NHWC},
-    "Conv2D": {"data_format": _NHWC, "dilations": [1, 1, 1, 1], "explicit_paddings": [],
-               "use_cudnn_on_gpu": True},
-    "Conv3D": {"data_format": "NDHWC", "dilations": [1, 1, 1, 1, 1]},
-    "DepthwiseConv2dNative": {"data_format": _NHWC, "dilations": [1, 1, 1, 1],
-                              "explicit_paddings": []},
-    "MaxPool": {"data_format": _NHWC, "explicit_paddings": []},
-    "AvgPool": {"data_format": _NHWC},
-    "FusedBatchNorm": {"epsilon": 0.0001, "data_format": _NHWC, "is_training": True,
-                       "exponential_avg_factor": 1.0},
-    "FusedBatchNormV3": {"epsilon": 0.0001, "data_format": _NHWC, "is_training": True,
-                         "exponential_avg_factor": 1.0},
-    "Cast": {"Truncate": False},
-    "Sum": {"keep_dims": False}, "Mean": {"keep_dims": False}, "Max": {"keep_dims": False},
-    "Min": {"keep_dims": False}, "Prod": {"keep_dims": False}, "All": {"keep_dims": False},
-    "Any": {"keep_dims": False},
-    "ArgMax": {"output_type": dtype_to_numpy(9)}, "ArgMin": {"output_type": dtype_to_numpy(9)},
-    "Shape": {"out_type": dtype_to_numpy(3)}, "ShapeN": {"out_type": dtype_to_numpy(3)},
-    "Size": {"out_type": dtype_to_numpy(3)},
-    "Squeeze": {"squeeze_dims": []},
-    "Pack": {"axis": 0}, "Unpack": {"axis": 0},
-    "GatherV2": {"batch_dims": 0},
-    "OneHot": {"axis": -1},
-    "TopKV2": {"sorted": True},
-    "LeakyRelu": {"alpha": 0.2},
-    "CumSum": {"exclusive": False, "reverse": False},
-    "CumProd": {"exclusive": False, "reverse": False},
-    "StridedSlice": {"begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                     "shrink_axis_mask": 0},
-    "ResizeBilinear": {"align_corners": False, "half_pixel_centers": False},
-    "ResizeNearestNeighbor": {"align_corners": False, "half_pixel_centers": False},
-    "Unique": {"out_idx": dtype_to_numpy(3)},
-    "Equal": {"incompatible_shape_error": True}, "NotEqual": {"incompatible_shape_error": True},
-    "VarHandleOp": {"container": "", "shared_name": "", "allowed_devices": []},
-    "VariableV2": {"container": "", "shared_name": ""},
-    "Assign": {"validate_shape": True, "use_locking": True},
-    "AssignAdd": {"use_locking": False}, "AssignSub": {"use_locking": False},
-    "Placeholder": {"shape": None},
-    "PartitionedCall": {"config": "", "config_proto": "", "executor_type": ""},
-    "StatefulPartitionedCall": {"config": "", "config_proto": "", "executor_type": ""},
-    "If": {"output_shapes": []}, "StatelessIf": {"output_shapes": []},
-    "While": {"output_shapes": [], "parallel_iterations": 10},
-    "StatelessWhile": {"output_shapes": [], "parallel_iterations": 10},
-    "Case": {"output_shapes": []}, "StatelessCase": {"output_shapes": []},
-    "Enter": {"is_constant": False, "parallel_iterations": 10},
-    "RefEnter": {"is_constant": False, "parallel_iterations": 10},
-    "Assert": {"summarize": 3},
-    "HashTableV2": {"container": "", "shared_name": "", "use_node_name_sharing": False},
-    "MutableHashTableV2": {"container": "", "shared_name": "", "use_node_name_sharing": False},
-}
-
+from .. import opdefs
+from .ops.registry import FuncAttr
 
 def decode_attr(value, func_attrs: dict | None = None, *, where: str = ""):
     """One AttrValue as the kernel contract's Python value.
@@ -139,33 +79,35 @@ def _decode_list(lst, func_attrs):
 
 
 class OpDefaults:
-    """Per op, from the metagraph's op list (then `DEFAULTS`): default attr values,
-    and the output arguments that ``node:out_arg:index`` names refer to."""
+    """Per op: its definition (the metagraph's own OpDef when it carries one) and the
+    decoded default attr values (the model's OpDef over the op table's)."""
 
     def __init__(self, op_list=None):
-        self._protos = {}
-        self._outputs: dict[str, tuple] = {}
-        if op_list is not None:
-            for op_def in op_list.op:
-                defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
-                if defaults:
-                    self._protos[op_def.name] = defaults
-                self._outputs[op_def.name] = tuple(
-                    OutputArg(a.name, a.number_attr, a.type_list_attr) for a in op_def.output_arg)
+        self._declared = {op_def.name: op_def for op_def in op_list.op} if op_list is not None else {}
+        self._infos: dict = {}
         self._decoded: dict[str, dict] = {}
 
-    def output_args(self, op: str):
-        """The op's OpDef output arguments as the model declares them, or None."""
-        return self._outputs.get(op)
+    def op_info(self, op: str):
+        """The op's definition as the model declares it (an `opdefs.OpInfo`), or None."""
+        info = self._infos.get(op)
+        if info is None and op in self._declared:
+            info = self._infos[op] = opdefs.from_op_def(self._declared[op])
+        return info
 
     def for_op(self, op: str) -> dict:
         """The decoded defaults of ``op`` (a shared dict: copy before changing)."""
         found = self._decoded.get(op)
         if found is None:
-            found = dict(DEFAULTS.get(op, {}))
-            found.update({k: decode_attr(v) for k, v in self._protos.get(op, {}).items()})
+            found = {}
+            for info in (opdefs.get(op), self.op_info(op)):
+                if info is not None:
+                    found.update({a.name: decode_attr(a.default) for a in info.attrs.values()
+                                  if a.has_default})
             self._decoded[op] = found
         return found
+
+
+_TABLE_ONLY = OpDefaults()
 
 
 def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
@@ -174,7 +116,7 @@ def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
 
     Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out.
     """
-    decoded = dict(defaults.for_op(op)) if defaults is not None else dict(DEFAULTS.get(op, {}))
+    decoded = dict((defaults or _TABLE_ONLY).for_op(op))
     for key, value in attr_map.items():
         if not key.startswith("_"):  # _class, _output_shapes, ...: TensorFlow internals
             decoded[key] = decode_attr(value, func_attrs, where=where)

@@ -14,20 +14,21 @@ class KernelContext:
 
     Attributes: ``backend``, ``xp`` (its namespace), ``is_numpy``, ``resources``
     (dict of resource key -> engine object: variables, tables, ...), ``export_dir``,
-    ``allow_io``, ``memory_cap``. The engine sets ``function_caller`` (and
+    ``allow_io``, ``memory_cap``, ``optimize``. The engine sets ``function_caller`` (and
     ``function_runner``, ``loop_body_runner``) so control-flow kernels can run
     FunctionDefs through ``call_function`` (and ``function``, ``loop_body``).
     """
 
     def __init__(self, backend="numpy", export_dir=None, allow_io=False,
                  memory_cap=DEFAULT_MEMORY_CAP, function_caller=None, function_runner=None,
-                 loop_body_runner=None):
+                 loop_body_runner=None, optimize=True):
         self.backend: Backend = get_backend(backend)
         self.xp = self.backend.xp
         self.is_numpy = self.backend.is_numpy
         self.export_dir = export_dir
         self.allow_io = allow_io
         self.memory_cap = memory_cap
+        self.optimize = optimize  # kernels pick their fast paths at prepare time only if set
         self.resources: dict = {}
         self.function_caller = function_caller
         self.function_runner = function_runner

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SavedModelError
+from .nodes import PlanNode, toposort
 from .ops.control_flow_ops import DEAD
 
 ENTER = ("Enter", "RefEnter")
@@ -41,14 +42,13 @@ def frames_of(pnodes: dict, order: list) -> dict:
     return frame
 
 
-def collapse_loops(pnodes: dict, fed: set, assemble, run_plan) -> tuple:
+def collapse_loops(pnodes: dict, fed: set, assemble, runtime) -> tuple:
     """Replace every frame by a `_V1Loop` node; ``assemble`` builds the sub-plans and
-    ``run_plan(plan, args)`` runs them (under the debugger when one is on).
+    ``runtime.run_inner(plan, args)`` runs them (under the debugger when one is on).
 
     Returns the new nodes and ``moved``: old node name -> loop node name, where an
     Exit's output ``(exit, 0)`` became output ``k`` of the loop (``exits``).
     """
-    from .plan import PlanNode, toposort
 
     moved, exits = {}, {}
     while True:
@@ -61,12 +61,13 @@ def collapse_loops(pnodes: dict, fed: set, assemble, run_plan) -> tuple:
         members = [p for p in order if frame[p.name] == target
                    or (p.op in EXIT and _input_frame(p, frame) == target)]
         loop = _build_loop(target, members, pnodes, assemble)
-        loop.run_plan = run_plan
+        loop.runtime = runtime
         member_names = {p.name for p in members}
         rest = {n: p for n, p in pnodes.items() if n not in member_names}
         exit_index = {name: k for k, name in enumerate(loop.exit_names)}
         node = PlanNode(loop.name, "_V1Loop", loop.inputs, loop.controls, {"frame": target[-1]},
-                        None, len(loop.exit_names), None, loop.run)
+                        None, len(loop.exit_names), None, run=loop.run,
+                        flags=frozenset({"stateful"}) if loop.body.has_effects else frozenset())
         for p in rest.values():
             p.inputs = [(loop.name, exit_index[s]) if s in exit_index else (s, i) for s, i in p.inputs]
             p.controls = [loop.name if c in member_names else c for c in p.controls]
@@ -89,7 +90,8 @@ class _Loop:
         self.name = name
         self.inputs, self.controls, self.exit_names = [], [], []
 
-    def run(self, ctx, inputs, attrs):
+    def run(self, inputs):
+        ctx = self.runtime.ctx
         constants = [inputs[k] for k in self.constant_positions]
         state = [inputs[k] for k in self.variable_positions]
         first = [ctx.asarray(np.int32(i)) for i in self.enter_slots]
@@ -98,7 +100,7 @@ class _Loop:
         n = len(state)
         indexes = first
         while True:
-            outs = self.run_plan(self.body, state + indexes + constants)
+            outs = self.runtime.run_inner(self.body, state + indexes + constants)
             nexts = outs[:n]
             for k, value in enumerate(outs[n:]):
                 if value is not DEAD:

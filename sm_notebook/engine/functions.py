@@ -148,6 +148,10 @@ class FunctionLibrary:
             found = self._bodies[name] = self._parse(self.definition(name, caller))
         return found
 
+    def node_names(self) -> set:
+        """The names of every node of every function (what a debugger may stop after)."""
+        return {n.name for fdef in self.defs.values() for n in fdef.node_def}
+
     def output_position(self, name: str, arg: str | None, index: int) -> int:
         """Flat output position of ``arg:index`` of a direct call of ``name`` (``arg`` None:
         already flat)."""

@@ -12,13 +12,13 @@ from collections import Counter
 
 import numpy as np
 
+from .nodes import PlanNode
+
 SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
 
 
 def fold_scales(ctx, order: list, pnodes: dict, fetches: list) -> dict:
     """Rewrite in place; returns the alias ``(mul node, 0) -> (conv node, 0)`` of each fold."""
-    from .plan import PlanNode
-
     uses = Counter(r for p in order for r in p.inputs)
     uses.update(fetches)
     alias = {}
@@ -92,7 +92,7 @@ _CLIPS = {"Relu": (0.0, np.inf), "Relu6": (0.0, 6.0)}
 _SMALL_CHANNELS = 1024  # channel vectors tiled along the next axis so numpy's inner loops stay long
 
 
-def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tuple[list, dict]:
+def fuse_epilogues(ctx, order: list, pnodes: dict, fetches: list, targets=()) -> tuple[list, dict]:
     """Fold ``producer -> bias add / channel scale -> (residual add) -> Relu/Relu6`` chains
     into the producer's step, computed in place on its output, as TensorFlow's grappler
     fuses them; and a zero ``Pad`` feeding a convolution into the convolution's padding.
@@ -100,7 +100,7 @@ def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tupl
     Each link must be the only consumer of the previous output and nothing may order on
     the nodes by control edges. Returns the new order and the alias of each chain's last
     output to the producer's. The kernels stay the reference: a link whose values do not
-    allow the in-place form (dtype, broadcasting) runs its own kernel instead. The
+    allow the in-place form (dtype, broadcasting) runs its own prepared kernel instead. The
     debugger traces a fused step once, under the producer's name, with the chain's result.
     """
     consumers: dict = {}
@@ -122,7 +122,7 @@ def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tupl
         if producer.name in dropped:
             continue
         if producer.op in ("Conv2D", "DepthwiseConv2dNative"):
-            _absorb_pad(producer, pnodes, consumers, ordered, dropped)
+            _absorb_pad(producer, pnodes, consumers, ordered, dropped)  # before preparing it
         if producer.op not in EPILOGUE_PRODUCERS or producer.value is not None:
             continue
         links, extras, last, current = [], [], producer, producer
@@ -130,7 +130,7 @@ def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tupl
             consumer = only_consumer(current)
             if consumer is None or consumer.name in dropped:
                 break
-            link = _link(consumer, (current.name, 0), pnodes, len(extras))
+            link = _link(ctx, consumer, (current.name, 0), pnodes, len(extras))
             if link is None:
                 break
             link_fn, extra = link
@@ -141,7 +141,7 @@ def fuse_epilogues(order: list, pnodes: dict, fetches: list, targets=()) -> tupl
         if not links:
             continue
         n_main = len(producer.inputs)
-        producer.fn = _fused(producer.fn, n_main, links)
+        producer.run = _fused(producer.prepare(ctx), n_main, links)
         producer.inputs = producer.inputs + extras
         chain = [producer]
         node = producer
@@ -169,10 +169,10 @@ def _constant(pnodes, ref):
     return None if src is None or src.value is None else src.value[ref[1]]
 
 
-def _link(consumer, ref, pnodes, n_extra):
+def _link(ctx, consumer, ref, pnodes, n_extra):
     """``(step, extra input or None)`` for one epilogue node, or None when it does not fuse."""
     if consumer.op in _CLIPS and len(consumer.inputs) == 1:
-        return _clip_step(consumer, *_CLIPS[consumer.op]), None
+        return _clip_step(consumer.prepare(ctx), *_CLIPS[consumer.op]), None
     if consumer.op not in _ADDS | _SCALES or len(consumer.inputs) != 2 or \
             consumer.inputs.count(ref) != 1:
         return None
@@ -183,26 +183,25 @@ def _link(consumer, ref, pnodes, n_extra):
             return None
     value = _constant(pnodes, other)
     if value is None:
-        return (_add_step(consumer, first, n_extra), other) if consumer.op in _ADDS else None
+        return (_add_step(consumer.prepare(ctx), first, n_extra), other) if consumer.op in _ADDS else None
     if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or \
             any(d != 1 for d in value.shape[:-1]):
         return None
     ufunc = np.multiply if consumer.op in _SCALES else np.add
-    return _channel_step(consumer, value, first, ufunc), None
+    return _channel_step(consumer.prepare(ctx), value, first, ufunc), None
 
 
 def _writable(y):
     return type(y) is np.ndarray and y.dtype.kind == "f" and y.flags.writeable
 
 
-def _channel_step(node, value, first, ufunc):
+def _channel_step(reference, value, first, ufunc):
     """y + bias or y * scale (a constant per-channel vector or scalar), in place when it
-    keeps y's shape."""
-    fn, attrs = node.fn, node.attrs
+    keeps y's shape; else the node's own prepared kernel (``reference``)."""
     vector = value.reshape(-1)
     tiles = {}
 
-    def run(ctx, y, extras):
+    def run(y, extras):
         if (_writable(y) and y.dtype == vector.dtype and y.ndim >= value.ndim
                 and (vector.size == 1 or (y.ndim and y.shape[-1] == vector.size))):
             bias = vector
@@ -213,21 +212,19 @@ def _channel_step(node, value, first, ufunc):
                     bias = tiles[rows] = np.tile(vector, (rows, 1))
             ufunc(y, bias, out=y)
             return y
-        return fn(ctx, [y, value] if first else [value, y], attrs)[0]
+        return reference([y, value] if first else [value, y])[0]
     return run
 
 
-def _add_step(node, first, index):
+def _add_step(reference, first, index):
     """y + another tensor (same dtype, broadcasting into y's shape), in place."""
-    fn, attrs = node.fn, node.attrs
-
-    def run(ctx, y, extras):
+    def run(y, extras):
         other = extras[index]
         if (type(other) is np.ndarray and other.dtype is y.dtype and _writable(y)
                 and (other.shape == y.shape or _fits_into(other.shape, y.shape))):
             np.add(y, other, out=y)
             return y
-        return fn(ctx, [y, other] if first else [other, y], attrs)[0]
+        return reference([y, other] if first else [other, y])[0]
     return run
 
 
@@ -239,34 +236,44 @@ def _fits_into(small, big) -> bool:
         s == 1 or s == b for s, b in zip(small[::-1], big[::-1]))
 
 
-def _clip_step(node, low, high):
+def _clip_step(reference, low, high):
     """Relu/Relu6 in place (np.clip keeps NaN, as the kernels do)."""
-    fn, attrs = node.fn, node.attrs
-
-    def run(ctx, y, extras):
+    def run(y, extras):
         if _writable(y) and y.dtype.itemsize >= 4:
             np.clip(y, low, high, out=y)
             return y
-        return fn(ctx, [y], attrs)[0]
+        return reference([y])[0]
     return run
 
 
-def _fused(fn, n_main, links):
+def _fused(produce, n_main, links):
+    """One step: the producer's prepared kernel, then each link on its output, which is
+    never one of the step's inputs (copied first if the kernel returned a view of one)."""
     if len(links) == 1:
         (link,) = links
 
-        def run_one(ctx, inputs, attrs):
-            y = fn(ctx, inputs[:n_main], attrs)[0]
-            return [link(ctx, y, inputs[n_main:])]
+        def run_one(inputs):
+            y = _own(produce(inputs[:n_main])[0], inputs)
+            return [link(y, inputs[n_main:])]
         return run_one
 
-    def run(ctx, inputs, attrs):
-        y = fn(ctx, inputs[:n_main], attrs)[0]
+    def run(inputs):
+        y = _own(produce(inputs[:n_main])[0], inputs)
         extras = inputs[n_main:]
         for link in links:
-            y = link(ctx, y, extras)
+            y = link(y, extras)
         return [y]
     return run
+
+
+def _own(y, inputs):
+    """``y``, or a copy of it when it may share memory with an input (in-place links
+    must only write buffers the plan allocated)."""
+    if type(y) is np.ndarray:
+        for x in inputs:
+            if type(x) is np.ndarray and np.may_share_memory(x, y):
+                return y.copy()
+    return y
 
 
 def _absorb_pad(conv, pnodes, consumers, ordered, dropped):
@@ -290,5 +297,6 @@ def _absorb_pad(conv, pnodes, consumers, ordered, dropped):
     conv.attrs = {**conv.attrs, "padding": "EXPLICIT",
                   "explicit_paddings": [e + p for e, p in zip(explicit, sum(pads, []))]}
     conv.inputs = [pad.inputs[0], conv.inputs[1]]
+    conv.run = None  # its attrs changed: prepare afresh
     conv.controls = conv.controls + [c for c in pad.controls if c not in conv.controls]
     dropped.add(pad.name)

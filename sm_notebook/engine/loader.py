@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import opdefs
 from ..errors import SavedModelError
 from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside, unpack_any
 from .context import DEFAULT_MEMORY_CAP
@@ -21,10 +22,6 @@ from .model import INIT_OP_SIGNATURE, LoadedModel
 from .runtime import Runtime, tensor_ref
 from .scan import MAIN_OP_COLLECTIONS, problem_status, reachable, root_nodes
 
-#: Ops that change a variable: when no signature can run one, variable reads are folded.
-WRITE_PREFIXES = ("Assign", "ResourceApply", "ResourceSparseApply", "ResourceScatter", "Scatter",
-                  "Apply", "SparseApply", "ResourceStridedSliceAssign", "StridedSliceAssign",
-                  "DestroyResourceOp", "CountUpTo")
 
 
 @dataclass
@@ -37,20 +34,21 @@ class ModelSource:
 
 
 def load_model(export_dir, tags=None, backend="numpy", allow_io=False,
-               memory_cap=DEFAULT_MEMORY_CAP) -> LoadedModel:
-    """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``."""
+               memory_cap=DEFAULT_MEMORY_CAP, optimize=True) -> LoadedModel:
+    """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``.
+    ``optimize=False`` runs the plain, unoptimised plans (see engine/plan.py)."""
     from ..tags import select_meta_graph
 
     saved_model = read_saved_model(export_dir)
     index, meta_graph = select_meta_graph(saved_model, tags, export_dir)
     return start_model(ModelSource(str(export_dir), saved_model, index, meta_graph),
-                       backend, allow_io, memory_cap)
+                       backend, allow_io, memory_cap, optimize)
 
 
-def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedModel:
+def start_model(source: ModelSource, backend, allow_io, memory_cap, optimize=True) -> LoadedModel:
     """A fresh runtime for ``source``: checked, variables restored, init op run."""
     meta_graph = source.meta_graph
-    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap)
+    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize)
     if not allow_io:
         _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
     signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))
@@ -64,10 +62,11 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap) -> LoadedMod
     init_op = init_op_name(meta_graph)
     if init_op:
         runtime.run_graph(feeds, targets=[init_op], name=f"init op {init_op!r}")
+    writes = opdefs.ops_with("variable_write")  # when no signature can write, reads are folded
     runtime.freeze_variables = not any(  # restore and init ops have run: only signatures count
-        n.op.startswith(WRITE_PREFIXES)
+        n.op in writes
         for n, _ in _ops_of(meta_graph, signature_nodes, signature_functions))
-    return LoadedModel(source, runtime, feeds)
+    return LoadedModel(source, runtime, feeds, start_model)
 
 
 def _signature_roots(meta_graph) -> list:
@@ -164,8 +163,9 @@ def _restore_by_name(runtime: Runtime, prefix: Path) -> None:
 
     reader = BundleReader(prefix)
     keys = set(reader.keys())
+    variable_ops = opdefs.ops_with("variable")
     for node in runtime.meta_graph.graph_def.node:
-        if node.op not in ("VariableV2", "Variable", "VarHandleOp"):
+        if node.op not in variable_ops:
             continue
         shared = node.attr["shared_name"].s.decode() if "shared_name" in node.attr else ""
         shared = shared or node.name
@@ -193,8 +193,9 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
     reader = None
     restored: dict[int, Variable] = {}
     nodes = runtime.graph.nodes
+    calls = opdefs.ops_with("function_call")
     for proto in meta_graph.graph_def.node:
-        if proto.op not in ("StatefulPartitionedCall", "PartitionedCall") or "f" not in proto.attr:
+        if proto.op not in calls or "f" not in proto.attr:
             continue
         node = nodes[proto.name]
         function = object_graph.concrete_functions.get(node.attr["f"].func.name)

@@ -95,33 +95,39 @@ class SignatureFunction:
     def plan(self):
         """The compiled plan (compiled on first use)."""
         if self._plan is None:
-            runtime = self._model._runtime
-            self._plan = runtime.graph_plan(
-                [s.name for s in self.inputs.values()] + list(self._model._feeds),
-                [s.name for s in self.outputs.values()], name=f"signature {self.key!r}")
+            self._plan = self._compile(self._model._runtime)
         return self._plan
+
+    def _compile(self, runtime):
+        return runtime.graph_plan(
+            [s.name for s in self.inputs.values()] + list(self._model._feeds),
+            [s.name for s in self.outputs.values()], name=f"signature {self.key!r}")
 
     def __call__(self, **inputs) -> SignatureOutputs:
         args = self._convert(inputs)
         plan = self.plan
         runtime = self._model._runtime
         values = runtime.run_plan(plan, args)
-        return self._outputs(values, plan)
+        return self._outputs(values, plan, args)
 
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
-        """Run once node by node: ``trace`` prints each node's inputs and outputs (or
-        pass a callable), ``stop_after`` (node name or step index) stops there."""
+        """Run once node by node on the unoptimised plan (every node of the graph is a
+        step, nothing fused or folded away): ``trace`` prints each node's inputs and
+        outputs (or pass a callable), ``stop_after`` (node name or step index) stops
+        there; a name no node of this signature has is refused, naming the nearest."""
         args = self._convert(inputs)
-        runtime = self._model._runtime
         debugger = Debugger(trace=trace, stop_after=stop_after)
-        runtime.debugger = debugger
+        runtime = self._model._runtime.debugging(debugger)
+        plan = self._compile(runtime)
+        debugger.check_target({i.name for i in plan.info} | runtime.library.node_names())
         try:
-            values = runtime.run_plan(self.plan, args)
-            outputs = self._outputs(values, self.plan)
+            values = runtime.run_plan(plan, args)
+            outputs = self._outputs(values, plan, args)
         except StopExecution:
             outputs = None
-        finally:
-            runtime.debugger = None
+        if isinstance(stop_after, int) and not isinstance(stop_after, bool) and outputs is not None:
+            raise SavedModelError(f"stop_after={stop_after}: the run had only "
+                                  f"{len(debugger.records)} steps (0 to {len(debugger.records) - 1}).")
         return DebugRun(outputs, debugger.stopped_at, debugger.records, debugger.values)
 
     # ---------------------------------------------------------------- inputs and outputs
@@ -148,12 +154,20 @@ class SignatureFunction:
             args.append(backend.asarray(array))
         return args + list(self._model._feeds.values())
 
-    def _outputs(self, values, plan) -> SignatureOutputs:
+    def _outputs(self, values, plan, args=()) -> SignatureOutputs:
+        """The fetched values as outputs the caller owns: constants, variable values and
+        anything sharing memory with an input are copied (as TensorFlow returns fresh
+        tensors), so changing an output changes nothing else."""
         backend = self._model._runtime.ctx.backend
+        inputs = [a for a in args if type(a) is np.ndarray]
         result = {}
         for position, (k, v) in enumerate(zip(self._output_keys, values)):
-            if position in plan.constant_fetches:
-                v = v.copy() if isinstance(v, np.ndarray) else v
+            if type(v) is np.ndarray:
+                if (position in plan.constant_fetches or not v.flags.writeable
+                        or any(np.may_share_memory(v, a) for a in inputs)):
+                    v = v.copy()
+            elif position in plan.constant_fetches and hasattr(v, "copy"):
+                v = v.copy()
             if backend.is_numpy and not isinstance(v, np.ndarray):
                 v = np.asarray(v)
             result[k] = v
@@ -265,8 +279,9 @@ class LoadedModel:
     on another backend (variables restored and init ops run again there).
     """
 
-    def __init__(self, source, runtime, feeds: dict):
+    def __init__(self, source, runtime, feeds: dict, restart):
         self._source = source
+        self._restart = restart  # start_model(source, backend, ...) of engine/loader.py
         self._runtime = runtime
         self._feeds = feeds  # tensor name -> value fed to every plan (asset paths)
         meta_graph = source.meta_graph
@@ -286,8 +301,9 @@ class LoadedModel:
 
     def to(self, backend) -> "LoadedModel":
         """This model on another backend ("numpy", "cupy" or an array API namespace)."""
-        from .loader import start_model
-        return start_model(self._source, backend, self._runtime.allow_io, self._runtime.ctx.memory_cap)
+        runtime = self._runtime
+        return self._restart(self._source, backend, runtime.allow_io, runtime.ctx.memory_cap,
+                             runtime.optimize)
 
     def numpy(self, outputs) -> dict:
         """Any signature's outputs as numpy arrays."""

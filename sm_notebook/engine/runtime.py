@@ -1,11 +1,12 @@
 """One metagraph on one backend: kernel context, function library and compiled plans."""
 from __future__ import annotations
 
+import copy
+
 from .attrs import OpDefaults
 from .context import DEFAULT_MEMORY_CAP, KernelContext
 from .functions import FunctionLibrary, graph_body, parse_graph_input
 from .malloc import keep_freed_memory
-from .ops._numeric import QUIET
 from .plan import Debugger, Plan, compile_plan
 from ..errors import SavedModelError
 
@@ -20,10 +21,15 @@ def tensor_ref(name: str):
 
 class Runtime:
     """Runs parts of a metagraph: graph plans for signatures and init ops, function plans
-    for If/While/... kernels (``ctx.call_function``)."""
+    for If/While/... kernels (``ctx.call_function``, ``ctx.function``, ``ctx.loop_body``).
+
+    ``optimize=False`` compiles every plan unoptimised (see plan.py). `debugging` gives
+    a view of the same model, sharing its variables and tables, whose plans are
+    unoptimised and traced by a `Debugger`.
+    """
 
     def __init__(self, meta_graph, export_dir=None, backend="numpy", allow_io=False,
-                 memory_cap=DEFAULT_MEMORY_CAP):
+                 memory_cap=DEFAULT_MEMORY_CAP, optimize=True, **context_options):
         from . import ops  # noqa: F401  (registers every kernel)
 
         self.meta_graph = meta_graph
@@ -32,16 +38,33 @@ class Runtime:
         self.library = FunctionLibrary(meta_graph.graph_def.library)
         self.graph = graph_body(meta_graph.graph_def)
         self.allow_io = allow_io
+        self.optimize = optimize
         if backend is None or backend == "numpy":
             keep_freed_memory()  # see engine/malloc.py
-        self.ctx = KernelContext(backend, export_dir, allow_io, memory_cap,
-                                 function_caller=self.call_function,
-                                 function_runner=self.function_runner,
-                                 loop_body_runner=self.loop_body_runner)
+        self.ctx = KernelContext(backend, export_dir, allow_io, memory_cap, optimize=optimize,
+                                 **context_options)
+        self._bind_context(self.ctx)
         self.bindings: dict = {}          # main-graph node name -> value (captured variables)
         self.freeze_variables = False     # True when no signature writes a variable
         self.debugger: Debugger | None = None
         self._function_plans: dict = {}
+
+    def _bind_context(self, ctx):
+        ctx.function_caller = self.call_function
+        ctx.function_runner = self.function_runner
+        ctx.loop_body_runner = self.loop_body_runner
+
+    def debugging(self, debugger: Debugger) -> "Runtime":
+        """This model under ``debugger``: unoptimised plans, same variables and tables."""
+        view = copy.copy(self)
+        view.optimize = False
+        view.freeze_variables = False
+        view.debugger = debugger
+        view._function_plans = {}
+        view.ctx = copy.copy(self.ctx)  # shares backend, resources and options
+        view.ctx.optimize = False
+        view._bind_context(view.ctx)
+        return view
 
     def graph_plan(self, feeds, fetches, targets=(), *, name="graph", freeze=None) -> Plan:
         """Compile the main graph for tensor names ``feeds`` -> ``fetches`` (+ ``targets`` run)."""
@@ -56,9 +79,12 @@ class Runtime:
         return self.run_plan(plan, list(feeds.values()))
 
     def run_plan(self, plan: Plan, args: list) -> list:
-        if self.debugger is None:
-            return plan.run(self.ctx, args)
-        return plan.run_debug(self.ctx, args, self.debugger)
+        """Run a plan from outside the engine (numpy's warnings silenced for the run)."""
+        return plan.run(args, self.debugger)
+
+    def run_inner(self, plan: Plan, args: list) -> list:
+        """Run a plan from inside a kernel (a plan run is already under way)."""
+        return plan.execute(args, self.debugger)
 
     def function_plan(self, name: str, attrs: dict | None = None) -> Plan:
         key = name if not attrs else (name, repr(sorted(attrs.items(), key=lambda kv: kv[0])))
@@ -76,54 +102,46 @@ class Runtime:
         return plan
 
     def function_runner(self, name: str, attrs: dict):
-        """``run(inputs) -> outputs`` for library function ``name``, its plan looked up once
-        (loops call their cond and body through this)."""
-        plan = self._function_plans.get(name) if not attrs else None
-        if plan is None:
-            plan = self.function_plan(name, attrs)
-        return self._runner(name, attrs, plan, plan.run, None if plan.dead else plan._run)
-
-    def loop_body_runner(self, name: str, attrs: dict, cond=None):
-        """Like `function_runner`, for a While body: loop-invariant steps run once.
-        ``cond``: the loop's cond function as ``(name, attrs)``."""
-        plan = self._function_plans.get(name) if not attrs else None
-        if plan is None:
-            plan = self.function_plan(name, attrs)
-        cond_effects = cond is not None and self.function_plan(*cond).has_effects
-        body = plan.loop_body(self.ctx, cond_effects)
-        return self._runner(name, attrs, plan, lambda ctx, inputs: body.run(inputs),
-                            None if plan.dead else lambda ctx, inputs: body._run(inputs))
-
-    def _runner(self, name, attrs, plan, run_plan, run_quiet):
-        """The closure behind `function_runner`: arity check, then ``run_quiet`` when numpy's
-        warnings are already off (inside a plan run), else ``run_plan``; the debugger's path
-        while one is attached."""
-        ctx, n_args = self.ctx, plan.n_args
+        """``run(inputs) -> outputs`` for library function ``name``; its plan is compiled
+        on the first call (a branch never taken is never compiled)."""
+        plan = None
 
         def run(inputs):
-            if len(inputs) != n_args:
-                raise SavedModelError(f"Function {name!r} takes {n_args} inputs, got {len(inputs)}.")
-            if self.debugger is not None:
-                return self.call_function(name, inputs, attrs)
-            if run_quiet is not None and QUIET.active:
-                return run_quiet(ctx, inputs)
-            return run_plan(ctx, inputs)
+            nonlocal plan
+            if plan is None:
+                plan = self.function_plan(name, attrs)
+            return self._call(name, plan, inputs, plan.execute)
         return run
+
+    def loop_body_runner(self, name: str, attrs: dict, cond=None):
+        """Like `function_runner`, for one While run: loop-invariant steps run once.
+        ``cond``: the loop's cond function as ``(name, attrs)``."""
+        plan = self.function_plan(name, attrs)
+        cond_effects = cond is not None and self.function_plan(*cond).has_effects
+        body = plan.loop_body(cond_effects) if self.debugger is None else None
+        return lambda inputs: self._call(name, plan, inputs,
+                                         plan.execute if body is None else _no_debugger(body.run))
 
     def call_function(self, name: str, inputs: list, attrs: dict) -> list:
         """``ctx.call_function``: run library function ``name`` on ``inputs``."""
-        plan = self._function_plans.get(name) if not attrs else None
-        if plan is None:
-            plan = self.function_plan(name, attrs)
+        plan = self.function_plan(name, attrs)
+        return self._call(name, plan, inputs, plan.execute)
+
+    def _call(self, name, plan, inputs, execute):
         if len(inputs) != plan.n_args:
             raise SavedModelError(f"Function {name!r} takes {plan.n_args} inputs, got {len(inputs)}.")
-        if self.debugger is None:
-            return plan.run(self.ctx, inputs)
-        self.debugger.depth += 1
+        debugger = self.debugger
+        if debugger is None:
+            return execute(inputs)
+        debugger.depth += 1
         try:
-            return plan.run_debug(self.ctx, inputs, self.debugger)
+            return execute(inputs, debugger)
         finally:
-            self.debugger.depth -= 1
+            debugger.depth -= 1
+
+
+def _no_debugger(run):
+    return lambda inputs, debugger=None: run(inputs)
 
 
 def _with_attrs(node, attrs):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ops.registry import IO_OPS, KERNELS
+from .. import opdefs
+from .ops.registry import KERNELS
 
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 MAIN_OP_COLLECTIONS = ("saved_model_main_op", "legacy_init_op")
@@ -153,7 +154,7 @@ def reachable(meta_graph, roots) -> tuple[set, set]:
 def problem_status(op: str, library_names=()) -> str | None:
     """"denied", "unsupported" or None for an op name."""
     kern = KERNELS.get(op)
-    if op in IO_OPS or (kern is not None and kern.io):
+    if op in opdefs.ops_with("io"):
         return "denied"
     if kern is None and op not in library_names:
         return "unsupported"

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .. import opdefs
 from . import savedmodel as files
 from .canonical import cpp_deterministic_bytes
 from .farmhash import fingerprint64, fingerprint_cat64
 
-CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 FINGERPRINT_PRODUCER = 4  # what TF 2.21 writes (kFingerprintProducer)
 
 
@@ -37,8 +37,9 @@ def graph_def_program_hash(graph_def) -> int:
     """ComputeHash(SimpleDelete(graph_def))."""
     graph = type(graph_def)()
     graph.CopyFrom(graph_def)
+    calls = opdefs.ops_with("function_call")   # fingerprinting.cc: (Stateful)PartitionedCall
     for node in graph.node:
-        if node.op in CALL_OPS and "f" in node.attr:
+        if node.op in calls and "f" in node.attr:
             name = node.attr["f"].func.name
             uid = _suffix_uid(name)
             if uid is not None:

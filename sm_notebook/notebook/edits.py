@@ -284,7 +284,7 @@ def format_edits(edits) -> str:
 
 def outline(info) -> list[str]:
     """A SavedModelInfo as sorted lines, one fact per line, for diffs."""
-    from .display import dtype_text, shape_text, tags_text
+    from ..render import dtype_text, shape_text, tags_text
     lines = []
     for mg in info.meta_graphs:
         lines.append(f"metagraph #{mg.index} {tags_text(mg.tags)}")

@@ -211,7 +211,7 @@ class SavedModelMagics(Magics):
 
     def _show(self, args):
         import sm_notebook
-        from . import display
+        from .. import render as display
         info = sm_notebook.inspect(args.path)
         if args.tags is not None:
             info.meta_graph(args.tags)  # a clear error when the tag-set does not exist
@@ -224,7 +224,7 @@ class SavedModelMagics(Magics):
 
     def _diagnose(self, args):
         import sm_notebook
-        from . import display
+        from .. import render as display
         report = sm_notebook.inspect(args.path).diagnose()
         self._display(display.report_text(report), display.report_html(report))
         self._store(args, report)
@@ -232,7 +232,7 @@ class SavedModelMagics(Magics):
     def _scan(self, args):
         """Scan the metagraph load would pick; with several and no --tags, scan each."""
         from ..engine.scan import scan_meta_graph, scan_model
-        from . import display
+        from .. import render as display
         meta_graphs = _read_proto(args.path).meta_graphs
         if args.tags is None and len(meta_graphs) > 1:
             reports = [scan_meta_graph(mg, str(args.path), list(mg.meta_info_def.tags)) for mg in meta_graphs]
@@ -244,7 +244,7 @@ class SavedModelMagics(Magics):
 
     def _run(self, args):
         import sm_notebook
-        from . import display
+        from .. import render as display
         from .widgets.progress import Progress
         info = sm_notebook.inspect(args.path)
         if args.tags is None and len(info.meta_graphs) > 1:
@@ -309,7 +309,7 @@ class SavedModelMagics(Magics):
         self._store(args, widget)
 
     def _edit_cell(self, args, cell):
-        from .display import diff_html
+        from ..render import diff_html
         from .edits import parse_edits, preview_edits
         edits = parse_edits(cell, tags=args.tags)
         if not edits:
@@ -342,7 +342,7 @@ def _read_proto(path):
 
 
 def _describe_inputs(sig) -> str:
-    from .display import dtype_text, shape_text
+    from ..render import dtype_text, shape_text
     return ", ".join(f"{k} ({dtype_text(s.dtype)} {shape_text(s.shape)})" for k, s in sig.inputs.items()) or "none"
 
 

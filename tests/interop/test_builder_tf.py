@@ -15,7 +15,6 @@ from conftest import FIXTURES, MODELS  # noqa: E402
 import sm_notebook as sm  # noqa: E402
 from sm_notebook import SavedModelWarning  # noqa: E402
 from sm_notebook.builder import Builder, Graph  # noqa: E402
-from sm_notebook.builder.optable import SPECS  # noqa: E402
 
 pytestmark = pytest.mark.interop
 TF_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -336,27 +335,49 @@ def test_round_trip_is_indistinguishable_to_tensorflow(name, tmp_path):
                 assert_outputs(run_tf2(b, key, feeds), outputs)
 
 
-# --- the op table ----------------------------------------------------------------------
+# --- nodes composed from the op table ----------------------------------------------------
 
-def test_op_table_matches_tensorflows_registry():
-    from tensorflow.python.framework import op_def_registry
-    from sm_notebook.builder.attrs import decode_attr
-    from sm_notebook._proto import graph_pb2
+def _composed_graph():
+    g = Graph()
+    x = g.placeholder("x", "float32", (None, 4, 4, 3))
+    m = g.placeholder("m", "float32", (None, 3))
+    k = g.constant(np.ones((2, 2, 3, 5), np.float32))
+    w = g.constant(np.ones((3, 6), np.float32))
+    g.op("Conv2D", x, k, strides=[1, 1, 1, 1], padding="SAME")
+    g.op("MaxPool", x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID")
+    g.op("MatMul", m, w, transpose_b=False)
+    g.op("LeakyRelu", m, alpha=1)                    # an int given to a float attr
+    g.op("Mean", x, [1, 2], keep_dims=True)
+    g.op("ConcatV2", [m, m, m], 1)
+    g.op("Split", 1, m, num_split=3)
+    g.op("Unpack", m, num=3, axis=1)
+    g.op("IdentityN", [m, x])
+    g.op("Cumsum", m, 0)
+    g.op("OnesLike", m)
+    g.op("Cast", m, DstT="int64")
+    g.op("ArgMax", m, 1)
+    g.op("Shape", x)
+    g.op("Unique", g.op("Reshape", m, [-1]))
+    g.op("FusedBatchNormV3", x, *[g.constant(np.ones(3, np.float32))] * 4, is_training=False)
+    g.op("StringJoin", [g.constant(b"a"), g.constant(b"b")], separator="-")
+    return g
 
-    for name, spec in SPECS.items():
-        op_def = op_def_registry.get(name)
-        assert op_def is not None, name
-        for ours, theirs in ((spec.inputs, op_def.input_arg), (spec.outputs, op_def.output_arg)):
-            assert [(a.type_attr, a.number_attr, a.type_list_attr, a.fixed_type) for a in ours] == \
-                [(t.type_attr, t.number_attr, t.type_list_attr, t.type) for t in theirs], name
-        attrs = {a.name: a for a in op_def.attr}
-        for attr, default in spec.type_defaults.items():
-            assert attrs[attr].default_value.type == default, (name, attr)
-        for attr, default in spec.attr_defaults.items():
-            value = graph_pb2.AttrValue()
-            value.ParseFromString(attrs[attr].default_value.SerializeToString())
-            decoded = decode_attr(value)
-            assert decoded == default or (isinstance(default, float) and
-                                          abs(decoded - default) < 1e-6), (name, attr, decoded)
-        for attr in spec.required_attrs:
-            assert attr in attrs and not attrs[attr].HasField("default_value"), (name, attr)
+
+def test_composed_nodes_import_into_tensorflow_with_the_types_and_shapes_it_infers():
+    """Every attr left out (OpDef defaults) is filled in by TensorFlow's importer, and
+    our inferred dtypes and known dims agree with TensorFlow's own shape inference."""
+    g = _composed_graph()
+    graph_def = tf.compat.v1.GraphDef.FromString(g.graph_def.SerializeToString())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    for node in g.graph_def.node:
+        operation = graph.get_operation_by_name(node.name)
+        for index, tensor in enumerate(operation.outputs):
+            ours = g.tensor(f"{node.name}:{index}")
+            assert ours.dtype_enum == tensor.dtype.as_datatype_enum, (node.name, index)
+            theirs = tensor.shape.as_list() if tensor.shape.rank is not None else None
+            if ours.shape is None or theirs is None:
+                continue
+            assert len(ours.shape) == len(theirs), (node.name, index, ours.shape, theirs)
+            for a, b in zip(ours.shape, theirs):
+                assert a is None or b is None or a == b, (node.name, index, ours.shape, theirs)

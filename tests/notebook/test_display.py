@@ -8,7 +8,7 @@ import sm_notebook
 from notebook_fixtures import MODELS, copy_model, fixture_model  # noqa: F401 (fixtures)
 from sm_notebook.diagnose import DiagnosticReport, Problem
 from sm_notebook.inspection import SignatureInfo, TensorSpec
-from sm_notebook.notebook import display
+from sm_notebook import render as display
 
 
 def theme_safe(html: str):

@@ -163,6 +163,18 @@ def _count(ctx, inputs, attrs):
     return [inputs[0]]
 
 
+def install_test_op(monkeypatch, op, fn, stateful=False):
+    """Register a test-only op (one output ``z``) in the op table and its kernel
+    ``fn(ctx, inputs, attrs)`` for one test."""
+    from sm_notebook import opdefs
+    from sm_notebook._proto import graph_pb2
+
+    op_def = graph_pb2.OpDef(name=op, is_stateful=stateful)
+    op_def.output_arg.add(name="z", type=1)
+    opdefs.register_extra(op_def)  # idempotent: the same definition every time
+    monkeypatch.setitem(registry.KERNELS, op, registry.OpKernel.simple(op, fn))
+
+
 def install_test_kernels(monkeypatch):
     """Register _TAdd, _TMul, _TLess (pure) and _TCount (stateful) for one test."""
     import sm_notebook.engine.ops  # noqa: F401
@@ -170,5 +182,4 @@ def install_test_kernels(monkeypatch):
     Counter.calls = 0
     for op, fn, stateful in (("_TAdd", _add, False), ("_TMul", _mul, False),
                              ("_TLess", _less, False), ("_TCount", _count, True)):
-        monkeypatch.setitem(registry.KERNELS, op,
-                            registry.OpKernel(op, fn, (registry.OutputArg("z"),), stateful=stateful))
+        install_test_op(monkeypatch, op, fn, stateful)

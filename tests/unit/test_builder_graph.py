@@ -45,7 +45,7 @@ def test_table_ops_infer_type_attrs_and_shapes():
     y = g.op("MatMul", x, w)
     assert (y.dtype, y.shape) == ("float32", (None, 4))
     assert node(g, "MatMul").attr["T"].type == 1
-    assert node(g, "MatMul").attr["transpose_a"].b is False
+    assert "transpose_a" not in node(g, "MatMul").attr   # an OpDef default: loaders fill it in
     t = g.op("MatMul", w, w, transpose_a=True)
     assert t.shape == (4, 4)
     assert g.op("ArgMax", y, 1).dtype == "int64"
@@ -87,6 +87,37 @@ def test_noop_returns_an_operation_usable_as_control_input():
     assert isinstance(op, Operation)
     y = g.op("Identity", x, control_inputs=[op])
     assert list(node(g, y.node).input) == ["x:0", "^group"]
+
+
+def test_every_registered_op_gets_its_type_attrs_from_the_inputs():
+    g = Graph()
+    x = g.placeholder("x", "float32", (4, 3))
+    cum = g.op("Cumsum", x, 0)                     # T and Tidx inferred, no attrs given
+    assert node(g, cum.node).attr["T"].type == 1 and node(g, cum.node).attr["Tidx"].type == 3
+    a, b = g.op("IdentityN", [x, g.constant([1, 2])])
+    assert (a.dtype, b.dtype) == ("float32", "int32") and (a.shape, b.shape) == ((4, 3), (2,))
+    assert g.op("OnesLike", x).shape == (4, 3)
+
+
+def test_attrs_are_encoded_as_the_opdef_types_them():
+    g = Graph()
+    x = g.placeholder("x", "float32", (2,))
+    g.op("LeakyRelu", x, alpha=1, name="leaky")
+    assert node(g, "leaky").attr["alpha"].WhichOneof("value") == "f"
+    with pytest.raises(SavedModelError, match="'int'"):
+        g.op("Unpack", x, num="two")
+
+
+def test_encode_attr_follows_opdef_attr_types():
+    from sm_notebook._proto import graph_pb2
+    from sm_notebook.builder.attrs import encode_attr
+    assert encode_attr(2, "float").f == 2.0
+    assert list(encode_attr([1, 2], "list(float)").list.f) == [1.0, 2.0]
+    assert encode_attr("SAME", "string").s == b"SAME"
+    assert encode_attr("fn", "func").func.name == "fn"
+    assert encode_attr(graph_pb2.NameAttrList(name="g"), "func").func.name == "g"
+    with pytest.raises(SavedModelError, match="list\\(int\\)"):
+        encode_attr(3, "list(int)")
 
 
 def test_kernel_fallback_infers_ops_outside_the_table():

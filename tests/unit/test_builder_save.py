@@ -6,7 +6,7 @@ import pytest
 
 import sm_notebook as sm
 from sm_notebook import SavedModelError
-from sm_notebook.builder import Builder, Graph, writer
+from sm_notebook.builder import Builder, Graph, publish, writer
 from sm_notebook.format.bundle import BundleReader
 from sm_notebook.format.savedmodel import read_saved_model
 
@@ -95,15 +95,26 @@ def test_unchanged_variables_are_hard_linked(copy_fixture, tmp_path):
 
 def test_existing_export_dir_is_refused_unless_overwrite(tmp_path):
     target = tmp_path / "model"
-    target.mkdir()
-    (target / "keep.txt").write_text("mine")
     builder = composed_builder()
+    builder.save(target)
+    before = snapshot(target)
     with pytest.raises(SavedModelError, match="already exists.*overwrite=True"):
         builder.save(target)
-    assert (target / "keep.txt").read_text() == "mine"
+    assert snapshot(target) == before
+    builder.graph.constant(1.0, name="extra")
     builder.save(target, overwrite=True)
     assert sorted(os.listdir(target)) == ["saved_model.pb", "variables"]
+    assert snapshot(target) != before
     assert not leftovers(tmp_path)
+
+
+def test_overwrite_never_deletes_a_directory_that_is_not_only_an_export(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(SavedModelError, match="not one.*would delete keep.txt"):
+        composed_builder().save(target, overwrite=True)
+    assert os.listdir(target) == ["keep.txt"] and not leftovers(tmp_path)
 
 
 def test_saving_onto_a_file_is_refused(tmp_path):
@@ -143,7 +154,7 @@ def test_failure_mid_save_leaves_target_and_source_untouched(copy_fixture, monke
     assert not leftovers(source.parent)
 
 
-def test_failure_of_the_final_rename_restores_the_old_export(copy_fixture, monkeypatch):
+def test_failure_of_the_fallbacks_second_rename_restores_the_old_export(copy_fixture, monkeypatch):
     source = copy_fixture("tf1_multi_tags")
     before = snapshot(source)
     builder = Builder.from_saved_model(source)
@@ -157,7 +168,8 @@ def test_failure_of_the_final_rename_restores_the_old_export(copy_fixture, monke
             raise OSError("rename failed")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(writer.os, "rename", failing_second_rename)
+    monkeypatch.setattr(publish, "_renameat2", None)       # the two-rename fallback
+    monkeypatch.setattr(publish.os, "rename", failing_second_rename)
     with pytest.raises(OSError, match="rename failed"):
         builder.save(source, overwrite=True)
     monkeypatch.undo()

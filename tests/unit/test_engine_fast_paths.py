@@ -8,32 +8,24 @@ import math
 import numpy as np
 import pytest
 
-from engine_graphs import Func, const, function, meta_graph, node, placeholder, save, signature
+from engine_graphs import (Func, const, function, install_test_op, meta_graph, node, placeholder, save,
+                           signature)
 
 import sm_notebook.engine.ops  # noqa: F401
 from sm_notebook.engine.context import KernelContext
 from sm_notebook.engine.loader import load_model
 from sm_notebook.engine.ops import registry
-from sm_notebook.engine.ops._numeric import QUIET
 from sm_notebook.engine.ops._special import erf_float32, erfc_float32
 
 F32 = np.float32
 
 
 def _run(op, inputs, attrs=None, backend="numpy", in_plan=False):
-    """Our kernel's outputs as numpy; ``in_plan`` runs it as a plan step does (warnings off)."""
-    ctx = KernelContext(backend)
+    """Our kernel's outputs as numpy; ``in_plan``: prepared as in an optimised plan (numpy
+    fast paths), else as in an unoptimised one (the general code)."""
+    ctx = KernelContext(backend, optimize=in_plan)
     args = [ctx.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs]
-    fn = registry.get_kernel(op).fn
-    if in_plan:
-        QUIET.active = True
-        try:
-            with np.errstate(all="ignore"):
-                outputs = fn(ctx, args, dict(attrs or {}))
-        finally:
-            QUIET.active = False
-    else:
-        outputs = fn(ctx, args, dict(attrs or {}))
+    outputs = registry.get_kernel(op).fn(ctx, args, dict(attrs or {}))
     return [ctx.to_numpy(o) for o in outputs]
 
 
@@ -312,8 +304,7 @@ def _counting_mul(ctx, inputs, attrs):
 
 
 def test_loop_invariant_steps_of_a_while_body_run_once_per_loop(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.KERNELS, "_TCountMul", registry.OpKernel(
-        "_TCountMul", _counting_mul, (registry.OutputArg("z"),)))
+    install_test_op(monkeypatch, "_TCountMul", _counting_mul)
     _Calls.n = 0
     cond = function("cond_f", [("i", F32), ("v", F32), ("k", F32)], {"out": "lt:z:0"},
                     [const("lim", 4.0, F32), node("lt", "Less", ["i", "lim:output:0"], T=F32)])
@@ -337,7 +328,7 @@ def test_loop_invariant_steps_of_a_while_body_run_once_per_loop(tmp_path, monkey
 
 # --------------------------------------------------------------------------- straight-line plans
 
-def test_plans_run_the_same_as_generated_code_and_name_failing_nodes(tmp_path):
+def test_repeated_runs_agree_and_failures_name_the_node(tmp_path):
     I32 = np.int32
     nodes = [placeholder("x"), placeholder("d", I32, ()), const("axis", np.int32(0)),
              const("k", np.float32(2.5)), const("ten", np.int32(10)),
@@ -351,11 +342,10 @@ def test_plans_run_the_same_as_generated_code_and_name_failing_nodes(tmp_path):
     fn = _load(tmp_path, nodes, outputs, inputs)
     x = np.array([1.0, 2.0, 3.0, 4.0], F32)
     first = fn(x=x, d=np.int32(3)).numpy()
-    for _ in range(3):  # later runs take the generated straight-line function
+    for _ in range(3):  # later runs reuse the prepared steps' remembered split indices
         out = fn(x=x, d=np.int32(3)).numpy()
         for key in first:
             _same(out[key], first[key])
     np.testing.assert_array_equal(first["y"], [7.5, 20.0])
-    assert fn.plan._straight
     with pytest.raises(Exception, match="quot"):
         fn(x=x, d=np.int32(0))

@@ -184,6 +184,41 @@ def test_variable_reads_are_not_folded_when_a_signature_writes(tmp_path):
     assert model.signatures["read"]()["v"] == 2.0
 
 
+def test_outputs_never_alias_inputs_constants_or_variables(tmp_path):
+    """Changing an output changes nothing else: not the caller's input, not a constant,
+    not a variable (TensorFlow returns fresh tensors); inputs are never written."""
+    nodes = [placeholder("x", F32, (2,)), const("c", np.array([5.0, 6.0], F32)),
+             const("shape", np.array([1, 2], np.int32)),
+             node("v", "VarHandleOp", shared_name="v", dtype=np.dtype(F32), shape=(2,)),
+             const("init_value", np.array([1.0, 2.0], F32)),
+             node("init", "AssignVariableOp", ["v", "init_value"], dtype=np.dtype(F32)),
+             node("one", "Const", value=np.array([1.0, 1.0], F32), dtype=np.dtype(F32)),
+             node("bump", "AssignAddVariableOp", ["v", "one"], dtype=np.dtype(F32)),
+             node("read", "ReadVariableOp", ["v"], dtype=np.dtype(F32)),
+             node("same", "Identity", ["x"], T=np.dtype(F32)),
+             node("view", "Reshape", ["x", "shape"], T=np.dtype(F32))]
+    outputs = {"same": ("same:0", F32, (2,)), "view": ("view:0", F32, (1, 2)),
+               "c": ("c:0", F32, (2,)), "v": ("read:0", F32, (2,))}
+    mg = meta_graph(nodes, {"serving_default": signature({"x": ("x:0", F32, (2,))}, outputs),
+                            "bump": signature({}, {"v": ("read:0", F32, (2,))})})
+    mg.signature_def["bump"].outputs["v"].name = "read:0"
+    mg.collection_def["saved_model_main_op"].node_list.value.append("init")
+    model = load_model(save(tmp_path / "m", mg))
+    fn = model.signatures["serving_default"]
+    x = np.array([3.0, 4.0], F32)
+    out = fn(x=x).numpy()
+    for value in out.values():
+        value[...] = -1.0  # the caller owns its outputs
+    np.testing.assert_array_equal(x, [3.0, 4.0])
+    again = fn(x=x).numpy()
+    np.testing.assert_array_equal(again["c"], [5.0, 6.0])
+    np.testing.assert_array_equal(again["v"], [1.0, 2.0])
+    np.testing.assert_array_equal(again["view"], [[3.0, 4.0]])
+    frozen = np.array([7.0, 8.0], F32)
+    frozen.flags.writeable = False  # an in-place write into an input would raise
+    np.testing.assert_array_equal(fn(x=frozen).numpy()["same"], frozen)
+
+
 # --------------------------------------------------------------------------- init ops and assets
 
 def _asset_model(tmp_path, filename):

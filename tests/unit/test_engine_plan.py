@@ -8,13 +8,13 @@ import weakref
 import numpy as np
 import pytest
 
-from engine_graphs import (Counter, Func, const, function, install_test_kernels, meta_graph, node,
+from engine_graphs import (Counter, Func, const, function, install_test_kernels, install_test_op, meta_graph, node,
                            placeholder, save, signature)
 
 import sm_notebook.engine.ops  # noqa: F401
 from sm_notebook.engine.attrs import OpDefaults, decode_attr, decode_node_attrs
 from sm_notebook.engine.loader import load_model
-from sm_notebook.engine.ops.registry import FuncAttr, KERNELS, OpKernel, OutputArg
+from sm_notebook.engine.ops.registry import FuncAttr
 from sm_notebook.errors import SavedModelError
 
 F32 = np.float32
@@ -81,8 +81,8 @@ def test_intermediates_are_freed_after_their_last_consumer(tmp_path, monkeypatch
         assert refs[-1]() is None, "the first intermediate is still alive"
         return [inputs[0]]
 
-    monkeypatch.setitem(KERNELS, "_TMake", OpKernel("_TMake", make, (OutputArg("z"),)))
-    monkeypatch.setitem(KERNELS, "_TCheck", OpKernel("_TCheck", check, (OutputArg("z"),)))
+    install_test_op(monkeypatch, "_TMake", make)
+    install_test_op(monkeypatch, "_TCheck", check)
     nodes = [placeholder("x"), node("a", "_TMake", ["x"]), node("b", "_TAdd", ["a", "a"]),
              node("c", "_TCheck", ["b"])]
     fn = _load(tmp_path, nodes, {"y": ("c:0", F32, (None,))}).signatures["serving_default"]
@@ -275,6 +275,50 @@ def test_debug_traces_into_functions_with_depth(tmp_path, capsys):
     assert "d (_TAdd)" in capsys.readouterr().out
 
 
+def test_debug_runs_the_unoptimised_plan_and_stops_at_fused_nodes(tmp_path):
+    """The optimised plan fuses BiasAdd and Relu into the MatMul step and elides the
+    Identity; the debugger still stops after each of them (issue: it ran to the end)."""
+    rng = np.random.default_rng(3)
+    nodes = [placeholder("x", F32, (None, 3)), const("w", rng.standard_normal((3, 2)).astype(F32)),
+             const("b", rng.standard_normal(2).astype(F32)),
+             node("mm", "MatMul", ["x", "w"], T=np.dtype(F32)),
+             node("bias", "BiasAdd", ["mm", "b"], T=np.dtype(F32)),
+             node("ident", "Identity", ["bias"], T=np.dtype(F32)),
+             node("act", "Relu", ["ident"], T=np.dtype(F32))]
+    fn = _load(tmp_path, nodes, {"y": ("act:0", F32, (None, 2))},
+               inputs={"x": ("x:0", F32, (None, 3))}).signatures["serving_default"]
+    x = rng.standard_normal((2, 3)).astype(F32)
+    expected = fn(x=x).numpy()["y"]
+    assert "MatMul + BiasAdd + Relu" in fn.plan.describe() and "ident" not in fn.plan.describe()
+    for name in ("bias", "ident", "act"):
+        run = fn.debug(trace=False, stop_after=name, x=x)
+        assert run.stopped_at == name and run.outputs is None
+    run = fn.debug(trace=False, stop_after="ident", x=x)
+    np.testing.assert_allclose(run.values["bias"][0], x @ _const_value(nodes, "w") + _const_value(nodes, "b"),
+                               rtol=1e-6, atol=1e-6)
+    full = fn.debug(trace=False, x=x)
+    np.testing.assert_array_equal(full.outputs["y"], expected)
+    names = [r.name for r in full.records]
+    assert sorted(names) == ["act", "b", "bias", "ident", "mm", "w"]  # every node, consts too
+    assert [n for n in names if n in ("mm", "bias", "ident", "act")] == ["mm", "bias", "ident", "act"]
+    np.testing.assert_array_equal(fn(x=x).numpy()["y"], expected)  # the optimised plan is untouched
+
+
+def test_debug_refuses_a_stop_after_that_names_no_node(tmp_path):
+    nodes = [placeholder("x"), node("first_add", "_TAdd", ["x", "x"]), node("b", "_TMul", ["first_add", "x"])]
+    fn = _load(tmp_path, nodes, {"y": ("b:0", F32, (None,))}).signatures["serving_default"]
+    with pytest.raises(SavedModelError, match=r"stop_after='first_ad'.*Near names: 'first_add'"):
+        fn.debug(trace=False, stop_after="first_ad", x=np.array([1.0], F32))
+    with pytest.raises(SavedModelError, match="only 2 steps"):
+        fn.debug(trace=False, stop_after=7, x=np.array([1.0], F32))
+
+
+def _const_value(nodes, name):
+    from sm_notebook.format.tensors import tensor_proto_to_numpy
+    (found,) = [n for n in nodes if n.name == name]
+    return tensor_proto_to_numpy(found.attr["value"].tensor)
+
+
 # --------------------------------------------------------------------------- attrs
 
 def test_attr_decoding_and_defaults():
@@ -296,7 +340,7 @@ def test_attr_decoding_and_defaults():
     defaults = OpDefaults(op_list)
     assert decode_node_attrs({}, "MatMul", defaults)["transpose_a"] is True  # the model's op list wins
     assert decode_node_attrs({}, "MatMul", defaults)["transpose_b"] is False  # the engine's table
-    assert defaults.output_args("MatMul")[0].name == "product"
+    assert defaults.op_info("MatMul").outputs[0].name == "product"
 
 
 # --------------------------------------------------------------------------- rewrites

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 
 from ...errors import SavedModelError
 from ..backend import is_numpy_namespace, numpy_namespace
-from .registry import kernel
+from .registry import kernel, prepared_kernel
 
 _DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float16", "float32", "float64", "complex64", "complex128")
@@ -94,31 +93,36 @@ def finish(x):
     return x
 
 
-class _Quiet(threading.local):
-    """``active`` while this thread runs a plan with numpy's floating-point warnings off."""
-    active = False
-
-
-QUIET = _Quiet()
-
-
 def op_kernel_wrapper(fn):
-    """``fn`` with numpy floating-point warnings silenced (TensorFlow gives inf/nan quietly),
-    numpy scalars made 0-d arrays and results moved to the backend."""
+    """``fn`` with numpy scalars made 0-d arrays and results moved to the backend (plans
+    run with numpy's floating-point warnings off: TensorFlow gives inf/nan quietly)."""
     @functools.wraps(fn)
     def run(ctx, inputs, attrs):
-        if QUIET.active:  # the plan runner silenced numpy once for all its steps
-            outputs = fn(ctx, inputs, attrs)
-        else:
-            with np.errstate(all="ignore"):
-                outputs = fn(ctx, inputs, attrs)
-        if ctx.is_numpy:
-            for o in outputs:
-                if type(o) is not np.ndarray:
-                    return [finish(o) for o in outputs]
-            return outputs
-        return [to_backend(ctx, finish(o)) for o in outputs]
+        return finish_outputs(ctx, fn(ctx, inputs, attrs))
     return run
+
+
+def finish_outputs(ctx, outputs):
+    """Numpy scalars made 0-d arrays, results moved to the backend."""
+    if ctx.is_numpy:
+        for o in outputs:
+            if type(o) is not np.ndarray:
+                return [finish(o) for o in outputs]
+        return outputs
+    return [to_backend(ctx, finish(o)) for o in outputs]
+
+
+def prepared_op_kernel(*ops):
+    """`registry.prepared_kernel` of ``prepare(node, ctx) -> run(inputs)``, its outputs
+    finished as `op_kernel_wrapper` does."""
+    def register(prepare):
+        def finished(node, ctx):
+            run = prepare(node, ctx)
+            return lambda inputs: finish_outputs(ctx, run(inputs))
+        finished.__wrapped__ = prepare
+        prepared_kernel(*ops)(finished)
+        return prepare
+    return register
 
 
 def op_kernel(*ops, outputs=("output",)):

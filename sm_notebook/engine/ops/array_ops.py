@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import SavedModelError
 from ._arrays import (canonical_axis, fresh_copy, host_result, ints, move_to, np_dtype,
                       num_elements, scalar, xp_of)
-from .registry import OutputArg, kernel
+from .registry import OutputArg, kernel, prepared_kernel
 
 # --- shapes ---------------------------------------------------------------------------------
 
@@ -169,12 +169,25 @@ def unpack(ctx, inputs, attrs):
     return [_index_along(x, axis, i) for i in range(num)]
 
 
-@kernel("Split", outputs=(OutputArg("output", number_attr="num_split"),))
-def split(ctx, inputs, attrs):
-    axis_t, x = inputs
-    last = _LAST_SPLIT.get(id(attrs))  # this node, same axis tensor and shape as last time
-    if last is not None and last[0] is attrs and last[1] is axis_t and last[2] == x.shape:
-        return [x[index] for index in last[3]]
+@prepared_kernel("Split")
+def prepare_split(node, ctx):
+    attrs = node.attrs
+    last = None  # (axis tensor, shape, indices) of the previous call, for a constant axis
+
+    def split(inputs):
+        nonlocal last
+        axis_t, x = inputs
+        known = last
+        if known is not None and known[0] is axis_t and known[1] == x.shape:
+            return [x[index] for index in known[2]]
+        indices = _split_indices(ctx, axis_t, x, attrs)
+        if type(axis_t) is np.ndarray and not axis_t.flags.writeable:  # a plan constant
+            last = (axis_t, x.shape, indices)
+        return [x[index] for index in indices]
+    return split
+
+
+def _split_indices(ctx, axis_t, x, attrs) -> list:
     num = int(attrs["num_split"])
     axis = canonical_axis(scalar(ctx, axis_t, "Split", "split_dim"), x.ndim, "Split", "split_dim")
     if num <= 0 or x.shape[axis] % num:
@@ -182,16 +195,7 @@ def split(ctx, inputs, attrs):
                               f"split dimension, but got split_dim {axis} (size = "
                               f"{x.shape[axis]}).")
     step = x.shape[axis] // num
-    indices = [(slice(None),) * axis + (slice(i * step, (i + 1) * step), Ellipsis)
-               for i in range(num)]
-    if type(axis_t) is np.ndarray and not axis_t.flags.writeable:
-        if len(_LAST_SPLIT) > 4096:  # a plan constant (read-only): safe to know by identity
-            _LAST_SPLIT.clear()
-        _LAST_SPLIT[id(attrs)] = (attrs, axis_t, x.shape, indices)
-    return [x[index] for index in indices]
-
-
-_LAST_SPLIT: dict = {}  # id(node attrs) -> (attrs, axis tensor, shape, indices), objects held
+    return [(slice(None),) * axis + (slice(i * step, (i + 1) * step), Ellipsis) for i in range(num)]
 
 
 @kernel("SplitV", outputs=(OutputArg("output", number_attr="num_split"),))
@@ -328,38 +332,40 @@ def _strided_args(ctx, inputs):
 
 
 _MASKS = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
-_SLICE_SPECS: dict = {}  # numpy: (shape, begin, end, strides, masks) -> (index, final shape)
-# id(node attrs) -> (attrs, begin, end, strides, shape, index, final shape): the objects are
-# held, so their ids stay theirs while the entry lives
-_LAST_SLICE: dict = {}
+@prepared_kernel("StridedSlice")
+def prepare_strided_slice(node, ctx):
+    """Per node: the index of each (shape, begin, end, strides) seen (bounded), and the
+    last one by identity when the index tensors are plan constants (read-only)."""
+    attrs = node.attrs
+    masks = tuple(attrs.get(m, 0) for m in _MASKS)
+    specs: dict = {}
+    last = None
 
-
-@kernel("StridedSlice")
-def strided_slice(ctx, inputs, attrs):
-    x, begin_t, end_t, strides_t = inputs
-    last = _LAST_SLICE.get(id(attrs))  # this node, same index tensors and shape as last time
-    if (last is not None and last[0] is attrs and last[1] is begin_t and last[2] is end_t
-            and last[3] is strides_t and last[4] == x.shape and type(x) is np.ndarray):
-        return [x[last[5]].reshape(last[6])]
-    if type(x) is np.ndarray and all(type(t) is np.ndarray for t in inputs[1:4]):
-        key = (x.shape, inputs[1].dtype.char, inputs[1].tobytes(), inputs[2].tobytes(),
-               inputs[3].tobytes(), tuple(attrs.get(m, 0) for m in _MASKS))
-        spec = _SLICE_SPECS.get(key)
-        if spec is None:
-            if len(_SLICE_SPECS) > 1024:
-                _SLICE_SPECS.clear()
-            begin, end, strides = _strided_args(ctx, inputs[1:4])
-            index, _, final = strided_slice_spec(tuple(x.shape), begin, end, strides, attrs)
-            spec = _SLICE_SPECS[key] = (index, final)
-        if not (begin_t.flags.writeable or end_t.flags.writeable or strides_t.flags.writeable):
-            if len(_LAST_SLICE) > 4096:  # plan constants (read-only): safe to know by identity
-                _LAST_SLICE.clear()
-            _LAST_SLICE[id(attrs)] = (attrs, begin_t, end_t, strides_t, x.shape) + spec
-        return [x[spec[0]].reshape(spec[1])]
-    xp = xp_of(ctx, x)
-    begin, end, strides = _strided_args(ctx, inputs[1:4])
-    index, _, final = strided_slice_spec(tuple(x.shape), begin, end, strides, attrs)
-    return [xp.reshape(x[index], final)]
+    def strided_slice(inputs):
+        nonlocal last
+        x, begin_t, end_t, strides_t = inputs
+        known = last
+        if (known is not None and known[0] is begin_t and known[1] is end_t
+                and known[2] is strides_t and known[3] == x.shape and type(x) is np.ndarray):
+            return [x[known[4]].reshape(known[5])]
+        if type(x) is np.ndarray and all(type(t) is np.ndarray for t in inputs[1:4]):
+            key = (x.shape, begin_t.dtype.char, begin_t.tobytes(), end_t.tobytes(),
+                   strides_t.tobytes(), masks)
+            spec = specs.get(key)
+            if spec is None:
+                if len(specs) > 64:
+                    specs.clear()
+                begin, end, strides = _strided_args(ctx, inputs[1:4])
+                index, _, final = strided_slice_spec(tuple(x.shape), begin, end, strides, attrs)
+                spec = specs[key] = (index, final)
+            if not (begin_t.flags.writeable or end_t.flags.writeable or strides_t.flags.writeable):
+                last = (begin_t, end_t, strides_t, x.shape) + spec
+            return [x[spec[0]].reshape(spec[1])]
+        xp = xp_of(ctx, x)
+        begin, end, strides = _strided_args(ctx, inputs[1:4])
+        index, _, final = strided_slice_spec(tuple(x.shape), begin, end, strides, attrs)
+        return [xp.reshape(x[index], final)]
+    return strided_slice
 
 
 @kernel("TensorStridedSliceUpdate")

@@ -13,9 +13,9 @@ import operator
 import numpy as np
 
 from . import _special
-from ._numeric import (QUIET, astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
+from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
                        lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
-from .registry import kernel
+from .registry import kernel, prepared_kernel
 
 # --------------------------------------------------------------------------- unary
 
@@ -29,15 +29,20 @@ def _unary(op, compute, output="y"):
     slow = op_kernel_wrapper(general)
     ufunc = _UFUNCS.get(op)
 
-    def run(ctx, inputs, attrs):
-        if ctx.is_numpy and QUIET.active:  # inside a plan: numpy straight away
-            x = inputs[0]
-            y = ufunc(x) if ufunc is not None and ctx.xp is np else compute(ctx.xp, x)
-            return [y if type(y) is np.ndarray else np.asarray(y)]
-        return slow(ctx, inputs, attrs)
+    def prepare(node, ctx):
+        if not (ctx.is_numpy and ctx.optimize):
+            attrs = node.attrs
+            return lambda inputs: slow(ctx, inputs, attrs)
+        xp = ctx.xp
 
-    kernel(op, outputs=(output,))(run)
-    return run
+        def numpy_run(inputs):  # numpy straight away
+            x = inputs[0]
+            y = ufunc(x) if ufunc is not None and xp is np else compute(xp, x)
+            return [y if type(y) is np.ndarray else np.asarray(y)]
+        return numpy_run
+
+    prepared_kernel(op)(prepare)
+    return prepare
 
 
 #: Ops whose compute function is exactly one numpy ufunc (when ctx.xp is numpy itself).
@@ -254,20 +259,26 @@ def _binary(op, compute, output="z"):
 
     python_op = _SCALAR_OPS.get(op)
 
-    def run(ctx, inputs, attrs):
-        if ctx.is_numpy and QUIET.active:  # inside a plan: numpy straight away
+    def prepare(node, ctx):
+        attrs = node.attrs
+        if not (ctx.is_numpy and ctx.optimize):
+            return lambda inputs: slow(ctx, inputs, attrs)
+        xp = ctx.xp
+
+        def numpy_run(inputs):  # numpy straight away when shapes broadcast plainly
             x, y = inputs
             if x.shape == y.shape or _plain_broadcast(x.shape, y.shape):
                 if python_op is not None and not x.ndim and not y.ndim and x.dtype is y.dtype:
                     z = _scalar_op(python_op, x, y)  # loop counters and conditions
                     if z is not None:
                         return [z]
-                z = ufunc(x, y) if ufunc is not None and ctx.xp is np else compute(ctx.xp, x, y)
+                z = ufunc(x, y) if ufunc is not None and xp is np else compute(xp, x, y)
                 return [z if type(z) is np.ndarray else np.asarray(z)]
-        return slow(ctx, inputs, attrs)
+            return slow(ctx, inputs, attrs)
+        return numpy_run
 
-    kernel(op, outputs=(output,))(run)
-    return run
+    prepared_kernel(op)(prepare)
+    return prepare
 
 
 _SCALAR_OPS = {"Less": operator.lt, "LessEqual": operator.le, "Greater": operator.gt,

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
-                       np_dtype, op_kernel, pad, scalar, wide)
+                       np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
 
 # --------------------------------------------------------------------------- activations
 
@@ -319,7 +319,7 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     dtype = np.result_type(x.dtype, w.dtype)
     out = np.empty((n, *outs) + lanes, dtype=dtype)
     if not out.size:
-        return out
+        return out.reshape((n, *outs, channels * multiplier))
     program, first = _depthwise_program(
         tuple(int(k) for k in w.shape[:-2]), tuple(strides), tuple(dilations),
         tuple(tuple(p) for p in pads), tuple(int(d) for d in x.shape[1:-1]), tuple(outs))
@@ -461,7 +461,7 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
-    if is_numpy(xp):
+    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
         return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
     out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
@@ -490,20 +490,23 @@ def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     return xp.concat(parts, axis=-1)
 
 
-_SETUPS: dict = {}  # (id(attrs), op, input shape, window) -> (attrs, geometry): attrs held
+class ConvGeometry:
+    """One node's (data_format, strides, dilations, output sizes, pads), remembered per
+    input shape and window (the prepared state of a convolution step)."""
 
+    def __init__(self, op, attrs, rank, default_format):
+        self.op, self.attrs, self.rank, self.default_format = op, attrs, rank, default_format
+        self.known: dict = {}
 
-def _conv_setup(op, x, window, attrs, rank, default_format):
-    """(data_format, strides, dilations, output sizes, pads), remembered per node and shape."""
-    key = (id(attrs), op, tuple(x.shape), tuple(window))
-    known = _SETUPS.get(key)
-    if known is not None and known[0] is attrs:
-        return known[1]
-    geometry = _conv_geometry(op, x, window, attrs, rank, default_format)
-    if len(_SETUPS) > 4096:
-        _SETUPS.clear()
-    _SETUPS[key] = (attrs, geometry)
-    return geometry
+    def __call__(self, x, window):
+        key = (tuple(x.shape), tuple(window))
+        found = self.known.get(key)
+        if found is None:
+            found = _conv_geometry(self.op, x, window, self.attrs, self.rank, self.default_format)
+            if len(self.known) > 64:
+                self.known.clear()
+            self.known[key] = found
+        return found
 
 
 def _conv_geometry(op, x, window, attrs, rank, default_format):
@@ -521,32 +524,39 @@ def _conv_geometry(op, x, window, attrs, rank, default_format):
 
 
 def _conv_kernel(op, rank, default_format):
-    @op_kernel(op)
-    def run(ctx, inputs, attrs):
-        xp, (x, w) = namespace(ctx, *inputs)
-        if x.ndim != rank or w.ndim != rank:
-            fail(op, f"input and filter must have rank {rank}, got {tuple(x.shape)} and {tuple(w.shape)}")
-        data_format, strides, dilations, outs, pads = _conv_setup(
-            op, x, [int(k) for k in w.shape[:-2]], attrs, rank, default_format)
-        x = _to_channels_last(xp, x, data_format)
-        y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op)
-        return [_from_channels_last(xp, y, data_format)]
-    return run
+    @prepared_op_kernel(op)
+    def prepare(node, ctx):
+        geometry = ConvGeometry(op, node.attrs, rank, default_format)
+
+        def run(inputs):
+            xp, (x, w) = namespace(ctx, *inputs)
+            if x.ndim != rank or w.ndim != rank:
+                fail(op, f"input and filter must have rank {rank}, got {tuple(x.shape)} and {tuple(w.shape)}")
+            data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:-2]])
+            x = _to_channels_last(xp, x, data_format)
+            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op)
+            return [_from_channels_last(xp, y, data_format)]
+        return run
+    return prepare
 
 
 _conv_kernel("Conv2D", 4, "NHWC")
 _conv_kernel("Conv3D", 5, "NDHWC")
 
 
-@op_kernel("DepthwiseConv2dNative")
-def depthwise_conv2d(ctx, inputs, attrs):
+@prepared_op_kernel("DepthwiseConv2dNative")
+def prepare_depthwise_conv2d(node, ctx):
+    geometry = ConvGeometry("DepthwiseConv2dNative", node.attrs, 4, "NHWC")
+    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry)
+
+
+def depthwise_conv2d(ctx, inputs, geometry):
     """Each input channel c convolved with filter[..., c, m]: output channel c * M + m."""
     xp, (x, w) = namespace(ctx, *inputs)
     op = "DepthwiseConv2dNative"
     if x.ndim != 4 or w.ndim != 4:
         fail(op, f"input and filter must have rank 4, got {tuple(x.shape)} and {tuple(w.shape)}")
-    data_format, strides, dilations, outs, pads = _conv_setup(
-        op, x, [int(k) for k in w.shape[:2]], attrs, 4, "NHWC")
+    data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:2]])
     x = _to_channels_last(xp, x, data_format)
     n, channels, multiplier = int(x.shape[0]), int(x.shape[-1]), int(w.shape[-1])
     if int(w.shape[2]) != channels:
@@ -554,7 +564,7 @@ def depthwise_conv2d(ctx, inputs, attrs):
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *outs, channels * multiplier], out_dtype, op)
     work_x, work_w = wide(xp, x), wide(xp, w)
-    if is_numpy(xp):
+    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
         out = _depthwise_numpy(work_x, work_w, strides, dilations, pads, outs)
         return [_from_channels_last(xp, astype(xp, out, out_dtype), data_format)]
     work_x = pad(xp, work_x, [(0, 0)] + pads + [(0, 0)])
@@ -577,7 +587,7 @@ def _conv_backprop_input(ctx, xp, dy, w, in_sizes, strides, dilations, pads, dep
                     in zip(in_sizes, pads, out_sizes, strides, window, dilations)]
     ctx.check_alloc([n, *buffer_sizes, channels], out_dtype, op)
     dy, w = wide(xp, dy), wide(xp, w)
-    if is_numpy(xp):
+    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
         return astype(xp, _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise),
                       out_dtype)
     if depthwise:
@@ -641,7 +651,7 @@ def _pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average):
     ctx.check_alloc([n, *outs, channels], out_dtype, op)
     if not math.prod(window):
         fail(op, f"ksize {window} must be positive")
-    if is_numpy(xp):
+    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
         result = _pool_numpy(x, window, steps, pads, outs, average)
     else:
         work = wide(xp, x) if average else x

@@ -1,48 +1,54 @@
 """The registry of op kernels.
 
-Each TensorFlow op the engine can run has one `OpKernel`: the function that
-computes it and the op's OpDef output arguments, which the engine needs to
-turn a FunctionDef reference such as ``node:output:0`` into a flat output
-index (list outputs are sized by ``number_attr`` or ``type_list_attr``).
+Every kernel has two phases, as ONNX's reference evaluator has ``OpRun(node)`` then
+``run``: ``prepare(node, ctx) -> run``, once per plan node, then ``run(inputs) ->
+outputs`` once per call. Per-node state (decoded geometry, cached index arrays, the
+choice of a numpy fast path) lives in the closure ``prepare`` returns, never in
+module-level caches.
+
+Most kernels need no per-node state. They are written as ``fn(ctx, inputs, attrs)``
+and registered with `kernel`; the registry prepares them as ``lambda inputs: fn(ctx,
+inputs, node.attrs)``. Kernels with state are registered with `prepared_kernel`.
+
+Facts about the op itself (its output arguments, attribute defaults, whether it is
+stateful or touches files) are not declared here: they come from the op table,
+``sm_notebook.opdefs``, or from the model's own OpDef when it carries one.
 
 Kernel contract
 ---------------
-``fn(ctx, inputs, attrs) -> sequence of outputs`` (always a list/tuple, even
-for one output; a list output contributes its elements flat, in order).
+``run(inputs) -> sequence of outputs`` (a list/tuple, even for one output; a list
+output contributes its elements flat, in order).
 
-* ``inputs``: the node's data inputs in order, already arrays of the active
-  backend (``ctx.xp``), or numpy arrays for host-only dtypes (strings, and
-  dtypes the backend lacks), or engine objects (resource handles, TensorLists).
-* ``attrs``: the node's attributes decoded to Python: ``int``, ``float``,
-  ``bool``, ``str`` (for ``s`` attrs that are valid UTF-8, else ``bytes``),
-  numpy dtypes for ``type`` (ml_dtypes.bfloat16 for DT_BFLOAT16), tuples with
-  ``None`` for unknown dims (``None`` for unknown rank) for ``shape``, numpy
-  arrays for ``tensor``, Python lists for ``list`` values, and
-  ``FuncAttr(name, attrs)`` for ``func``. Attributes missing from the node take
-  their OpDef default as TensorFlow does; kernels use ``attrs.get(k, default)``.
-* ``ctx``: the `KernelContext` of the running call (see its docstring).
+* ``inputs``: the node's data inputs in order, already arrays of the active backend
+  (``ctx.xp``), or numpy arrays for host-only dtypes (strings, and dtypes the backend
+  lacks), or engine objects (resource handles, TensorLists). Inputs are read-only:
+  a kernel never writes into an array it did not allocate.
+* ``node.attrs``: the node's attributes decoded to Python: ``int``, ``float``, ``bool``,
+  ``str`` (for ``s`` attrs that are valid UTF-8, else ``bytes``), numpy dtypes for
+  ``type`` (ml_dtypes.bfloat16 for DT_BFLOAT16), tuples with ``None`` for unknown dims
+  (``None`` for unknown rank) for ``shape``, numpy arrays for ``tensor``, Python lists
+  for ``list`` values, and ``FuncAttr(name, attrs)`` for ``func``. Missing attributes
+  take their OpDef default as TensorFlow does.
+* ``ctx``: the `KernelContext` of the model (see its docstring); numpy's
+  floating-point warnings are off while any plan runs (TensorFlow gives inf/nan quietly).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from ...errors import SavedModelError
 
 
 @dataclass(frozen=True)
 class OutputArg:
-    """One OpDef output argument; a list output is sized by one of the attrs."""
+    """An output argument of an internal op (ops TensorFlow does not define)."""
     name: str
     number_attr: str = ""
     type_list_attr: str = ""
-
-    def size(self, attrs: dict) -> int:
-        if self.number_attr:
-            return int(attrs[self.number_attr])
-        if self.type_list_attr:
-            return len(attrs[self.type_list_attr])
-        return 1
 
 
 @dataclass(frozen=True)
@@ -52,56 +58,78 @@ class FuncAttr:
     attrs: dict = field(default_factory=dict)
 
 
+Prepare = Callable[[Any, Any], Callable[[list], Sequence[Any]]]
+
+
 @dataclass(frozen=True)
 class OpKernel:
-    """A registered kernel: how to compute ``op`` and the shape of its outputs."""
+    """A registered kernel: ``prepare(node, ctx) -> run(inputs) -> outputs``.
+
+    ``host``: always runs on numpy on the host (strings, tables, parsing); on another
+    backend its inputs are copied to the host and its outputs back, decided at prepare.
+    ``outputs``: output arguments, only for internal ops the op table does not know.
+    """
     op: str
-    fn: Callable[..., Sequence[Any]]
-    outputs: tuple[OutputArg, ...]
-    host: bool = False       # always runs on numpy on the host (strings, tables, parsing)
-    io: bool = False         # touches files, processes or the network: needs allow_io=True
-    stateful: bool = False   # has side effects or reads resources; never constant-folded
+    prepare: Prepare
+    host: bool = False
+    outputs: tuple[OutputArg, ...] = ()
 
-    def output_sizes(self, attrs: dict) -> list[int]:
-        return [arg.size(attrs) for arg in self.outputs]
+    def fn(self, ctx, inputs, attrs):
+        """Prepare and run once, outside any plan (tests, one-off calls)."""
+        node = SimpleNamespace(name=f"<{self.op}>", op=self.op, attrs=dict(attrs), function=None)
+        with np.errstate(all="ignore"):
+            return self.prepare(node, ctx)(list(inputs))
 
-    def flat_output_index(self, attrs: dict, arg_name: str, index: int) -> int:
-        """Map FunctionDef ``node:arg_name:index`` to the flat output position."""
-        offset = 0
-        for arg in self.outputs:
-            if arg.name == arg_name:
-                return offset + index
-            offset += arg.size(attrs)
-        names = ", ".join(a.name for a in self.outputs)
-        raise SavedModelError(
-            f"Op {self.op} has no output argument {arg_name!r} (its outputs are: {names}).")
+    @property
+    def module(self) -> str:
+        """The module that defines the kernel (docs group ops by it)."""
+        fn = getattr(self.prepare, "simple_fn", self.prepare)
+        return getattr(fn, "__wrapped__", fn).__module__
+
+    @classmethod
+    def simple(cls, op: str, fn, outputs=(), host=False) -> "OpKernel":
+        """A kernel from ``fn(ctx, inputs, attrs)`` without per-node state."""
+        return cls(op, _prepare_simple(fn), host,
+                   tuple(a if isinstance(a, OutputArg) else OutputArg(a) for a in outputs))
+
+
+def _prepare_simple(fn):
+    def prepare(node, ctx):
+        attrs = node.attrs
+        return lambda inputs: fn(ctx, inputs, attrs)
+    prepare.simple_fn = fn
+    return prepare
 
 
 KERNELS: dict[str, OpKernel] = {}
 
-#: Ops that are refused outright unless allow_io=True, even without a kernel.
-IO_OPS = frozenset({
-    "ReadFile", "WriteFile", "MatchingFiles", "DeleteFile", "PyFunc", "PyFuncStateless",
-    "EagerPyFunc", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "ShardedFilename",
-    "ShardedFilespec", "WholeFileReader", "WholeFileReaderV2", "TFRecordReaderV2",
-    "FixedLengthRecordReaderV2", "TextLineReaderV2", "ImmutableConst", "Print",
-    "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "WriteScalarSummary",
-    "WriteSummary", "CreateSummaryFileWriter", "SummaryWriter",
-})
+
+def _register(ops, make):
+    for op in ops:
+        if op in KERNELS:
+            raise RuntimeError(f"kernel for {op} registered twice")
+        KERNELS[op] = make(op)
 
 
-def kernel(*ops: str, outputs: Sequence[str | OutputArg] = ("output",), host: bool = False,
-           io: bool = False, stateful: bool = False):
-    """Register the decorated function as the kernel of every op named."""
+def kernel(*ops: str, outputs: Sequence[str | OutputArg] = (), host: bool = False, **_ignored):
+    """Register ``fn(ctx, inputs, attrs)`` as the kernel of every op named.
+
+    ``outputs`` is only for internal ops (``_Smnb*``); real ops take their output
+    arguments from the op table.
+    """
+    def register(fn):
+        _register(ops, lambda op: OpKernel.simple(op, fn, outputs, host))
+        return fn
+    return register
+
+
+def prepared_kernel(*ops: str, outputs: Sequence[str | OutputArg] = (), host: bool = False):
+    """Register ``prepare(node, ctx) -> run(inputs)`` as the kernel of every op named."""
     out_args = tuple(a if isinstance(a, OutputArg) else OutputArg(a) for a in outputs)
 
-    def register(fn):
-        for op in ops:
-            if op in KERNELS:
-                raise RuntimeError(f"kernel for {op} registered twice")
-            KERNELS[op] = OpKernel(op, fn, out_args, host=host, io=io, stateful=stateful)
-        return fn
-
+    def register(prepare):
+        _register(ops, lambda op: OpKernel(op, prepare, host, out_args))
+        return prepare
     return register
 
 

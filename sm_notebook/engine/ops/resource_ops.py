@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import opdefs
+from ..._proto import graph_pb2
 from ...errors import SavedModelError
 from ..context import KernelContext
 from .registry import OutputArg, kernel
@@ -18,13 +20,27 @@ from .registry import OutputArg, kernel
 
 class Variable:
     """A variable of a loaded model."""
-    __slots__ = ("name", "dtype", "shape", "value")
+    __slots__ = ("name", "dtype", "shape", "_value")
 
     def __init__(self, name: str, dtype=None, shape=None, value=None):
         self.name = name
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.shape = shape
         self.value = value
+
+    @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, value):
+        """Values are replaced, never changed in place: numpy ones are made read-only, so
+        every read may share them (reads return the array itself)."""
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            if value.base is not None or not value.flags.owndata:
+                value = value.copy()
+            value.flags.writeable = False
+        self._value = value
 
     def __repr__(self):
         state = "uninitialised" if self.value is None else f"{getattr(self.value, 'shape', ())}"
@@ -84,6 +100,15 @@ def read_variable_op(ctx, inputs, attrs):
     return [_handle(inputs[0], "ReadVariableOp").read()]
 
 
+@kernel("ResourceGather")
+def resource_gather(ctx, inputs, attrs):
+    """``gather(variable value, indices)`` along axis ``batch_dims`` (tf.nn.embedding_lookup)."""
+    from .gather_ops import gather
+    value = _handle(inputs[0], "ResourceGather").read()
+    batch_dims = int(attrs.get("batch_dims", 0))
+    return [gather(ctx, "ResourceGather", value, inputs[1], batch_dims, batch_dims)]
+
+
 @kernel("AssignVariableOp", outputs=(), stateful=True)
 def assign_variable_op(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignVariableOp")
@@ -128,10 +153,22 @@ def variable_v2(ctx, inputs, attrs):
                      attrs.get("shape"))]
 
 
-@kernel("_SmnbReadRef", stateful=True)
+@kernel("_SmnbReadRef")
 def read_ref(ctx, inputs, attrs):
     """The engine's implicit read of a TF1 ref variable by an op that wants its value."""
     return [_handle(inputs[0], "a ref read").read()]
+
+
+def _define_read_ref():
+    """The op table entry of the engine's own `_SmnbReadRef` (ref in, value out, stateful)."""
+    op_def = graph_pb2.OpDef(name="_SmnbReadRef", is_stateful=True)
+    op_def.input_arg.add(name="ref", type_attr="dtype", is_ref=True)
+    op_def.output_arg.add(name="value", type_attr="dtype")
+    op_def.attr.add(name="dtype", type="type")
+    opdefs.register_extra(op_def)
+
+
+_define_read_ref()
 
 
 @kernel("Assign", outputs=("output_ref",), stateful=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ipywidgets as W
 
-from ..display import SEVERITY_COLORS, OK_COLOR, MUTED
+from ...render import SEVERITY_COLORS, OK_COLOR, MUTED
 
 
 def load_info(path_or_info):

@@ -5,9 +5,9 @@ import html
 
 import ipywidgets as W
 
-from .. import display
+from ... import render as display
 from ._common import initial_meta_graph, load_info
-from ..display import pre_html
+from ...render import pre_html
 
 
 def signature_cli_text(meta_graph, key: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import ipywidgets as W
 
-from .. import display
+from ... import render as display
 from ._common import initial_meta_graph, load_info, message_html
 from .progress import Progress
 

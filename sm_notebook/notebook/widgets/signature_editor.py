@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import ipywidgets as W
 
 from ...errors import SavedModelError
-from .. import display
+from ... import render as display
 from ..edits import METHOD_NAMES, Edit, format_edits
 from ._common import (SaveBar, TrialBuilders, builder_with_edits, initial_meta_graph, load_info,
                       message_html, save_edited)

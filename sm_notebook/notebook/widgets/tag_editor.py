@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import ipywidgets as W
 
-from .. import display
+from ... import render as display
 from ..edits import Edit, format_edits, parse_tag_set
 from ._common import SaveBar, TrialBuilders, builder_with_edits, load_info, message_html, save_edited
 

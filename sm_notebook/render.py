@@ -31,14 +31,14 @@ def esc(value) -> str:
 
 def shape_text(shape) -> str:
     """``(?, 3)``; ``<unknown rank>`` for None."""
-    from ..format.tensors import shape_label
+    from .format.tensors import shape_label
     return shape_label(shape)
 
 
 def dtype_text(dtype: str) -> str:
     """``float32`` for ``DT_FLOAT``; the enum name itself when it is unknown."""
-    from .._proto.tensor_pb2 import DataType
-    from ..format.tensors import short_dtype_name
+    from ._proto.tensor_pb2 import DataType
+    from .format.tensors import short_dtype_name
     try:
         return short_dtype_name(DataType.Value(dtype))
     except Exception:  # unknown or invalid enum: show what the file says
@@ -47,7 +47,7 @@ def dtype_text(dtype: str) -> str:
 
 def tags_text(tags) -> str:
     """``{'gpu', 'serve'}``-style text (sorted); ``{}`` for the empty set."""
-    from ..tags import format_tag_set
+    from .tags import format_tag_set
     return format_tag_set(tags)
 
 
@@ -227,7 +227,7 @@ def _selected(info, tags=None):
 
 def saved_model_html(info, tags=None, signature: str | None = None, report=None) -> str:
     """A SavedModelInfo: tag-sets, each (or the chosen) metagraph; ``report``'s problems first."""
-    from ..tags import format_tag_set
+    from .tags import format_tag_set
     sets = ", ".join(code_html(format_tag_set(t)) for t in info.tag_sets) or muted_html("none")
     parts = [f'<div style="color:{MUTED}">{esc(info.export_dir)} · schema {info.schema_version} '
              f'· {len(info.meta_graphs)} metagraph(s): {sets}</div>']

@@ -1,0 +1,339 @@
+"""Every optimisation agrees with the plain interpreter running the unoptimised plan.
+
+Kernel fast paths (prepared with ``ctx.optimize``) are compared with the same kernels'
+general array-API code; plan rewrites (constant folding, scale folding, pad absorption,
+epilogue fusion, identity elision, While hoisting) with ``load(..., optimize=False)``.
+Shapes are drawn by hypothesis, size-0 and size-1 dimensions included; every input is
+read-only, so an in-place write into it raises, and inputs are checked unchanged after.
+
+Float tolerances are derived, not picked: both paths compute the same sums in different
+orders, so each is within ``gamma_k * M`` of the exact result (Higham's bound for a
+length-``k`` sum, ``gamma_k = k u / (1 - k u)``, ``u`` the unit roundoff), where ``M`` is
+the same computation on absolute values in float64; their difference is within twice that.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine_graphs import Func, const, function, meta_graph, node, placeholder, save, signature
+
+import sm_notebook.engine.ops  # noqa: F401
+from sm_notebook.engine.context import KernelContext
+from sm_notebook.engine.loader import load_model
+from sm_notebook.engine.ops import registry
+
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FLOATS = [np.float16, np.float32, np.float64]
+
+
+def _readonly(*arrays):
+    out = []
+    for a in arrays:
+        a = np.array(a)  # our own copy, then frozen
+        a.flags.writeable = False
+        out.append(a)
+    return out
+
+
+def _kernel(op, inputs, attrs, optimize):
+    ctx = KernelContext("numpy", optimize=optimize)
+    return [np.asarray(o) for o in registry.get_kernel(op).fn(ctx, list(inputs), dict(attrs))]
+
+
+def _both(op, inputs, attrs):
+    """(fast, general) outputs of one kernel; inputs verified unchanged afterwards."""
+    before = [np.array(x, copy=True) for x in inputs]
+    fast = _kernel(op, inputs, attrs, True)
+    general = _kernel(op, inputs, attrs, False)
+    for x, b in zip(inputs, before):
+        np.testing.assert_array_equal(x, b)
+    return fast, general
+
+
+def _unit_roundoff(dtype) -> float:
+    return float(np.finfo(dtype).eps) / 2
+
+
+def _gamma(k: int, dtype) -> float:
+    u = _unit_roundoff(dtype)
+    return k * u / (1 - k * u) if k * u < 1 else np.inf
+
+
+def _within(fast, general, bound):
+    """|fast - general| <= bound elementwise, NaN where both are NaN, infs equal."""
+    assert fast.shape == general.shape and fast.dtype == general.dtype
+    f, g = fast.astype(np.float64), general.astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(f), np.isnan(g))
+    finite = np.isfinite(f) & np.isfinite(g)
+    np.testing.assert_array_equal(f[~finite & ~np.isnan(f)], g[~finite & ~np.isnan(g)])
+    excess = np.abs(f - g)[finite] - np.broadcast_to(bound, f.shape)[finite]
+    assert excess.size == 0 or excess.max() <= 0, f"exceeds the derived bound by {excess.max()}"
+
+
+def _rounding(dtype, values):
+    """Half an ulp of the final rounding to ``dtype`` (half floats compute in float32)."""
+    return _unit_roundoff(dtype) * np.abs(values)
+
+
+dims = st.integers(0, 3)
+small = st.integers(1, 4)
+
+
+# --------------------------------------------------------------------------- kernels
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS + [np.int32, np.int64, np.uint8]),
+       op=st.sampled_from(["AddV2", "Sub", "Mul", "Maximum", "Minimum", "Less", "Equal"]))
+def test_binary_fast_path_is_the_general_path(data, dtype, op):
+    shape = tuple(data.draw(st.lists(dims, max_size=3)))
+    other = tuple(data.draw(st.sampled_from([shape, shape[1:], (), tuple(1 for _ in shape)])))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, y = _readonly(*(rng.integers(-20, 20, s).astype(dtype) for s in (shape, other)))
+    fast, general = _both(op, [x, y], {"T": np.dtype(dtype)})
+    np.testing.assert_array_equal(fast[0], general[0])
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS),
+       op=st.sampled_from(["Exp", "Tanh", "Neg", "Abs", "Square", "Sqrt", "Log", "Floor"]))
+def test_unary_fast_path_is_the_general_path(data, dtype, op):
+    shape = tuple(data.draw(st.lists(dims, max_size=3)))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    (x,) = _readonly((rng.standard_normal(shape) * 3).astype(dtype))
+    fast, general = _both(op, [x], {"T": np.dtype(dtype)})
+    np.testing.assert_array_equal(fast[0], general[0])
+
+
+def _conv_case(data, depthwise=False):
+    n, h, w = data.draw(dims), data.draw(small), data.draw(small)
+    cin, cout = data.draw(small), data.draw(small)
+    kh, kw = data.draw(st.integers(1, min(h, 3))), data.draw(st.integers(1, min(w, 3)))
+    stride = data.draw(st.integers(1, 2))
+    dilation = 1 if stride > 1 else data.draw(st.integers(1, 2))
+    padding = data.draw(st.sampled_from(["SAME", "VALID"]))
+    if padding == "VALID" and ((kh - 1) * dilation + 1 > h or (kw - 1) * dilation + 1 > w):
+        padding = "SAME"
+    shape_w = (kh, kw, cin, cout)
+    attrs = {"strides": [1, stride, stride, 1], "dilations": [1, dilation, dilation, 1],
+             "padding": padding, "data_format": "NHWC"}
+    return (n, h, w, cin), shape_w, attrs
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS),
+       op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
+def test_conv_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
+    x_shape, w_shape, attrs = _conv_case(data)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, w = _readonly(rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype))
+    fast, general = _both(op, [x, w], attrs)
+    # magnitude of every summed term, exactly enough in float64 on the general path
+    (magnitude,) = _kernel(op, [np.abs(x).astype(np.float64), np.abs(w).astype(np.float64)], attrs, False)
+    compute = np.float32 if dtype == np.float16 else dtype
+    terms = w_shape[0] * w_shape[1] * (1 if op.startswith("Depthwise") else w_shape[2])
+    bound = 2 * (_gamma(terms, compute) * magnitude + _rounding(dtype, magnitude))
+    _within(fast[0], general[0], bound)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), op=st.sampled_from(["MaxPool", "AvgPool"]))
+def test_pool_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
+    n, h, w, c = data.draw(dims), data.draw(small), data.draw(small), data.draw(small)
+    kh, kw = data.draw(st.integers(1, h)), data.draw(st.integers(1, w))
+    stride = data.draw(st.integers(1, 2))
+    attrs = {"ksize": [1, kh, kw, 1], "strides": [1, stride, stride, 1],
+             "padding": data.draw(st.sampled_from(["SAME", "VALID"])), "data_format": "NHWC"}
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    (x,) = _readonly(rng.standard_normal((n, h, w, c)).astype(dtype))
+    fast, general = _both(op, [x], attrs)
+    if op == "MaxPool":
+        np.testing.assert_array_equal(fast[0], general[0])
+        return
+    (magnitude,) = _kernel(op, [np.abs(x).astype(np.float64)], attrs, False)
+    compute = np.float32 if dtype == np.float16 else dtype
+    bound = 2 * ((_gamma(kh * kw + 1, compute)) * magnitude + _rounding(dtype, magnitude))
+    _within(fast[0], general[0], bound)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), op=st.sampled_from(["Softmax", "LogSoftmax"]))
+def test_softmax_fast_path_is_the_general_path_within_rounding(data, dtype, op):
+    """Rows of 1 to 70 (the short-row path ends at 64), one row included."""
+    rows = data.draw(st.integers(0, 4))
+    width = data.draw(st.integers(1, 70))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    (x,) = _readonly((rng.standard_normal((rows, width)) * 4).astype(dtype))
+    fast, general = _both(op, [x], {})
+    compute = np.float32 if dtype == np.float16 else dtype
+    exact = np.asarray(_kernel(op, [x.astype(np.float64)], {}, False)[0])
+    # shift, exp and a sum of `width` terms (relative), then the division or log
+    scale = np.abs(exact) + (np.log(width) + np.abs(x.astype(np.float64)) + 1 if op == "LogSoftmax" else 0)
+    bound = 2 * (_gamma(width + 4, compute) * scale + _rounding(dtype, exact))
+    _within(fast[0], general[0], bound)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_split_and_strided_slice_remembered_indices_follow_their_inputs(data):
+    """The prepared Split/StridedSlice steps remember indices per node: they must follow
+    new shapes and new index values, never a stale one."""
+    ctx = KernelContext("numpy")
+    split = registry.get_kernel("Split").prepare(_Node("Split", {"num_split": 2}), ctx)
+    sliced = registry.get_kernel("StridedSlice").prepare(_Node("StridedSlice", {}), ctx)
+    (axis,) = _readonly(np.int32(0))
+    for _ in range(3):
+        rows = 2 * data.draw(st.integers(0, 3))
+        (x,) = _readonly(np.arange(rows * 3, dtype=np.float32).reshape(rows, 3))
+        np.testing.assert_array_equal(np.concatenate(split([axis, x])), x)
+        begin, end = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 4))
+        b, e, s = _readonly(np.array([begin], np.int32), np.array([end], np.int32), np.array([1], np.int32))
+        np.testing.assert_array_equal(sliced([x, b, e, s])[0], x[begin:end])
+
+
+class _Node:
+    def __init__(self, op, attrs):
+        self.name, self.op, self.attrs, self.function = f"<{op}>", op, attrs, None
+
+
+# --------------------------------------------------------------------------- plan rewrites
+
+def _load_pair(tmp_path, nodes, outputs, inputs, functions=()):
+    mg = meta_graph(nodes, {"serving_default": signature(inputs, outputs)}, functions)
+    path = save(tmp_path / f"m{len(list(tmp_path.iterdir()))}", mg)
+    return (load_model(path, optimize=True).signatures["serving_default"],
+            load_model(path, optimize=False).signatures["serving_default"])
+
+
+def _conv_block(dtype, rng, cin, cout, k, magnitudes=False):
+    """Pad -> Conv2D -> Mul(scale) -> BiasAdd -> AddV2(residual input) -> Relu: pad
+    absorption, scale folding and epilogue fusion all apply."""
+    def value(shape):
+        v = rng.standard_normal(shape)
+        return (np.abs(v) if magnitudes else v).astype(dtype)
+    return [placeholder("x", dtype, (None, None, None, cin)),
+            placeholder("r", dtype, (None, None, None, cout)),
+            const("pads", np.array([[0, 0], [1, 1], [1, 0], [0, 0]], np.int32)),
+            const("w", value((k, k, cin, cout))), const("s", value((cout,))),
+            const("b", value((cout,))),
+            node("pad", "Pad", ["x", "pads"], T=np.dtype(dtype)),
+            node("conv", "Conv2D", ["pad", "w"], strides=[1, 1, 1, 1], padding="VALID",
+                 T=np.dtype(dtype)),
+            node("scaled", "Mul", ["conv", "s"], T=np.dtype(dtype)),
+            node("bias", "BiasAdd", ["scaled", "b"], T=np.dtype(dtype)),
+            node("res", "AddV2", ["bias", "r"], T=np.dtype(dtype)),
+            node("out", "Identity" if magnitudes else "Relu", ["res"], T=np.dtype(dtype))]
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_fused_conv_block_equals_the_unoptimised_plan(tmp_path, data, dtype):
+    n, h, w = data.draw(dims), data.draw(small), data.draw(small)
+    cin, cout, k = data.draw(small), data.draw(small), data.draw(st.integers(1, 2))
+    seed = data.draw(st.integers(0, 2**16))
+    out_shape = (n, h + 2 - k + 1, w + 1 - k + 1, cout)
+    inputs = {"x": ("x:0", dtype, (None, None, None, cin)), "r": ("r:0", dtype, (None, None, None, cout))}
+    outputs = {"y": ("out:0", dtype, None)}
+    optimised, plain = _load_pair(tmp_path, _conv_block(dtype, np.random.default_rng(seed), cin, cout, k),
+                                  outputs, inputs)
+    assert len(optimised.plan) < len(plain.plan)  # the rewrites did happen
+    rng = np.random.default_rng(seed + 1)
+    x, r = _readonly(rng.standard_normal((n, h, w, cin)).astype(dtype),
+                     rng.standard_normal(out_shape).astype(dtype))
+    before = (x.copy(), r.copy())
+    got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+    np.testing.assert_array_equal(x, before[0])
+    np.testing.assert_array_equal(r, before[1])
+    _, magnitude_fn = _load_pair(tmp_path, _conv_block(np.float64, np.random.default_rng(seed), cin, cout,
+                                                       k, magnitudes=True), outputs,
+                                 {"x": ("x:0", np.float64, None), "r": ("r:0", np.float64, None)})
+    magnitude = magnitude_fn(x=np.abs(x).astype(np.float64), r=np.abs(r).astype(np.float64)).numpy()["y"]
+    # conv sum (k*k*cin terms) + folded scale + bias + residual: k*k*cin + 3 roundings each way
+    bound = 2 * _gamma(k * k * cin + 3, dtype) * magnitude
+    _within(got, want, bound)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), transpose=st.booleans())
+def test_fused_matmul_and_elided_identities_equal_the_unoptimised_plan(tmp_path, data, dtype, transpose):
+    n, k, m = data.draw(dims), data.draw(small), data.draw(small)
+    seed = data.draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    weights = rng.standard_normal((m, k) if transpose else (k, m)).astype(dtype)
+    bias = rng.standard_normal(m).astype(dtype)
+    nodes = [placeholder("x", dtype, (None, k)), const("w", weights), const("b", bias),
+             const("two", np.asarray(2, dtype)), const("three", np.asarray(3, dtype)),
+             node("c", "Mul", ["two", "three"], T=np.dtype(dtype)),  # folded to a constant
+             node("mm", "MatMul", ["x", "w"], transpose_b=transpose, T=np.dtype(dtype)),
+             node("id", "Identity", ["mm"], T=np.dtype(dtype)),
+             node("bias", "BiasAdd", ["id", "b"], T=np.dtype(dtype)),
+             node("act", "Relu6", ["bias"], T=np.dtype(dtype)),
+             node("out", "Mul", ["act", "c"], T=np.dtype(dtype))]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("out:0", dtype, None)},
+                                  {"x": ("x:0", dtype, (None, k))})
+    (x,) = _readonly(rng.standard_normal((n, k)).astype(dtype) * 2)
+    got, want = optimised(x=x).numpy()["y"], plain(x=x).numpy()["y"]
+    w64 = np.abs(weights.astype(np.float64))
+    # (x @ w: k terms) + bias, then Relu6 (1-Lipschitz) and * 6
+    magnitude = 6 * (np.abs(x.astype(np.float64)) @ (w64.T if transpose else w64) + np.abs(bias))
+    _within(got, want, 2 * _gamma(k + 3, dtype) * magnitude)
+
+
+class _Calls:
+    n = 0
+
+
+def _counting_mul(ctx, inputs, attrs):
+    _Calls.n += 1
+    return [inputs[0] * inputs[1]]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_while_hoisting_equals_the_unoptimised_plan(tmp_path, monkeypatch, data):
+    """A While body's loop-invariant product runs once per loop when optimised, every
+    iteration when not; the results are identical."""
+    from engine_graphs import install_test_op
+    install_test_op(monkeypatch, "_TCountMul", _counting_mul)
+    F32 = np.float32
+    trips = data.draw(st.integers(0, 4))
+    width = data.draw(dims)
+    body = function("body_f", [("i", np.int32), ("acc", F32), ("k", F32)],
+                    {"i_next": "next:z:0", "acc_next": "add:z:0", "k_out": "k"},
+                    [const("one", np.int32(1)), const("two", F32(2)),
+                     node("next", "AddV2", ["i", "one:output:0"], T=np.dtype(np.int32)),
+                     node("kk", "_TCountMul", ["k", "two:output:0"]),
+                     node("add", "AddV2", ["acc", "kk:z:0"], T=np.dtype(F32))])
+    body.signature.output_arg[0].type = 3
+    cond = function("cond_f", [("i", np.int32), ("acc", F32), ("k", F32)], {"go": "less:z:0"},
+                    [const("n", np.int32(trips)), node("less", "Less", ["i", "n:output:0"],
+                                                       T=np.dtype(np.int32))])
+    cond.signature.output_arg[0].type = 10
+    nodes = [placeholder("x", F32, (width,)), placeholder("k", F32, (width,)), const("zero", np.int32(0)),
+             node("loop", "While", ["zero", "x", "k"], cond=Func("cond_f"), body=Func("body_f"),
+                  T=[np.dtype(np.int32), np.dtype(F32), np.dtype(F32)])]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("loop:1", F32, None)},
+                                  {"x": ("x:0", F32, (width,)), "k": ("k:0", F32, (width,))},
+                                  functions=[body, cond])
+    rng = np.random.default_rng(trips)
+    x, k = _readonly(rng.standard_normal(width).astype(F32), rng.standard_normal(width).astype(F32))
+    _Calls.n = 0
+    got = optimised(x=x, k=k).numpy()["y"]
+    hoisted_calls, _Calls.n = _Calls.n, 0
+    want = plain(x=x, k=k).numpy()["y"]
+    np.testing.assert_array_equal(got, want)
+    assert _Calls.n == trips and hoisted_calls == min(trips, 1)
+
+
+def test_load_option_optimize_false_runs_every_node(tmp_path):
+    """optimize=False: nothing folded, fused or elided; every node is one step."""
+    nodes = _conv_block(np.float32, np.random.default_rng(0), 2, 3, 2)
+    inputs = {"x": ("x:0", np.float32, None), "r": ("r:0", np.float32, None)}
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("out:0", np.float32, None)}, inputs)
+    ops = [line.split("(")[1].split(")")[0] for line in plain.plan.describe().splitlines()]
+    assert ops.count("Const") == 4 and "Pad" in ops and "Mul" in ops and "Relu" in ops
+    assert not plain.plan.optimized and optimised.plan.optimized
+    assert "Conv2D + " in optimised.plan.describe()
