@@ -353,6 +353,12 @@ class BundleReader:
             self._shards[shard_id] = opened
         return opened[0]
 
+    def check_shards(self):
+        """Open every data shard the header declares (regular files inside ``root``
+        only), so that a later reader of the same prefix finds nothing hostile."""
+        for shard_id in range(self.header.num_shards):
+            self._shard(shard_id, f"(shard {shard_id})")
+
     def _shard_path(self, entry) -> str:
         return data_filename(self.prefix, entry.shard_id, self.header.num_shards)
 

@@ -299,6 +299,12 @@ def _stored_count(proto, info: _DTypeInfo) -> int:
     return count // 2 if info.typed_field in ("scomplex_val", "dcomplex_val") else count
 
 
+def stored_element_count(proto) -> int:
+    """How many elements a TensorProto's typed field holds (0 for an unknown dtype)."""
+    info = _BY_ENUM.get(_base_enum(int(proto.dtype)))
+    return 0 if info is None else _stored_count(proto, info)
+
+
 def shape_label(shape) -> str:
     """``(2, ?, 3)`` / ``<unknown rank>`` for messages."""
     if shape is None:
