@@ -240,6 +240,14 @@ def _field_value(rng: random.Random, field):
     return max(-(1 << 63), min((1 << 63) - 1, value))
 
 
+#: Messages whose fields drive decoding and execution: edits there are picked more often.
+_HOT_MESSAGES = {"NodeDef", "AttrValue", "ListValue", "TensorProto", "TensorShapeProto", "Dim",
+                 "TensorInfo", "SignatureDef", "AssetFileDef", "SavedObject", "SavedVariable",
+                 "SavedConcreteFunction", "StructuredValue", "BundleEntryProto",
+                 "BundleHeaderProto", "TensorSliceProto", "Extent", "FunctionDef", "OpDef",
+                 "ArgDef", "SaverDef", "CollectionDef", "NodeList", "BytesList"}
+
+
 def _proto_mutation(rng: random.Random, data: bytes, class_name: str) -> tuple[bytes, str] | None:
     from sm_notebook._proto import saved_model_pb2
     message = getattr(saved_model_pb2, class_name)()
@@ -250,8 +258,10 @@ def _proto_mutation(rng: random.Random, data: bytes, class_name: str) -> tuple[b
     fields = _fields(message)
     if not fields:
         return None
+    hot = [(parent, field) for parent, field in fields
+           if parent.DESCRIPTOR.name in _HOT_MESSAGES]
     for _ in range(rng.randint(1, 3)):
-        parent, field = rng.choice(fields)
+        parent, field = rng.choice(hot if hot and rng.random() < 0.7 else fields)
         try:
             if field.is_repeated:
                 items = getattr(parent, field.name)
@@ -281,6 +291,66 @@ def _proto_mutation(rng: random.Random, data: bytes, class_name: str) -> tuple[b
     return message.SerializeToString(), "field"
 
 
+def _mutate_index_entries(rng: random.Random, data: bytes) -> tuple[bytes, str] | None:
+    """Field edits of the BundleHeaderProto / BundleEntryProtos inside variables.index,
+    with the table rebuilt so its block checksums hold (byte edits mostly meet a CRC)."""
+    from sm_notebook.format import sstable
+    try:
+        rows = sstable.read_table(data, "index")
+    except Exception:  # noqa: BLE001
+        return None
+    if not rows:
+        return None
+    i = rng.randrange(len(rows))
+    key, value = rows[i]
+    if rng.random() < 0.15 and i > 0:
+        new_key = bytearray(key) or bytearray(b"k")
+        new_key[rng.randrange(len(new_key))] = rng.randrange(256)
+        if bytes(new_key) not in {k for k, _ in rows}:
+            rows[i] = (bytes(new_key), value)
+            rows.sort()
+        kind = "index-key"
+    else:
+        mutated = _proto_mutation(rng, value, "BundleHeaderProto" if i == 0 else "BundleEntryProto")
+        if mutated is None:
+            return None
+        rows[i] = (key, mutated[0])
+        kind = "index-entry"
+    return sstable.build_table(rows), kind
+
+
+def _mutate_shard_fixing_crcs(rng: random.Random, export: Path) -> str:
+    """Byte edits of the data shard, then every entry's CRC32C recomputed in the index, so
+    that the decoders (string lengths, variants, object graph) see the mutated bytes."""
+    import google_crc32c
+
+    from sm_notebook._proto import saved_model_pb2
+    from sm_notebook.format import sstable
+    shard = export / "variables/variables.data-00000-of-00001"
+    index = export / "variables/variables.index"
+    blob = bytearray(shard.read_bytes())
+    for _ in range(rng.randint(1, 4)):
+        if blob:
+            i = rng.randrange(len(blob))
+            if rng.random() < 0.5:
+                blob[i] ^= 1 << rng.randrange(8)
+            else:
+                end = i
+                while end < len(blob) and blob[end] & 0x80 and end - i < 9:
+                    end += 1
+                new = _encode_varint(rng.choice(_INTERESTING_INTS))[:end + 1 - i]
+                blob[i:i + len(new)] = new
+    shard.write_bytes(bytes(blob))
+    rows = sstable.read_table(index.read_bytes(), "index")
+    for n, (key, value) in enumerate(rows[1:], 1):
+        entry = saved_model_pb2.BundleEntryProto.FromString(value)
+        region = bytes(blob[entry.offset:entry.offset + entry.size])
+        entry.crc32c = sstable.mask_crc(google_crc32c.value(region))
+        rows[n] = (key, entry.SerializeToString())
+    index.write_bytes(sstable.build_table(rows))
+    return "shard-crc-fixed"
+
+
 def mutate_export(rng: random.Random, source: Path, target: Path) -> str:
     """Copy ``source`` to ``target`` and mutate one of its files; returns a description."""
     shutil.copytree(source, target, symlinks=True)
@@ -290,7 +360,11 @@ def mutate_export(rng: random.Random, source: Path, target: Path) -> str:
     data = path.read_bytes()
     class_name = TARGETS[name]
     mutated = None
-    if class_name and rng.random() < 0.5:
+    if name.endswith(".index") and rng.random() < 0.7:
+        mutated = _mutate_index_entries(rng, data)
+    elif name.startswith("variables/variables.data") and rng.random() < 0.7:
+        return f"{name}:{_mutate_shard_fixing_crcs(rng, target)}"
+    elif class_name and rng.random() < 0.6:
         mutated = _proto_mutation(rng, data, class_name)
     if mutated is None:
         mutated = _byte_mutation(rng, data)

@@ -94,14 +94,16 @@ def open_regular(path, *, root=None) -> int:
     return fd
 
 
-def read_regular(path, *, root=None, max_bytes: int | None = None, what: str = "file") -> bytes:
-    """The bytes of a regular file, refusing it before reading when above ``max_bytes``."""
+def read_regular(path, *, root=None, max_bytes: int | None = None, what: str = "file",
+                 advice: str = "TensorFlow refuses larger ones too.") -> bytes:
+    """The bytes of a regular file, refusing it before reading when above ``max_bytes``
+    (the message names ``what`` and ends with ``advice``)."""
     fd = open_regular(path, root=root)
     try:
         size = os.fstat(fd).st_size
         if max_bytes is not None and size > max_bytes:
             raise CorruptFileError(path, f"is {size:,} bytes; a {what} can be at most "
-                                   f"{max_bytes:,} bytes (TensorFlow refuses larger ones too).")
+                                   f"{max_bytes:,} bytes. {advice}")
         chunks, remaining = [], size
         while remaining > 0:
             chunk = os.read(fd, min(remaining, 1 << 26))

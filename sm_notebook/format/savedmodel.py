@@ -21,6 +21,10 @@ VARIABLES_PREFIX = os.path.join(VARIABLES_DIR, "variables")
 ASSETS_DIR = "assets"
 ASSETS_EXTRA_DIR = "assets.extra"
 
+#: Largest saved_model.pbtxt read_saved_model parses: protobuf's Python text parser
+#: runs at about 1 MB/s, so a 20 MB text export would take most of a minute.
+MAX_PBTXT_BYTES = 8 << 20
+
 TF_TYPE_URL_PREFIX = "type.googleapis.com/tensorflow."
 OUR_TYPE_URL_PREFIX = "type.googleapis.com/smnb."
 
@@ -88,10 +92,21 @@ def parse_saved_model_text(text: str, path="saved_model.pbtxt") -> saved_model_p
     return model
 
 
+PBTXT_ADVICE = (
+    "Text SavedModels parse at about 1 MB/s in Python, so larger ones are refused; convert "
+    "it to a binary saved_model.pb once: Path('saved_model.pb').write_bytes(sm_notebook."
+    "format.savedmodel.parse_saved_model_text(Path('saved_model.pbtxt').read_text())"
+    ".SerializeToString()), then remove the .pbtxt.")
+
+
 def read_saved_model(export_dir) -> saved_model_pb2.SavedModel:
     """Read and parse the SavedModel proto of an export directory."""
     path = saved_model_path(export_dir)
-    data = read_regular(path, root=export_dir, max_bytes=MAX_PROTO_BYTES, what=path.name)
+    if path.name == SAVED_MODEL_PBTXT:
+        data = read_regular(path, root=export_dir, max_bytes=MAX_PBTXT_BYTES, what=path.name,
+                            advice=PBTXT_ADVICE)
+    else:
+        data = read_regular(path, root=export_dir, max_bytes=MAX_PROTO_BYTES, what=path.name)
     if path.name == SAVED_MODEL_PBTXT:
         try:
             return parse_saved_model_text(data.decode("utf-8"), path)

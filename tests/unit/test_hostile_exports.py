@@ -376,3 +376,21 @@ def test_links_inside_the_export_are_followed(tmp_path):
         os.symlink(os.path.relpath(moved, (export / name).parent), export / name)
     assert _load_and_call(export) == expected
     assert sm_notebook.inspect(export).asset_files == ["vocab.txt"]
+
+
+def test_large_pbtxt_is_refused_with_a_way_out(tmp_path):
+    """Python's text_format parses ~1 MB/s: above MAX_PBTXT_BYTES a clear refusal, and the
+    conversion the message gives yields a binary export that loads."""
+    from sm_notebook.format.savedmodel import MAX_PBTXT_BYTES
+    export = _copy(tmp_path, "tf1_pbtxt")
+    text = (export / "saved_model.pbtxt").read_text()
+    padded = text + "\n" + "#" * (MAX_PBTXT_BYTES - len(text) + 10) + "\n"
+    (export / "saved_model.pbtxt").write_text(padded)
+    with pytest.raises(SavedModelError, match="at most 8,388,608 bytes.*parse_saved_model_text"):
+        sm_notebook.inspect(export)
+    from pathlib import Path
+    from sm_notebook.format.savedmodel import parse_saved_model_text
+    binary = parse_saved_model_text(Path(export / "saved_model.pbtxt").read_text())
+    (export / "saved_model.pb").write_bytes(binary.SerializeToString())
+    os.remove(export / "saved_model.pbtxt")
+    assert sm_notebook.inspect(export).tag_sets
