@@ -127,19 +127,53 @@ def asset_file_defs(meta_graph) -> list:
     return found
 
 
+def asset_path(export_dir, filename: str) -> Path:
+    """The path of an asset inside assets/: escapes (also through links) are refused, and
+    so is anything there that is not a regular file (a named pipe would block a reader).
+    A missing file is left to the op that reads it, as in TensorFlow."""
+    from ..format.diskfiles import present
+
+    path = resolve_inside(export_dir, str(Path(ASSETS_DIR) / filename))
+    present(path, root=export_dir)
+    return path
+
+
 def asset_feeds(export_dir, meta_graph) -> dict:
     """Asset tensor name -> path of its file inside the export's assets/ (escapes refused)."""
     feeds = {}
     for asset in asset_file_defs(meta_graph):
-        path = resolve_inside(export_dir, str(Path(ASSETS_DIR) / asset.filename))
+        path = asset_path(export_dir, asset.filename)
         if asset.tensor_info.name:
             feeds[asset.tensor_info.name] = np.array(str(path).encode("utf-8"), dtype=object)
     return feeds
 
 
 def _variables_prefix(export_dir) -> Path | None:
+    """variables/variables when its index exists; the index and every shard it declares
+    must be regular files inside the export (checked here, before any op reads them)."""
+    from ..format.bundle import BundleReader
+    from ..format.diskfiles import present
+
     prefix = Path(export_dir) / "variables" / "variables"
-    return prefix if Path(str(prefix) + ".index").is_file() else None
+    if not present(str(prefix) + ".index", root=export_dir):
+        return None
+    with BundleReader(prefix, root=export_dir) as reader:
+        if reader.header.num_shards > 100_000:
+            raise SavedModelError(f"{prefix}.index declares {reader.header.num_shards} data "
+                                  "shards; the checkpoint index is corrupt.")
+        reader.check_shards()
+    return prefix
+
+
+def _attr_text(attrs, name: str, node_name: str) -> str:
+    """A string attr (shared_name, container) as text; bytes that are not UTF-8 are refused."""
+    if name not in attrs:
+        return ""
+    try:
+        return attrs[name].s.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SavedModelError(f"Node {node_name!r}: attr {name!r} is not UTF-8 text "
+                              f"({attrs[name].s[:40]!r}); the graph is corrupt.") from None
 
 
 def _restore_tf1(runtime: Runtime, source: ModelSource) -> None:
@@ -152,26 +186,25 @@ def _restore_tf1(runtime: Runtime, source: ModelSource) -> None:
         feeds = {saver.filename_tensor_name: np.array(str(prefix).encode("utf-8"), dtype=object)}
         runtime.run_graph(feeds, targets=[restore_op], name="variable restore")
         return
-    _restore_by_name(runtime, prefix)
+    _restore_by_name(runtime, prefix, source.export_dir)
 
 
-def _restore_by_name(runtime: Runtime, prefix: Path) -> None:
+def _restore_by_name(runtime: Runtime, prefix: Path, export_dir) -> None:
     """No saver: variables named like their checkpoint keys (VariableV2 node, VarHandleOp
     shared_name) get those values."""
     from ..format.bundle import BundleReader
     from .ops.resource_ops import variable
 
-    reader = BundleReader(prefix)
+    reader = BundleReader(prefix, root=export_dir)
     keys = set(reader.keys())
     variable_ops = opdefs.ops_with("variable")
     for node in runtime.meta_graph.graph_def.node:
         if node.op not in variable_ops:
             continue
-        shared = node.attr["shared_name"].s.decode() if "shared_name" in node.attr else ""
-        shared = shared or node.name
+        shared = _attr_text(node.attr, "shared_name", node.name) or node.name
         key = node.name if node.name in keys else shared if shared in keys else None
         if key is not None:
-            container = node.attr["container"].s.decode() if "container" in node.attr else ""
+            container = _attr_text(node.attr, "container", node.name)
             var = variable(runtime.ctx, container, shared)
             if reader.dtype(key) != object:
                 runtime.ctx.check_alloc(reader.shape(key), reader.dtype(key), f"variable {key!r}")
@@ -224,8 +257,8 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
             runtime.bindings[ref.node] = var
             if source_node.op == "VarHandleOp":
                 attrs = source_node.attr
-                shared = attrs["shared_name"].s.decode() if "shared_name" in attrs else ""
-                container = attrs["container"].s.decode() if "container" in attrs else ""
+                shared = _attr_text(attrs, "shared_name", ref.node)
+                container = _attr_text(attrs, "container", ref.node)
                 runtime.ctx.resources[("var", container, shared or ref.node)] = var
 
 
@@ -239,7 +272,7 @@ def _captured_value(runtime, source: ModelSource, saved, kind: str):
         index = saved.asset.asset_file_def_index
         if not 0 <= index < len(assets):
             raise SavedModelError(f"Asset object refers to asset_file_def {index}, which does not exist.")
-        path = resolve_inside(source.export_dir, str(Path(ASSETS_DIR) / assets[index].filename))
+        path = asset_path(source.export_dir, assets[index].filename)
         return np.array(str(path).encode("utf-8"), dtype=object)
     name = saved.constant.operation
     nodes = runtime.graph.nodes
@@ -254,7 +287,7 @@ def _reader(prefix, export_dir):
         raise SavedModelError(
             f"The model captures variables but {export_dir}/variables/variables.index does not "
             "exist; the export is incomplete.")
-    return BundleReader(prefix)
+    return BundleReader(prefix, root=export_dir)
 
 
 def _restore_variable(runtime, reader, node_id: int, saved_variable):
