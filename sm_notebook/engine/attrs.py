@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..errors import SavedModelError
 from ..format.tensors import dtype_to_numpy, shape_from_proto, tensor_proto_to_numpy
-from .ops.registry import FuncAttr, OutputArg
+from .context import check_output_count
+from .ops.registry import KERNELS, FuncAttr, OutputArg
 
 _NHWC = "NHWC"
 
@@ -140,16 +141,22 @@ def _decode_list(lst, func_attrs):
 
 class OpDefaults:
     """Per op, from the metagraph's op list (then `DEFAULTS`): default attr values,
-    and the output arguments that ``node:out_arg:index`` names refer to."""
+    the attrs a node must carry (OpDef attrs without a default), and the output
+    arguments that ``node:out_arg:index`` names refer to. ``memory_cap`` (set by the
+    loader) bounds the number of outputs a node may have (see `decode_node_attrs`)."""
 
-    def __init__(self, op_list=None):
+    def __init__(self, op_list=None, memory_cap: int | None = None):
         self._protos = {}
         self._outputs: dict[str, tuple] = {}
+        self._required: dict[str, tuple] = {}
+        self.memory_cap = memory_cap
         if op_list is not None:
             for op_def in op_list.op:
                 defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
                 if defaults:
                     self._protos[op_def.name] = defaults
+                self._required[op_def.name] = tuple(
+                    a.name for a in op_def.attr if not a.HasField("default_value"))
                 self._outputs[op_def.name] = tuple(
                     OutputArg(a.name, a.number_attr, a.type_list_attr) for a in op_def.output_arg)
         self._decoded: dict[str, dict] = {}
@@ -157,6 +164,10 @@ class OpDefaults:
     def output_args(self, op: str):
         """The op's OpDef output arguments as the model declares them, or None."""
         return self._outputs.get(op)
+
+    def required(self, op: str) -> tuple:
+        """Attrs the model's OpDef of ``op`` gives no default ( () without an OpDef)."""
+        return self._required.get(op, ())
 
     def for_op(self, op: str) -> dict:
         """The decoded defaults of ``op`` (a shared dict: copy before changing)."""
@@ -168,14 +179,62 @@ class OpDefaults:
         return found
 
 
+class NodeAttrs(dict):
+    """A node's decoded attrs; looking up one the node lacks raises a SavedModelError
+    naming the node and the attr (a kernel's ``attrs["num"]``), not a KeyError."""
+    __slots__ = ("op", "where")
+
+    def __missing__(self, key):
+        raise SavedModelError(
+            f"Op {self.op}{self.where} lacks attribute {key!r}, which it needs and which has "
+            "no default (TensorFlow refuses such a node: NodeDef missing attr). The model is "
+            "malformed; add the attribute to the node.")
+
+
 def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
                       func_attrs: dict | None = None, where: str = "") -> dict:
-    """A node's attrs decoded, missing ones taken from the op's defaults.
+    """A node's attrs decoded (a `NodeAttrs`), missing ones taken from the op's defaults.
 
-    Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out.
+    Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out. Refused
+    with a SavedModelError: a node lacking an attr its OpDef (in the model) requires,
+    or an attr that sizes the kernel's outputs; more outputs than the engine allows
+    (`check_output_count`, against ``defaults.memory_cap``), before anything is built
+    per output.
     """
-    decoded = dict(defaults.for_op(op)) if defaults is not None else dict(DEFAULTS.get(op, {}))
+    decoded = NodeAttrs(defaults.for_op(op) if defaults is not None else DEFAULTS.get(op, {}))
+    decoded.op, decoded.where = op, where
     for key, value in attr_map.items():
         if not key.startswith("_"):  # _class, _output_shapes, ...: TensorFlow internals
             decoded[key] = decode_attr(value, func_attrs, where=where)
+    if defaults is not None:
+        for key in defaults.required(op):
+            if key not in decoded:
+                decoded[key]  # raises: the node lacks it
+    kernel = KERNELS.get(op)
+    if kernel is not None:
+        _check_outputs(kernel.outputs, decoded, op, where,
+                       defaults.memory_cap if defaults is not None else None)
     return decoded
+
+
+def _check_outputs(outputs, decoded: NodeAttrs, op: str, where: str, memory_cap) -> None:
+    """The attrs that size a kernel's list outputs: present, of the right kind, bounded."""
+    total = 0
+    for arg in outputs:
+        if arg.number_attr:
+            value = decoded[arg.number_attr]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SavedModelError(f"Op {op}{where}: attribute {arg.number_attr!r} must be an "
+                                      f"integer, got {value!r}.")
+            total += value
+            check_output_count(value, f"Op {op}{where}", memory_cap,
+                               f"outputs ({arg.number_attr}={value:,})")
+        elif arg.type_list_attr:
+            value = decoded[arg.type_list_attr]
+            if not isinstance(value, list):
+                raise SavedModelError(f"Op {op}{where}: attribute {arg.type_list_attr!r} must be "
+                                      f"a list of types, got {value!r}.")
+            total += len(value)
+        else:
+            total += 1
+    check_output_count(total, f"Op {op}{where}", memory_cap)

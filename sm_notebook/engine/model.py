@@ -3,10 +3,17 @@
 ``model.signatures[key](**inputs)`` checks and converts the inputs against the
 SignatureDef, runs the signature's plan (compiled on first call) and returns a
 `SignatureOutputs` dict of arrays of the model's backend.
+
+Calls from several threads: a signature whose plan has side effects (variable
+writes, table inserts: `Plan.has_effects`) runs under the model's lock, so each
+call's updates are atomic with respect to every other such call, as in TensorFlow;
+signatures without effects run concurrently, unlocked.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,7 +112,8 @@ class SignatureFunction:
         args = self._convert(inputs)
         plan = self.plan
         runtime = self._model._runtime
-        values = runtime.run_plan(plan, args)
+        with self._model._call_lock if plan.has_effects else nullcontext():
+            values = runtime.run_plan(plan, args)
         return self._outputs(values, plan)
 
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
@@ -114,14 +122,15 @@ class SignatureFunction:
         args = self._convert(inputs)
         runtime = self._model._runtime
         debugger = Debugger(trace=trace, stop_after=stop_after)
-        runtime.debugger = debugger
-        try:
-            values = runtime.run_plan(self.plan, args)
-            outputs = self._outputs(values, self.plan)
-        except StopExecution:
-            outputs = None
-        finally:
-            runtime.debugger = None
+        with self._model._call_lock:  # the debugger is the runtime's: one debug run at a time
+            runtime.debugger = debugger
+            try:
+                values = runtime.run_plan(self.plan, args)
+                outputs = self._outputs(values, self.plan)
+            except StopExecution:
+                outputs = None
+            finally:
+                runtime.debugger = None
         return DebugRun(outputs, debugger.stopped_at, debugger.records, debugger.values)
 
     # ---------------------------------------------------------------- inputs and outputs
@@ -269,6 +278,7 @@ class LoadedModel:
         self._source = source
         self._runtime = runtime
         self._feeds = feeds  # tensor name -> value fed to every plan (asset paths)
+        self._call_lock = threading.RLock()  # held by calls of signatures with side effects
         meta_graph = source.meta_graph
         self.export_dir = source.export_dir
         self.tags = frozenset(meta_graph.meta_info_def.tags)
@@ -287,7 +297,9 @@ class LoadedModel:
     def to(self, backend) -> "LoadedModel":
         """This model on another backend ("numpy", "cupy" or an array API namespace)."""
         from .loader import start_model
-        return start_model(self._source, backend, self._runtime.allow_io, self._runtime.ctx.memory_cap)
+        ctx = self._runtime.ctx
+        return start_model(self._source, backend, self._runtime.allow_io, ctx.memory_cap,
+                           ctx.max_loop_iterations)
 
     def numpy(self, outputs) -> dict:
         """Any signature's outputs as numpy arrays."""
