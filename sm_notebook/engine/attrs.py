@@ -140,23 +140,19 @@ def _decode_list(lst, func_attrs):
 
 
 class OpDefaults:
-    """Per op, from the metagraph's op list (then `DEFAULTS`): default attr values,
-    the attrs a node must carry (OpDef attrs without a default), and the output
-    arguments that ``node:out_arg:index`` names refer to. ``memory_cap`` (set by the
+    """Per op, from the metagraph's op list (then `DEFAULTS`): default attr values
+    and the output arguments that ``node:out_arg:index`` names refer to. ``memory_cap`` (set by the
     loader) bounds the number of outputs a node may have (see `decode_node_attrs`)."""
 
     def __init__(self, op_list=None, memory_cap: int | None = None):
         self._protos = {}
         self._outputs: dict[str, tuple] = {}
-        self._required: dict[str, tuple] = {}
         self.memory_cap = memory_cap
         if op_list is not None:
             for op_def in op_list.op:
                 defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
                 if defaults:
                     self._protos[op_def.name] = defaults
-                self._required[op_def.name] = tuple(
-                    a.name for a in op_def.attr if not a.HasField("default_value"))
                 self._outputs[op_def.name] = tuple(
                     OutputArg(a.name, a.number_attr, a.type_list_attr) for a in op_def.output_arg)
         self._decoded: dict[str, dict] = {}
@@ -164,10 +160,6 @@ class OpDefaults:
     def output_args(self, op: str):
         """The op's OpDef output arguments as the model declares them, or None."""
         return self._outputs.get(op)
-
-    def required(self, op: str) -> tuple:
-        """Attrs the model's OpDef of ``op`` gives no default ( () without an OpDef)."""
-        return self._required.get(op, ())
 
     def for_op(self, op: str) -> dict:
         """The decoded defaults of ``op`` (a shared dict: copy before changing)."""
@@ -196,20 +188,17 @@ def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
     """A node's attrs decoded (a `NodeAttrs`), missing ones taken from the op's defaults.
 
     Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out. Refused
-    with a SavedModelError: a node lacking an attr its OpDef (in the model) requires,
-    or an attr that sizes the kernel's outputs; more outputs than the engine allows
-    (`check_output_count`, against ``defaults.memory_cap``), before anything is built
-    per output.
+    with a SavedModelError: a node lacking an attr that sizes its kernel's outputs, or
+    with more outputs than the engine allows (`check_output_count`, against
+    ``defaults.memory_cap``), before anything is built per output. Other attrs are
+    checked when a kernel reads them (`NodeAttrs`): the engine's own nodes (function
+    returns) carry none.
     """
     decoded = NodeAttrs(defaults.for_op(op) if defaults is not None else DEFAULTS.get(op, {}))
     decoded.op, decoded.where = op, where
     for key, value in attr_map.items():
         if not key.startswith("_"):  # _class, _output_shapes, ...: TensorFlow internals
             decoded[key] = decode_attr(value, func_attrs, where=where)
-    if defaults is not None:
-        for key in defaults.required(op):
-            if key not in decoded:
-                decoded[key]  # raises: the node lacks it
     kernel = KERNELS.get(op)
     if kernel is not None:
         _check_outputs(kernel.outputs, decoded, op, where,

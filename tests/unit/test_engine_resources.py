@@ -258,14 +258,3 @@ def test_kernels_reading_a_missing_attr_raise_saved_model_error(tmp_path):
     nodes = [const("x", np.zeros((1, 2, 2, 4), F32)), node("y", "DepthToSpace", ["x"])]
     with pytest.raises(SavedModelError, match=r"DepthToSpace.*lacks attribute 'block_size'"):
         _model(tmp_path, nodes)()
-
-
-def test_attrs_the_models_op_def_requires_are_checked(tmp_path):
-    nodes = [placeholder("x"), node("y", "_TAdd", ["x", "x"])]
-    mg = meta_graph(nodes, {"serving_default": signature({"x": ("x:0", F32, None)},
-                                                         {"y": ("y:0", F32, None)})})
-    op_def = mg.meta_info_def.stripped_op_list.op.add(name="_TAdd")
-    op_def.attr.add(name="T", type="type")
-    fn = load_model(save(tmp_path / "m", mg)).signatures["serving_default"]
-    with pytest.raises(SavedModelError, match=r"_TAdd \(node 'y'\) lacks attribute 'T'"):
-        fn(x=np.ones(1, F32))
