@@ -64,6 +64,11 @@ def string_join(ctx, inputs, attrs):
         raise SavedModelError(f"StringJoin: input shapes do not match: {sorted(shapes)}.")
     shape = shapes.pop() if shapes else ()
     sep = _attr_bytes(attrs.get("separator", b""))
+    count = math.prod(shape)
+    if count:  # scalars repeat for every element: bound the joined bytes before joining
+        longest = sum(max(map(len, p.reshape(-1)), default=0) for p in parts)
+        ctx.check_alloc((count, longest + len(sep) * max(len(parts) - 1, 0)), np.uint8,
+                        "StringJoin")
     columns = [np.broadcast_to(p, shape).reshape(-1) for p in parts]
     joined = [sep.join(row) for row in zip(*columns)] if columns else []
     out = np.empty(len(joined), object)
@@ -379,6 +384,8 @@ def as_string(ctx, inputs, attrs):
         raise SavedModelError(f"AsString: fill argument not supported: {fill!r}.")
     if scientific and shortest:
         raise SavedModelError("AsString: cannot select both scientific and shortest notation.")
+    if width > 0:
+        ctx.check_alloc((x.size, width), np.uint8, "AsString")
     if kind in "OSU":  # %s: only the width and left-justification apply
         if width < 0:
             return [_strings(x)]
