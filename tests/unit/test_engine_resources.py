@@ -39,10 +39,11 @@ def _model(tmp_path, nodes, out="y:0", functions=(), inputs=None, dtype=F32, **l
     return load_model(save(tmp_path / "m", mg), **load_options).signatures["serving_default"]
 
 
-def in_limited_child(fn, headroom=512 * MiB):
+def in_limited_child(fn, headroom=512 * MiB, cpu_seconds=120):
     """Run ``fn()`` in a forked child whose address space may grow by ``headroom`` only
-    (RLIMIT_AS): a kernel that allocates before checking fails with MemoryError there,
-    without taking the machine's memory. Returns ``(exception type name, message)``,
+    (RLIMIT_AS) and that may use ``cpu_seconds`` of CPU (RLIMIT_CPU): a kernel that
+    allocates or loops before checking fails there (MemoryError, or killed: "crashed"),
+    without taking the machine's memory or hanging the test. Returns ``(exception type name, message)``,
     ``("ok", "")`` when ``fn`` returned."""
     if not sys.platform.startswith("linux"):
         pytest.skip("needs fork and RLIMIT_AS (Linux)")
@@ -54,6 +55,8 @@ def in_limited_child(fn, headroom=512 * MiB):
             with open("/proc/self/statm") as statm:
                 used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
             resource.setrlimit(resource.RLIMIT_AS, (used + headroom, resource.RLIM_INFINITY))
+            spent = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
+            resource.setrlimit(resource.RLIMIT_CPU, (spent + cpu_seconds, resource.RLIM_INFINITY))
             fn()
             result = ("ok", "")
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
@@ -154,6 +157,56 @@ def test_ops_that_repeat_their_inputs_respect_the_memory_cap(tmp_path, op):
         tracemalloc.stop()
     assert peak < 2 * MiB
     assert _model(tmp_path / "big", AMPLIFIERS[op], memory_cap=32 * MiB)()["y"].nbytes == 16 * MiB
+
+
+def _run_kernels(ctx, *calls):
+    """Run ``(op, inputs, attrs)`` kernel calls in order, each fed the previous outputs
+    where its inputs say ``PREVIOUS``."""
+    previous = None
+    for op, inputs, attrs in calls:
+        inputs = [previous[0] if x is PREVIOUS else x for x in inputs]
+        previous = registry.get_kernel(op).fn(ctx, inputs, attrs)
+    return previous
+
+
+PREVIOUS = object()
+ROW = np.zeros(QUARTER, F32)  # 256 KiB
+
+
+def _objects(*values):
+    out = np.empty(len(values), object)
+    out[:] = list(values)
+    return out
+
+
+#: Kernel calls whose output (or scratch) is sized by values or attrs: 16 MiB or more
+#: from inputs of at most 256 KiB.
+SIZED_BY_VALUES = {
+    "StringJoin": [("StringJoin", [np.array(b"x" * (256 * 1024), object), _objects(*[b""] * 64)],
+                    {})],
+    "AsString": [("AsString", [np.zeros(16, I32)], {"width": MiB})],
+    "TensorListGather": [
+        ("TensorListFromTensor", [ROW.reshape(1, -1), np.int32(-1)], {}),
+        ("TensorListGather", [PREVIOUS, np.zeros(64, I32), np.int32(-1)],
+         {"element_dtype": np.dtype(F32)})],
+    "ParseExampleV2": [("ParseExampleV2", [
+        _objects(*[b""] * 64), _objects(), _objects(), _objects(b"a"), _objects(), ROW],
+        {"Tdense": [np.dtype(F32)], "dense_shapes": [(QUARTER,)], "num_sparse": 0,
+         "sparse_types": [], "ragged_value_types": [], "ragged_split_types": []})],
+    "ResizeArea": [("ResizeArea", [np.zeros((1, QUARTER, 1, 1), F32),
+                                   np.array([QUARTER, 1], I32)], {})],
+    "MatrixDiagPartV3": [("MatrixDiagPartV3", [np.zeros((0, 0), F32),
+                                               np.array([-10**12, 10**12], np.int64),
+                                               np.float32(0)], {})],
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZED_BY_VALUES))
+def test_kernels_sized_by_values_check_the_cap_first(case):
+    def call():
+        _run_kernels(KernelContext(memory_cap=MiB), *SIZED_BY_VALUES[case])
+    kind, message = in_limited_child(call, cpu_seconds=60)
+    assert kind == "SavedModelError" and "memory cap" in message, (kind, message)
 
 
 # --------------------------------------------------------------------------- loops
