@@ -187,12 +187,12 @@ def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
                       func_attrs: dict | None = None, where: str = "") -> dict:
     """A node's attrs decoded (a `NodeAttrs`), missing ones taken from the op's defaults.
 
-    Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out. Refused
-    with a SavedModelError: a node lacking an attr that sizes its kernel's outputs, or
-    with more outputs than the engine allows (`check_output_count`, against
-    ``defaults.memory_cap``), before anything is built per output. Other attrs are
-    checked when a kernel reads them (`NodeAttrs`): the engine's own nodes (function
-    returns) carry none.
+    Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out. With
+    ``defaults`` (a model's node), refused with a SavedModelError: a node lacking an
+    attr that sizes its kernel's outputs, or with more outputs than the engine allows
+    (`check_output_count`, against ``defaults.memory_cap``), before anything is built
+    per output. Other attrs are checked when a kernel reads them (`NodeAttrs`): the
+    engine's own nodes (function returns) carry none.
     """
     decoded = NodeAttrs(defaults.for_op(op) if defaults is not None else DEFAULTS.get(op, {}))
     decoded.op, decoded.where = op, where
@@ -200,9 +200,8 @@ def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
         if not key.startswith("_"):  # _class, _output_shapes, ...: TensorFlow internals
             decoded[key] = decode_attr(value, func_attrs, where=where)
     kernel = KERNELS.get(op)
-    if kernel is not None:
-        _check_outputs(kernel.outputs, decoded, op, where,
-                       defaults.memory_cap if defaults is not None else None)
+    if kernel is not None and defaults is not None:  # a model's node, about to be planned
+        _check_outputs(kernel.outputs, decoded, op, where, defaults.memory_cap)
     return decoded
 
 
