@@ -141,8 +141,9 @@ def _decode_list(lst, func_attrs):
 
 class OpDefaults:
     """Per op, from the metagraph's op list (then `DEFAULTS`): default attr values
-    and the output arguments that ``node:out_arg:index`` names refer to. ``memory_cap`` (set by the
-    loader) bounds the number of outputs a node may have (see `decode_node_attrs`)."""
+    and the output arguments that ``node:out_arg:index`` names refer to. ``memory_cap``
+    (set by the loader) bounds the number of outputs a node may have (see
+    `decode_node_attrs`)."""
 
     def __init__(self, op_list=None, memory_cap: int | None = None):
         self._protos = {}

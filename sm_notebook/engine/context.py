@@ -48,9 +48,10 @@ class KernelContext:
 
     Attributes: ``backend``, ``xp`` (its namespace), ``is_numpy``, ``resources``
     (dict of resource key -> engine object: variables, tables, ...), ``export_dir``,
-    ``allow_io``, ``memory_cap``, ``max_loop_iterations``. The engine sets ``function_caller`` (and
-    ``function_runner``, ``loop_body_runner``) so control-flow kernels can run
-    FunctionDefs through ``call_function`` (and ``function``, ``loop_body``).
+    ``allow_io``, ``memory_cap``, ``max_loop_iterations``. The engine sets
+    ``function_caller`` (and ``function_runner``, ``loop_body_runner``) so control-flow
+    kernels can run FunctionDefs through ``call_function`` (and ``function``,
+    ``loop_body``).
     """
 
     def __init__(self, backend="numpy", export_dir=None, allow_io=False,

@@ -6,7 +6,8 @@ SignatureDef, runs the signature's plan (compiled on first call) and returns a
 
 Calls from several threads: a signature whose plan has side effects (variable
 writes, table inserts: `Plan.has_effects`) runs under the model's lock, so each
-call's updates are atomic with respect to every other such call, as in TensorFlow;
+call's updates are atomic with respect to every other such call (TensorFlow makes
+each update op atomic, not a call: a read, add, assign there can lose updates);
 signatures without effects run concurrently, unlocked.
 """
 from __future__ import annotations
