@@ -17,7 +17,7 @@ import numpy as np
 from .. import opdefs
 from ..errors import SavedModelError
 from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside, unpack_any
-from .context import DEFAULT_MEMORY_CAP
+from .context import DEFAULT_MAX_LOOP_ITERATIONS, DEFAULT_MEMORY_CAP
 from .model import INIT_OP_SIGNATURE, LoadedModel
 from .runtime import Runtime, tensor_ref
 from .scan import MAIN_OP_COLLECTIONS, problem_status, reachable, root_nodes
@@ -34,21 +34,36 @@ class ModelSource:
 
 
 def load_model(export_dir, tags=None, backend="numpy", allow_io=False,
-               memory_cap=DEFAULT_MEMORY_CAP, optimize=True) -> LoadedModel:
+               memory_cap=DEFAULT_MEMORY_CAP,
+               max_loop_iterations=DEFAULT_MAX_LOOP_ITERATIONS, optimize=True) -> LoadedModel:
     """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``.
-    ``optimize=False`` runs the plain, unoptimised plans (see engine/plan.py)."""
+
+    ``memory_cap``: bytes one intermediate (or one node's outputs) may take.
+    ``max_loop_iterations``: iterations one run of a while loop may take (default
+    10,000,000); a loop going past it fails with a SavedModelError naming it.
+    ``optimize=False`` runs the plain, unoptimised plans (see engine/plan.py).
+    """
     from ..tags import select_meta_graph
 
+    _check_limits(memory_cap, max_loop_iterations)
     saved_model = read_saved_model(export_dir)
     index, meta_graph = select_meta_graph(saved_model, tags, export_dir)
     return start_model(ModelSource(str(export_dir), saved_model, index, meta_graph),
-                       backend, allow_io, memory_cap, optimize)
+                       backend, allow_io, memory_cap, max_loop_iterations, optimize)
 
 
-def start_model(source: ModelSource, backend, allow_io, memory_cap, optimize=True) -> LoadedModel:
+def _check_limits(memory_cap, max_loop_iterations) -> None:
+    for name, value in (("memory_cap", memory_cap), ("max_loop_iterations", max_loop_iterations)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise SavedModelError(f"load(..., {name}={value!r}): expected a positive integer.")
+
+
+def start_model(source: ModelSource, backend, allow_io, memory_cap,
+                max_loop_iterations=DEFAULT_MAX_LOOP_ITERATIONS, optimize=True) -> LoadedModel:
     """A fresh runtime for ``source``: checked, variables restored, init op run."""
     meta_graph = source.meta_graph
-    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize)
+    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize,
+                      max_loop_iterations=int(max_loop_iterations))
     if not allow_io:
         _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
     signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))
