@@ -303,7 +303,7 @@ def test_ctrl_c_stops_a_long_loop_as_keyboard_interrupt(tmp_path, kind):
 ], ids=["Split", "Unpack", "IdentityN"])
 def test_a_node_lacking_an_attr_that_sizes_its_outputs_is_a_saved_model_error(tmp_path, nodes, attr):
     fn = _model(tmp_path, nodes)
-    with pytest.raises(SavedModelError, match=rf"node 'y'.* lacks attribute '{attr}'"):
+    with pytest.raises(SavedModelError, match=rf"'{attr}'.*no (such )?attr.*node 'y'|no attr '{attr}'.*node 'y'"):
         fn()
 
 

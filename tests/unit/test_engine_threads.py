@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from engine_graphs import const, install_test_kernels, meta_graph, node, placeholder, save, signature
+from engine_graphs import const, install_test_kernels, install_test_op, meta_graph, node, placeholder, save, signature
 
 from sm_notebook.engine.loader import load_model
 from sm_notebook.engine.ops import registry
@@ -26,8 +26,7 @@ def _yield(ctx, inputs, attrs):
 @pytest.fixture(autouse=True)
 def kernels(monkeypatch):
     install_test_kernels(monkeypatch)
-    monkeypatch.setitem(registry.KERNELS, "_TYield",
-                        registry.OpKernel("_TYield", _yield, (registry.OutputArg("y"),)))
+    install_test_op(monkeypatch, "_TYield", _yield)
 
 
 def _counter_model(tmp_path):
