@@ -148,6 +148,85 @@ def test_softmax_over_short_rows_matches_the_general_path():
         np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-6)
 
 
+SOFTMAX_SHAPES = [(1, 2), (1, 4), (1, 63), (1, 64), (1, 65), (0, 4), (0, 1), (1, 1), (3, 1),
+                  (5, 7), (2, 1, 7), (1, 1, 5), (4, 0), (1, 3, 2)]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", SOFTMAX_SHAPES, ids=str)
+def test_softmax_never_writes_into_its_input(shape, dtype):
+    """Regression: for one row the short-row path transposed a view of the input, in place."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x.flags.writeable = False
+    before = x.copy()
+    wide64 = x.astype(np.float64)
+    shifted = wide64 - (wide64.max(axis=-1, keepdims=True) if shape[-1] else 0)
+    with np.errstate(divide="ignore"):  # an empty row: log(0)
+        log_total = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    eps = np.finfo(np.float32 if dtype == np.float16 else dtype).eps
+    for op, reference in (("Softmax", np.exp(shifted - log_total)), ("LogSoftmax", shifted - log_total)):
+        (got,) = _run(op, [x])
+        _same(x, before)
+        assert got.dtype == x.dtype and got.shape == x.shape
+        # exp, sum over the row and log/divide in the compute precision, then rounding to dtype
+        bound = (shape[-1] + 4) * eps * (np.abs(reference) + np.abs(log_total) + 1)
+        bound = bound + np.abs(reference) * np.finfo(dtype).eps
+        assert np.all(np.abs(got.astype(np.float64) - reference) <= bound), op
+
+
+def _example_with_logits(tmp_path):
+    """The bundled TF1 example with a signature that returns the logits and probabilities."""
+    from sm_notebook.builder import Builder
+    from sm_notebook.examples import example_model_path
+
+    builder = Builder.from_saved_model(example_model_path())
+    builder.add_signature("both", {"x": "x:0"},
+                          {"logits": "logits:0", "probabilities": "probabilities:0"}, tags="serve")
+    return load_model(builder.save(tmp_path / "example"), tags=["serve"])
+
+
+def test_the_bundled_example_at_batch_1_keeps_logits_apart_from_probabilities(tmp_path):
+    from pathlib import Path
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "expected"
+    stored = np.load(fixtures / "tf1_multi_tags.npz", allow_pickle=True)
+    variables = np.load(fixtures / "tf1_multi_tags.variables.npz")
+    weights, bias = variables["weights"].astype(np.float64), variables["bias"].astype(np.float64)
+    xs = stored["serve|serving_default|inputs|x"]
+    tf_probabilities = stored["serve|serving_default|outputs|probabilities"]  # TensorFlow's, batch 3
+    both = _example_with_logits(tmp_path).signatures["both"]
+    eps = float(np.finfo(F32).eps)
+    for row, tf_row in zip(xs, tf_probabilities):
+        x = row[None, :].copy()
+        x.flags.writeable = False
+        out = both(x=x).numpy()
+        logits64 = x.astype(np.float64) @ weights + bias
+        # a dot product of n terms plus a bias: gamma_{n+1} * (sum |x||w| + |b|)
+        n = weights.shape[0] + 1
+        logit_bound = n * eps / (1 - n * eps) * (np.abs(x) @ np.abs(weights) + np.abs(bias))
+        assert np.all(np.abs(out["logits"] - logits64) <= logit_bound)
+        assert not np.allclose(out["logits"], out["probabilities"])
+        # softmax: a logit error E moves p by at most ~2E relatively; plus its own rounding
+        p64 = np.exp(logits64 - logits64.max()) / np.exp(logits64 - logits64.max()).sum()
+        p_bound = p64 * (2 * logit_bound.max() + 8 * eps) * 1.01
+        assert np.all(np.abs(out["probabilities"] - p64) <= p_bound)
+        assert np.all(np.abs(out["probabilities"] - tf_row) <= 2 * p_bound)  # TensorFlow's own error too
+
+
+def test_softmax_of_a_signature_input_leaves_the_callers_array_unchanged(tmp_path):
+    nodes = [placeholder("x", F32, (None, 4)),
+             node("p", "Softmax", ["x"], T=F32), node("lp", "LogSoftmax", ["x"], T=F32)]
+    outputs = {"p": ("p:0", F32, (None, 4)), "lp": ("lp:0", F32, (None, 4))}
+    fn = _load(tmp_path, nodes, outputs, {"x": ("x:0", F32, (None, 4))})
+    for writeable in (True, False):
+        x = np.array([[1.0, 2.0, 3.0, 4.0]], F32)
+        x.flags.writeable = writeable
+        out = fn(x=x).numpy()
+        np.testing.assert_array_equal(x, [[1.0, 2.0, 3.0, 4.0]])
+        np.testing.assert_allclose(out["p"].sum(), 1.0, rtol=4 * np.finfo(F32).eps)
+        np.testing.assert_allclose(np.exp(out["lp"]), out["p"], rtol=8 * np.finfo(F32).eps)
+
+
 # --------------------------------------------------------------------------- slicing caches
 
 def test_strided_slice_and_split_caches_follow_their_inputs():

@@ -90,9 +90,10 @@ _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such r
 
 def _softmax_short_rows(x, log):
     """(Log)softmax over a short last axis on numpy, computed with the rows as columns so
-    the max and sum reduce across long contiguous rows."""
+    the max and sum reduce across long contiguous rows. Works on a copy: for one row the
+    transpose is already contiguous, and ``ascontiguousarray`` would hand back x itself."""
     width = x.shape[-1]
-    columns = np.ascontiguousarray(x.reshape(-1, width).T)
+    columns = np.array(x.reshape(-1, width).T, order="C", copy=True)
     columns -= columns.max(axis=0)
     if log:
         columns -= np.log(np.exp(columns).sum(axis=0))
