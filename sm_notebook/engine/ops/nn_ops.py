@@ -54,8 +54,19 @@ def _leaky_relu(xp, x, attrs):
     return xp.where(x > 0, x, x * alpha)
 
 
-def _softplus(xp, x, attrs):
-    return xp.logaddexp(scalar(xp, 0, x), x)
+def _softplus_kernel(ctx, inputs, attrs):
+    """log(1 + exp(x)) with TensorFlow's cut-offs: x itself above -t and exp(x) below t,
+    t = log(epsilon) + 2 of the input dtype (float32: x > 13.9 gives x exactly)."""
+    xp, (x,) = namespace(ctx, inputs[0])
+    threshold = math.log(float(np.finfo(np_dtype(x.dtype)).eps)) + 2.0 \
+        if np_dtype(x.dtype).kind == "f" else math.log(2.0 ** -7) + 2.0   # bfloat16
+    w = wide(xp, x)
+    result = xp.where(w > scalar(xp, -threshold, w), w,
+                      xp.where(w < scalar(xp, threshold, w), xp.exp(w), xp.log1p(xp.exp(w))))
+    return [astype(xp, result, x.dtype)]
+
+
+op_kernel("Softplus", outputs=("activations",))(_softplus_kernel)
 
 
 def _softsign(xp, x, attrs):
@@ -63,8 +74,7 @@ def _softsign(xp, x, attrs):
 
 
 for _op, _compute in {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu,
-                      "LeakyRelu": _leaky_relu, "Softplus": _softplus,
-                      "Softsign": _softsign}.items():
+                      "LeakyRelu": _leaky_relu, "Softsign": _softsign}.items():
     _activation(_op, _compute)
 
 
