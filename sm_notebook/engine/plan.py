@@ -142,6 +142,8 @@ def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
             raise SavedModelError(f"Argument {node.name!r}{where} is used but was not passed.")
         table = opdefs.get(node.op)
         flags = table.flags if table is not None else frozenset()
+        if "anonymous_handle" in flags and node.function is None:
+            flags = flags | {"handle"}  # a restored resource: created once, then shared
         _refuse_io(runtime, node.op, node.name, node.function, flags)
         kernel = get_kernel(node.op, node.name, node.function)
         attrs = decode_node_attrs(node.attr, node.op, runtime.defaults, node.func_attrs,

@@ -14,11 +14,6 @@ from sm_notebook import SavedModelError  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
-ANONYMOUS_REASON = (
-    "plan.py: a TF2 export's main graph holds the table as an Anonymous* op (experimental_is_"
-    "anonymous=True); it is not in HANDLE_OPS, so it is neither folded nor named and runs on "
-    "every call, making a new empty table each time (TensorFlow creates the restored resource "
-    "once). table_ops already honours a shared_name the plan sets for Anonymous* ops.")
 
 TABLES = {  # kind: (key dtype, value dtype, default value, anonymous)
     "string_to_int": (tf.string, tf.int64, -1, False),
@@ -89,7 +84,7 @@ def _tf_results(path, kind):
 
 @pytest.mark.parametrize("kind", [
     "string_to_int", "int_to_vector",
-    pytest.param("anonymous", marks=pytest.mark.xfail(reason=ANONYMOUS_REASON, strict=True))])
+    "anonymous"])
 def test_inserted_values_are_found_in_the_same_call_later_calls_and_other_signatures(exports, kind):
     expected = _tf_results(exports[kind], kind)
     model = sm.load(exports[kind])
