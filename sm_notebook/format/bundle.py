@@ -65,6 +65,11 @@ def index_filename(prefix) -> str:
     return f"{prefix}.index"
 
 
+#: Most data shards a checkpoint may declare (every shard is a file; TensorFlow names them
+#: with five digits, and real checkpoints have one per saving device).
+MAX_SHARDS = 1 << 16
+
+
 def data_filename(prefix, shard_id: int, num_shards: int) -> str:
     """``<prefix>.data-00000-of-00001`` (DataFilename)."""
     return f"{prefix}.data-{shard_id:05d}-of-{num_shards:05d}"
@@ -254,6 +259,9 @@ class BundleReader:
         if header.endianness not in (0, 1):
             raise CorruptFileError(self.index_path, f"header endianness {header.endianness} "
                                    "is neither LITTLE nor BIG.")
+        if not 0 <= header.num_shards <= MAX_SHARDS:
+            raise CorruptFileError(self.index_path, f"header declares {header.num_shards:,} data "
+                                   f"shards; a checkpoint has 0 to {MAX_SHARDS:,}.")
 
     def keys(self) -> list[str]:
         """Tensor names in index order (bytewise sorted), without the header and slice keys."""

@@ -236,6 +236,24 @@ def test_negative_checkpoint_offset(tmp_path):
         assert reader.read("a").tolist() == [0, 1, 2, 3]
 
 
+def test_a_header_claiming_billions_of_shards_is_refused(tmp_path):
+    """Found by the long fuzz run: Builder.save walked 2**31 shard names (a hang)."""
+    from sm_notebook.format import sstable
+    from sm_notebook.format.bundle import BundleReader, BundleWriter
+    prefix = tmp_path / "ckpt"
+    with BundleWriter(prefix) as writer:
+        writer.add("a", np.arange(4, dtype=np.float32))
+    path = f"{prefix}.index"
+    rows = sstable.read_table(open(path, "rb").read(), path)
+    header = saved_model_pb2.BundleHeaderProto.FromString(rows[0][1])
+    header.num_shards = 2**31 - 1
+    rows[0] = (rows[0][0], header.SerializeToString())
+    with open(path, "wb") as handle:
+        handle.write(sstable.build_table(rows))
+    with pytest.raises(SavedModelError, match="2,147,483,647 data shards"):
+        BundleReader(prefix)
+
+
 def _set_asset_filename(export, filename):
     model = files.read_saved_model(export)
     for meta_graph in model.meta_graphs:
