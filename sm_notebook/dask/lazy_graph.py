@@ -126,7 +126,9 @@ def _predict_arrays(spec, data: dict) -> dict:
         raise SavedModelError("No input is a dask array: there are no rows to split into chunks.")
     for key, array in batched.items():
         if array.ndim == 0:
-            raise SavedModelError(f"{spec.what(key)} is a 0-d dask array; it has no rows.")
+            raise SavedModelError(
+                f"{spec.what(key)} is a 0-d dask array: it has no rows to split. Pass it as a plain "
+                "value in the dict of inputs: it is then fed whole to every chunk.")
         check_declared_input(spec, key, array.dtype, array.shape[1:])
     batched = _aligned(spec, batched)
     row_chunks = next(iter(batched.values())).chunks[0]
