@@ -120,7 +120,7 @@ def report(f: dict) -> None:
     print(f"  throughput ours / TF: warm {rate['ours_warm'] / rate['tf_warm']:.2f}, "
           f"cold {rate['ours_cold'] / rate['tf_cold']:.2f}")
     print(f"  peak RSS per worker: sm_notebook {ours_peak:.0f} MiB, TensorFlow {tf_peak:.0f} MiB "
-          ff"(ratio {ours_peak / tf_peak:.2f}; a fresh worker: {base:.0f} MiB)")
+          f"(ratio {ours_peak / tf_peak:.2f}; a fresh worker: {base:.0f} MiB)")
     print(f"  max |ours - TF| = {f['max_abs_diff_vs_tf']:.2e}")
 
 
