@@ -101,6 +101,12 @@ def check_declared_input(spec: ScoringSpec, key: str, dtype, inner_shape: tuple)
             "split into chunks. Re-export the model with a batch dimension of None.")
     if any(isinstance(d, float) for d in inner_shape):  # nan: unknown until computed
         return
+    declared = engine_spec.shape
+    if declared is not None and (len(declared) != 1 + len(inner_shape) or any(
+            d is not None and d != n for d, n in zip(declared[1:], inner_shape))):
+        raise SavedModelError(
+            f"{spec.what(key)} expects rows of shape {tuple(declared[1:])} ({engine_spec}); the "
+            f"data's rows have shape {tuple(inner_shape)}. Reshape the data or pick another signature.")
     convert_input(np.empty((0,) + tuple(inner_shape), dtype=dtype), engine_spec, spec.what(key))
 
 

@@ -54,7 +54,7 @@ def test_dataframe_columns_default_to_input_names():
 
 
 @pytest.mark.parametrize("data, message", [
-    (da.zeros((4, 7), dtype="float32"), r"expects shape float32\[\?,8\], got shape \(0, 7\)"),
+    (da.zeros((4, 7), dtype="float32"), r"expects rows of shape \(8,\) \(float32\[\?,8\]\); the data's rows have shape \(7,\)"),
     (da.from_array(np.array([["a"] * 8] * 4)), "got str32 values"),
     (np.zeros((4, 8), "float32"), "Wrap numpy arrays with dask.array.from_array"),
     ({"features": da.zeros((4, 8)), "extra": da.zeros(4)}, r"unknown input\(s\) \['extra'\]"),
