@@ -41,7 +41,7 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
         raise SavedModelError(
             f"backend must be a name ('numpy' or 'cupy') for Dask workers to load the model with, "
             f"got {backend!r}.")
-    path = os.path.abspath(os.fspath(model_path))
+    path = _local_path(model_path)
     info = sm_notebook.inspect(path)
     meta_graph = info.meta_graph(tags)
     info.signature(signature, tags)  # a clear error listing the keys when it is absent
@@ -62,6 +62,20 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
     key = ModelKey(path, model_fingerprint(path), tuple(sorted(meta_graph.tags)), backend)
     return ScoringSpec(key, signature, inputs, selected, frozenset(signature_def.defaults),
                        None if batch_size is None else int(batch_size))
+
+
+def _local_path(model_path) -> str:
+    """An absolute local path; ``file://`` URLs are accepted, other URLs are refused."""
+    path = os.fspath(model_path)
+    if isinstance(path, str) and "://" in path:
+        scheme, rest = path.split("://", 1)
+        if scheme != "file":
+            raise SavedModelError(
+                f"model_path {path!r}: {scheme}:// URLs are not supported yet; the workers load "
+                "the model from a file system path. Copy the export to a path every worker can "
+                "read (local disk, NFS, a mounted bucket) and pass that path.")
+        path = rest
+    return os.path.abspath(path)
 
 
 def _engine_spec(info, what: str) -> TensorSpec:

@@ -77,6 +77,9 @@ def test_bad_arguments_are_explained():
         smd.predict(MLP, x, signature="nope")
     with pytest.raises(SavedModelError, match="No SavedModel at"):
         smd.predict(MLP / "missing", x)
+    with pytest.raises(SavedModelError, match="s3:// URLs are not supported yet"):
+        smd.predict("s3://bucket/model", x)
+    assert smd.predict(f"file://{MLP}", x).compute(scheduler="sync").shape == (4, 4)
     frame = dd.from_pandas(pd.DataFrame({"a": [1.0]}), npartitions=1)
     with pytest.raises(SavedModelError, match=r"no column for input\(s\) features: float32\[\?,8\]"):
         smd.predict(MLP, frame)
