@@ -22,7 +22,9 @@ def load(export_dir, tags=None, backend="numpy", **options):
 
     ``tags``: an iterable of tags, or one string naming ONE tag; ``None`` takes the only
     metagraph (an error when there are several). ``backend``: "numpy", "cupy" or an
-    array API namespace. Options: ``allow_io`` (default False), ``memory_cap`` (bytes).
+    array API namespace. Options: ``allow_io`` (default False), ``memory_cap`` (bytes one
+    intermediate may take, default 8 GiB), ``max_loop_iterations`` (iterations one run of a
+    while loop may take, default 10,000,000).
     """
     from .engine.loader import load_model
     return load_model(export_dir, tags=tags, backend=backend, **options)

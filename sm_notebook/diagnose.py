@@ -172,6 +172,13 @@ def _check_variables(info):
         yield Problem("error", "corrupt-variables", str(info.bundle_error),
                       "Restore variables/ from a good copy or re-export the model.")
         return
+    if info.bundle is not None:
+        try:
+            info.bundle.check_shards()
+        except SavedModelError as exc:
+            yield Problem("error", "corrupt-variables", str(exc),
+                          "Restore variables/ from a good copy or re-export the model.")
+            return
     keys = set(info.bundle.keys()) if info.bundle is not None else set()
     for mg in info.meta_graphs:
         expected = [v for v in mg.variables if v.checkpoint_key or not mg.is_tf2]

@@ -164,12 +164,13 @@ def inspect(export_dir) -> SavedModelInfo:
 
 
 def _open_bundle(export_dir):
-    prefix = Path(export_dir) / files.VARIABLES_PREFIX
-    if not Path(str(prefix) + ".index").is_file():
-        return None, None
     from .format.bundle import BundleReader
+    from .format.diskfiles import present
+    prefix = Path(export_dir) / files.VARIABLES_PREFIX
     try:
-        return BundleReader(prefix), None
+        if not present(str(prefix) + ".index", root=export_dir):
+            return None, None
+        return BundleReader(prefix, root=export_dir), None
     except SavedModelError as exc:
         return None, exc
 
@@ -268,9 +269,10 @@ def _assets(meta_graph, export_dir) -> list[AssetInfo]:
         if (asset.filename, asset.tensor_info.name) in seen:
             continue  # TF1 builders re-record the graph's assets for every add_meta_graph
         seen.add((asset.filename, asset.tensor_info.name))
+        from .format.diskfiles import present
         try:
             path = files.resolve_inside(Path(export_dir) / files.ASSETS_DIR, asset.filename)
-            exists = path.is_file()
+            exists = present(path, root=export_dir)
         except SavedModelError:
             path, exists = Path(export_dir) / files.ASSETS_DIR / asset.filename, False
         result.append(AssetInfo(asset.filename, asset.tensor_info.name, path, exists))

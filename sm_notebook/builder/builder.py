@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import SavedModelError, SavedModelWarning
 from ..format import savedmodel as files
+from ..format.diskfiles import present, read_regular
 from ..format.savedmodel import pack_any, unpack_any
 from ..format.tensors import DataType, shape_to_proto
 from ..tags import format_tag_set, normalize_tags, tag_set_not_found
@@ -99,9 +100,10 @@ class Builder:
         builder = cls()
         builder._source_dir = export_dir
         if pb_path.name == files.SAVED_MODEL_PB:
-            builder._source_pb = pb_path.read_bytes()
+            builder._source_pb = read_regular(pb_path, root=export_dir)
             fingerprint = export_dir / files.FINGERPRINT_PB
-            builder._source_fingerprint = fingerprint.read_bytes() if fingerprint.is_file() else None
+            builder._source_fingerprint = (read_regular(fingerprint, root=export_dir)
+                                           if present(fingerprint, root=export_dir) else None)
         builder._schema_version = model.saved_model_schema_version
         for meta_graph in model.meta_graphs:
             graph = Graph(meta_graph.graph_def)

@@ -110,13 +110,29 @@ class OpDefaults:
 _TABLE_ONLY = OpDefaults()
 
 
+class NodeAttrs(dict):
+    """A node's decoded attrs; looking up one the node lacks raises a SavedModelError
+    naming the node and the attr (a kernel's ``attrs["num"]``), not a KeyError."""
+    __slots__ = ("op", "where")
+
+    def __missing__(self, key):
+        raise SavedModelError(
+            f"Op {self.op}{self.where} lacks attribute {key!r}, which it needs and which has "
+            "no default (TensorFlow refuses such a node: NodeDef missing attr). The model is "
+            "malformed; add the attribute to the node.")
+
+
 def decode_node_attrs(attr_map, op: str, defaults: OpDefaults | None = None,
                       func_attrs: dict | None = None, where: str = "") -> dict:
-    """A node's attrs decoded, missing ones taken from the op's defaults.
+    """A node's attrs decoded (a `NodeAttrs`), missing ones taken from the op's defaults.
 
-    Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out.
+    Attrs whose names start with ``_`` (TensorFlow's bookkeeping) are left out. A missing
+    attr is refused when a kernel reads it (`NodeAttrs`); the attrs that size a node's
+    outputs are checked by the planner (plan.py ``_output_count``) before anything is
+    built per output.
     """
-    decoded = dict((defaults or _TABLE_ONLY).for_op(op))
+    decoded = NodeAttrs((defaults or _TABLE_ONLY).for_op(op))
+    decoded.op, decoded.where = op, where
     for key, value in attr_map.items():
         if not key.startswith("_"):  # _class, _output_shapes, ...: TensorFlow internals
             decoded[key] = decode_attr(value, func_attrs, where=where)

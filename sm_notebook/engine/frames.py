@@ -99,6 +99,7 @@ class _Loop:
         exits = [DEAD] * len(self.exit_names)
         n = len(state)
         indexes = first
+        limit, iterations = ctx.max_loop_iterations, 0
         while True:
             outs = self.runtime.run_inner(self.body, state + indexes + constants)
             nexts = outs[:n]
@@ -112,6 +113,9 @@ class _Loop:
                 raise SavedModelError(
                     f"TF1 while loop {self.name!r}: some loop variables went on to the next "
                     "iteration and others did not; the frame is malformed.")
+            iterations += 1
+            if iterations > limit:
+                ctx.check_loop(iterations, f"TF1 while loop {self.name!r}")
             state = nexts
             indexes = later
 

@@ -17,7 +17,7 @@ import numpy as np
 from .. import opdefs
 from ..errors import SavedModelError
 from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside, unpack_any
-from .context import DEFAULT_MEMORY_CAP
+from .context import DEFAULT_MAX_LOOP_ITERATIONS, DEFAULT_MEMORY_CAP
 from .model import INIT_OP_SIGNATURE, LoadedModel
 from .runtime import Runtime, tensor_ref
 from .scan import MAIN_OP_COLLECTIONS, problem_status, reachable, root_nodes
@@ -34,21 +34,36 @@ class ModelSource:
 
 
 def load_model(export_dir, tags=None, backend="numpy", allow_io=False,
-               memory_cap=DEFAULT_MEMORY_CAP, optimize=True) -> LoadedModel:
+               memory_cap=DEFAULT_MEMORY_CAP,
+               max_loop_iterations=DEFAULT_MAX_LOOP_ITERATIONS, optimize=True) -> LoadedModel:
     """Load the metagraph of ``export_dir`` that ``tags`` selects, ready to run on ``backend``.
-    ``optimize=False`` runs the plain, unoptimised plans (see engine/plan.py)."""
+
+    ``memory_cap``: bytes one intermediate (or one node's outputs) may take.
+    ``max_loop_iterations``: iterations one run of a while loop may take (default
+    10,000,000); a loop going past it fails with a SavedModelError naming it.
+    ``optimize=False`` runs the plain, unoptimised plans (see engine/plan.py).
+    """
     from ..tags import select_meta_graph
 
+    _check_limits(memory_cap, max_loop_iterations)
     saved_model = read_saved_model(export_dir)
     index, meta_graph = select_meta_graph(saved_model, tags, export_dir)
     return start_model(ModelSource(str(export_dir), saved_model, index, meta_graph),
-                       backend, allow_io, memory_cap, optimize)
+                       backend, allow_io, memory_cap, max_loop_iterations, optimize)
 
 
-def start_model(source: ModelSource, backend, allow_io, memory_cap, optimize=True) -> LoadedModel:
+def _check_limits(memory_cap, max_loop_iterations) -> None:
+    for name, value in (("memory_cap", memory_cap), ("max_loop_iterations", max_loop_iterations)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise SavedModelError(f"load(..., {name}={value!r}): expected a positive integer.")
+
+
+def start_model(source: ModelSource, backend, allow_io, memory_cap,
+                max_loop_iterations=DEFAULT_MAX_LOOP_ITERATIONS, optimize=True) -> LoadedModel:
     """A fresh runtime for ``source``: checked, variables restored, init op run."""
     meta_graph = source.meta_graph
-    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize)
+    runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize,
+                      max_loop_iterations=int(max_loop_iterations))
     if not allow_io:
         _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
     signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))
@@ -127,19 +142,53 @@ def asset_file_defs(meta_graph) -> list:
     return found
 
 
+def asset_path(export_dir, filename: str) -> Path:
+    """The path of an asset inside assets/: escapes (also through links) are refused, and
+    so is anything there that is not a regular file (a named pipe would block a reader).
+    A missing file is left to the op that reads it, as in TensorFlow."""
+    from ..format.diskfiles import present
+
+    path = resolve_inside(export_dir, str(Path(ASSETS_DIR) / filename))
+    present(path, root=export_dir)
+    return path
+
+
 def asset_feeds(export_dir, meta_graph) -> dict:
     """Asset tensor name -> path of its file inside the export's assets/ (escapes refused)."""
     feeds = {}
     for asset in asset_file_defs(meta_graph):
-        path = resolve_inside(export_dir, str(Path(ASSETS_DIR) / asset.filename))
+        path = asset_path(export_dir, asset.filename)
         if asset.tensor_info.name:
             feeds[asset.tensor_info.name] = np.array(str(path).encode("utf-8"), dtype=object)
     return feeds
 
 
 def _variables_prefix(export_dir) -> Path | None:
+    """variables/variables when its index exists; the index and every shard it declares
+    must be regular files inside the export (checked here, before any op reads them)."""
+    from ..format.bundle import BundleReader
+    from ..format.diskfiles import present
+
     prefix = Path(export_dir) / "variables" / "variables"
-    return prefix if Path(str(prefix) + ".index").is_file() else None
+    if not present(str(prefix) + ".index", root=export_dir):
+        return None
+    with BundleReader(prefix, root=export_dir) as reader:
+        if reader.header.num_shards > 100_000:
+            raise SavedModelError(f"{prefix}.index declares {reader.header.num_shards} data "
+                                  "shards; the checkpoint index is corrupt.")
+        reader.check_shards()
+    return prefix
+
+
+def _attr_text(attrs, name: str, node_name: str) -> str:
+    """A string attr (shared_name, container) as text; bytes that are not UTF-8 are refused."""
+    if name not in attrs:
+        return ""
+    try:
+        return attrs[name].s.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SavedModelError(f"Node {node_name!r}: attr {name!r} is not UTF-8 text "
+                              f"({attrs[name].s[:40]!r}); the graph is corrupt.") from None
 
 
 def _restore_tf1(runtime: Runtime, source: ModelSource) -> None:
@@ -152,26 +201,25 @@ def _restore_tf1(runtime: Runtime, source: ModelSource) -> None:
         feeds = {saver.filename_tensor_name: np.array(str(prefix).encode("utf-8"), dtype=object)}
         runtime.run_graph(feeds, targets=[restore_op], name="variable restore")
         return
-    _restore_by_name(runtime, prefix)
+    _restore_by_name(runtime, prefix, source.export_dir)
 
 
-def _restore_by_name(runtime: Runtime, prefix: Path) -> None:
+def _restore_by_name(runtime: Runtime, prefix: Path, export_dir) -> None:
     """No saver: variables named like their checkpoint keys (VariableV2 node, VarHandleOp
     shared_name) get those values."""
     from ..format.bundle import BundleReader
     from .ops.resource_ops import variable
 
-    reader = BundleReader(prefix)
+    reader = BundleReader(prefix, root=export_dir)
     keys = set(reader.keys())
     variable_ops = opdefs.ops_with("variable")
     for node in runtime.meta_graph.graph_def.node:
         if node.op not in variable_ops:
             continue
-        shared = node.attr["shared_name"].s.decode() if "shared_name" in node.attr else ""
-        shared = shared or node.name
+        shared = _attr_text(node.attr, "shared_name", node.name) or node.name
         key = node.name if node.name in keys else shared if shared in keys else None
         if key is not None:
-            container = node.attr["container"].s.decode() if "container" in node.attr else ""
+            container = _attr_text(node.attr, "container", node.name)
             var = variable(runtime.ctx, container, shared)
             if reader.dtype(key) != object:
                 runtime.ctx.check_alloc(reader.shape(key), reader.dtype(key), f"variable {key!r}")
@@ -224,8 +272,8 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
             runtime.bindings[ref.node] = var
             if source_node.op == "VarHandleOp":
                 attrs = source_node.attr
-                shared = attrs["shared_name"].s.decode() if "shared_name" in attrs else ""
-                container = attrs["container"].s.decode() if "container" in attrs else ""
+                shared = _attr_text(attrs, "shared_name", ref.node)
+                container = _attr_text(attrs, "container", ref.node)
                 runtime.ctx.resources[("var", container, shared or ref.node)] = var
 
 
@@ -239,7 +287,7 @@ def _captured_value(runtime, source: ModelSource, saved, kind: str):
         index = saved.asset.asset_file_def_index
         if not 0 <= index < len(assets):
             raise SavedModelError(f"Asset object refers to asset_file_def {index}, which does not exist.")
-        path = resolve_inside(source.export_dir, str(Path(ASSETS_DIR) / assets[index].filename))
+        path = asset_path(source.export_dir, assets[index].filename)
         return np.array(str(path).encode("utf-8"), dtype=object)
     name = saved.constant.operation
     nodes = runtime.graph.nodes
@@ -254,7 +302,7 @@ def _reader(prefix, export_dir):
         raise SavedModelError(
             f"The model captures variables but {export_dir}/variables/variables.index does not "
             "exist; the export is incomplete.")
-    return BundleReader(prefix)
+    return BundleReader(prefix, root=export_dir)
 
 
 def _restore_variable(runtime, reader, node_id: int, saved_variable):

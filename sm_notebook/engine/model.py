@@ -3,10 +3,18 @@
 ``model.signatures[key](**inputs)`` checks and converts the inputs against the
 SignatureDef, runs the signature's plan (compiled on first call) and returns a
 `SignatureOutputs` dict of arrays of the model's backend.
+
+Calls from several threads: a signature whose plan has side effects (variable
+writes, table inserts: `Plan.has_effects`) runs under the model's lock, so each
+call's updates are atomic with respect to every other such call (TensorFlow makes
+each update op atomic, not a call: a read, add, assign there can lose updates);
+signatures without effects run concurrently, unlocked.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,7 +115,8 @@ class SignatureFunction:
         args = self._convert(inputs)
         plan = self.plan
         runtime = self._model._runtime
-        values = runtime.run_plan(plan, args)
+        with self._model._call_lock if plan.has_effects else nullcontext():
+            values = runtime.run_plan(plan, args)
         return self._outputs(values, plan, args)
 
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
@@ -121,7 +130,8 @@ class SignatureFunction:
         plan = self._compile(runtime)
         debugger.check_target({i.name for i in plan.info} | runtime.library.node_names())
         try:
-            values = runtime.run_plan(plan, args)
+            with self._model._call_lock if plan.has_effects else nullcontext():
+                values = runtime.run_plan(plan, args)
             outputs = self._outputs(values, plan, args)
         except StopExecution:
             outputs = None
@@ -284,6 +294,7 @@ class LoadedModel:
         self._restart = restart  # start_model(source, backend, ...) of engine/loader.py
         self._runtime = runtime
         self._feeds = feeds  # tensor name -> value fed to every plan (asset paths)
+        self._call_lock = threading.RLock()  # held by calls of signatures with side effects
         meta_graph = source.meta_graph
         self.export_dir = source.export_dir
         self.tags = frozenset(meta_graph.meta_info_def.tags)
@@ -303,7 +314,7 @@ class LoadedModel:
         """This model on another backend ("numpy", "cupy" or an array API namespace)."""
         runtime = self._runtime
         return self._restart(self._source, backend, runtime.allow_io, runtime.ctx.memory_cap,
-                             runtime.optimize)
+                             runtime.ctx.max_loop_iterations, runtime.optimize)
 
     def numpy(self, outputs) -> dict:
         """Any signature's outputs as numpy arrays."""

@@ -29,6 +29,7 @@ import numpy as np
 from .. import opdefs
 from ..errors import SavedModelError
 from .attrs import decode_node_attrs
+from .context import check_output_count
 from .functions import ARG_OP, Ref, inline_calls
 from .fusion import fold_scales, fuse_epilogues
 from .ops.control_flow_ops import DEAD
@@ -141,13 +142,15 @@ def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
             raise SavedModelError(f"Argument {node.name!r}{where} is used but was not passed.")
         table = opdefs.get(node.op)
         flags = table.flags if table is not None else frozenset()
+        if "anonymous_handle" in flags and node.function is None:
+            flags = flags | {"handle"}  # a restored resource: created once, then shared
         _refuse_io(runtime, node.op, node.name, node.function, flags)
         kernel = get_kernel(node.op, node.name, node.function)
         attrs = decode_node_attrs(node.attr, node.op, runtime.defaults, node.func_attrs,
                                   where=f" (node {node.name!r}{where})")
         if "handle" in flags and not attrs.get("shared_name"):
             attrs["shared_name"] = node.name  # TensorFlow's rule for unnamed variables
-        n_out = _output_count(node, kernel, attrs, runtime.defaults)
+        n_out = _output_count(node, kernel, attrs, runtime.defaults, runtime.ctx.memory_cap)
         controls = [c for c in node.controls if c in nodes]  # not fed-only nodes
         pnodes[node.name] = PlanNode(node.name, node.op, list(node.inputs), controls,
                                      attrs, kernel, n_out, node.function, flags=flags)
@@ -156,18 +159,23 @@ def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
     return pnodes
 
 
-def _output_count(node, kernel, attrs, defaults) -> int:
+def _output_count(node, kernel, attrs, defaults, memory_cap=None) -> int:
+    """How many outputs the node has, from its OpDef; refused before anything is built
+    per output when the sizing attrs are missing or the count is absurd."""
     info = op_info(node.op, defaults)
     where = f" (node {node.name!r}{' in function ' + repr(node.function) if node.function else ''})"
-    if info is not None:
-        try:
-            return info.n_outputs(attrs)
-        except SavedModelError as exc:
-            raise SavedModelError(f"{exc}{where}") from None
     try:
-        return sum(_internal_size(a, attrs) for a in kernel.outputs) if kernel.outputs else 1
-    except KeyError as exc:
-        raise SavedModelError(f"Op {node.op}{where} lacks attribute {exc}.") from None
+        if info is not None:
+            count = info.n_outputs(attrs)
+        else:
+            count = sum(_internal_size(a, attrs) for a in kernel.outputs) if kernel.outputs else 1
+    except SavedModelError as exc:
+        raise SavedModelError(f"{exc}{where}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SavedModelError(f"Op {node.op}{where}: its output count cannot be read from its "
+                              f"attributes ({exc}).") from None
+    check_output_count(count, f"Op {node.op}{where}", memory_cap)
+    return count
 
 
 def _internal_size(arg, attrs) -> int:

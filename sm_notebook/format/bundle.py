@@ -39,9 +39,10 @@ from google.protobuf import message as _message
 from ..errors import CorruptFileError, SavedModelError
 from .._proto import saved_model_pb2, tensor_pb2, trackable_object_graph_pb2
 from . import sstable
+from .diskfiles import MAX_PROTO_BYTES, open_regular, read_regular
 from .sstable import mask_crc, unmask_crc
 from .tensors import (
-    array_from_bytes, array_to_bytes, cast_to_dtype, dtype_name, dtype_to_numpy,
+    NUMPY_MAX_RANK, array_from_bytes, array_to_bytes, cast_to_dtype, dtype_name, dtype_to_numpy,
     infer_dtype, is_memcpy_dtype, shape_label, shape_to_proto,
 )
 
@@ -62,6 +63,11 @@ _COPY_CHUNK = 8 << 20
 def index_filename(prefix) -> str:
     """``<prefix>.index`` (MetaFilename)."""
     return f"{prefix}.index"
+
+
+#: Most data shards a checkpoint may declare (every shard is a file; TensorFlow names them
+#: with five digits, and real checkpoints have one per saving device).
+MAX_SHARDS = 1 << 16
 
 
 def data_filename(prefix, shard_id: int, num_shards: int) -> str:
@@ -166,26 +172,32 @@ def _slice_proto_extents(slice_proto) -> tuple[tuple[int, int], ...]:
 
 # --- reading ----------------------------------------------------------------
 
+def _check_numpy_rank(key, shape):
+    if len(shape) > NUMPY_MAX_RANK:
+        raise SavedModelError(f"Checkpoint entry {key!r} has rank {len(shape)}; TensorFlow allows "
+                              f"up to {MAX_RANK} but numpy arrays hold at most {NUMPY_MAX_RANK} "
+                              "dimensions, so sm_notebook cannot read it.")
+
+
 class BundleReader:
     """A TensorBundle opened for reading: the index is parsed now, values on demand.
 
     ``prefix`` is the path without suffixes, e.g. ``<export>/variables/variables``.
-    Faults in the files raise CorruptFileError naming the file; requests for keys
-    that do not exist raise SavedModelError. Use as a context manager, or close().
+    With ``root`` (the export directory), no file is read through a link that leaves
+    it. Only regular files are read (a named pipe would block for ever). Faults in
+    the files raise CorruptFileError naming the file; requests for keys that do not
+    exist raise SavedModelError. Use as a context manager, or close().
     """
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, root=None):
         self.prefix = str(prefix)
+        self.root = root
         self.index_path = index_filename(self.prefix)
-        try:
-            index_bytes = Path(self.index_path).read_bytes()
-        except FileNotFoundError:
+        if not os.path.lexists(self.index_path):
             raise CorruptFileError(self.index_path, "the checkpoint index does not exist; "
-                                   "the variables directory is incomplete.") from None
-        except IsADirectoryError:
-            raise CorruptFileError(self.index_path, "is a directory, not a checkpoint index.") from None
-        except OSError as exc:
-            raise CorruptFileError(self.index_path, f"cannot be read: {exc.strerror}.") from None
+                                   "the variables directory is incomplete.")
+        index_bytes = read_regular(self.index_path, root=root, max_bytes=MAX_PROTO_BYTES,
+                                   what="checkpoint index")
         table = sstable.read_table(index_bytes, self.index_path)
         if not table or table[0][0] != _key_bytes(HEADER_KEY):
             raise CorruptFileError(self.index_path, "the index has no header entry (empty key).")
@@ -247,6 +259,9 @@ class BundleReader:
         if header.endianness not in (0, 1):
             raise CorruptFileError(self.index_path, f"header endianness {header.endianness} "
                                    "is neither LITTLE nor BIG.")
+        if not 0 <= header.num_shards <= MAX_SHARDS:
+            raise CorruptFileError(self.index_path, f"header declares {header.num_shards:,} data "
+                                   f"shards; a checkpoint has 0 to {MAX_SHARDS:,}.")
 
     def keys(self) -> list[str]:
         """Tensor names in index order (bytewise sorted), without the header and slice keys."""
@@ -333,13 +348,10 @@ class BundleReader:
         opened = self._shards.get(shard_id)
         if opened is None:
             path = data_filename(self.prefix, shard_id, num_shards)
-            try:
-                handle = open(path, "rb")
-            except FileNotFoundError:
+            if not os.path.lexists(path):
                 raise CorruptFileError(path, f"the data shard holding {key!r} does not exist; "
-                                       "the variables directory is incomplete.") from None
-            except OSError as exc:
-                raise CorruptFileError(path, f"cannot open the data shard: {exc.strerror}.") from None
+                                       "the variables directory is incomplete.")
+            handle = os.fdopen(open_regular(path, root=self.root), "rb")
             size = os.fstat(handle.fileno()).st_size
             if size == 0:
                 handle.close()
@@ -348,6 +360,12 @@ class BundleReader:
                 opened = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), handle)
             self._shards[shard_id] = opened
         return opened[0]
+
+    def check_shards(self):
+        """Open every data shard the header declares (regular files inside ``root``
+        only), so that a later reader of the same prefix finds nothing hostile."""
+        for shard_id in range(self.header.num_shards):
+            self._shard(shard_id, f"(shard {shard_id})")
 
     def _shard_path(self, entry) -> str:
         return data_filename(self.prefix, entry.shard_id, self.header.num_shards)
@@ -364,8 +382,12 @@ class BundleReader:
 
     def _check_extent(self, key: str, entry):
         """Cheap checks that reading the entry can succeed, done before any allocation."""
+        if entry.offset < 0 or entry.size < 0:
+            raise CorruptFileError(self.index_path, f"entry {key!r} has a negative offset "
+                                   f"({entry.offset}) or size ({entry.size}).")
         if entry.slices:
             raise CorruptFileError(self.index_path, f"slice entry {key!r} is itself sliced.")
+        _check_numpy_rank(key, self._entry_shape(key, entry))
         count = math.prod(self._entry_shape(key, entry))
         np_dtype = dtype_to_numpy(entry.dtype)
         if is_memcpy_dtype(entry.dtype):
@@ -508,9 +530,14 @@ class BundleReader:
 
     def _read_sliced(self, key: str, full) -> np.ndarray:
         shape = self._entry_shape(key, full)
-        pieces = []
+        _check_numpy_rank(key, shape)
+        pieces, seen = [], set()
         for slice_proto in full.slices:
             extents = _slice_proto_extents(slice_proto)
+            if extents in seen:
+                raise CorruptFileError(self.index_path, f"the slice {extents} of {key!r} is "
+                                       "listed twice.")
+            seen.add(extents)
             if len(extents) != len(shape):
                 raise CorruptFileError(self.index_path, f"a slice of {key!r} has rank "
                                        f"{len(extents)}, the tensor {len(shape)}.")
@@ -538,6 +565,7 @@ class BundleReader:
                                        f"expected {shape_label(expected_shape)}.")
             self._check_extent(slice_key, entry)
             pieces.append((bounds, slice_key, entry))
+        self._check_disjoint_regions(key, [entry for _, _, entry in pieces])
         covered_total = sum(math.prod(stop - start for start, stop in b) for b, _, _ in pieces)
         if covered_total < math.prod(shape):
             raise CorruptFileError(self.index_path, f"the slices of {key!r} cover "
@@ -552,6 +580,15 @@ class BundleReader:
             raise CorruptFileError(self.index_path, f"the slices of {key!r} leave "
                                    f"{int((~covered).sum())} elements uncovered.")
         return out
+
+    def _check_disjoint_regions(self, key, entries):
+        """Slices stored in overlapping bytes could claim a tensor far larger than the
+        data: TensorFlow writes each slice once, so overlaps are refused before allocating."""
+        regions = sorted((e.shard_id, e.offset, e.size) for e in entries if e.size)
+        for (shard, offset, size), (next_shard, next_offset, _) in zip(regions, regions[1:]):
+            if shard == next_shard and offset + size > next_offset:
+                raise CorruptFileError(self.index_path, f"slices of {key!r} share bytes "
+                                       f"[{next_offset}, {offset + size}) of shard {shard}.")
 
     # object graph
     def object_graph(self):

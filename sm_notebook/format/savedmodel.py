@@ -11,6 +11,7 @@ from google.protobuf import any_pb2, message as _message
 
 from ..errors import CorruptFileError, SavedModelError
 from .._proto import graph_pb2, meta_graph_pb2, saved_model_pb2
+from .diskfiles import MAX_PROTO_BYTES, inside, present, read_regular
 
 SAVED_MODEL_PB = "saved_model.pb"
 SAVED_MODEL_PBTXT = "saved_model.pbtxt"
@@ -19,6 +20,10 @@ VARIABLES_DIR = "variables"
 VARIABLES_PREFIX = os.path.join(VARIABLES_DIR, "variables")
 ASSETS_DIR = "assets"
 ASSETS_EXTRA_DIR = "assets.extra"
+
+#: Largest saved_model.pbtxt read_saved_model parses: protobuf's Python text parser
+#: runs at about 1 MB/s, so a 20 MB text export would take most of a minute.
+MAX_PBTXT_BYTES = 8 << 20
 
 TF_TYPE_URL_PREFIX = "type.googleapis.com/tensorflow."
 OUR_TYPE_URL_PREFIX = "type.googleapis.com/smnb."
@@ -47,12 +52,12 @@ def saved_model_path(export_dir) -> Path:
             f"{str(export_dir)!r} is a file, not a SavedModel directory. "
             "Pass the directory that holds saved_model.pb.")
     for name in (SAVED_MODEL_PB, SAVED_MODEL_PBTXT):
-        if (export_dir / name).is_file():
+        if present(export_dir / name, root=export_dir):
             return export_dir / name
-    present = sorted(p.name for p in export_dir.iterdir())[:10]
+    found = sorted(p.name for p in export_dir.iterdir())[:10]
     raise SavedModelError(
         f"No SavedModel in {str(export_dir)!r}: neither {SAVED_MODEL_PB} nor "
-        f"{SAVED_MODEL_PBTXT} exists (found: {', '.join(present) or 'nothing'}). "
+        f"{SAVED_MODEL_PBTXT} exists (found: {', '.join(found) or 'nothing'}). "
         "Pass the export directory that tf.saved_model.save or the SavedModelBuilder wrote.")
 
 
@@ -64,6 +69,8 @@ def parse_saved_model_bytes(data: bytes, path="saved_model.pb") -> saved_model_p
     except (_message.DecodeError, RecursionError, ValueError) as exc:
         raise CorruptFileError(path, f"not a valid SavedModel protobuf ({exc}). "
                                "The file is truncated or corrupt; re-export the model.") from None
+    except MemoryError:
+        raise CorruptFileError(path, f"parsing its {len(data):,} bytes ran out of memory.") from None
     return model
 
 
@@ -78,17 +85,28 @@ def parse_saved_model_text(text: str, path="saved_model.pbtxt") -> saved_model_p
     except (text_format.ParseError, RecursionError, ValueError) as exc:
         raise CorruptFileError(path, f"text format syntax error: {exc}. "
                                "Fix the line named, or re-export the model.") from None
+    except MemoryError:
+        raise CorruptFileError(path, f"parsing its {len(text):,} characters ran out of "
+                               "memory.") from None
     _restore_tf_type_urls(model)
     return model
+
+
+PBTXT_ADVICE = (
+    "Text SavedModels parse at about 1 MB/s in Python, so larger ones are refused; convert "
+    "it to a binary saved_model.pb once: Path('saved_model.pb').write_bytes(sm_notebook."
+    "format.savedmodel.parse_saved_model_text(Path('saved_model.pbtxt').read_text())"
+    ".SerializeToString()), then remove the .pbtxt.")
 
 
 def read_saved_model(export_dir) -> saved_model_pb2.SavedModel:
     """Read and parse the SavedModel proto of an export directory."""
     path = saved_model_path(export_dir)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SavedModelError(f"Cannot read {path}: {exc.strerror}.") from None
+    if path.name == SAVED_MODEL_PBTXT:
+        data = read_regular(path, root=export_dir, max_bytes=MAX_PBTXT_BYTES, what=path.name,
+                            advice=PBTXT_ADVICE)
+    else:
+        data = read_regular(path, root=export_dir, max_bytes=MAX_PROTO_BYTES, what=path.name)
     if path.name == SAVED_MODEL_PBTXT:
         try:
             return parse_saved_model_text(data.decode("utf-8"), path)
@@ -104,8 +122,8 @@ def looks_like_frozen_graph(export_dir) -> bool:
         return False
     graph = graph_pb2.GraphDef()
     try:
-        graph.ParseFromString(path.read_bytes())
-    except (_message.DecodeError, RecursionError, ValueError, OSError):
+        graph.ParseFromString(read_regular(path, root=export_dir, max_bytes=MAX_PROTO_BYTES))
+    except (_message.DecodeError, RecursionError, ValueError, MemoryError, SavedModelError):
         return False
     return len(graph.node) > 0 and all(n.op for n in graph.node)
 
@@ -113,12 +131,12 @@ def looks_like_frozen_graph(export_dir) -> bool:
 def read_fingerprint(export_dir):
     """The FingerprintDef of fingerprint.pb, or None when the export has none."""
     path = Path(export_dir) / FINGERPRINT_PB
-    if not path.is_file():
+    if not present(path, root=export_dir):
         return None
     fingerprint = saved_model_pb2.FingerprintDef()
     try:
-        fingerprint.ParseFromString(path.read_bytes())
-    except (_message.DecodeError, ValueError) as exc:
+        fingerprint.ParseFromString(read_regular(path, root=export_dir, max_bytes=MAX_PROTO_BYTES))
+    except (_message.DecodeError, RecursionError, ValueError) as exc:
         raise CorruptFileError(path, f"not a valid FingerprintDef ({exc}); delete it or re-export.") from None
     return fingerprint
 
@@ -166,19 +184,31 @@ def _restore_tf_type_urls(model: saved_model_pb2.SavedModel) -> None:
 
 
 def list_asset_files(export_dir, subdir=ASSETS_DIR) -> list[str]:
-    """Relative paths of the files under assets/ (or assets.extra/), sorted."""
+    """Relative paths of the regular files under assets/ (or assets.extra/), sorted.
+
+    Links are followed only while they stay inside the export; pipes, devices and
+    links out of it are left out (reading them is refused elsewhere).
+    """
     root = Path(export_dir) / subdir
-    if not root.is_dir():
+    try:
+        if not root.is_dir():
+            return []
+        inside(root, export_dir)
+    except SavedModelError:
         return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    found = []
+    for directory, subdirs, names in os.walk(root, followlinks=False):
+        for name in names + [d for d in subdirs if os.path.islink(os.path.join(directory, d))]:
+            path = os.path.join(directory, name)
+            try:
+                if present(path, root=export_dir):
+                    found.append(os.path.relpath(path, root))
+            except SavedModelError:
+                continue
+    return sorted(found)
 
 
 def resolve_inside(export_dir, relative: str) -> Path:
-    """Join a model-supplied relative path to the export dir, refusing escapes."""
-    root = Path(export_dir).resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
-        raise SavedModelError(
-            f"The model refers to {relative!r}, which lies outside its export directory "
-            f"{str(root)!r}; refusing to read it. Models are untrusted input.")
-    return target
+    """Join a model-supplied relative path to the export dir, refusing escapes (also
+    through symbolic links) and names no file can have (NUL bytes, too long)."""
+    return inside(Path(export_dir) / relative, export_dir)

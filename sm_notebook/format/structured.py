@@ -19,7 +19,7 @@ from .._proto import struct_pb2, tensor_pb2
 
 __all__ = [
     "DType", "TensorShape", "TensorSpec", "BoundedTensorSpec", "TypeSpec", "VariableSpec",
-    "ConstantTensor", "UndecodableValueError", "decode", "ConcreteFunctionOption",
+    "ConstantTensor", "LazyNumpyValue", "UndecodableValueError", "decode", "ConcreteFunctionOption",
     "FunctionDescription", "describe_concrete_functions", "function_load_order",
     "loaded_function_names",
 ]
@@ -233,8 +233,48 @@ class ConstantTensor:
         return hash(self.proto.SerializeToString(deterministic=True))
 
 
+class LazyNumpyValue:
+    """A numpy value embedded in a signature (StructuredValue.numpy_value) too large to
+    decode just to describe it: its repr gives shape and dtype; ``numpy()`` decodes it."""
+
+    __slots__ = ("proto",)
+
+    def __init__(self, proto):
+        self.proto = proto
+
+    def numpy(self, **limits):
+        """The array (see tensors.tensor_proto_to_numpy for ``limits``)."""
+        from .tensors import tensor_proto_to_numpy
+        return tensor_proto_to_numpy(self.proto, **limits)
+
+    def __repr__(self):
+        shape = TensorShape.from_proto(self.proto.tensor_shape)
+        return f"<numpy array, shape={shape}, dtype={dtype_python_name(self.proto.dtype)}>"
+
+    def __eq__(self, other):
+        return isinstance(other, LazyNumpyValue) and other.proto == self.proto
+
+    def __hash__(self):
+        return hash(self.proto.SerializeToString(deterministic=True))
+
+
+#: numpy_value tensors up to this many elements are decoded (numpy's print threshold);
+#: larger ones, and any that repeat a short field into more than _EAGER_FILL elements,
+#: stay LazyNumpyValue, so describing a model never allocates what its numbers claim.
+_EAGER_ELEMENTS = 1000
+_EAGER_FILL = 16
+
+
 def _tensor_proto_to_numpy(proto):
-    from .tensors import tensor_proto_to_numpy  # numpy: imported only when a value embeds a tensor
+    from .tensors import stored_element_count, tensor_proto_to_numpy  # numpy only when needed
+    dims = [d.size for d in proto.tensor_shape.dim]
+    count = 1
+    for size in dims:
+        count *= max(size, 0)
+    if len(dims) > 64 or count > _EAGER_ELEMENTS or (
+            count > _EAGER_FILL and not proto.tensor_content
+            and stored_element_count(proto) < count):
+        return LazyNumpyValue(proto)
     return tensor_proto_to_numpy(proto)
 
 
@@ -255,7 +295,8 @@ def decode(value: struct_pb2.StructuredValue):
     Tuples, lists, dicts (keys sorted: the proto map's order is arbitrary,
     TensorFlow's differs from run to run), namedtuples, None, bool,
     int, float, str; shapes, dtypes and specs become the classes of this module;
-    numpy_value becomes a numpy array. Raises UndecodableValueError on an empty
+    numpy_value becomes a numpy array (a LazyNumpyValue when large, or when decoding
+    it would repeat a short field: describing never allocates what a model claims). Raises UndecodableValueError on an empty
     value or an unknown kind.
     """
     kind = value.WhichOneof("kind")

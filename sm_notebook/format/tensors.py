@@ -30,6 +30,18 @@ REF_OFFSET = 100
 #: Default ceiling on the elements tensor_proto_to_numpy will materialise.
 DEFAULT_MAX_ELEMENTS = 1 << 27
 
+#: Default ceiling on the bytes tensor_proto_to_numpy allocates to repeat a short typed
+#: field (a "splat" constant: one value, a huge shape). Values the proto actually holds
+#: are bounded by the file's size and not capped by this.
+DEFAULT_MAX_FILL_BYTES = 1 << 28
+
+#: numpy's NPY_MAXDIMS: 64 since numpy 2.0, 32 before. TensorFlow allows rank 254.
+NUMPY_MAX_RANK = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
+
+#: Estimated bytes per element of object arrays: a reference, plus a fresh message
+#: for resource and variant elements.
+_OBJECT_ELEMENT_BYTES = {"string_val": 8, "resource_handle_val": 200, "variant_val": 200}
+
 
 @dataclass(frozen=True)
 class _DTypeInfo:
@@ -260,12 +272,37 @@ def num_elements(shape) -> int:
 # --- TensorProto -> numpy ---------------------------------------------------
 
 def _known_shape(proto) -> tuple:
+    rank = len(proto.tensor_shape.dim)
+    if rank > NUMPY_MAX_RANK:
+        raise SavedModelError(
+            f"TensorProto of {dtype_name(proto.dtype)} has rank {rank}; numpy arrays hold at "
+            f"most {NUMPY_MAX_RANK} dimensions (TensorFlow at most 254), so sm_notebook cannot "
+            "represent this constant.")
     shape = shape_from_proto(proto.tensor_shape)
     if shape is None or None in shape:
         raise SavedModelError(
             f"TensorProto of {dtype_name(proto.dtype)} has shape {shape_label(shape)}, which "
             "is not fully defined; a constant's shape must be fully known.")
     return shape
+
+
+def element_bytes(enum_value) -> int:
+    """Bytes one element of the DataType takes in sm_notebook's arrays (an estimate for
+    object arrays: string, resource, variant)."""
+    info = _lookup(enum_value)
+    return _OBJECT_ELEMENT_BYTES.get(info.typed_field, info.numpy.itemsize)
+
+
+def _stored_count(proto, info: _DTypeInfo) -> int:
+    """How many elements the typed field holds (complex fields hold two numbers each)."""
+    count = len(getattr(proto, info.typed_field))
+    return count // 2 if info.typed_field in ("scomplex_val", "dcomplex_val") else count
+
+
+def stored_element_count(proto) -> int:
+    """How many elements a TensorProto's typed field holds (0 for an unknown dtype)."""
+    info = _BY_ENUM.get(_base_enum(int(proto.dtype)))
+    return 0 if info is None else _stored_count(proto, info)
 
 
 def shape_label(shape) -> str:
@@ -381,12 +418,15 @@ def _decode_content(proto, info: _DTypeInfo, n: int) -> np.ndarray:
     return values
 
 
-def tensor_proto_to_numpy(proto, *, max_elements: int | None = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+def tensor_proto_to_numpy(proto, *, max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+                          max_fill_bytes: int | None = DEFAULT_MAX_FILL_BYTES) -> np.ndarray:
     """Decode a TensorProto the way TensorFlow's Tensor::FromProto does.
 
-    Raises SavedModelError for unknown dtypes, shapes that are not fully known,
-    element counts above ``max_elements`` (None: no limit), and tensor_content
-    whose length disagrees with the shape. Nothing is allocated before those checks.
+    Raises SavedModelError for unknown dtypes, shapes that are not fully known or of
+    a rank numpy cannot hold, element counts above ``max_elements`` (None: no limit),
+    tensor_content whose length disagrees with the shape, and a short typed field
+    that would be repeated into more than ``max_fill_bytes`` (None: no limit).
+    Nothing is allocated before those checks.
     """
     info = _lookup(proto.dtype)
     if proto.dtype == 0:
@@ -398,6 +438,23 @@ def tensor_proto_to_numpy(proto, *, max_elements: int | None = DEFAULT_MAX_ELEME
             f"TensorProto of {dtype_name(proto.dtype)} claims shape {shape_label(shape)} = {n} "
             f"elements, above the limit of {max_elements}; pass a larger max_elements if the "
             "constant is genuine.")
+    nbytes = n * element_bytes(proto.dtype)
+    if (max_fill_bytes is not None and nbytes > max_fill_bytes and not proto.tensor_content
+            and _stored_count(proto, info) < n):
+        raise SavedModelError(
+            f"TensorProto of {dtype_name(proto.dtype)} holds {_stored_count(proto, info)} "
+            f"value(s) but claims shape {shape_label(shape)}: repeating them would allocate "
+            f"{nbytes:,} bytes, above the limit of {max_fill_bytes:,}; pass a larger "
+            "max_fill_bytes if the constant is genuine.")
+    try:
+        return _decode(proto, info, shape, n)
+    except MemoryError:
+        raise SavedModelError(
+            f"Out of memory decoding a TensorProto of {dtype_name(proto.dtype)} with shape "
+            f"{shape_label(shape)} ({nbytes:,} bytes).") from None
+
+
+def _decode(proto, info: _DTypeInfo, shape: tuple, n: int) -> np.ndarray:
     if n == 0:
         try:
             return np.zeros(shape, dtype=info.numpy)

@@ -72,6 +72,13 @@ HANDLE = frozenset({
     "MutableDenseHashTable", "MutableDenseHashTableV2",
 })
 
+#: Creates a resource private to one execution; a node of a TF2 export's main graph is
+#: run once by TensorFlow's loader (a restored resource), so there it acts as a `HANDLE`.
+ANONYMOUS_HANDLE = frozenset({
+    "AnonymousHashTable", "AnonymousMutableHashTable", "AnonymousMutableHashTableOfTensors",
+    "AnonymousMutableDenseHashTable",
+})
+
 #: Holds a variable's value (TF1 ref variables and TF2 resource handles).
 VARIABLE = frozenset({"VariableV2", "Variable", "VarHandleOp"})
 
@@ -156,7 +163,7 @@ NO_FOLD = frozenset({
 
 #: Flag name -> the ops carrying it (``stateful`` comes from the OpDefs instead).
 CURATED: dict[str, frozenset] = {
-    "io": IO, "host": HOST, "handle": HANDLE, "variable": VARIABLE,
+    "io": IO, "host": HOST, "handle": HANDLE, "anonymous_handle": ANONYMOUS_HANDLE, "variable": VARIABLE,
     "ref_variable": REF_VARIABLE, "variable_read": VARIABLE_READ,
     "variable_write": VARIABLE_WRITE, "ref_consumer": REF_CONSUMER,
     "v1_control_flow": V1_CONTROL_FLOW, "takes_dead": TAKES_DEAD, "call": CALL,

@@ -21,8 +21,23 @@ FLOAT_TOLERANCE = {
 }
 
 
+def read_only(value):
+    """``value`` as the engine guarantees kernels see it: numpy arrays (also inside lists)
+    become read-only views, so a kernel that writes into its input raises."""
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray):
+        view = value.view()
+        view.flags.writeable = False
+        return view
+    if isinstance(value, list):
+        return [read_only(v) for v in value]
+    return value
+
+
 def run_kernel(op: str, inputs, attrs=None, backend="numpy", **ctx_kwargs):
-    """Run our kernel for ``op`` on ``backend``; returns a list of numpy arrays."""
+    """Run our kernel for ``op`` on ``backend`` with read-only numpy inputs; returns a list
+    of numpy arrays."""
     import sm_notebook.engine.ops  # noqa: F401  (registers every kernel)
 
     ctx = KernelContext(backend=backend, **ctx_kwargs)
@@ -32,6 +47,7 @@ def run_kernel(op: str, inputs, attrs=None, backend="numpy", **ctx_kwargs):
     else:
         args = [ctx.asarray(x) if isinstance(x, (np.ndarray, np.generic, int, float, bool, list))
                 else x for x in inputs]
+    args = [read_only(x) for x in args]
     outputs = kern.fn(ctx, args, dict(attrs or {}))
     return [ctx.to_numpy(o) for o in outputs]
 

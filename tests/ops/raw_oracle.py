@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from harness import check_op, run_kernel
+from harness import check_op, read_only, run_kernel
 from sm_notebook.errors import SavedModelError
 
 tf = pytest.importorskip("tensorflow")  # noqa: E402
@@ -143,9 +143,10 @@ def run_program(steps, backend="numpy", **ctx_kwargs):
 
 
 def _to_ours(ctx, kern, value):
-    """What the engine hands a kernel: numpy for host kernels, backend arrays otherwise."""
+    """What the engine hands a kernel: numpy for host kernels, backend arrays otherwise;
+    numpy arrays read-only, so that a kernel writing into its input raises."""
     if isinstance(value, (np.ndarray, np.generic)):
-        return np.asarray(value) if kern.host else ctx.asarray(value)
+        return read_only(np.asarray(value) if kern.host else ctx.asarray(value))
     if hasattr(value, "__array_namespace__"):
-        return ctx.to_numpy(value) if kern.host else value
+        return read_only(ctx.to_numpy(value)) if kern.host else value
     return value

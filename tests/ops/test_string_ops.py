@@ -6,16 +6,6 @@ import pytest
 
 from raw_oracle import conform, tf_raw
 
-#: Behaviour we do not reproduce, reported as xfail with the reason.
-EXCLUSIONS = {
-    "re2-unicode-classes": "RE2 Unicode classes (\\pL, \\p{Greek}) and \\C: Python's re has no "
-                           "equivalent; such patterns are refused with a SavedModelError.",
-    "re2-unicode-case-folding": "(?i) with non-ASCII letters: patterns compile with re.ASCII so "
-                                "that \\w\\d\\s\\b match RE2's ASCII classes, which also makes case "
-                                "folding ASCII-only; RE2 folds Unicode.",
-}
-
-
 def strings(*values):
     out = np.empty(len(values), object)
     out[:] = [v.encode() if isinstance(v, str) else v for v in values]
@@ -114,14 +104,36 @@ def test_regex_full_match():
         conform("StaticRegexFullMatch", {"input": SUBJECTS}, {"pattern": pattern})
 
 
-@pytest.mark.xfail(reason=EXCLUSIONS["re2-unicode-classes"], strict=True)
-def test_regex_unicode_classes():
-    conform("StaticRegexFullMatch", {"input": strings("h\xe9llo")}, {"pattern": r"\pL+"})
+def test_regex_unicode_classes_and_case_folding():
+    subjects = strings("h\xe9llo", "\xc9", "\xe9", "\u03b1\u03b2", "abc", "\xff\xfe")
+    for pattern in (r"\pL+", r"\p{Greek}+", r"\PL", "(?i)\xe9", r"\C", r"\w+", r"[[:^alpha:]]"):
+        conform("StaticRegexFullMatch", {"input": subjects}, {"pattern": pattern})
+        conform("StaticRegexReplace", {"input": subjects}, {"pattern": pattern, "rewrite": "<\\0>"})
 
 
-@pytest.mark.xfail(reason=EXCLUSIONS["re2-unicode-case-folding"], strict=True)
-def test_regex_unicode_case_folding():
-    conform("StaticRegexFullMatch", {"input": strings("\xc9")}, {"pattern": "(?i)\xe9"})
+#: RE2 rejects these (Python's re would accept them): TensorFlow fails, so do we.
+NOT_RE2 = [r"(a)\1", r"a\Z", r"(?=a)b", r"(?<=a)b", r"(?P<x>a)(?P=x)", r"a{1001}"]
+
+
+def test_patterns_re2_rejects_fail_as_in_tensorflow():
+    for pattern in NOT_RE2:
+        for op, inputs, attrs in (
+                ("RegexFullMatch", {"input": SUBJECTS, "pattern": strings(pattern).reshape(())}, {}),
+                ("StaticRegexFullMatch", {"input": SUBJECTS}, {"pattern": pattern}),
+                ("RegexReplace", {"input": SUBJECTS, "pattern": strings(pattern).reshape(()),
+                                  "rewrite": strings("x").reshape(())}, {}),
+                ("StaticRegexReplace", {"input": SUBJECTS}, {"pattern": pattern, "rewrite": "x"})):
+            assert isinstance(conform(op, inputs, attrs), Exception), (op, pattern)
+
+
+def test_pathological_pattern_runs_in_linear_time():
+    """``(a|a)+$`` on 26 a's and a b took 8 s with a backtracking engine; RE2 is linear.
+    (No timing is asserted: a backtracking engine would make this test hang instead.)"""
+    subjects = strings("a" * 26 + "b", "a" * 26, "a" * 5000 + "b")
+    for pattern in (r"(a|a)+$", r"(a*)*$", r"(a|aa)+$"):
+        conform("StaticRegexFullMatch", {"input": subjects}, {"pattern": pattern})
+        conform("RegexReplace", {"input": subjects, "pattern": strings(pattern).reshape(()),
+                                 "rewrite": strings("[\\1]").reshape(())})
 
 
 FLOATS = np.asarray([3.14159, -2.5, 1e10, 1e-5, np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.1, 123456.789])

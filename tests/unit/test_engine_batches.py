@@ -31,11 +31,7 @@ FIXED_BOUNDS = {np.dtype("float32"): dict(rtol=1e-5, atol=1e-6),
                 np.dtype("float16"): dict(rtol=1e-3, atol=1e-3)}
 
 #: (fixture, "<tagset>|<signature>", batch) -> why the engine gets it wrong today (xfail strict)
-KNOWN_WRONG = {
-    ("tf1_estimator_style", "serve|serving_default", 1):
-        "issue 9 defect: numpy Softmax writes into its input when it has one row, so the "
-        "fetched logits come back as the probabilities",
-}
+KNOWN_WRONG: dict = {}
 
 
 def _takes_optimize(function) -> bool:

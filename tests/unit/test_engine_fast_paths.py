@@ -34,6 +34,47 @@ def _same(a, b):
     np.testing.assert_array_equal(a, b)
 
 
+EPS32 = float(np.finfo(np.float32).eps)
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _gamma(n, eps):
+    """gamma_n = n eps / (1 - n eps): the forward error bound of an n-term dot product."""
+    return n * eps / (1 - n * eps)
+
+
+def assert_within_dot_bound(got, reference, magnitude, terms, what=""):
+    """``got`` (float32) is within gamma_{terms+1} * magnitude of the float64 ``reference``
+    elementwise, where ``magnitude`` is the same computation on |operands|: the standard
+    bound for sums of ``terms`` products in any order, with or without FMA (so on any BLAS),
+    plus the final rounding to float32; the float64 reference's own error is added."""
+    assert got.shape == reference.shape, what
+    bound = (_gamma(terms + 1, EPS32) + _gamma(terms + 1, EPS64)) * magnitude
+    error = np.abs(got.astype(np.float64) - reference)
+    worst = np.unravel_index(np.argmax(error - bound), error.shape) if error.size else None
+    assert np.all(error <= bound), \
+        f"{what}: error {error[worst]:.3g} over the bound {bound[worst]:.3g} at {worst}"
+
+
+def _in_float64(op, inputs, attrs):
+    """(result, magnitude): ``op`` on the float64 inputs and on their absolute values."""
+    wide = [x.astype(np.float64) if x.dtype == F32 else x for x in inputs]
+    (result,) = _run(op, wide, attrs)
+    (magnitude,) = _run(op, [np.abs(x) if x.dtype == np.float64 else x for x in wide], attrs)
+    return result, magnitude
+
+
+def _check_fast_and_general(op, inputs, attrs, terms):
+    """The numpy fast path and the array API general path both meet the float32 bound."""
+    reference, magnitude = _in_float64(op, inputs, attrs)
+    (fast,) = _run(op, inputs, attrs)
+    (general,) = _run(op, inputs, attrs, "array_api_strict")
+    assert fast.dtype == general.dtype == F32
+    assert_within_dot_bound(fast, reference, magnitude, terms, f"{op} fast path")
+    assert_within_dot_bound(general, reference, magnitude, terms, f"{op} general path")
+    return fast
+
+
 # --------------------------------------------------------------------------- elementwise
 
 BINARY = ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "Equal", "NotEqual", "Less",
@@ -125,9 +166,17 @@ def test_float32_erf_and_erfc_are_accurate_to_float32():
 def test_einsum_as_a_matmul_matches_numpy(equation, shapes):
     rng = np.random.default_rng(2)
     operands = [rng.standard_normal(s).astype(F32) for s in shapes]
+    wide = [x.astype(np.float64) for x in operands]
+    reference = np.einsum(equation, *wide)
+    magnitude = np.einsum(equation, *(np.abs(x) for x in wide))
+    inputs, output = equation.split("->")
+    sizes = {}
+    for term, shape in zip(inputs.split(","), shapes):  # labels from the right ('...' first)
+        sizes.update(zip(reversed(term.replace("...", "")), reversed(shape)))
+    terms = math.prod(sizes[label] for label in set(sizes) - set(output))
     for _ in range(2):  # the second call takes the cached plan
         (got,) = _run("Einsum", operands, {"equation": equation})
-        np.testing.assert_allclose(got, np.einsum(equation, *operands), rtol=1e-5, atol=1e-6)
+        assert_within_dot_bound(got, reference, magnitude, max(terms, 1), equation)
 
 
 def test_softmax_over_short_rows_matches_the_general_path():
@@ -138,6 +187,85 @@ def test_softmax_over_short_rows_matches_the_general_path():
         (fast,) = _run(op, [x])
         (general,) = _run(op, [x], backend="array_api_strict")
         np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-6)
+
+
+SOFTMAX_SHAPES = [(1, 2), (1, 4), (1, 63), (1, 64), (1, 65), (0, 4), (0, 1), (1, 1), (3, 1),
+                  (5, 7), (2, 1, 7), (1, 1, 5), (4, 0), (1, 3, 2)]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", SOFTMAX_SHAPES, ids=str)
+def test_softmax_never_writes_into_its_input(shape, dtype):
+    """Regression: for one row the short-row path transposed a view of the input, in place."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x.flags.writeable = False
+    before = x.copy()
+    wide64 = x.astype(np.float64)
+    shifted = wide64 - (wide64.max(axis=-1, keepdims=True) if shape[-1] else 0)
+    with np.errstate(divide="ignore"):  # an empty row: log(0)
+        log_total = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    eps = np.finfo(np.float32 if dtype == np.float16 else dtype).eps
+    for op, reference in (("Softmax", np.exp(shifted - log_total)), ("LogSoftmax", shifted - log_total)):
+        (got,) = _run(op, [x])
+        _same(x, before)
+        assert got.dtype == x.dtype and got.shape == x.shape
+        # exp, sum over the row and log/divide in the compute precision, then rounding to dtype
+        bound = (shape[-1] + 4) * eps * (np.abs(reference) + np.abs(log_total) + 1)
+        bound = bound + np.abs(reference) * np.finfo(dtype).eps
+        assert np.all(np.abs(got.astype(np.float64) - reference) <= bound), op
+
+
+def _example_with_logits(tmp_path):
+    """The bundled TF1 example with a signature that returns the logits and probabilities."""
+    from sm_notebook.builder import Builder
+    from sm_notebook.examples import example_model_path
+
+    builder = Builder.from_saved_model(example_model_path())
+    builder.add_signature("both", {"x": "x:0"},
+                          {"logits": "logits:0", "probabilities": "probabilities:0"}, tags="serve")
+    return load_model(builder.save(tmp_path / "example"), tags=["serve"])
+
+
+def test_the_bundled_example_at_batch_1_keeps_logits_apart_from_probabilities(tmp_path):
+    from pathlib import Path
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "expected"
+    stored = np.load(fixtures / "tf1_multi_tags.npz", allow_pickle=True)
+    variables = np.load(fixtures / "tf1_multi_tags.variables.npz")
+    weights, bias = variables["weights"].astype(np.float64), variables["bias"].astype(np.float64)
+    xs = stored["serve|serving_default|inputs|x"]
+    tf_probabilities = stored["serve|serving_default|outputs|probabilities"]  # TensorFlow's, batch 3
+    both = _example_with_logits(tmp_path).signatures["both"]
+    eps = float(np.finfo(F32).eps)
+    for row, tf_row in zip(xs, tf_probabilities):
+        x = row[None, :].copy()
+        x.flags.writeable = False
+        out = both(x=x).numpy()
+        logits64 = x.astype(np.float64) @ weights + bias
+        # a dot product of n terms plus a bias: gamma_{n+1} * (sum |x||w| + |b|)
+        n = weights.shape[0] + 1
+        logit_bound = n * eps / (1 - n * eps) * (np.abs(x) @ np.abs(weights) + np.abs(bias))
+        assert np.all(np.abs(out["logits"] - logits64) <= logit_bound)
+        assert not np.allclose(out["logits"], out["probabilities"])
+        # softmax: a logit error E moves p by at most ~2E relatively; plus its own rounding
+        p64 = np.exp(logits64 - logits64.max()) / np.exp(logits64 - logits64.max()).sum()
+        p_bound = p64 * (2 * logit_bound.max() + 8 * eps) * 1.01
+        assert np.all(np.abs(out["probabilities"] - p64) <= p_bound)
+        assert np.all(np.abs(out["probabilities"] - tf_row) <= 2 * p_bound)  # TensorFlow's own error too
+
+
+def test_softmax_of_a_signature_input_leaves_the_callers_array_unchanged(tmp_path):
+    nodes = [placeholder("x", F32, (None, 4)),
+             node("p", "Softmax", ["x"], T=F32), node("lp", "LogSoftmax", ["x"], T=F32)]
+    outputs = {"p": ("p:0", F32, (None, 4)), "lp": ("lp:0", F32, (None, 4))}
+    fn = _load(tmp_path, nodes, outputs, {"x": ("x:0", F32, (None, 4))})
+    for writeable in (True, False):
+        x = np.array([[1.0, 2.0, 3.0, 4.0]], F32)
+        x.flags.writeable = writeable
+        out = fn(x=x).numpy()
+        np.testing.assert_array_equal(x, [[1.0, 2.0, 3.0, 4.0]])
+        np.testing.assert_allclose(out["p"].sum(), 1.0, rtol=4 * np.finfo(F32).eps)
+        np.testing.assert_allclose(np.exp(out["lp"]), out["p"], rtol=8 * np.finfo(F32).eps)
 
 
 # --------------------------------------------------------------------------- slicing caches
@@ -192,25 +320,18 @@ def test_conv_fast_paths_match_the_general_path(case):
     x = rng.standard_normal(x_shape).astype(F32)
     attrs = _geometry_attrs(strides, dilations, padding, pads)
     w = rng.standard_normal(w_shape).astype(F32)
-    (fast,), (general,) = _run("Conv2D", [x, w], attrs), _run("Conv2D", [x, w], attrs, "array_api_strict")
-    np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-5)
+    window = w_shape[0] * w_shape[1]
+    out = _check_fast_and_general("Conv2D", [x, w], attrs, terms=window * w_shape[2])
     for multiplier in (1, 2):
         dw = rng.standard_normal((*w_shape[:2], x_shape[-1], multiplier)).astype(F32)
-        (fast,) = _run("DepthwiseConv2dNative", [x, dw], attrs)
-        (general,) = _run("DepthwiseConv2dNative", [x, dw], attrs, "array_api_strict")
-        np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-5)
+        fast = _check_fast_and_general("DepthwiseConv2dNative", [x, dw], attrs, terms=window)
         sizes = np.array(x_shape, np.int32)
         dy = rng.standard_normal(fast.shape).astype(F32)
-        op = "DepthwiseConv2dNativeBackpropInput"
-        (fast_dx,) = _run(op, [sizes, dw, dy], attrs)
-        (general_dx,) = _run(op, [sizes, dw, dy], attrs, "array_api_strict")
-        np.testing.assert_allclose(fast_dx, general_dx, rtol=1e-5, atol=1e-5)
+        _check_fast_and_general("DepthwiseConv2dNativeBackpropInput", [sizes, dw, dy], attrs,
+                                terms=window * multiplier)
     sizes = np.array(x_shape, np.int32)
-    (out,) = _run("Conv2D", [x, w], attrs)
     dy = rng.standard_normal(out.shape).astype(F32)
-    (fast,) = _run("Conv2DBackpropInput", [sizes, w, dy], attrs)
-    (general,) = _run("Conv2DBackpropInput", [sizes, w, dy], attrs, "array_api_strict")
-    np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-5)
+    _check_fast_and_general("Conv2DBackpropInput", [sizes, w, dy], attrs, terms=window * w_shape[3])
 
 
 @pytest.mark.parametrize("op", ["MaxPool", "AvgPool"])
@@ -221,8 +342,10 @@ def test_pool_fast_paths_match_the_general_path(op):
     for window, strides, padding in [((2, 2), (2, 2), "VALID"), ((3, 3), (2, 2), "SAME"),
                                      ((3, 2), (1, 3), "SAME"), ((4, 4), (3, 3), "SAME")]:
         attrs = {"ksize": [1, *window, 1], "strides": [1, *strides, 1], "padding": padding}
-        (fast,), (general,) = _run(op, [x], attrs), _run(op, [x], attrs, "array_api_strict")
-        np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-6)
+        if op == "MaxPool":  # no rounding at all
+            _same(_run(op, [x], attrs)[0], _run(op, [x], attrs, "array_api_strict")[0])
+        else:  # a sum of the window, then a division: one more rounding
+            _check_fast_and_general(op, [x], attrs, terms=window[0] * window[1] + 1)
 
 
 # --------------------------------------------------------------------------- fusion

@@ -38,9 +38,13 @@ def _erf_small(xp, a):
     return _TWO_OVER_SQRT_PI * _exp_minus_square(xp, a) * total
 
 
+_ERFC_ZERO_FROM = 30.0  # erfc(30) ~ 2e-393 rounds to 0 in float64: +inf gives 0, not inf - inf
+
+
 def _erfc_large(xp, a):
     """erfc(a) for a >= 2 by the continued fraction 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + ...))))."""
-    a = xp.maximum(a, _SERIES_LIMIT)  # the other branch's lanes: keep the fraction finite
+    # the other branch's lanes: keep the fraction finite; NaN stays NaN
+    a = xp.minimum(xp.maximum(a, _SERIES_LIMIT), _ERFC_ZERO_FROM)
     denominator = a
     for k in range(_FRACTION_TERMS, 0, -1):
         denominator = a + (k / 2.0) / denominator
@@ -96,6 +100,7 @@ def lgamma(xp, x):
             - _lgamma_right(xp, 1.0 - safe_left))
     pole = (x <= 0) & (xp.floor(x) == x)
     result = xp.where(right, _lgamma_right(xp, safe_right), left)
+    result = xp.where((x == 1.0) | (x == 2.0), 0.0, result)  # exact zeros (Lanczos: -8.9e-16)
     result = xp.where(pole, math.inf, result)
     return xp.where(xp.isinf(x), math.inf, result)
 

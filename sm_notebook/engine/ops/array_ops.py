@@ -120,6 +120,9 @@ def _concat(ctx, op, values, axis_t):
             raise SavedModelError(f"{op}: input {i} has shape {tuple(v.shape)}, which does not "
                                   f"match shape {tuple(first.shape)} of input 0 outside axis "
                                   f"{axis}.")
+    out_shape = list(first.shape)
+    out_shape[axis] = sum(int(v.shape[axis]) for v in values)
+    ctx.check_alloc(out_shape, np_dtype(first), op)
     return [xp.concat(values, axis=axis)]
 
 
@@ -138,6 +141,7 @@ def pack(ctx, inputs, attrs):
     if ctx.is_numpy and inputs and attrs.get("axis", 0) == 0:
         first = inputs[0].shape
         if all(type(v) is np.ndarray and v.shape == first for v in inputs):
+            ctx.check_alloc((len(inputs),) + first, inputs[0].dtype, "Pack")
             return [np.stack(inputs)]
     xp = xp_of(ctx, *inputs)
     values = [move_to(ctx, xp, v) for v in inputs]
@@ -147,6 +151,7 @@ def pack(ctx, inputs, attrs):
             raise SavedModelError(f"Pack: shapes of all inputs must match: values[0].shape = "
                                   f"{tuple(values[0].shape)} != values[{i}].shape = "
                                   f"{tuple(v.shape)}.")
+    ctx.check_alloc((len(values),) + tuple(values[0].shape), np_dtype(values[0]), "Pack")
     return [xp.stack(values, axis=axis)]
 
 
@@ -163,6 +168,7 @@ def unpack(ctx, inputs, attrs):
     x = inputs[0]
     axis = canonical_axis(int(attrs.get("axis", 0)), x.ndim, "Unpack")
     num = int(attrs.get("num", x.shape[axis]))
+    ctx.check_outputs(num, "Unpack")
     if x.shape[axis] != num:
         raise SavedModelError(f"Unpack: input.shape[{axis}] = {x.shape[axis]} does not match num "
                               f"= {num}.")
@@ -189,6 +195,7 @@ def prepare_split(node, ctx):
 
 def _split_indices(ctx, axis_t, x, attrs) -> list:
     num = int(attrs["num_split"])
+    ctx.check_outputs(num, "Split")
     axis = canonical_axis(scalar(ctx, axis_t, "Split", "split_dim"), x.ndim, "Split", "split_dim")
     if num <= 0 or x.shape[axis] % num:
         raise SavedModelError(f"Split: number of ways to split ({num}) should evenly divide the "
@@ -201,6 +208,7 @@ def _split_indices(ctx, axis_t, x, attrs) -> list:
 @kernel("SplitV", outputs=(OutputArg("output", number_attr="num_split"),))
 def split_v(ctx, inputs, attrs):
     x, sizes_t, axis_t = inputs
+    ctx.check_outputs(int(np.prod(sizes_t.shape)), "SplitV")
     sizes = ints(ctx, sizes_t)
     axis = canonical_axis(scalar(ctx, axis_t, "SplitV", "split_dim"), x.ndim, "SplitV", "split_dim")
     dim = x.shape[axis]

@@ -88,7 +88,11 @@ def _while(ctx, inputs, attrs):
     values = list(inputs)
     run_cond = ctx.function(cond.name, cond.attrs)
     run_body = ctx.loop_body(body.name, body.attrs, (cond.name, cond.attrs))
+    limit, iterations = ctx.max_loop_iterations, 0
     while truthy(ctx, run_cond(values)[0]):
+        iterations += 1
+        if iterations > limit:
+            ctx.check_loop(iterations, f"While loop (body {body.name!r}, cond {cond.name!r})")
         values = run_body(values)
         if len(values) != len(inputs):
             raise SavedModelError(

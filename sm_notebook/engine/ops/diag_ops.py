@@ -66,6 +66,7 @@ def _scalar_like(ctx, xp, value, x):
 
 def diag_part(ctx, op, x, low, high, padding, align):
     xp = xp_of(ctx, x)
+    ctx.check_alloc((max(high - low + 1, 0),), np.int64, op)  # one index row per diagonal
     if x.ndim < 2:
         raise SavedModelError(f"{op}: input must be at least 2-D, got shape {tuple(x.shape)}.")
     rows, cols = x.shape[-2], x.shape[-1]

@@ -43,6 +43,7 @@ def gather(ctx, op, params, indices, axis, batch_dims):
     limit = ps[axis]
     _check_indices(ctx, xp, indices, limit, op)
     out_shape = ps[:axis] + ishape[batch_dims:] + ps[axis + 1:]
+    ctx.check_alloc(out_shape, np_dtype(params), op)
     if batch_dims == 0 and is_numpy_namespace(xp):
         return np.take(params, indices, axis=axis)
     batch = num_elements(ps[:batch_dims])
@@ -98,6 +99,7 @@ def gather_nd(ctx, inputs, attrs):
     xp = xp_of(ctx, params)
     linear, depth = _linear_indices(ctx, xp, indices, tuple(params.shape), "GatherNd")
     outer, inner = tuple(indices.shape[:-1]), tuple(params.shape[depth:])
+    ctx.check_alloc(outer + inner, np_dtype(params), "GatherNd")
     flat = xp.reshape(params, (num_elements(params.shape[:depth]), num_elements(inner)))
     taken = xp.take(flat, move_to(ctx, xp, linear), axis=0)
     return [xp.reshape(taken, outer + inner)]

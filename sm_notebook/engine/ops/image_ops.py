@@ -175,6 +175,8 @@ def resize_area(ctx, inputs, attrs):
     xp, images, (height, width), align_corners, _ = _resize_setup(ctx, "ResizeArea", inputs, attrs)
     ctx.check_alloc([images.shape[0], height, width, images.shape[3]], _F, "ResizeArea")
     in_height, in_width = int(images.shape[1]), int(images.shape[2])
+    ctx.check_alloc([height, in_height], _F, "ResizeArea")  # the weight matrices
+    ctx.check_alloc([width, in_width], _F, "ResizeArea")
     row_weights, row_box = _area_weights(in_height, height, align_corners)
     col_weights, col_box = _area_weights(in_width, width, align_corners)
     box = row_box * col_box

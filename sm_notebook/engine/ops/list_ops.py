@@ -105,6 +105,7 @@ def _fill_shape(lst, requested, op):
 
 
 def _zeros(ctx, shape, dtype):
+    ctx.check_alloc(shape, dtype, "TensorList")
     xp = ctx.xp if ctx.backend.supports(dtype) else xp_of(ctx, np.zeros(0))
     if np.dtype(dtype).kind == "O":
         return np.full(shape, b"", dtype=object)
@@ -114,6 +115,7 @@ def _zeros(ctx, shape, dtype):
 def _items_or_zeros(ctx, lst, items, requested, op):
     if any(item is None for item in items):
         shape = _fill_shape(lst, requested, op)
+        ctx.check_alloc((len(items),) + tuple(shape), np.dtype(lst.element_dtype), op)
         zeros = _zeros(ctx, shape, lst.element_dtype)
         items = [zeros if item is None else item for item in items]
     return list(items)
@@ -130,6 +132,7 @@ def _stack(ctx, lst, items, requested, op):
     if ctx.is_numpy and all(type(item) is np.ndarray for item in items):
         first = items[0].shape
         if all(item.shape == first for item in items):
+            ctx.check_alloc((len(items),) + first, items[0].dtype, op)
             return np.stack(items)
     items = _items_or_zeros(ctx, lst, items, requested, op)
     first = tuple(items[0].shape)
@@ -137,6 +140,7 @@ def _stack(ctx, lst, items, requested, op):
         if tuple(item.shape) != first:
             raise SavedModelError(f"{op}: list elements have different shapes {first} and "
                                   f"{tuple(item.shape)}; cannot stack them.")
+    ctx.check_alloc((len(items),) + first, np_dtype(items[0]), op)
     xp = xp_of(ctx, *items)
     return xp.stack([move_to(ctx, xp, i) for i in items], axis=0)
 
@@ -384,4 +388,5 @@ def tensor_list_concat_v2(ctx, inputs, attrs):
         if tuple(item.shape[1:]) != tuple(items[0].shape[1:]):
             raise SavedModelError(f"{op}: list elements have incompatible shapes "
                                   f"{tuple(items[0].shape)} and {tuple(item.shape)}.")
+    ctx.check_alloc((int(lengths.sum()),) + tuple(items[0].shape[1:]), np_dtype(items[0]), op)
     return [xp.concat(items, axis=0), ctx.asarray(lengths)]

@@ -135,6 +135,15 @@ def _sign(xp, x):
     return xp.sign(x)
 
 
+def _erf_like_tensorflow(xp, x):
+    """erf computed in float64; TensorFlow's float64 kernel gives NaN at +-inf (its float32
+    and half kernels +-1)."""
+    result = _via_float64(_special.erf)(xp, x)
+    if np_dtype(x.dtype) == np.float64:
+        result = xp.where(xp.isinf(x), scalar(xp, math.nan, result), result)
+    return result
+
+
 _UNARY = {
     "Abs": lambda xp, x: xp.abs(x),
     "Neg": lambda xp, x: -x,
@@ -165,7 +174,7 @@ _UNARY = {
     "Acosh": lambda xp, x: xp.acosh(x),
     "Atanh": lambda xp, x: xp.atanh(x),
     "Sigmoid": _sigmoid_any,
-    "Erf": _float32_fast(_special.erf_float32, _via_float64(_special.erf)),
+    "Erf": _float32_fast(_special.erf_float32, _erf_like_tensorflow),
     "Erfc": _float32_fast(_special.erfc_float32, _via_float64(_special.erfc)),
     "Lgamma": _via_float64(_special.lgamma),
     "Digamma": _via_float64(_special.digamma),
@@ -372,9 +381,8 @@ def _truncate_mod(op):
             _check_int_divisor(xp, op, x, y)
         if is_numpy(xp):
             return np.fmod(x, y)
-        if kind(x) == "f" and np_dtype(x.dtype).itemsize < 8:
-            return astype(xp, compute(xp, astype(xp, x, np.float64), astype(xp, y, np.float64)),
-                          x.dtype)
+        if kind(x) == "f":  # exact: the remainder of magnitudes, with x's sign (inf, -0.0 too)
+            return xp.copysign(xp.remainder(xp.abs(x), xp.abs(y)), x)
         floored = xp.remainder(x, y)
         differs = (floored != 0) & ((floored < 0) != (x < 0))
         return xp.where(differs, floored - y, floored)

@@ -54,8 +54,19 @@ def _leaky_relu(xp, x, attrs):
     return xp.where(x > 0, x, x * alpha)
 
 
-def _softplus(xp, x, attrs):
-    return xp.logaddexp(scalar(xp, 0, x), x)
+def _softplus_kernel(ctx, inputs, attrs):
+    """log(1 + exp(x)) with TensorFlow's cut-offs: x itself above -t and exp(x) below t,
+    t = log(epsilon) + 2 of the input dtype (float32: x > 13.9 gives x exactly)."""
+    xp, (x,) = namespace(ctx, inputs[0])
+    threshold = math.log(float(np.finfo(np_dtype(x.dtype)).eps)) + 2.0 \
+        if np_dtype(x.dtype).kind == "f" else math.log(2.0 ** -7) + 2.0   # bfloat16
+    w = wide(xp, x)
+    result = xp.where(w > scalar(xp, -threshold, w), w,
+                      xp.where(w < scalar(xp, threshold, w), xp.exp(w), xp.log1p(xp.exp(w))))
+    return [astype(xp, result, x.dtype)]
+
+
+op_kernel("Softplus", outputs=("activations",))(_softplus_kernel)
 
 
 def _softsign(xp, x, attrs):
@@ -63,8 +74,7 @@ def _softsign(xp, x, attrs):
 
 
 for _op, _compute in {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu,
-                      "LeakyRelu": _leaky_relu, "Softplus": _softplus,
-                      "Softsign": _softsign}.items():
+                      "LeakyRelu": _leaky_relu, "Softsign": _softsign}.items():
     _activation(_op, _compute)
 
 
@@ -90,9 +100,10 @@ _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such r
 
 def _softmax_short_rows(x, log):
     """(Log)softmax over a short last axis on numpy, computed with the rows as columns so
-    the max and sum reduce across long contiguous rows."""
+    the max and sum reduce across long contiguous rows. Works on a copy: for one row the
+    transpose is already contiguous, and ``ascontiguousarray`` would hand back x itself."""
     width = x.shape[-1]
-    columns = np.ascontiguousarray(x.reshape(-1, width).T)
+    columns = np.array(x.reshape(-1, width).T, order="C", copy=True)
     columns -= columns.max(axis=0)
     if log:
         columns -= np.log(np.exp(columns).sum(axis=0))

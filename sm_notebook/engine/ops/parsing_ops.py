@@ -67,7 +67,7 @@ def _parse_all(serialized, op):
     return examples
 
 
-def _dense_output(examples, spec: _Dense, op, batched):
+def _dense_output(examples, spec: _Dense, op, batched, ctx=None):
     dtype, shape = spec.dtype, spec.shape
     variable = len(shape) > 0 and shape[0] is None
     inner = tuple(shape[1:]) if variable else tuple(shape)
@@ -101,11 +101,15 @@ def _dense_output(examples, spec: _Dense, op, batched):
         longest = max((len(r) // stride for r in rows), default=0)
         zero = b"" if dtype.kind == "O" else 0
         pad = spec.default.reshape(-1)[0] if spec.default.size else zero
+        if ctx is not None:
+            ctx.check_alloc((len(rows), longest * stride), dtype, op)
         out = np.full((len(rows), longest * stride), pad, dtype=dtype)
         for i, r in enumerate(rows):
             out[i, :len(r)] = r
         full = (len(rows), longest) + inner
     else:
+        if ctx is not None:
+            ctx.check_alloc((len(rows), stride), dtype, op)
         out = np.empty((len(rows), stride), dtype=dtype)
         for i, r in enumerate(rows):
             out[i] = r
@@ -143,10 +147,12 @@ def _ragged_output(examples, key, dtype, split_dtype, op, batched):
     return flat.astype(dtype, copy=False), row_splits
 
 
-def parse_examples(serialized, sparse, dense, ragged, op):
+def parse_examples(serialized, sparse, dense, ragged, op, ctx=None):
     """Parse serialized Examples (a scalar or a vector) into the op's flat output list.
 
     ``sparse``: [(key, dtype)], ``dense``: [_Dense], ``ragged``: [(key, dtype, split dtype)].
+    ``ctx``: dense outputs (defaults repeated per example, padding) are checked against
+    its memory cap before they are made.
     """
     serialized = np.asarray(serialized)
     batched = serialized.ndim > 0
@@ -155,7 +161,7 @@ def parse_examples(serialized, sparse, dense, ragged, op):
                               f"{serialized.shape}.")
     examples = _parse_all(serialized.reshape(-1), op)
     sparse_out = [_sparse_output(examples, key, np.dtype(dt), op, batched) for key, dt in sparse]
-    dense_out = [_dense_output(examples, spec, op, batched) for spec in dense]
+    dense_out = [_dense_output(examples, spec, op, batched, ctx) for spec in dense]
     ragged_out = [_ragged_output(examples, key, np.dtype(dt), np.dtype(st), op, batched)
                   for key, dt, st in ragged]
     return ([s[0] for s in sparse_out] + [s[1] for s in sparse_out] + [s[2] for s in sparse_out]
@@ -216,7 +222,7 @@ def parse_example_v2(ctx, inputs, attrs):
         raise SavedModelError(f"{op}: a feature key is requested twice: {all_keys}.")
     return parse_examples(serialized, list(zip(sparse_keys, sparse_types)),
                           _dense_specs(dense_keys, defaults, attrs, op),
-                          list(zip(ragged_keys, value_types, split_types)), op)
+                          list(zip(ragged_keys, value_types, split_types)), op, ctx)
 
 
 _V1_OUTPUTS = (OutputArg("sparse_indices", number_attr="Nsparse"),
@@ -236,7 +242,7 @@ def parse_example_v1(ctx, inputs, attrs):
     dense_keys = [_key_list(k)[0] for k in inputs[2 + n_sparse:2 + n_sparse + n_dense]]
     defaults = inputs[2 + n_sparse + n_dense:]
     return parse_examples(serialized, list(zip(sparse_keys, attrs.get("sparse_types", []))),
-                          _dense_specs(dense_keys, defaults, attrs, op), [], op)
+                          _dense_specs(dense_keys, defaults, attrs, op), [], op, ctx)
 
 
 _SINGLE_OUTPUTS = (OutputArg("sparse_indices", number_attr="num_sparse"),
@@ -254,4 +260,4 @@ def parse_single_example(ctx, inputs, attrs):
     sparse_keys = _key_list(attrs.get("sparse_keys", []))
     dense_keys = _key_list(attrs.get("dense_keys", []))
     return parse_examples(serialized, list(zip(sparse_keys, attrs.get("sparse_types", []))),
-                          _dense_specs(dense_keys, inputs[1:], attrs, op), [], op)
+                          _dense_specs(dense_keys, inputs[1:], attrs, op), [], op, ctx)

@@ -215,7 +215,7 @@ def bundle_reader(ctx, prefix: str):
     key = ("bundle", str(Path(prefix).resolve()))
     reader = ctx.resources.get(key)
     if reader is None:
-        reader = ctx.resources[key] = BundleReader(prefix)
+        reader = ctx.resources[key] = BundleReader(prefix, root=ctx.export_dir if own else None)
     return reader
 
 

@@ -1,18 +1,17 @@
 """String kernels (host only): strings are numpy object arrays of ``bytes``, as in TensorFlow.
 
-Regular expressions follow RE2 (TensorFlow's engine) through Python's ``re``
-with a translation of the differing syntax; patterns using RE2-only features
-(``\\p{..}`` classes, ``\\C``) are refused with a SavedModelError.
+Regular expressions run on RE2 (the ``google-re2`` package), TensorFlow's own
+engine: the same syntax and matches, in time linear in the subject.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import math
-import re
 import struct
 
 import numpy as np
+import re2
 
 from ...errors import SavedModelError
 from ...format.farmhash import fingerprint64
@@ -65,6 +64,11 @@ def string_join(ctx, inputs, attrs):
         raise SavedModelError(f"StringJoin: input shapes do not match: {sorted(shapes)}.")
     shape = shapes.pop() if shapes else ()
     sep = _attr_bytes(attrs.get("separator", b""))
+    count = math.prod(shape)
+    if count:  # scalars repeat for every element: bound the joined bytes before joining
+        longest = sum(max(map(len, p.reshape(-1)), default=0) for p in parts)
+        ctx.check_alloc((count, longest + len(sep) * max(len(parts) - 1, 0)), np.uint8,
+                        "StringJoin")
     columns = [np.broadcast_to(p, shape).reshape(-1) for p in parts]
     joined = [sep.join(row) for row in zip(*columns)] if columns else []
     out = np.empty(len(joined), object)
@@ -216,99 +220,45 @@ def reduce_join(ctx, inputs, attrs):
 
 # --- regular expressions --------------------------------------------------------------------
 
-_RE_CACHE: dict = {}
-
-
-def _translate_re2(pattern: str, op: str) -> str:
-    """RE2 syntax to Python's: ``\\z``, ``\\Q..\\E``, ``$`` as end-of-text unless (?m)."""
-    multiline = re.search(r"\(\?[a-zA-Z]*m", pattern) is not None
-    out, i, in_class = [], 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            if nxt in "pPC":
-                raise SavedModelError(f"{op}: the RE2 escape \\{nxt} in pattern {pattern!r} is not "
-                                      "supported by sm_notebook's regex engine.")
-            if nxt == "z" and not in_class:
-                out.append(r"\Z")
-            elif nxt == "Q":
-                end = pattern.find(r"\E", i + 2)
-                end = len(pattern) if end < 0 else end
-                out.append(re.escape(pattern[i + 2:end]))
-                i = end + 2
-                continue
-            else:
-                out.append(pattern[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            if ch == "]":
-                in_class = False
-            elif ch == "[" and pattern[i:i + 2] == "[:":
-                close = pattern.find(":]", i)
-                if close > 0:
-                    out.append(_POSIX_CLASSES.get(pattern[i + 2:close], pattern[i:close + 2]))
-                    i = close + 2
-                    continue
-            out.append(ch)
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-            if pattern[i + 1:i + 2] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i + 1:i + 2] == "]":
-                out.append(r"\]")
-                i += 1
-        elif ch == "$" and not multiline:
-            out.append(r"(?!(?s:.))")
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": r"\x00-\x7f", "blank": r"\t ",
-    "cntrl": r"\x00-\x1f\x7f", "digit": "0-9", "graph": r"!-~", "lower": "a-z", "print": " -~",
-    "punct": r"!-/:-@\[-`{-~", "space": r"\t\n\v\f\r ", "upper": "A-Z", "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
+#: RE2 as TensorFlow builds it (``RE2(pattern)``: UTF-8, longest_match off), without its
+#: error logging to stderr.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE_CACHE: dict = {}  # pattern bytes -> compiled RE2
 
 
 def _compile(pattern, op):
-    pattern = pattern.decode("utf-8", "surrogateescape") if isinstance(pattern, bytes) else pattern
-    key = (pattern, op)
-    if key not in _RE_CACHE:
+    """``pattern`` compiled by RE2, TensorFlow's engine: its syntax, and time linear in the
+    subject whatever the pattern. Patterns RE2 rejects (backreferences, lookaround,
+    ``\\Z``...) fail as in TensorFlow."""
+    pattern = pattern.encode("utf-8") if isinstance(pattern, str) else bytes(pattern)
+    regex = _RE_CACHE.get(pattern)
+    if regex is None:
         try:
-            _RE_CACHE[key] = re.compile(_translate_re2(pattern, op), re.ASCII)
-        except re.error as exc:
-            raise SavedModelError(f"{op}: invalid pattern {pattern!r}: {exc}.") from None
-    return _RE_CACHE[key]
-
-
-def _text(s: bytes) -> str:
-    return s.decode("utf-8", "surrogateescape")
-
-
-def _bytes(s: str) -> bytes:
-    return s.encode("utf-8", "surrogateescape")
+            regex = re2.compile(pattern, _RE2_OPTIONS)
+        except re2.error as exc:
+            raise SavedModelError(
+                f"{op}: invalid pattern {pattern.decode('utf-8', 'backslashreplace')!r}, error: "
+                f"{exc}. TensorFlow's regex engine (RE2) rejects it too; RE2 has no "
+                "backreferences or lookaround and spells end of text \\z.") from None
+        if len(_RE_CACHE) > 1024:
+            _RE_CACHE.clear()
+        _RE_CACHE[pattern] = regex
+    return regex
 
 
 def _rewriter(rewrite: bytes):
     """RE2 rewrite (``\\0``-``\\9`` groups, ``\\\\`` backslash) as (function of a match,
     highest group used, whether it is valid). RE2 stops at an invalid escape."""
-    text = _text(rewrite)
-    pieces, i, valid = [], 0, True
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            nxt = text[i + 1:i + 2]
-            if nxt and nxt in "0123456789":
+    pieces, i, valid, top = [], 0, True, 0
+    while i < len(rewrite):
+        ch = rewrite[i:i + 1]
+        if ch == b"\\":
+            nxt = rewrite[i + 1:i + 2]
+            if nxt and nxt in b"0123456789":
                 pieces.append(int(nxt))
-            elif nxt == "\\":
-                pieces.append("\\")
+            elif nxt == b"\\":
+                pieces.append(b"\\")
             else:
                 valid = False
                 break
@@ -316,33 +266,51 @@ def _rewriter(rewrite: bytes):
         else:
             pieces.append(ch)
             i += 1
-    top = max((int(d) for d in re.findall(r"\\(.)", text) if d in "0123456789"), default=0)
+    k = 0
+    while k < len(rewrite):  # every escaped digit counts, as in RE2's MaxSubmatch
+        if rewrite[k:k + 1] == b"\\":
+            if rewrite[k + 1:k + 2].isdigit():
+                top = max(top, int(rewrite[k + 1:k + 2]))
+            k += 1
+        k += 1
 
     def rewrite_match(m):
-        return "".join(p if isinstance(p, str) else (m.group(p) or "") for p in pieces)
+        return b"".join(p if isinstance(p, bytes) else (m.group(p) or b"") for p in pieces)
     return rewrite_match, top, valid
 
 
-def _replace(regex, s: str, rewrite, replace_global: bool) -> str:
+def _utf8_step(s: bytes, pos: int) -> int:
+    """Bytes of the character at ``pos`` as RE2 steps over it: one UTF-8 character, or
+    one byte where the text is not valid UTF-8."""
+    lead = s[pos] if pos < len(s) else 0
+    n = 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF4 else 1
+    if n > 1:
+        try:
+            s[pos:pos + n].decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return 1
+    return n
+
+
+def _replace(regex, s: bytes, rewrite, replace_global: bool) -> bytes:
     """RE2's Replace / GlobalReplace: no empty match right after the previous match."""
-    out, pos, last_end, count = [], 0, -1, 0
+    out, pos, last_end = [], 0, -1
     while pos <= len(s):
         m = regex.search(s, pos)
         if m is None:
             break
         if m.start() == m.end() and m.start() == last_end:
-            if pos < len(s):
-                out.append(s[pos])
-            pos += 1
+            step = _utf8_step(s, pos)
+            out.append(s[pos:pos + step])
+            pos += step
             continue
         out.append(s[pos:m.start()])
         out.append(rewrite(m))
         pos = last_end = m.end()
-        count += 1
         if not replace_global:
             break
     out.append(s[pos:])
-    return "".join(out)
+    return b"".join(out)
 
 
 def _regex_replace(x, pattern, rewrite, replace_global, op):
@@ -350,7 +318,7 @@ def _regex_replace(x, pattern, rewrite, replace_global, op):
     rewrite_fn, top_group, valid = _rewriter(rewrite)
     if top_group > regex.groups or (not valid and not replace_global):
         return _strings(x)  # RE2 refuses the rewrite and leaves every string unchanged
-    return _map(lambda s: _bytes(_replace(regex, _text(s), rewrite_fn, replace_global)), x)
+    return _map(lambda s: _replace(regex, s, rewrite_fn, replace_global), x)
 
 
 @kernel("RegexReplace", host=True)
@@ -369,7 +337,7 @@ def static_regex_replace(ctx, inputs, attrs):
 
 def _full_match(x, pattern, op):
     regex = _compile(pattern, op)
-    return _map(lambda s: regex.fullmatch(_text(s)) is not None, x, np.bool_)
+    return _map(lambda s: regex.fullmatch(s) is not None, x, np.bool_)
 
 
 @kernel("RegexFullMatch", host=True)
@@ -391,7 +359,7 @@ _AS_STRING_FILLS = ("", " ", "+", "-", "0", "#")
 def _c_format(fmt: str, value) -> str:
     """printf-style formatting; non-finite values spelled as glibc does ("-nan", no zero fill)."""
     if isinstance(value, float) and not math.isfinite(value):
-        flags, width = re.match(r"%([-+ #0]*)(\d*)", fmt).groups()
+        flags, width = re2.match(r"%([-+ #0]*)(\d*)", fmt).groups()
         negative = math.copysign(1.0, value) < 0
         text = ("-" if negative else "+" if "+" in flags else " " if " " in flags else "")
         text += "nan" if math.isnan(value) else "inf"
@@ -416,6 +384,8 @@ def as_string(ctx, inputs, attrs):
         raise SavedModelError(f"AsString: fill argument not supported: {fill!r}.")
     if scientific and shortest:
         raise SavedModelError("AsString: cannot select both scientific and shortest notation.")
+    if width > 0:
+        ctx.check_alloc((x.size, width), np.uint8, "AsString")
     if kind in "OSU":  # %s: only the width and left-justification apply
         if width < 0:
             return [_strings(x)]
@@ -442,23 +412,23 @@ def as_string(ctx, inputs, attrs):
     return [_map(lambda v: _c_format(fmt, float(v)).encode(), x.astype(np.float64).astype(object))]
 
 
-_INT_RE = re.compile(rb"[+-]?[0-9]+\Z")
-_FLOAT_RE = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?"
-                       rb"|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
-                       rb"|inf(?:inity)?|nan)\Z", re.IGNORECASE)
+_INT_RE = re2.compile(rb"[+-]?[0-9]+")
+_FLOAT_RE = re2.compile(rb"(?i)[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?"
+                        rb"|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
+                        rb"|inf(?:inity)?|nan)")
 
 
 def _parse_number(s: bytes, dtype: np.dtype):
     text = s.strip(_WHITESPACE)
     if dtype.kind == "i":
-        if not _INT_RE.match(text):
+        if not _INT_RE.fullmatch(text):
             raise ValueError
         value = int(text)
         info = np.iinfo(dtype)
         if not info.min <= value <= info.max:
             raise ValueError
         return value
-    if not _FLOAT_RE.match(text):
+    if not _FLOAT_RE.fullmatch(text):
         raise ValueError
     sign = -1.0 if text[:1] == b"-" else 1.0
     body = text.lstrip(b"+-")
@@ -552,14 +522,14 @@ def string_to_hash_bucket_strong(ctx, inputs, attrs):
     return [_map(lambda s: siphash24(key[0], key[1], s) % buckets, inputs[0], np.int64)]
 
 
-_B64_RE = re.compile(rb"[A-Za-z0-9_-]*\Z")
+_B64_RE = re2.compile(rb"[A-Za-z0-9_-]*")
 
 
 def _decode_base64(s: bytes) -> bytes:
     body = s
     if len(s) % 4 == 0 and s.endswith(b"="):
         body = s[:-2] if s.endswith(b"==") else s[:-1]
-    if not _B64_RE.match(body):
+    if not _B64_RE.fullmatch(body):
         raise SavedModelError(f"DecodeBase64: invalid character found in base64: {s[:40]!r}.")
     if len(body) % 4 == 1:
         raise SavedModelError("DecodeBase64: base64 string length cannot be 1 modulo 4: "

@@ -61,11 +61,13 @@ def _create(ctx, attrs, op, mutable, value_shape=(), anonymous=False):
 
     Without a shared_name, a table is private to its node when the engine passes the
     node's name as the ``_node_name`` attr (TensorFlow's per-kernel table), else to this
-    one execution (as Anonymous* tables always are).
+    one execution. Anonymous* ops have no shared_name attr: one the engine sets (a
+    main-graph node of a TF2 export, which TensorFlow's loader runs once as a restored
+    resource) names the table; without it the table belongs to this one execution.
     """
     key_dtype, value_dtype = np.dtype(attrs["key_dtype"]), np.dtype(attrs["value_dtype"])
     container = attrs.get("container", "") or ""
-    shared_name = "" if anonymous else attrs.get("shared_name", "") or ""
+    shared_name = attrs.get("shared_name", "") or ""
     if not shared_name and not anonymous:
         shared_name = attrs.get("_node_name", "")
     if not shared_name:

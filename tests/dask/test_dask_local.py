@@ -1,0 +1,126 @@
+"""sm_notebook.dask without a cluster: laziness, checks made before scheduling, the optional import."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+pd = pytest.importorskip("pandas")
+
+import dask  # noqa: E402
+
+import sm_notebook  # noqa: E402
+import sm_notebook.dask as smd  # noqa: E402
+from conftest import MODELS  # noqa: E402
+from sm_notebook import SavedModelError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MLP = MODELS / "keras3_mlp"
+
+
+def test_predict_builds_the_result_from_the_signature_without_running(copy_fixture):
+    path = copy_fixture("keras3_cnn")
+    images = da.zeros((10, 32, 32, 3), dtype="float32", chunks=(4, 16, 32, 3))  # split inner axis too
+    lazy = smd.predict(path, images)
+    assert (lazy.shape, lazy.dtype, lazy.chunks) == ((10, 5), np.float32, ((4, 4, 2), (5,)))
+    assert not [k for k in smd.model_loads() if k[0] == str(path)]  # nothing loaded to infer meta
+    with dask.config.set(scheduler="threads"):
+        got = lazy.compute()
+    np.testing.assert_array_equal(got, sm_notebook.load(path).signatures["serving_default"](
+        image=np.zeros((10, 32, 32, 3), "float32"))["output_0"])
+    assert [n for k, n in smd.model_loads().items() if k[0] == str(path)] == [1]
+
+
+def test_unknown_row_counts_and_the_sync_scheduler():
+    x = np.random.default_rng(0).normal(size=(30, 8)).astype("float32")
+    frame = dd.from_pandas(pd.DataFrame(x), npartitions=3)
+    unknown = frame.to_dask_array()  # row chunks are nan until computed
+    assert np.isnan(unknown.shape[0])
+    lazy = smd.predict(MLP, unknown, batch_size=4)
+    got = lazy.compute(scheduler="sync")
+    np.testing.assert_array_equal(got, sm_notebook.load(MLP).signatures["serving_default"](features=x)["output_0"])
+
+
+def test_dataframe_columns_default_to_input_names():
+    tokens = pd.DataFrame({"tokens": ["the", "mat", "dog", "<unk>", "cat"], "other": range(5)})
+    lazy = smd.predict(MODELS / "tf1_multi_tags", dd.from_pandas(tokens, npartitions=2),
+                       signature="lookup", tags="serve")
+    assert list(lazy.columns) == ["ids"] and lazy.dtypes["ids"] == np.int64
+    assert lazy.compute(scheduler="sync")["ids"].tolist() == [1, 5, -1, 0, 2]
+
+
+@pytest.mark.parametrize("data, message", [
+    (da.zeros((4, 7), dtype="float32"), r"expects rows of shape \(8,\) \(float32\[\?,8\]\); the data's rows have shape \(7,\)"),
+    (da.from_array(np.array([["a"] * 8] * 4)), "got str32 values"),
+    (np.zeros((4, 8), "float32"), "Wrap numpy arrays with dask.array.from_array"),
+    ({"features": da.zeros((4, 8)), "extra": da.zeros(4)}, r"unknown input\(s\) \['extra'\]"),
+    ({"features": da.zeros((4, 8)), "other": da.zeros(4)}, "unknown input"),
+])
+def test_bad_requests_fail_before_scheduling(data, message):
+    with pytest.raises(SavedModelError, match=message):
+        smd.predict(MLP, data)
+
+
+def test_bad_arguments_are_explained():
+    x = da.zeros((4, 8), dtype="float32")
+    with pytest.raises(SavedModelError, match="its outputs are: output_0"):
+        smd.predict(MLP, x, outputs="probabilities")
+    with pytest.raises(SavedModelError, match="batch_size must be a positive integer"):
+        smd.predict(MLP, x, batch_size=0)
+    with pytest.raises(SavedModelError, match="columns= maps DataFrame columns"):
+        smd.predict(MLP, x, columns={"features": "a"})
+    with pytest.raises(SavedModelError, match="No signature 'nope'"):
+        smd.predict(MLP, x, signature="nope")
+    with pytest.raises(SavedModelError, match="No SavedModel at"):
+        smd.predict(MLP / "missing", x)
+    with pytest.raises(SavedModelError, match="s3:// URLs are not supported yet"):
+        smd.predict("s3://bucket/model", x)
+    assert smd.predict(f"file://{MLP}", x).compute(scheduler="sync").shape == (4, 4)
+    frame = dd.from_pandas(pd.DataFrame({"a": [1.0]}), npartitions=1)
+    with pytest.raises(SavedModelError, match=r"no column for input\(s\) features: float32\[\?,8\]"):
+        smd.predict(MLP, frame)
+
+
+def test_outputs_that_are_not_row_wise_are_refused_with_the_candidates():
+    path = MODELS / "tf2_module"
+    ids = da.from_array(np.array([1, 2, -7, 8]), chunks=2)
+    mask = da.from_array(np.array([True, False, True, True]), chunks=2)
+    with pytest.raises(SavedModelError, match=r"any_even: bool\[\]; count: int64\[\].*candidates: inverted, selected"):
+        smd.predict(path, {"ids": ids, "mask": mask}, signature="int_and_bool")
+    inverted = smd.predict(path, {"ids": ids, "mask": mask}, signature="int_and_bool", outputs="inverted")
+    assert inverted.compute(scheduler="sync").tolist() == [False, True, False, False]
+
+
+def test_scalar_inputs_are_fed_whole_to_every_chunk():
+    x = np.arange(6, dtype="float32")
+    outputs = ["loop", "switched"]
+    lazy = smd.predict(MODELS / "tf2_module", {"x": da.from_array(x, chunks=4), "branch": np.int32(1)},
+                       signature="control_flow", outputs=outputs)
+    got = dask.compute(lazy, scheduler="sync")[0]
+    reference = sm_notebook.load(MODELS / "tf2_module").signatures["control_flow"](x=x, branch=np.int32(1))
+    for key in outputs:
+        np.testing.assert_array_equal(got[key], reference[key])
+    with pytest.raises(SavedModelError, match="fed whole to every chunk"):
+        smd.predict(MODELS / "tf2_module", {"x": da.from_array(x), "branch": da.from_array(np.int32(1))},
+                    signature="control_flow", outputs=outputs)
+
+
+def test_sm_notebook_imports_without_dask_and_sm_notebook_dask_names_the_extra():
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["dask"] = None  # as if Dask were not installed
+        import sm_notebook
+        assert sm_notebook.load
+        try:
+            import sm_notebook.dask
+        except ImportError as exc:
+            print("MESSAGE:", exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'pip install -e ".[dask]"' in done.stdout
