@@ -163,8 +163,8 @@ def _check_signatures(info):
                             yield Problem("error", "missing-tensor",
                                           f"Signature {key!r} {side} {spec.key!r} refers to tensor "
                                           f"{name!r}, but the graph has no node {node!r}.",
-                                          f"Point it at an existing tensor (Builder.add_signature) or "
-                                          f"remove the signature.", mg.index)
+                                          "Point it at an existing tensor (Builder.add_signature) or "
+                                          "remove the signature.", mg.index)
 
 
 def _check_variables(info):

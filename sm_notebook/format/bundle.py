@@ -30,7 +30,6 @@ import struct
 import sys
 import uuid
 from collections import deque
-from pathlib import Path
 
 import google_crc32c
 import numpy as np

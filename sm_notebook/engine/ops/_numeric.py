@@ -125,10 +125,10 @@ def prepared_op_kernel(*ops):
     return register
 
 
-def op_kernel(*ops, outputs=("output",)):
+def op_kernel(*ops):
     """`registry.kernel` of ``op_kernel_wrapper(fn)``."""
     def register(fn):
-        kernel(*ops, outputs=outputs)(op_kernel_wrapper(fn))
+        kernel(*ops)(op_kernel_wrapper(fn))
         return fn
     return register
 

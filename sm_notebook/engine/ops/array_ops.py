@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import SavedModelError
 from ._arrays import (canonical_axis, fresh_copy, host_result, ints, move_to, np_dtype,
                       num_elements, scalar, xp_of)
-from .registry import OutputArg, kernel, prepared_kernel
+from .registry import kernel, prepared_kernel
 
 # --- shapes ---------------------------------------------------------------------------------
 
@@ -29,7 +29,7 @@ def shape(ctx, inputs, attrs):
     return [_shape_tensor(ctx, tuple(dims), attrs.get("out_type", np.int32), "Shape")]
 
 
-@kernel("ShapeN", outputs=(OutputArg("output", number_attr="N"),))
+@kernel("ShapeN")
 def shape_n(ctx, inputs, attrs):
     out_type = attrs.get("out_type", np.int32)
     return [_shape_tensor(ctx, tuple(x.shape), out_type, "ShapeN") for x in inputs]
@@ -163,7 +163,7 @@ def _slice_along(x, axis, start, stop):
     return x[(slice(None),) * axis + (slice(start, stop), ...)]
 
 
-@kernel("Unpack", outputs=(OutputArg("output", number_attr="num"),))
+@kernel("Unpack")
 def unpack(ctx, inputs, attrs):
     x = inputs[0]
     axis = canonical_axis(int(attrs.get("axis", 0)), x.ndim, "Unpack")
@@ -205,7 +205,7 @@ def _split_indices(ctx, axis_t, x, attrs) -> list:
     return [(slice(None),) * axis + (slice(i * step, (i + 1) * step), Ellipsis) for i in range(num)]
 
 
-@kernel("SplitV", outputs=(OutputArg("output", number_attr="num_split"),))
+@kernel("SplitV")
 def split_v(ctx, inputs, attrs):
     x, sizes_t, axis_t = inputs
     ctx.check_outputs(int(np.prod(sizes_t.shape)), "SplitV")
@@ -650,7 +650,7 @@ def broadcast_args(ctx, inputs, attrs):
     return [ctx.asarray(np.asarray(out, dtype=np_dtype(inputs[0])).reshape(len(out)))]
 
 
-@kernel("BroadcastGradientArgs", outputs=("r0", "r1"))
+@kernel("BroadcastGradientArgs")
 def broadcast_gradient_args(ctx, inputs, attrs):
     s0, s1 = (ints(ctx, t) for t in inputs)
     out, a, b = _broadcast_shapes(s0, s1, "BroadcastGradientArgs")

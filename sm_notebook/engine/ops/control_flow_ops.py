@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SavedModelError
-from .registry import OutputArg, kernel
+from .registry import kernel
 
 
 class _Dead:
@@ -48,14 +48,13 @@ def truthy(ctx, value) -> bool:
 
 # --------------------------------------------------------------------------- function calls
 
-@kernel("PartitionedCall", outputs=(OutputArg("output", type_list_attr="Tout"),))
+@kernel("PartitionedCall")
 def partitioned_call(ctx, inputs, attrs):
     func = attrs["f"]
     return ctx.call_function(func.name, list(inputs), func.attrs)
 
 
-@kernel("StatefulPartitionedCall", outputs=(OutputArg("output", type_list_attr="Tout"),),
-        stateful=True)
+@kernel("StatefulPartitionedCall")
 def stateful_partitioned_call(ctx, inputs, attrs):
     func = attrs["f"]
     return ctx.call_function(func.name, list(inputs), func.attrs)
@@ -66,8 +65,8 @@ def _if(ctx, inputs, attrs):
     return ctx.call_function(branch.name, list(inputs[1:]), branch.attrs)
 
 
-kernel("If", outputs=(OutputArg("output", type_list_attr="Tout"),), stateful=True)(_if)
-kernel("StatelessIf", outputs=(OutputArg("output", type_list_attr="Tout"),))(_if)
+kernel("If")(_if)
+kernel("StatelessIf")(_if)
 
 
 def _case(ctx, inputs, attrs):
@@ -79,8 +78,8 @@ def _case(ctx, inputs, attrs):
     return ctx.call_function(branch.name, list(inputs[1:]), branch.attrs)
 
 
-kernel("Case", outputs=(OutputArg("output", type_list_attr="Tout"),), stateful=True)(_case)
-kernel("StatelessCase", outputs=(OutputArg("output", type_list_attr="Tout"),))(_case)
+kernel("Case")(_case)
+kernel("StatelessCase")(_case)
 
 
 def _while(ctx, inputs, attrs):
@@ -100,19 +99,19 @@ def _while(ctx, inputs, attrs):
     return values
 
 
-kernel("While", outputs=(OutputArg("output", type_list_attr="T"),), stateful=True)(_while)
-kernel("StatelessWhile", outputs=(OutputArg("output", type_list_attr="T"),))(_while)
+kernel("While")(_while)
+kernel("StatelessWhile")(_while)
 
 
 # --------------------------------------------------------------------------- TF1 control flow
 
-@kernel("Switch", "RefSwitch", outputs=("output_false", "output_true"))
+@kernel("Switch", "RefSwitch")
 def switch(ctx, inputs, attrs):
     data, pred = inputs
     return [DEAD, data] if truthy(ctx, pred) else [data, DEAD]
 
 
-@kernel("Merge", "RefMerge", outputs=("output", "value_index"))
+@kernel("Merge", "RefMerge")
 def merge(ctx, inputs, attrs):
     for index, value in enumerate(inputs):
         if value is not DEAD:
@@ -125,6 +124,6 @@ def frame_identity(ctx, inputs, attrs):
     return [inputs[0]]
 
 
-@kernel("ControlTrigger", outputs=())
+@kernel("ControlTrigger")
 def control_trigger(ctx, inputs, attrs):
     return []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SavedModelError
-from .registry import OutputArg, kernel
+from .registry import kernel
 
 
 @kernel("Const")
@@ -27,12 +27,12 @@ def identity(ctx, inputs, attrs):
     return [inputs[0]]
 
 
-@kernel("IdentityN", outputs=(OutputArg("output", type_list_attr="T"),))
+@kernel("IdentityN")
 def identity_n(ctx, inputs, attrs):
     return list(inputs)
 
 
-@kernel("NoOp", outputs=())
+@kernel("NoOp")
 def no_op(ctx, inputs, attrs):
     return []
 
@@ -76,7 +76,7 @@ def _summary(value, summarize: int) -> str:
     return "[" + " ".join(items) + more + "]"
 
 
-@kernel("Assert", outputs=(), stateful=True)
+@kernel("Assert")
 def assert_(ctx, inputs, attrs):
     condition = np.asarray(ctx.to_numpy(inputs[0]))
     if not condition.all():

@@ -177,7 +177,7 @@ def one_hot(ctx, inputs, attrs):
     return [out]
 
 
-@kernel("TopKV2", outputs=("values", "indices"))
+@kernel("TopKV2")
 def top_k_v2(ctx, inputs, attrs):
     x, k_t = inputs
     xp = xp_of(ctx, x)
@@ -223,11 +223,11 @@ def _unique(ctx, op, x, idx_dtype):
     return values, xp.astype(idx, idx_dtype), xp.astype(counts, idx_dtype)
 
 
-@kernel("Unique", outputs=("y", "idx"))
+@kernel("Unique")
 def unique(ctx, inputs, attrs):
     return list(_unique(ctx, "Unique", inputs[0], attrs.get("out_idx", np.int32))[:2])
 
 
-@kernel("UniqueWithCounts", outputs=("y", "idx", "count"))
+@kernel("UniqueWithCounts")
 def unique_with_counts(ctx, inputs, attrs):
     return list(_unique(ctx, "UniqueWithCounts", inputs[0], attrs.get("out_idx", np.int32)))

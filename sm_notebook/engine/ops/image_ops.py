@@ -46,7 +46,7 @@ def _take(xp, x, index, axis):
     return xp.take(x, xp.asarray(index.astype(np.int64)), axis=axis)
 
 
-@op_kernel("ResizeNearestNeighbor", outputs=("resized_images",))
+@op_kernel("ResizeNearestNeighbor")
 def resize_nearest_neighbor(ctx, inputs, attrs):
     xp, images, (height, width), align_corners, half_pixel_centers = _resize_setup(
         ctx, "ResizeNearestNeighbor", inputs, attrs)
@@ -78,7 +78,7 @@ def _linear_weights(in_size, out_size, align_corners, half_pixel_centers):
     return lower, upper, (source - floor).astype(_F)
 
 
-@op_kernel("ResizeBilinear", outputs=("resized_images",))
+@op_kernel("ResizeBilinear")
 def resize_bilinear(ctx, inputs, attrs):
     """Bilinear interpolation; the output is float32 whatever the input type."""
     xp, images, (height, width), align_corners, half_pixel_centers = _resize_setup(
@@ -132,7 +132,7 @@ def _cubic_weights(in_size, out_size, align_corners, half_pixel_centers):
     return indices, weights.astype(_F)
 
 
-@op_kernel("ResizeBicubic", outputs=("resized_images",))
+@op_kernel("ResizeBicubic")
 def resize_bicubic(ctx, inputs, attrs):
     """Bicubic (Keys) interpolation along x then y; the output is float32."""
     xp, images, (height, width), align_corners, half_pixel_centers = _resize_setup(
@@ -169,7 +169,7 @@ def _area_weights(in_size, out_size, align_corners):
     return weights, scale
 
 
-@op_kernel("ResizeArea", outputs=("resized_images",))
+@op_kernel("ResizeArea")
 def resize_area(ctx, inputs, attrs):
     """The average of the input pixels under each output pixel's box; the output is float32."""
     xp, images, (height, width), align_corners, _ = _resize_setup(ctx, "ResizeArea", inputs, attrs)

@@ -158,14 +158,14 @@ def _new_list(ctx, attrs, shape_t, op, items=(), max_num=-1):
     return TensorList(dtype, _shape_from_tensor(ctx, shape_t, op), tuple(items), max_num)
 
 
-@kernel("EmptyTensorList", outputs=("handle",))
+@kernel("EmptyTensorList")
 def empty_tensor_list(ctx, inputs, attrs):
     shape_t, max_t = inputs
     max_num = scalar(ctx, max_t, "EmptyTensorList", "max_num_elements")
     return [_new_list(ctx, attrs, shape_t, "EmptyTensorList", (), max_num)]
 
 
-@kernel("TensorListReserve", outputs=("handle",))
+@kernel("TensorListReserve")
 def tensor_list_reserve(ctx, inputs, attrs):
     shape_t, num_t = inputs
     num = scalar(ctx, num_t, "TensorListReserve", "num_elements")
@@ -176,7 +176,7 @@ def tensor_list_reserve(ctx, inputs, attrs):
     return [_new_list(ctx, attrs, shape_t, "TensorListReserve", (None,) * num)]
 
 
-@kernel("TensorListFromTensor", outputs=("output_handle",))
+@kernel("TensorListFromTensor")
 def tensor_list_from_tensor(ctx, inputs, attrs):
     tensor, shape_t = inputs
     op = "TensorListFromTensor"
@@ -190,13 +190,13 @@ def tensor_list_from_tensor(ctx, inputs, attrs):
     return [TensorList(np_dtype(tensor), shape, items)]
 
 
-@kernel("TensorListLength", outputs=("length",))
+@kernel("TensorListLength")
 def tensor_list_length(ctx, inputs, attrs):
     lst = _get_list(inputs[0], "TensorListLength")
     return [ctx.asarray(np.asarray(len(lst), np.int32))]
 
 
-@kernel("TensorListElementShape", outputs=("element_shape",))
+@kernel("TensorListElementShape")
 def tensor_list_element_shape(ctx, inputs, attrs):
     lst = _get_list(inputs[0], "TensorListElementShape")
     dtype = np.dtype(attrs.get("shape_type", np.int32))
@@ -206,7 +206,7 @@ def tensor_list_element_shape(ctx, inputs, attrs):
     return [ctx.asarray(np.asarray(dims, dtype).reshape(len(dims)))]
 
 
-@kernel("TensorListGetItem", outputs=("item",))
+@kernel("TensorListGetItem")
 def tensor_list_get_item(ctx, inputs, attrs):
     op = "TensorListGetItem"
     lst = _get_list(inputs[0], op)
@@ -219,7 +219,7 @@ def tensor_list_get_item(ctx, inputs, attrs):
     return [item]
 
 
-@kernel("TensorListSetItem", outputs=("output_handle",))
+@kernel("TensorListSetItem")
 def tensor_list_set_item(ctx, inputs, attrs):
     op = "TensorListSetItem"
     lst, index_t, item = _get_list(inputs[0], op), inputs[1], inputs[2]
@@ -234,7 +234,7 @@ def tensor_list_set_item(ctx, inputs, attrs):
     return [TensorList(lst.element_dtype, lst.element_shape, tuple(items), lst.max_num_elements)]
 
 
-@kernel("TensorListPushBack", outputs=("output_handle",))
+@kernel("TensorListPushBack")
 def tensor_list_push_back(ctx, inputs, attrs):
     op = "TensorListPushBack"
     lst, item = _get_list(inputs[0], op), inputs[1]
@@ -245,7 +245,7 @@ def tensor_list_push_back(ctx, inputs, attrs):
     return [replace(lst, items=lst.items + (item,))]
 
 
-@kernel("TensorListPopBack", outputs=("output_handle", "tensor"))
+@kernel("TensorListPopBack")
 def tensor_list_pop_back(ctx, inputs, attrs):
     op = "TensorListPopBack"
     lst = _get_list(inputs[0], op)
@@ -262,7 +262,7 @@ def tensor_list_pop_back(ctx, inputs, attrs):
     return [replace(lst, items=lst.items[:-1]), item]
 
 
-@kernel("TensorListResize", outputs=("output_handle",))
+@kernel("TensorListResize")
 def tensor_list_resize(ctx, inputs, attrs):
     op = "TensorListResize"
     lst = _get_list(inputs[0], op)
@@ -274,7 +274,7 @@ def tensor_list_resize(ctx, inputs, attrs):
     return [replace(lst, items=items)]
 
 
-@kernel("TensorListStack", outputs=("tensor",))
+@kernel("TensorListStack")
 def tensor_list_stack(ctx, inputs, attrs):
     op = "TensorListStack"
     lst = _get_list(inputs[0], op)
@@ -286,7 +286,7 @@ def tensor_list_stack(ctx, inputs, attrs):
     return [_stack(ctx, lst, lst.items, _shape_from_tensor(ctx, inputs[1], op), op)]
 
 
-@kernel("TensorListGather", outputs=("values",))
+@kernel("TensorListGather")
 def tensor_list_gather(ctx, inputs, attrs):
     op = "TensorListGather"
     lst = _get_list(inputs[0], op)
@@ -319,14 +319,14 @@ def _scatter_items(ctx, lst, tensor, indices_t, op, min_length=0):
     return replace(lst, items=tuple(items))
 
 
-@kernel("TensorListScatterIntoExistingList", outputs=("output_handle",))
+@kernel("TensorListScatterIntoExistingList")
 def tensor_list_scatter_into_existing(ctx, inputs, attrs):
     op = "TensorListScatterIntoExistingList"
     lst, tensor, indices_t = _get_list(inputs[0], op), inputs[1], inputs[2]
     return [_scatter_items(ctx, lst, tensor, indices_t, op)]
 
 
-@kernel("TensorListScatterV2", outputs=("output_handle",))
+@kernel("TensorListScatterV2")
 def tensor_list_scatter_v2(ctx, inputs, attrs):
     op = "TensorListScatterV2"
     tensor, indices_t, shape_t, num_t = inputs
@@ -334,7 +334,7 @@ def tensor_list_scatter_v2(ctx, inputs, attrs):
     return [_scatter_items(ctx, lst, tensor, indices_t, op, scalar(ctx, num_t, op, "num_elements"))]
 
 
-@kernel("TensorListScatter", outputs=("output_handle",))
+@kernel("TensorListScatter")
 def tensor_list_scatter(ctx, inputs, attrs):
     op = "TensorListScatter"
     tensor, indices_t, shape_t = inputs
@@ -342,7 +342,7 @@ def tensor_list_scatter(ctx, inputs, attrs):
     return [_scatter_items(ctx, lst, tensor, indices_t, op)]
 
 
-@kernel("TensorListSplit", outputs=("output_handle",))
+@kernel("TensorListSplit")
 def tensor_list_split(ctx, inputs, attrs):
     op = "TensorListSplit"
     tensor, shape_t, lengths_t = inputs
@@ -357,7 +357,7 @@ def tensor_list_split(ctx, inputs, attrs):
     return [TensorList(np_dtype(tensor), shape, items)]
 
 
-@kernel("TensorListConcatV2", outputs=("tensor", "lengths"))
+@kernel("TensorListConcatV2")
 def tensor_list_concat_v2(ctx, inputs, attrs):
     op = "TensorListConcatV2"
     lst = _get_list(inputs[0], op)

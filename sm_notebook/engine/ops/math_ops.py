@@ -20,7 +20,7 @@ from .registry import kernel, prepared_kernel
 # --------------------------------------------------------------------------- unary
 
 
-def _unary(op, compute, output="y"):
+def _unary(op, compute):
     """Register ``compute(xp, x) -> y`` as the kernel of ``op``."""
     def general(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
@@ -188,10 +188,10 @@ _UNARY = {
 _UFUNCS["Sigmoid"] = _numpy_sigmoid
 for _op, _compute in _UNARY.items():
     _unary(_op, _compute)
-_unary("Conj", lambda xp, x: xp.conj(x) if kind(x) == "c" else x, output="output")
+_unary("Conj", lambda xp, x: xp.conj(x) if kind(x) == "c" else x)
 
 
-@op_kernel("PopulationCount", outputs=("y",))
+@op_kernel("PopulationCount")
 def population_count(ctx, inputs, attrs):
     """The number of set bits of each element, as uint8."""
     xp, (x,) = namespace(ctx, inputs[0])
@@ -206,8 +206,8 @@ def population_count(ctx, inputs, attrs):
 
 # --------------------------------------------------------------------------- complex parts
 
-def _complex_parts_kernel(op, part, output):
-    @op_kernel(op, outputs=(output,))
+def _complex_parts_kernel(op, part):
+    @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
         if kind(x) != "c":
@@ -216,13 +216,13 @@ def _complex_parts_kernel(op, part, output):
     return run
 
 
-_complex_parts_kernel("Real", lambda xp, x: xp.real(x), "output")
-_complex_parts_kernel("Imag", lambda xp, x: xp.imag(x), "output")
-_complex_parts_kernel("Angle", lambda xp, x: xp.atan2(xp.imag(x), xp.real(x)), "output")
-_complex_parts_kernel("ComplexAbs", lambda xp, x: xp.abs(x), "y")
+_complex_parts_kernel("Real", lambda xp, x: xp.real(x))
+_complex_parts_kernel("Imag", lambda xp, x: xp.imag(x))
+_complex_parts_kernel("Angle", lambda xp, x: xp.atan2(xp.imag(x), xp.real(x)))
+_complex_parts_kernel("ComplexAbs", lambda xp, x: xp.abs(x))
 
 
-@op_kernel("Complex", outputs=("out",))
+@op_kernel("Complex")
 def complex_from_parts(ctx, inputs, attrs):
     """real + 1j*imag, broadcast; Tout complex64 for float32 parts, complex128 for float64."""
     xp, (real, imag) = namespace(ctx, *inputs)
@@ -251,7 +251,7 @@ def broadcast_shape(ctx, op, *arrays) -> tuple[int, ...]:
     return shape
 
 
-def _binary(op, compute, output="z"):
+def _binary(op, compute):
     """Register ``compute(xp, x, y) -> z`` (broadcasting) as the kernel of ``op``."""
     def general(ctx, inputs, attrs):
         if ctx.is_numpy:
@@ -477,7 +477,7 @@ for _op, _compute in _BINARY.items():
     _binary(_op, _compute)
 
 
-@op_kernel("ApproximateEqual", outputs=("z",))
+@op_kernel("ApproximateEqual")
 def approximate_equal(ctx, inputs, attrs):
     """|x - y| < tolerance, elementwise (x and y of the same shape)."""
     xp, (x, y) = namespace(ctx, *inputs)
@@ -512,7 +512,7 @@ def clip_by_value(ctx, inputs, attrs):
     return [xp.broadcast_to(out, t.shape) if tuple(out.shape) != tuple(t.shape) else out]
 
 
-@op_kernel("AddN", outputs=("sum",))
+@op_kernel("AddN")
 def add_n(ctx, inputs, attrs):
     xp, arrays = namespace(ctx, *inputs)
     total = arrays[0]
@@ -521,7 +521,7 @@ def add_n(ctx, inputs, attrs):
     return [total]
 
 
-@op_kernel("Cross", outputs=("product",))
+@op_kernel("Cross")
 def cross(ctx, inputs, attrs):
     """The cross product of 3-vectors along the last axis."""
     xp, (a, b) = namespace(ctx, *inputs)
@@ -679,8 +679,8 @@ def l2_loss(ctx, inputs, attrs):
 
 # --------------------------------------------------------------------------- scans
 
-def _scan(op, cumulative, output="out"):
-    @op_kernel(op, outputs=(output,))
+def _scan(op, cumulative):
+    @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
         if x.ndim == 0:
@@ -726,7 +726,7 @@ def _adjoint(xp, m):
 _BLAS_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
-@kernel("MatMul", outputs=("product",))
+@kernel("MatMul")
 def mat_mul(ctx, inputs, attrs):
     """a @ b of two matrices; transpose_a/transpose_b transpose (without conjugating)."""
     if ctx.is_numpy:  # plain float matrices: straight to BLAS (which raises no numpy warnings)

@@ -18,8 +18,8 @@ from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, l
 # --------------------------------------------------------------------------- activations
 
 
-def _activation(op, compute, output="activations"):
-    @op_kernel(op, outputs=(output,))
+def _activation(op, compute):
+    @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
         if is_half(x):
@@ -66,7 +66,7 @@ def _softplus_kernel(ctx, inputs, attrs):
     return [astype(xp, result, x.dtype)]
 
 
-op_kernel("Softplus", outputs=("activations",))(_softplus_kernel)
+op_kernel("Softplus")(_softplus_kernel)
 
 
 def _softsign(xp, x, attrs):
@@ -78,8 +78,8 @@ for _op, _compute in {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu
     _activation(_op, _compute)
 
 
-def _softmax(op, log, output):
-    @op_kernel(op, outputs=(output,))
+def _softmax(op, log):
+    @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (logits,) = namespace(ctx, inputs[0])
         if logits.ndim < 1:
@@ -113,8 +113,8 @@ def _softmax_short_rows(x, log):
     return columns.T.reshape(x.shape)
 
 
-_softmax("Softmax", log=False, output="softmax")
-_softmax("LogSoftmax", log=True, output="logsoftmax")
+_softmax("Softmax", log=False)
+_softmax("LogSoftmax", log=True)
 
 
 def _channel_axis(data_format: str, rank: int) -> int:
@@ -716,13 +716,9 @@ _pool_kernel("AvgPool3D", 5, "NDHWC", average=True)
 
 # --------------------------------------------------------------------------- normalization
 
-_BATCH_NORM_OUTPUTS = ("y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2")
-
-
 def _fused_batch_norm(op, with_reserve_3):
-    outputs = _BATCH_NORM_OUTPUTS + (("reserve_space_3",) if with_reserve_3 else ())
 
-    @op_kernel(op, outputs=outputs)
+    @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x, scale, offset, mean, variance) = namespace(ctx, *inputs[:5])
         data_format = attrs.get("data_format", "NHWC")
@@ -794,7 +790,7 @@ def _log_softmax_parts(xp, logits):
     return shifted, xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
 
 
-@op_kernel("SoftmaxCrossEntropyWithLogits", outputs=("loss", "backprop"))
+@op_kernel("SoftmaxCrossEntropyWithLogits")
 def softmax_cross_entropy(ctx, inputs, attrs):
     """Per-row -sum(labels * log_softmax(features)), and softmax(features) - labels."""
     xp, (features, labels) = namespace(ctx, *inputs)
@@ -812,7 +808,7 @@ def softmax_cross_entropy(ctx, inputs, attrs):
     return [astype(xp, loss, features.dtype), astype(xp, backprop, features.dtype)]
 
 
-@op_kernel("SparseSoftmaxCrossEntropyWithLogits", outputs=("loss", "backprop"))
+@op_kernel("SparseSoftmaxCrossEntropyWithLogits")
 def sparse_softmax_cross_entropy(ctx, inputs, attrs):
     """Per-row -log_softmax(features)[label], and softmax(features) - one_hot(label)."""
     op = "SparseSoftmaxCrossEntropyWithLogits"

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...errors import SavedModelError
 from ...format.example import BYTES, FLOAT, INT64, CorruptExampleError, parse_example
-from .registry import OutputArg, kernel
+from .registry import kernel
 
 _KIND_OF = {np.dtype(np.float32): FLOAT, np.dtype(np.int64): INT64, np.dtype(object): BYTES}
 _TYPE_NAME = {FLOAT: "float", INT64: "int64", BYTES: "string"}
@@ -192,15 +192,8 @@ def _dense_specs(keys, defaults, attrs, op):
     return specs
 
 
-_V2_OUTPUTS = (OutputArg("sparse_indices", number_attr="num_sparse"),
-               OutputArg("sparse_values", type_list_attr="sparse_types"),
-               OutputArg("sparse_shapes", number_attr="num_sparse"),
-               OutputArg("dense_values", type_list_attr="Tdense"),
-               OutputArg("ragged_values", type_list_attr="ragged_value_types"),
-               OutputArg("ragged_row_splits", type_list_attr="ragged_split_types"))
 
-
-@kernel("ParseExampleV2", outputs=_V2_OUTPUTS, host=True)
+@kernel("ParseExampleV2")
 def parse_example_v2(ctx, inputs, attrs):
     op = "ParseExampleV2"
     serialized, _names, sparse_keys, dense_keys, ragged_keys = inputs[:5]
@@ -225,13 +218,8 @@ def parse_example_v2(ctx, inputs, attrs):
                           list(zip(ragged_keys, value_types, split_types)), op, ctx)
 
 
-_V1_OUTPUTS = (OutputArg("sparse_indices", number_attr="Nsparse"),
-               OutputArg("sparse_values", type_list_attr="sparse_types"),
-               OutputArg("sparse_shapes", number_attr="Nsparse"),
-               OutputArg("dense_values", type_list_attr="Tdense"))
 
-
-@kernel("ParseExample", outputs=_V1_OUTPUTS, host=True)
+@kernel("ParseExample")
 def parse_example_v1(ctx, inputs, attrs):
     op = "ParseExample"
     n_sparse, n_dense = int(attrs.get("Nsparse", 0)), int(attrs.get("Ndense", 0))
@@ -245,13 +233,8 @@ def parse_example_v1(ctx, inputs, attrs):
                           _dense_specs(dense_keys, defaults, attrs, op), [], op, ctx)
 
 
-_SINGLE_OUTPUTS = (OutputArg("sparse_indices", number_attr="num_sparse"),
-                   OutputArg("sparse_values", type_list_attr="sparse_types"),
-                   OutputArg("sparse_shapes", number_attr="num_sparse"),
-                   OutputArg("dense_values", type_list_attr="Tdense"))
 
-
-@kernel("ParseSingleExample", outputs=_SINGLE_OUTPUTS, host=True)
+@kernel("ParseSingleExample")
 def parse_single_example(ctx, inputs, attrs):
     op = "ParseSingleExample"
     serialized = np.asarray(inputs[0])

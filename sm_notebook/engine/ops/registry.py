@@ -65,13 +65,12 @@ Prepare = Callable[[Any, Any], Callable[[list], Sequence[Any]]]
 class OpKernel:
     """A registered kernel: ``prepare(node, ctx) -> run(inputs) -> outputs``.
 
-    ``host``: always runs on numpy on the host (strings, tables, parsing); on another
-    backend its inputs are copied to the host and its outputs back, decided at prepare.
     ``outputs``: output arguments, only for internal ops the op table does not know.
+    Whether a kernel runs on the host, is stateful or touches files is the op table's
+    (``sm_notebook.opdefs`` flags), not the kernel's.
     """
     op: str
     prepare: Prepare
-    host: bool = False
     outputs: tuple[OutputArg, ...] = ()
 
     def fn(self, ctx, inputs, attrs):
@@ -87,9 +86,9 @@ class OpKernel:
         return getattr(fn, "__wrapped__", fn).__module__
 
     @classmethod
-    def simple(cls, op: str, fn, outputs=(), host=False) -> "OpKernel":
+    def simple(cls, op: str, fn, outputs=()) -> "OpKernel":
         """A kernel from ``fn(ctx, inputs, attrs)`` without per-node state."""
-        return cls(op, _prepare_simple(fn), host,
+        return cls(op, _prepare_simple(fn),
                    tuple(a if isinstance(a, OutputArg) else OutputArg(a) for a in outputs))
 
 
@@ -111,24 +110,24 @@ def _register(ops, make):
         KERNELS[op] = make(op)
 
 
-def kernel(*ops: str, outputs: Sequence[str | OutputArg] = (), host: bool = False, **_ignored):
+def kernel(*ops: str, outputs: Sequence[str | OutputArg] = ()):
     """Register ``fn(ctx, inputs, attrs)`` as the kernel of every op named.
 
-    ``outputs`` is only for internal ops (``_Smnb*``); real ops take their output
-    arguments from the op table.
+    ``outputs`` is only for internal ops the op table does not define; real ops take
+    their output arguments from the op table.
     """
     def register(fn):
-        _register(ops, lambda op: OpKernel.simple(op, fn, outputs, host))
+        _register(ops, lambda op: OpKernel.simple(op, fn, outputs))
         return fn
     return register
 
 
-def prepared_kernel(*ops: str, outputs: Sequence[str | OutputArg] = (), host: bool = False):
+def prepared_kernel(*ops: str, outputs: Sequence[str | OutputArg] = ()):
     """Register ``prepare(node, ctx) -> run(inputs)`` as the kernel of every op named."""
     out_args = tuple(a if isinstance(a, OutputArg) else OutputArg(a) for a in outputs)
 
     def register(prepare):
-        _register(ops, lambda op: OpKernel(op, prepare, host, out_args))
+        _register(ops, lambda op: OpKernel(op, prepare, out_args))
         return prepare
     return register
 

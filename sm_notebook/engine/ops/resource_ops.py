@@ -15,7 +15,7 @@ from ... import opdefs
 from ..._proto import graph_pb2
 from ...errors import SavedModelError
 from ..context import KernelContext
-from .registry import OutputArg, kernel
+from .registry import kernel
 
 
 class Variable:
@@ -89,13 +89,13 @@ def _copy(ctx, value):
 
 # --------------------------------------------------------------------------- resource variables
 
-@kernel("VarHandleOp", outputs=("resource",), stateful=True)
+@kernel("VarHandleOp")
 def var_handle_op(ctx, inputs, attrs):
     return [variable(ctx, attrs.get("container", ""), attrs["shared_name"], attrs.get("dtype"),
                      attrs.get("shape"))]
 
 
-@kernel("ReadVariableOp", outputs=("value",), stateful=True)
+@kernel("ReadVariableOp")
 def read_variable_op(ctx, inputs, attrs):
     return [_handle(inputs[0], "ReadVariableOp").read()]
 
@@ -109,7 +109,7 @@ def resource_gather(ctx, inputs, attrs):
     return [gather(ctx, "ResourceGather", value, inputs[1], batch_dims, batch_dims)]
 
 
-@kernel("AssignVariableOp", outputs=(), stateful=True)
+@kernel("AssignVariableOp")
 def assign_variable_op(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignVariableOp")
     _check_dtype(var, inputs[1], "AssignVariableOp")
@@ -117,26 +117,26 @@ def assign_variable_op(ctx, inputs, attrs):
     return []
 
 
-@kernel("AssignAddVariableOp", outputs=(), stateful=True)
+@kernel("AssignAddVariableOp")
 def assign_add_variable_op(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignAddVariableOp")
     var.value = var.read() + inputs[1]
     return []
 
 
-@kernel("AssignSubVariableOp", outputs=(), stateful=True)
+@kernel("AssignSubVariableOp")
 def assign_sub_variable_op(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignSubVariableOp")
     var.value = var.read() - inputs[1]
     return []
 
 
-@kernel("VarIsInitializedOp", outputs=("is_initialized",), stateful=True)
+@kernel("VarIsInitializedOp")
 def var_is_initialized_op(ctx, inputs, attrs):
     return [ctx.asarray(np.bool_(_handle(inputs[0], "VarIsInitializedOp").value is not None))]
 
 
-@kernel("DestroyResourceOp", outputs=(), stateful=True)
+@kernel("DestroyResourceOp")
 def destroy_resource_op(ctx, inputs, attrs):
     target = inputs[0]
     for key, value in list(ctx.resources.items()):
@@ -147,7 +147,7 @@ def destroy_resource_op(ctx, inputs, attrs):
 
 # --------------------------------------------------------------------------- TF1 ref variables
 
-@kernel("VariableV2", "Variable", outputs=("ref",), stateful=True)
+@kernel("VariableV2", "Variable")
 def variable_v2(ctx, inputs, attrs):
     return [variable(ctx, attrs.get("container", ""), attrs["shared_name"], attrs.get("dtype"),
                      attrs.get("shape"))]
@@ -171,28 +171,28 @@ def _define_read_ref():
 _define_read_ref()
 
 
-@kernel("Assign", outputs=("output_ref",), stateful=True)
+@kernel("Assign")
 def assign(ctx, inputs, attrs):
     var = _handle(inputs[0], "Assign")
     var.value = _copy(ctx, inputs[1])
     return [var.value]
 
 
-@kernel("AssignAdd", outputs=("output_ref",), stateful=True)
+@kernel("AssignAdd")
 def assign_add(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignAdd")
     var.value = var.read() + inputs[1]
     return [var.value]
 
 
-@kernel("AssignSub", outputs=("output_ref",), stateful=True)
+@kernel("AssignSub")
 def assign_sub(ctx, inputs, attrs):
     var = _handle(inputs[0], "AssignSub")
     var.value = var.read() - inputs[1]
     return [var.value]
 
 
-@kernel("IsVariableInitialized", outputs=("is_initialized",), stateful=True)
+@kernel("IsVariableInitialized")
 def is_variable_initialized(ctx, inputs, attrs):
     return [ctx.asarray(np.bool_(_handle(inputs[0], "IsVariableInitialized").value is not None))]
 
@@ -223,8 +223,7 @@ def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-@kernel("RestoreV2", outputs=(OutputArg("tensors", type_list_attr="dtypes"),), stateful=True,
-        host=True)
+@kernel("RestoreV2")
 def restore_v2(ctx, inputs, attrs):
     prefix = _text(np.asarray(inputs[0]).reshape(-1)[0])
     names = [_text(n) for n in np.asarray(inputs[1]).reshape(-1)]

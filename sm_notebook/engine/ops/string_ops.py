@@ -56,7 +56,7 @@ def _attr_bytes(value) -> bytes:
 # --- joining, case, stripping, length -------------------------------------------------------
 
 
-@kernel("StringJoin", host=True)
+@kernel("StringJoin")
 def string_join(ctx, inputs, attrs):
     parts = [_strings(x) for x in inputs]
     shapes = {p.shape for p in parts if p.ndim}
@@ -77,7 +77,7 @@ def string_join(ctx, inputs, attrs):
 
 
 def _case_kernel(op, ascii_fn, unicode_fn):
-    @kernel(op, host=True)
+    @kernel(op)
     def convert(ctx, inputs, attrs):
         encoding = attrs.get("encoding", "")
         if encoding in ("", b""):
@@ -95,7 +95,7 @@ _case_kernel("StringUpper", bytes.upper, str.upper)
 _case_kernel("StringLower", bytes.lower, str.lower)
 
 
-@kernel("StringStrip", host=True)
+@kernel("StringStrip")
 def string_strip(ctx, inputs, attrs):
     return [_map(lambda s: s.strip(_WHITESPACE), inputs[0])]
 
@@ -110,7 +110,7 @@ def _check_unit(unit, op):
     return unit
 
 
-@kernel("StringLength", host=True)
+@kernel("StringLength")
 def string_length(ctx, inputs, attrs):
     unit = _check_unit(attrs.get("unit", "BYTE"), "StringLength")
     count = len if unit == "BYTE" else _utf8_char_count
@@ -125,7 +125,7 @@ def _utf8_offsets(s: bytes) -> list[int]:
     return [i for i, b in enumerate(s) if b & 0xC0 != 0x80] + [len(s)]
 
 
-@kernel("Substr", host=True)
+@kernel("Substr")
 def substr(ctx, inputs, attrs):
     x, pos_t, len_t = _strings(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2])
     unit = _check_unit(attrs.get("unit", "BYTE"), "Substr")
@@ -168,7 +168,7 @@ def _split_whitespace(s: bytes, maxsplit: int) -> list[bytes]:
     return tokens
 
 
-@kernel("StringSplitV2", outputs=("indices", "values", "shape"), host=True)
+@kernel("StringSplitV2")
 def string_split_v2(ctx, inputs, attrs):
     x = _strings(inputs[0])
     if x.ndim != 1:
@@ -187,7 +187,7 @@ def string_split_v2(ctx, inputs, attrs):
             np.asarray([x.shape[0], widest], np.int64)]
 
 
-@kernel("ReduceJoin", host=True)
+@kernel("ReduceJoin")
 def reduce_join(ctx, inputs, attrs):
     x = _strings(inputs[0])
     axes = [int(a) for a in np.asarray(inputs[1]).reshape(-1)]
@@ -321,7 +321,7 @@ def _regex_replace(x, pattern, rewrite, replace_global, op):
     return _map(lambda s: _replace(regex, s, rewrite_fn, replace_global), x)
 
 
-@kernel("RegexReplace", host=True)
+@kernel("RegexReplace")
 def regex_replace(ctx, inputs, attrs):
     op = "RegexReplace"
     return [_regex_replace(inputs[0], _scalar_string(inputs[1], op, "pattern"),
@@ -329,7 +329,7 @@ def regex_replace(ctx, inputs, attrs):
                            bool(attrs.get("replace_global", True)), op)]
 
 
-@kernel("StaticRegexReplace", host=True)
+@kernel("StaticRegexReplace")
 def static_regex_replace(ctx, inputs, attrs):
     return [_regex_replace(inputs[0], _attr_bytes(attrs["pattern"]), _attr_bytes(attrs["rewrite"]),
                            bool(attrs.get("replace_global", True)), "StaticRegexReplace")]
@@ -340,13 +340,13 @@ def _full_match(x, pattern, op):
     return _map(lambda s: regex.fullmatch(s) is not None, x, np.bool_)
 
 
-@kernel("RegexFullMatch", host=True)
+@kernel("RegexFullMatch")
 def regex_full_match(ctx, inputs, attrs):
     pattern = _scalar_string(inputs[1], "RegexFullMatch", "pattern")
     return [_full_match(inputs[0], pattern, "RegexFullMatch")]
 
 
-@kernel("StaticRegexFullMatch", host=True)
+@kernel("StaticRegexFullMatch")
 def static_regex_full_match(ctx, inputs, attrs):
     return [_full_match(inputs[0], _attr_bytes(attrs["pattern"]), "StaticRegexFullMatch")]
 
@@ -368,7 +368,7 @@ def _c_format(fmt: str, value) -> str:
     return fmt % value
 
 
-@kernel("AsString", host=True)
+@kernel("AsString")
 def as_string(ctx, inputs, attrs):
     x = np.asarray(inputs[0])
     precision = int(attrs.get("precision", -1))
@@ -439,7 +439,7 @@ def _parse_number(s: bytes, dtype: np.dtype):
     return float(text)
 
 
-@kernel("StringToNumber", host=True)
+@kernel("StringToNumber")
 def string_to_number(ctx, inputs, attrs):
     dtype = np.dtype(attrs.get("out_type", np.float32))
     if dtype not in (np.float32, np.float64, np.int32, np.int64):
@@ -466,7 +466,7 @@ def _num_buckets(attrs, op):
     return buckets
 
 
-@kernel("StringToHashBucketFast", host=True)
+@kernel("StringToHashBucketFast")
 def string_to_hash_bucket_fast(ctx, inputs, attrs):
     buckets = _num_buckets(attrs, "StringToHashBucketFast")
     return [_map(lambda s: fingerprint64(s) % buckets, inputs[0], np.int64)]
@@ -512,7 +512,7 @@ def siphash24(key0: int, key1: int, data: bytes) -> int:
     return v0 ^ v1 ^ v2 ^ v3
 
 
-@kernel("StringToHashBucketStrong", host=True)
+@kernel("StringToHashBucketStrong")
 def string_to_hash_bucket_strong(ctx, inputs, attrs):
     buckets = _num_buckets(attrs, "StringToHashBucketStrong")
     key = [int(k) & _MASK64 for k in attrs.get("key", [])]
@@ -540,12 +540,12 @@ def _decode_base64(s: bytes) -> bytes:
         raise SavedModelError(f"DecodeBase64: invalid base64 {s[:40]!r}: {exc}.") from None
 
 
-@kernel("DecodeBase64", host=True)
+@kernel("DecodeBase64")
 def decode_base64(ctx, inputs, attrs):
     return [_map(_decode_base64, inputs[0])]
 
 
-@kernel("EncodeBase64", host=True)
+@kernel("EncodeBase64")
 def encode_base64(ctx, inputs, attrs):
     pad = bool(attrs.get("pad", False))
     return [_map(lambda s: base64.urlsafe_b64encode(s) if pad else

@@ -86,23 +86,22 @@ def _create(ctx, attrs, op, mutable, value_shape=(), anonymous=False):
     return [TableHandle(key)]
 
 
-@kernel("HashTableV2", "HashTable", outputs=("table_handle",), host=True, stateful=True)
+@kernel("HashTableV2", "HashTable")
 def hash_table(ctx, inputs, attrs):
     return _create(ctx, attrs, "HashTableV2", mutable=False)
 
 
-@kernel("AnonymousHashTable", outputs=("table_handle",), host=True, stateful=True)
+@kernel("AnonymousHashTable")
 def anonymous_hash_table(ctx, inputs, attrs):
     return _create(ctx, attrs, "AnonymousHashTable", mutable=False, anonymous=True)
 
 
-@kernel("MutableHashTableV2", "MutableHashTable", outputs=("table_handle",), host=True,
-        stateful=True)
+@kernel("MutableHashTableV2", "MutableHashTable")
 def mutable_hash_table(ctx, inputs, attrs):
     return _create(ctx, attrs, "MutableHashTableV2", mutable=True)
 
 
-@kernel("AnonymousMutableHashTable", outputs=("table_handle",), host=True, stateful=True)
+@kernel("AnonymousMutableHashTable")
 def anonymous_mutable_hash_table(ctx, inputs, attrs):
     return _create(ctx, attrs, "AnonymousMutableHashTable", mutable=True, anonymous=True)
 
@@ -114,13 +113,12 @@ def _tensors_table(ctx, attrs, op, anonymous=False):
     return _create(ctx, attrs, op, mutable=True, value_shape=shape, anonymous=anonymous)
 
 
-@kernel("MutableHashTableOfTensorsV2", "MutableHashTableOfTensors", outputs=("table_handle",),
-        host=True, stateful=True)
+@kernel("MutableHashTableOfTensorsV2", "MutableHashTableOfTensors")
 def mutable_hash_table_of_tensors(ctx, inputs, attrs):
     return _tensors_table(ctx, attrs, "MutableHashTableOfTensorsV2")
 
 
-@kernel("AnonymousMutableHashTableOfTensors", outputs=("table_handle",), host=True, stateful=True)
+@kernel("AnonymousMutableHashTableOfTensors")
 def anonymous_mutable_hash_table_of_tensors(ctx, inputs, attrs):
     return _tensors_table(ctx, attrs, "AnonymousMutableHashTableOfTensors", anonymous=True)
 
@@ -183,7 +181,7 @@ def _initialize(table, keys: list, values: list, op):
     table.initialized = True
 
 
-@kernel("InitializeTableV2", "InitializeTable", outputs=(), host=True, stateful=True)
+@kernel("InitializeTableV2", "InitializeTable")
 def initialize_table(ctx, inputs, attrs):
     op = "InitializeTableV2"
     table = _table(ctx, inputs[0], op)
@@ -241,8 +239,7 @@ def _text_lines(data: bytes, path, op):
     return out
 
 
-@kernel("InitializeTableFromTextFileV2", "InitializeTableFromTextFile", outputs=(), host=True,
-        stateful=True)
+@kernel("InitializeTableFromTextFileV2", "InitializeTableFromTextFile")
 def initialize_table_from_text_file(ctx, inputs, attrs):
     op = "InitializeTableFromTextFileV2"
     table = _table(ctx, inputs[0], op)
@@ -296,7 +293,7 @@ def initialize_table_from_text_file(ctx, inputs, attrs):
     return []
 
 
-@kernel("LookupTableFindV2", "LookupTableFind", outputs=("values",), host=True, stateful=True)
+@kernel("LookupTableFindV2", "LookupTableFind")
 def lookup_table_find(ctx, inputs, attrs):
     op = "LookupTableFindV2"
     table = _table(ctx, inputs[0], op)
@@ -329,7 +326,7 @@ def lookup_table_find(ctx, inputs, attrs):
     return [out.reshape(keys.shape + shape)]
 
 
-@kernel("LookupTableInsertV2", "LookupTableInsert", outputs=(), host=True, stateful=True)
+@kernel("LookupTableInsertV2", "LookupTableInsert")
 def lookup_table_insert(ctx, inputs, attrs):
     op = "LookupTableInsertV2"
     table = _table(ctx, inputs[0], op)
@@ -340,7 +337,7 @@ def lookup_table_insert(ctx, inputs, attrs):
     return []
 
 
-@kernel("LookupTableRemoveV2", outputs=(), host=True, stateful=True)
+@kernel("LookupTableRemoveV2")
 def lookup_table_remove(ctx, inputs, attrs):
     op = "LookupTableRemoveV2"
     table = _table(ctx, inputs[0], op)
@@ -352,7 +349,7 @@ def lookup_table_remove(ctx, inputs, attrs):
     return []
 
 
-@kernel("LookupTableImportV2", "LookupTableImport", outputs=(), host=True, stateful=True)
+@kernel("LookupTableImportV2", "LookupTableImport")
 def lookup_table_import(ctx, inputs, attrs):
     op = "LookupTableImportV2"
     table = _table(ctx, inputs[0], op)
@@ -365,13 +362,12 @@ def lookup_table_import(ctx, inputs, attrs):
     return []
 
 
-@kernel("LookupTableSizeV2", "LookupTableSize", outputs=("size",), host=True, stateful=True)
+@kernel("LookupTableSizeV2", "LookupTableSize")
 def lookup_table_size(ctx, inputs, attrs):
     return [np.asarray(len(_table(ctx, inputs[0], "LookupTableSizeV2").data), np.int64)]
 
 
-@kernel("LookupTableExportV2", "LookupTableExport", outputs=("keys", "values"), host=True,
-        stateful=True)
+@kernel("LookupTableExportV2", "LookupTableExport")
 def lookup_table_export(ctx, inputs, attrs):
     table = _table(ctx, inputs[0], "LookupTableExportV2")
     if not table.initialized:
