@@ -192,6 +192,9 @@ class Builder:
         return summary
 
     def _signature_def(self, meta_graph: _MetaGraph, key: str):
+        if not isinstance(key, str):
+            raise SavedModelError(f"A signature key is a string; got {key!r} "
+                                  f"({type(key).__name__}).")
         if key not in meta_graph.proto.signature_def:
             keys = sorted(k for k in meta_graph.proto.signature_def if k not in RESERVED_KEYS)
             close = difflib.get_close_matches(key, keys, n=1)
@@ -445,7 +448,7 @@ class Builder:
         loaders read, and for a TF2 model a SavedAsset node under the root object.
         Returns the path tensor, for ops that read the file (e.g. table initializers).
         """
-        source = Path(path)
+        source = _user_path(path, "add_asset(path)")
         if not source.is_file():
             raise SavedModelError(f"Asset {str(path)!r} is not a file; pass the path of the file "
                                   "to copy into assets/.")
@@ -522,6 +525,7 @@ class Builder:
         (as TensorFlow's CreateFingerprintDef would) when the source had one or the model
         is TF2, so it is never stale.
         """
+        export_dir = _user_path(export_dir, "save(export_dir)")
         self.validate()
         plan = self._plan(as_text)
         return write_export(export_dir, plan, overwrite=overwrite)
@@ -621,3 +625,13 @@ def _node_safe(text: str) -> str:
 def _attribute_safe(text: str) -> str:
     cleaned = re.sub(r"\W", "_", Path(text).stem or text)
     return cleaned if cleaned and not cleaned[0].isdigit() else "asset_" + cleaned
+
+
+def _user_path(value, what: str) -> Path:
+    """A path argument as a Path; a SavedModelError for anything else (None, numbers)."""
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise SavedModelError(f"{what} takes a file system path (str or pathlib.Path); got "
+                              f"{value!r} ({type(value).__name__}).")
+    return Path(value)

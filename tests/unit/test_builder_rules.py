@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+from pathlib import Path
 
 from conftest import MODELS
 
@@ -322,3 +323,19 @@ def test_building_and_saving_never_imports_tensorflow(tmp_path):
     root = MODELS.parents[2]
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_arguments_of_the_wrong_type_are_saved_model_errors(tmp_path):
+    """Issue 10: the Builder raised raw TypeErrors for non-string keys and non-path paths."""
+    from sm_notebook import Builder
+    source = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "tf1_multi_tags"
+    builder = Builder.from_saved_model(source)
+    calls = [lambda: builder.rename_signature(1, "x", tags=["serve"]),
+             lambda: builder.remove_signature(7, tags=["serve"]),
+             lambda: builder.add_asset(3),
+             lambda: builder.save(123),
+             lambda: builder.save(None)]
+    for call in calls:
+        with pytest.raises(SavedModelError):
+            call()
+    assert not any(tmp_path.iterdir())
