@@ -270,6 +270,11 @@ def _own(y, inputs):
     """``y``, or a copy of it when it may share memory with an input (in-place links
     must only write buffers the plan allocated)."""
     if type(y) is np.ndarray:
+        if y.base is None:  # owns its memory: fresh unless it is an input itself
+            for x in inputs:
+                if x is y:
+                    return y.copy()
+            return y
         for x in inputs:
             if type(x) is np.ndarray and np.may_share_memory(x, y):
                 return y.copy()

@@ -115,7 +115,10 @@ class SignatureFunction:
         args = self._convert(inputs)
         plan = self.plan
         runtime = self._model._runtime
-        with self._model._call_lock if plan.has_effects else nullcontext():
+        if plan.has_effects:  # calls with side effects are atomic with respect to each other
+            with self._model._call_lock:
+                values = runtime.run_plan(plan, args)
+        else:
             values = runtime.run_plan(plan, args)
         return self._outputs(values, plan, args)
 

@@ -487,6 +487,8 @@ class Plan:
         self.dead_info = dead_info if dead else None
         self.info = [StepInfo(p.name, p.op, p.function, p.fused) for p in steps]
         self.step_kinds = [_step_kind(p) for p in steps]
+        #: whether a step has side effects (a stateful kernel other than a variable read)
+        self.has_effects = "effect" in self.step_kinds
         self.all_steps = range(len(self.steps))
         self._hoisting: dict = {}
 
@@ -549,11 +551,6 @@ class Plan:
         if hoisted is None:
             hoisted = self._hoisting[key] = self._invariant_steps(invariant, cond_effects)
         return LoopBody(self, hoisted)
-
-    @property
-    def has_effects(self) -> bool:
-        """Whether a step has side effects (a stateful kernel other than a variable read)."""
-        return "effect" in self.step_kinds
 
     def _invariant_steps(self, invariant, cond_effects) -> tuple:
         """Indices of the steps that only depend on loop-invariant feeds and constants, in

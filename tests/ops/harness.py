@@ -35,6 +35,13 @@ def read_only(value):
     return value
 
 
+def on_host(op: str) -> bool:
+    """Whether the engine runs ``op`` on the host (the op table's ``host`` flag)."""
+    from sm_notebook import opdefs
+    info = opdefs.get(op)
+    return info is not None and "host" in info.flags
+
+
 def run_kernel(op: str, inputs, attrs=None, backend="numpy", **ctx_kwargs):
     """Run our kernel for ``op`` on ``backend`` with read-only numpy inputs; returns a list
     of numpy arrays."""
@@ -42,7 +49,7 @@ def run_kernel(op: str, inputs, attrs=None, backend="numpy", **ctx_kwargs):
 
     ctx = KernelContext(backend=backend, **ctx_kwargs)
     kern = registry.get_kernel(op)
-    if kern.host:
+    if on_host(op):
         args = [np.asarray(x) if not isinstance(x, np.ndarray) else x for x in inputs]
     else:
         args = [ctx.asarray(x) if isinstance(x, (np.ndarray, np.generic, int, float, bool, list))

@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from harness import check_op, read_only, run_kernel
+from harness import on_host, check_op, read_only, run_kernel
 from sm_notebook.errors import SavedModelError
 
 tf = pytest.importorskip("tensorflow")  # noqa: E402
@@ -146,7 +146,7 @@ def _to_ours(ctx, kern, value):
     """What the engine hands a kernel: numpy for host kernels, backend arrays otherwise;
     numpy arrays read-only, so that a kernel writing into its input raises."""
     if isinstance(value, (np.ndarray, np.generic)):
-        return read_only(np.asarray(value) if kern.host else ctx.asarray(value))
+        return read_only(np.asarray(value) if on_host(kern.op) else ctx.asarray(value))
     if hasattr(value, "__array_namespace__"):
-        return read_only(ctx.to_numpy(value)) if kern.host else value
+        return read_only(ctx.to_numpy(value)) if on_host(kern.op) else value
     return value
