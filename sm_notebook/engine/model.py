@@ -177,7 +177,7 @@ class SignatureFunction:
         for position, (k, v) in enumerate(zip(self._output_keys, values)):
             if type(v) is np.ndarray:
                 if (position in plan.constant_fetches or not v.flags.writeable
-                        or any(np.may_share_memory(v, a) for a in inputs)):
+                        or _shares_memory(v, inputs)):
                     v = v.copy()
             elif position in plan.constant_fetches and hasattr(v, "copy"):
                 v = v.copy()
@@ -185,6 +185,14 @@ class SignatureFunction:
                 v = np.asarray(v)
             result[k] = v
         return SignatureOutputs(result, backend)
+
+
+def _shares_memory(value: np.ndarray, inputs) -> bool:
+    """Whether ``value`` is, or is a view into, one of ``inputs`` (an array owning its
+    memory can only be an input itself)."""
+    if value.base is None:
+        return any(value is a for a in inputs)
+    return any(np.may_share_memory(value, a) for a in inputs)
 
 
 def _default(tensor_proto):

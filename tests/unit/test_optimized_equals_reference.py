@@ -2,7 +2,8 @@
 
 Kernel fast paths (prepared with ``ctx.optimize``) are compared with the same kernels'
 general array-API code; plan rewrites (constant folding, scale folding, pad absorption,
-epilogue fusion, identity elision, While hoisting) with ``load(..., optimize=False)``.
+epilogue fusion, identity elision, While hoisting, straight-line compiled steps) with
+``load(..., optimize=False)``.
 Shapes are drawn by hypothesis, size-0 and size-1 dimensions included; every input is
 read-only, so an in-place write into it raises, and inputs are checked unchanged after.
 
@@ -245,6 +246,7 @@ def test_fused_conv_block_equals_the_unoptimised_plan(tmp_path, data, dtype):
                      rng.standard_normal(out_shape).astype(dtype))
     before = (x.copy(), r.copy())
     got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+    np.testing.assert_array_equal(optimised(x=x, r=r).numpy()["y"], got)  # compiled from run 2
     np.testing.assert_array_equal(x, before[0])
     np.testing.assert_array_equal(r, before[1])
     _, magnitude_fn = _load_pair(tmp_path, _conv_block(np.float64, np.random.default_rng(seed), cin, cout,
@@ -276,6 +278,7 @@ def test_fused_matmul_and_elided_identities_equal_the_unoptimised_plan(tmp_path,
                                   {"x": ("x:0", dtype, (None, k))})
     (x,) = _readonly(rng.standard_normal((n, k)).astype(dtype) * 2)
     got, want = optimised(x=x).numpy()["y"], plain(x=x).numpy()["y"]
+    np.testing.assert_array_equal(optimised(x=x).numpy()["y"], got)  # compiled from run 2
     w64 = np.abs(weights.astype(np.float64))
     # (x @ w: k terms) + bias, then Relu6 (1-Lipschitz) and * 6
     magnitude = 6 * (np.abs(x.astype(np.float64)) @ (w64.T if transpose else w64) + np.abs(bias))
@@ -326,6 +329,9 @@ def test_while_hoisting_equals_the_unoptimised_plan(tmp_path, monkeypatch, data)
     want = plain(x=x, k=k).numpy()["y"]
     np.testing.assert_array_equal(got, want)
     assert _Calls.n == trips and hoisted_calls == min(trips, 1)
+    _Calls.n = 0
+    np.testing.assert_array_equal(optimised(x=x, k=k).numpy()["y"], want)  # compiled body
+    assert _Calls.n == min(trips, 1)
 
 
 def test_load_option_optimize_false_runs_every_node(tmp_path):
@@ -337,3 +343,25 @@ def test_load_option_optimize_false_runs_every_node(tmp_path):
     assert ops.count("Const") == 4 and "Pad" in ops and "Mul" in ops and "Relu" in ops
     assert not plain.plan.optimized and optimised.plan.optimized
     assert "Conv2D + " in optimised.plan.describe()
+
+
+def test_compiled_steps_name_the_failing_node_and_follow_new_shapes(tmp_path):
+    """From the second call the plan runs compiled: failures still name their node, and
+    a new batch size runs through the same code."""
+    from sm_notebook.errors import SavedModelError
+    I32 = np.int32
+    nodes = [placeholder("x", np.float32, (None,)), placeholder("d", I32, ()),
+             const("ten", np.int32(10)), const("k", np.float32(2.5)),
+             node("scaled", "Mul", ["x", "k"], T=np.dtype(np.float32)),
+             node("quot", "FloorDiv", ["ten", "d"], T=np.dtype(I32))]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("scaled:0", np.float32, None),
+                                                    "q": ("quot:0", I32, ())},
+                                  {"x": ("x:0", np.float32, (None,)), "d": ("d:0", I32, ())})
+    for size in (3, 1, 0, 5):
+        (x,) = _readonly(np.arange(size, dtype=np.float32))
+        got, want = optimised(x=x, d=np.int32(3)).numpy(), plain(x=x, d=np.int32(3)).numpy()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    assert optimised.plan._compiled
+    with pytest.raises(SavedModelError, match="'quot'"):
+        optimised(x=np.zeros(2, np.float32), d=np.int32(0))
