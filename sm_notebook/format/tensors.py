@@ -16,7 +16,6 @@ import math
 import sys
 from dataclasses import dataclass
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import SavedModelError
@@ -71,7 +70,6 @@ _INFOS = [
     _info("DT_QINT8", "qint8", np.int8, "int_val"),
     _info("DT_QUINT8", "quint8", np.uint8, "int_val"),
     _info("DT_QINT32", "qint32", np.int32, "int_val"),
-    _info("DT_BFLOAT16", "bfloat16", ml_dtypes.bfloat16, "half_val"),
     _info("DT_QINT16", "qint16", np.int16, "int_val"),
     _info("DT_QUINT16", "quint16", np.uint16, "int_val"),
     _info("DT_UINT16", "uint16", np.uint16, "int_val"),
@@ -81,18 +79,24 @@ _INFOS = [
     _info("DT_VARIANT", "variant", object, "variant_val", memcpy=False),
     _info("DT_UINT32", "uint32", np.uint32, "uint32_val"),
     _info("DT_UINT64", "uint64", np.uint64, "uint64_val"),
-    _info("DT_FLOAT8_E5M2", "float8_e5m2", ml_dtypes.float8_e5m2, "float8_val"),
-    _info("DT_FLOAT8_E4M3FN", "float8_e4m3fn", ml_dtypes.float8_e4m3fn, "float8_val"),
-    _info("DT_FLOAT8_E4M3FNUZ", "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz, "float8_val"),
-    _info("DT_FLOAT8_E4M3B11FNUZ", "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz,
-          "float8_val"),
-    _info("DT_FLOAT8_E5M2FNUZ", "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz, "float8_val"),
-    _info("DT_INT4", "int4", ml_dtypes.int4, "int_val"),
-    _info("DT_UINT4", "uint4", ml_dtypes.uint4, "int_val"),
-    _info("DT_INT2", "int2", ml_dtypes.int2, "int_val"),
-    _info("DT_UINT2", "uint2", ml_dtypes.uint2, "int_val"),
-    _info("DT_FLOAT4_E2M1FN", "float4_e2m1fn", ml_dtypes.float4_e2m1fn, "float8_val"),
 ]
+
+#: Types numpy lacks, from ml_dtypes, imported on first use (importing ml_dtypes takes
+#: most of a cold start): (enum, tf.DType.name, ml_dtypes attribute, typed field).
+_EXOTIC = [
+    ("DT_BFLOAT16", "bfloat16", "bfloat16", "half_val"),
+    ("DT_FLOAT8_E5M2", "float8_e5m2", "float8_e5m2", "float8_val"),
+    ("DT_FLOAT8_E4M3FN", "float8_e4m3fn", "float8_e4m3fn", "float8_val"),
+    ("DT_FLOAT8_E4M3FNUZ", "float8_e4m3fnuz", "float8_e4m3fnuz", "float8_val"),
+    ("DT_FLOAT8_E4M3B11FNUZ", "float8_e4m3b11fnuz", "float8_e4m3b11fnuz", "float8_val"),
+    ("DT_FLOAT8_E5M2FNUZ", "float8_e5m2fnuz", "float8_e5m2fnuz", "float8_val"),
+    ("DT_INT4", "int4", "int4", "int_val"),
+    ("DT_UINT4", "uint4", "uint4", "int_val"),
+    ("DT_INT2", "int2", "int2", "int_val"),
+    ("DT_UINT2", "uint2", "uint2", "int_val"),
+    ("DT_FLOAT4_E2M1FN", "float4_e2m1fn", "float4_e2m1fn", "float8_val"),
+]
+_EXOTIC_ENUMS = frozenset(DataType.Value(e[0]) for e in _EXOTIC)
 _BY_ENUM = {info.enum: info for info in _INFOS}
 
 #: tf.qint8.as_numpy_dtype etc. are single-field structured dtypes named after the type.
@@ -102,6 +106,28 @@ _QUANTIZED_FIELD_NAMES = {"qint8", "quint8", "qint16", "quint16", "qint32"}
 #: map to the plain int enums, never the quantized ones that share their storage.
 _ENUM_BY_NUMPY = {i.numpy: i.enum for i in _INFOS
                   if i.numpy != np.dtype(object) and i.short_name not in _QUANTIZED_FIELD_NAMES}
+
+
+def _load_exotic() -> None:
+    """Add the ml_dtypes types to the tables (once; idempotent)."""
+    if _EXOTIC_LOADED:
+        return
+    import ml_dtypes
+    infos = [_info(enum, short, getattr(ml_dtypes, attr), field)
+             for enum, short, attr, field in _EXOTIC]
+    _BY_ENUM.update({info.enum: info for info in infos})
+    _ENUM_BY_NUMPY.update({info.numpy: info.enum for info in infos})
+    _INFOS.extend(infos)
+    _EXOTIC_LOADED.append(True)
+
+
+_EXOTIC_LOADED: list = []
+
+
+def _known_names(memcpy_only=False) -> str:
+    names = [i.short_name for i in _INFOS if i.memcpy or not memcpy_only]
+    names += [e[1] for e in _EXOTIC if e[1] not in names]
+    return ", ".join(names)
 
 #: Integer dtypes TensorFlow's Python writes through int_val rather than
 #: tensor_content, "since their binary representation is implementation-dependent".
@@ -118,10 +144,13 @@ def _lookup(enum_value) -> _DTypeInfo:
     except (TypeError, ValueError):
         raise SavedModelError(f"{enum_value!r} is not a TensorFlow DataType enum value.") from None
     info = _BY_ENUM.get(_base_enum(enum_value))
+    if info is None and _base_enum(enum_value) in _EXOTIC_ENUMS:
+        _load_exotic()
+        info = _BY_ENUM.get(_base_enum(enum_value))
     if info is None:
         raise SavedModelError(
             f"Unknown TensorFlow dtype enum {enum_value} ({_enum_label(enum_value)}): "
-            f"sm_notebook knows {', '.join(i.short_name for i in _INFOS)}. The model may "
+            f"sm_notebook knows {_known_names()}. The model may "
             "come from a newer TensorFlow, or the file is corrupt.")
     return info
 
@@ -159,10 +188,14 @@ def numpy_to_dtype(np_dtype) -> int:
     if dtype.byteorder not in "=|":
         dtype = dtype.newbyteorder("=")
     enum = _ENUM_BY_NUMPY.get(dtype)
+    if enum is None and type(dtype.type).__module__.startswith("ml_dtypes") or \
+            enum is None and dtype.type.__module__.startswith("ml_dtypes"):
+        _load_exotic()  # an ml_dtypes array: ml_dtypes is already imported
+        enum = _ENUM_BY_NUMPY.get(dtype)
     if enum is None:
         raise SavedModelError(
             f"numpy dtype {dtype} has no TensorFlow equivalent. Convert the array to one of "
-            f"{', '.join(i.short_name for i in _INFOS if i.memcpy)}, or to str/bytes.")
+            f"{_known_names(memcpy_only=True)}, or to str/bytes.")
     return enum
 
 
@@ -302,6 +335,8 @@ def _stored_count(proto, info: _DTypeInfo) -> int:
 def stored_element_count(proto) -> int:
     """How many elements a TensorProto's typed field holds (0 for an unknown dtype)."""
     info = _BY_ENUM.get(_base_enum(int(proto.dtype)))
+    if info is None and _base_enum(int(proto.dtype)) in _EXOTIC_ENUMS:
+        info = _lookup(proto.dtype)
     return 0 if info is None else _stored_count(proto, info)
 
 

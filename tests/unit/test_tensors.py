@@ -322,3 +322,20 @@ def test_arbitrary_protos_only_raise_savedmodelerror(dtype, dims, content, count
     except SavedModelError:
         return
     assert result.shape == tuple(dims)
+
+
+def test_ml_dtypes_is_imported_only_when_an_exotic_dtype_is_met():
+    """Importing ml_dtypes is most of a cold start: running a float32 model must not."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, numpy as np\n"
+        "from sm_notebook.format import tensors\n"
+        "assert tensors.dtype_to_numpy(1) == np.float32\n"
+        "assert tensors.numpy_to_dtype(np.dtype('int64')) == 9\n"
+        "assert 'ml_dtypes' not in sys.modules, 'imported eagerly'\n"
+        "assert tensors.dtype_to_numpy(14).name == 'bfloat16'\n"
+        "import ml_dtypes\n"
+        "assert tensors.numpy_to_dtype(np.dtype(ml_dtypes.int4)) == 29\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
