@@ -14,6 +14,7 @@ the same computation on absolute values in float64; their difference is within t
 """
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,7 @@ from sm_notebook.engine.ops import registry
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 FLOATS = [np.float16, np.float32, np.float64]
+BFLOAT16 = ml_dtypes.bfloat16
 
 
 def _readonly(*arrays):
@@ -87,7 +89,7 @@ small = st.integers(1, 4)
 # --------------------------------------------------------------------------- kernels
 
 @SETTINGS
-@given(data=st.data(), dtype=st.sampled_from(FLOATS + [np.int32, np.int64, np.uint8]),
+@given(data=st.data(), dtype=st.sampled_from(FLOATS + [BFLOAT16, np.int32, np.int64, np.uint8]),
        op=st.sampled_from(["AddV2", "Sub", "Mul", "Maximum", "Minimum", "Less", "Equal"]))
 def test_binary_fast_path_is_the_general_path(data, dtype, op):
     shape = tuple(data.draw(st.lists(dims, max_size=3)))
@@ -99,7 +101,7 @@ def test_binary_fast_path_is_the_general_path(data, dtype, op):
 
 
 @SETTINGS
-@given(data=st.data(), dtype=st.sampled_from(FLOATS),
+@given(data=st.data(), dtype=st.sampled_from(FLOATS + [BFLOAT16]),
        op=st.sampled_from(["Exp", "Tanh", "Neg", "Abs", "Square", "Sqrt", "Log", "Floor"]))
 def test_unary_fast_path_is_the_general_path(data, dtype, op):
     shape = tuple(data.draw(st.lists(dims, max_size=3)))
