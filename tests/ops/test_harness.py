@@ -15,7 +15,7 @@ def _writes_into_its_input(ctx, inputs, attrs):
 
 def test_a_kernel_that_writes_into_its_input_raises_in_the_harness(monkeypatch):
     monkeypatch.setitem(registry.KERNELS, "_TWritesInput", registry.OpKernel.simple(
-        "_TWritesInput", _writes_into_its_input, ("y",)))
+        "_TWritesInput", _writes_into_its_input))
     x = np.arange(4.0)
     with pytest.raises(ValueError, match="read-only"):
         run_kernel("_TWritesInput", [x])

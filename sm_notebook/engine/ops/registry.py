@@ -44,14 +44,6 @@ from ...errors import SavedModelError
 
 
 @dataclass(frozen=True)
-class OutputArg:
-    """An output argument of an internal op (ops TensorFlow does not define)."""
-    name: str
-    number_attr: str = ""
-    type_list_attr: str = ""
-
-
-@dataclass(frozen=True)
 class FuncAttr:
     """A decoded ``func`` attribute: the function's name and its attrs."""
     name: str
@@ -65,13 +57,12 @@ Prepare = Callable[[Any, Any], Callable[[list], Sequence[Any]]]
 class OpKernel:
     """A registered kernel: ``prepare(node, ctx) -> run(inputs) -> outputs``.
 
-    ``outputs``: output arguments, only for internal ops the op table does not know.
-    Whether a kernel runs on the host, is stateful or touches files is the op table's
-    (``sm_notebook.opdefs`` flags), not the kernel's.
+    Everything else about the op (its outputs, whether it runs on the host, is stateful
+    or touches files) is the op table's (``sm_notebook.opdefs``), not the kernel's; the
+    engine's own ops are added there with ``opdefs.register_extra``.
     """
     op: str
     prepare: Prepare
-    outputs: tuple[OutputArg, ...] = ()
 
     def fn(self, ctx, inputs, attrs):
         """Prepare and run once, outside any plan (tests, one-off calls)."""
@@ -86,10 +77,9 @@ class OpKernel:
         return getattr(fn, "__wrapped__", fn).__module__
 
     @classmethod
-    def simple(cls, op: str, fn, outputs=()) -> "OpKernel":
+    def simple(cls, op: str, fn) -> "OpKernel":
         """A kernel from ``fn(ctx, inputs, attrs)`` without per-node state."""
-        return cls(op, _prepare_simple(fn),
-                   tuple(a if isinstance(a, OutputArg) else OutputArg(a) for a in outputs))
+        return cls(op, _prepare_simple(fn))
 
 
 def _prepare_simple(fn):
@@ -110,24 +100,18 @@ def _register(ops, make):
         KERNELS[op] = make(op)
 
 
-def kernel(*ops: str, outputs: Sequence[str | OutputArg] = ()):
-    """Register ``fn(ctx, inputs, attrs)`` as the kernel of every op named.
-
-    ``outputs`` is only for internal ops the op table does not define; real ops take
-    their output arguments from the op table.
-    """
+def kernel(*ops: str):
+    """Register ``fn(ctx, inputs, attrs)`` as the kernel of every op named."""
     def register(fn):
-        _register(ops, lambda op: OpKernel.simple(op, fn, outputs))
+        _register(ops, lambda op: OpKernel.simple(op, fn))
         return fn
     return register
 
 
-def prepared_kernel(*ops: str, outputs: Sequence[str | OutputArg] = ()):
+def prepared_kernel(*ops: str):
     """Register ``prepare(node, ctx) -> run(inputs)`` as the kernel of every op named."""
-    out_args = tuple(a if isinstance(a, OutputArg) else OutputArg(a) for a in outputs)
-
     def register(prepare):
-        _register(ops, lambda op: OpKernel(op, prepare, out_args))
+        _register(ops, lambda op: OpKernel(op, prepare))
         return prepare
     return register
 
