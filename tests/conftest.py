@@ -26,6 +26,20 @@ def manifest() -> dict:
     return json.loads(path.read_text())["models"] if path.is_file() else {}
 
 
+def expected_values(path: Path, tags: str, signature: str) -> tuple[dict, dict, dict]:
+    """(inputs, TensorFlow's outputs, float64 reference outputs) of one signature in an
+    expected file (``expected/<name>.npz``, its ``.ref64.npz`` beside it when there is one)."""
+    groups = {"inputs": {}, "outputs": {}, "ref64": {}}
+    ref64_path = path.with_name(path.name[:-len(".npz")] + ".ref64.npz")
+    for source in (path, ref64_path) if ref64_path.is_file() else (path,):
+        data = np.load(source, allow_pickle=True)
+        for key in data.files:
+            k_tags, k_sig, kind, name = key.split("|")
+            if (k_tags, k_sig) == (tags, signature):
+                groups[kind][name] = data[key]
+    return groups["inputs"], groups["outputs"], groups["ref64"]
+
+
 @pytest.fixture
 def copy_fixture(tmp_path):
     """Copy a fixture model into tmp_path (tests must never modify tests/fixtures)."""

@@ -33,7 +33,7 @@ from gpu_env import FIXTURES, REPO, environment, is_host_array, synchronize, to_
 from transfers import counting_transfers  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests"))
-from conftest import float32_error_bound  # noqa: E402  (the interop tests' float32 bound)
+from conftest import expected_values, float32_error_bound  # noqa: E402  (shared with the interop tests)
 
 EXTRA_FILES = (".variables.", ".batches.", ".ref64.")  # beside <name>.npz: not signature runs
 
@@ -56,19 +56,6 @@ def cases(only=(), root=FIXTURES):
         groups = dict.fromkeys(tuple(key.split("|")[:2]) for key in data.files)
         found.extend((path, fixture, tags, signature) for tags, signature in groups)
     return found
-
-
-def split(path, tags, signature):
-    """(inputs, TensorFlow's outputs, float64 reference outputs) of one signature run."""
-    groups = {"inputs": {}, "outputs": {}, "ref64": {}}
-    ref64_path = path.with_name(path.name[:-len(".npz")] + ".ref64.npz")
-    for source in (path, ref64_path) if ref64_path.is_file() else (path,):
-        data = np.load(source, allow_pickle=True)
-        for key in data.files:
-            k_tags, k_sig, kind, name = key.split("|")
-            if (k_tags, k_sig) == (tags, signature):
-                groups[kind][name] = data[key]
-    return groups["inputs"], groups["outputs"], groups["ref64"]
 
 
 class Models:
@@ -127,7 +114,7 @@ def compare(have: np.ndarray, want: np.ndarray, ref64=None) -> dict:
 def run_case(models, path, fixture, tags, signature, backend, reference):
     from sm_notebook.engine.backend import get_backend
 
-    inputs, expected, ref64 = split(path, tags, signature)
+    inputs, expected, ref64 = expected_values(path, tags, signature)
     backend_info = get_backend(backend)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_float32_near_reference
+from conftest import assert_float32_near_reference, expected_values
 from sm_notebook.engine.loader import ModelSource, load_model, start_model
 from sm_notebook.format.savedmodel import read_saved_model
 
@@ -61,26 +61,12 @@ def _load(fixture, tags, signature, backend):
     return load_model(export_dir, tags=tags.split(","), backend=backend)
 
 
-def _split(npz_name, tags, signature):
-    """(inputs, outputs, float64 reference outputs) of one signature in one expected file."""
-    path = FIXTURES / "expected" / npz_name
-    groups = {"inputs": {}, "outputs": {}, "ref64": {}}
-    ref64_path = path.with_name(path.name[:-len(".npz")] + ".ref64.npz")
-    for source in (path, ref64_path) if ref64_path.is_file() else (path,):
-        data = np.load(source, allow_pickle=True)
-        for key in data.files:
-            k_tags, k_sig, kind, name = key.split("|")
-            if (k_tags, k_sig) == (tags, signature):
-                groups[kind][name] = data[key]
-    return groups["inputs"], groups["outputs"], groups["ref64"]
-
-
 @pytest.mark.interop
 @pytest.mark.filterwarnings("ignore::sm_notebook.SavedModelWarning")
 @pytest.mark.parametrize("npz_name,fixture,tags,signature,backend", _cases())
 def test_fixture_signature(npz_name, fixture, tags, signature, backend):
     pytest.importorskip(backend)
-    inputs, expected, ref64 = _split(npz_name, tags, signature)
+    inputs, expected, ref64 = expected_values(FIXTURES / "expected" / npz_name, tags, signature)
     model = _load(fixture, tags, signature, backend)
     got = model.signatures[signature](**inputs).numpy()
     assert sorted(got) == sorted(expected)
