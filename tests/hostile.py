@@ -19,6 +19,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+from sm_notebook.format.sstable import encode_varint
+
 MODELS = Path(__file__).parent / "fixtures" / "models"
 
 #: Memory a child may map beyond what it had when forked (RLIMIT_AS headroom).
@@ -156,13 +158,9 @@ _INTERESTING_STRINGS = ["", "\x00", "a\x00b", "../../../../etc/passwd", "/etc/pa
 
 
 def _encode_varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    """A varint of ``value`` taken as an unsigned 64-bit integer (negatives wrap, as
+    protobuf encodes int64 fields)."""
+    return encode_varint(value & ((1 << 64) - 1))
 
 
 def _byte_mutation(rng: random.Random, data: bytes) -> tuple[bytes, str]:
