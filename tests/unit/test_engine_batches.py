@@ -9,13 +9,11 @@ Issue 9's guarantees 1, 2 and 4 on the data of tests/fixtures/make_batch_sweep.p
   TensorFlow's error on that output pooled over the four batch sizes),
   float32 outputs without a float64 run (float16 inputs) within rtol 1e-5 / atol 1e-6,
   float16 within 1e-3, everything else equal;
-- the same on the unoptimised plan (`sm_notebook.load(..., optimize=False)`), once
-  the loader has that option.
+- the same on the unoptimised plan (`sm_notebook.load(..., optimize=False)`).
 """
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import warnings
 
@@ -32,10 +30,6 @@ FIXED_BOUNDS = {np.dtype("float32"): dict(rtol=1e-5, atol=1e-6),
 
 #: (fixture, "<tagset>|<signature>", batch) -> why the engine gets it wrong today (xfail strict)
 KNOWN_WRONG: dict = {}
-
-
-def _takes_optimize(function) -> bool:
-    return "optimize" in inspect.signature(function).parameters
 
 
 def _cases():
@@ -74,7 +68,6 @@ def _case_arrays(fixture, pair, batch):
 def _model(fixture, tagset, signature, optimize):
     """The loaded model (cached: one load serves every batch size of a signature)."""
     export_dir = MODELS / fixture
-    options = {} if optimize else {"optimize": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sm_notebook.SavedModelWarning)
         if (fixture, signature) == ("tf1_duplicate_tags", "second_sig"):
@@ -83,8 +76,8 @@ def _model(fixture, tagset, signature, optimize):
             saved_model = read_saved_model(export_dir)
             source = loader.ModelSource(str(export_dir), saved_model, 1,
                                         saved_model.meta_graphs[1])
-            return loader.start_model(source, "numpy", False, 8 * 2**30, **options)
-        return sm_notebook.load(export_dir, tags=tagset.split(","), **options)
+            return loader.start_model(source, "numpy", False, 8 * 2**30, optimize=optimize)
+        return sm_notebook.load(export_dir, tags=tagset.split(","), optimize=optimize)
 
 
 def _tensorflow_runs(fixture, pair, key):
@@ -114,11 +107,6 @@ def _assert_unchanged(before, after, what):
 @pytest.mark.parametrize("fixture,pair,batch,optimize", _cases())
 def test_signature_at_batch_size(fixture, pair, batch, optimize):
     tagset, signature = pair.split("|")
-    if not optimize:
-        start = (loader.start_model if (fixture, signature) == ("tf1_duplicate_tags", "second_sig")
-                 else loader.load_model)
-        if not _takes_optimize(start):
-            pytest.skip(f"{start.__module__}.{start.__name__} has no optimize= parameter yet")
     arrays = _case_arrays(fixture, pair, batch)
     inputs = _read_only_copies(arrays["inputs"])
     got = _model(fixture, tagset, signature, optimize).signatures[signature](**inputs).numpy()
