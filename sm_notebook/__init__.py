@@ -5,7 +5,7 @@ The public surface only; heavy parts (engine, builder, notebook) load on first u
 from .errors import SavedModelError, SavedModelWarning, TagSetNotFoundError
 
 __all__ = [
-    "inspect", "load", "Builder", "Graph", "signature",
+    "inspect", "load", "diff", "summary", "Builder", "Graph", "signature",
     "SavedModelError", "TagSetNotFoundError", "SavedModelWarning",
 ]
 __version__ = "0.1.0"
@@ -15,6 +15,19 @@ def inspect(export_dir):
     """Describe a SavedModel: tag-sets, metagraphs, signatures, ops, variables, assets."""
     from .inspection import inspect as _inspect  # module named inspection: `inspect` stays this function
     return _inspect(export_dir)
+
+
+def diff(a, b, values=True):
+    """What differs between the exports in ``a`` and ``b``: tag-sets, signatures, variables
+    (values too unless ``values=False``), assets and op counts. Prints as text, shows as HTML."""
+    from .compare import diff as _diff
+    return _diff(a, b, values=values)
+
+
+def summary(export_dir, tags=None):
+    """A Keras-style table of the variables (parameters and bytes) grouped by layer."""
+    from .parameters import summary as _summary
+    return _summary(export_dir, tags)
 
 
 def load(export_dir, tags=None, backend="numpy", **options):

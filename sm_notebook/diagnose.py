@@ -5,13 +5,14 @@ unloadable or wrong; warnings make it surprising; notes are worth knowing.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SavedModelError
 from .format import savedmodel as files
-from .tags import (duplicate_groups, format_tag_set, misspelled_standard_tag, shadowing_message,
-                   tag_sets_of)
+from .tags import (SHADOWING_FIX, duplicate_groups, format_tag_set, misspelled_standard_tag,
+                   shadowing_message, tag_sets_of)
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
 
@@ -72,8 +73,8 @@ class DiagnosticReport:
 def diagnose(info) -> DiagnosticReport:
     """Run every check over an inspected SavedModel (a SavedModelInfo)."""
     problems: list[Problem] = []
-    for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_variables,
-                  _check_assets, _check_fingerprint):
+    for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_serving,
+                  _check_variables, _check_assets, _check_fingerprint):
         problems.extend(check(info))
     summary = [f"MetaGraphDef #{mg.index} {format_tag_set(mg.tags)}: "
                f"{len(mg.signatures)} signature(s) ({', '.join(mg.signatures) or 'none'}), "
@@ -100,8 +101,8 @@ def check_tag_sets(info):
     """Tag-set problems: duplicates, empty, split strings, misspellings, 'serve' ambiguity."""
     proto = info.proto
     for group in duplicate_groups(proto):
-        yield Problem("error", "duplicate-tag-set", shadowing_message(proto, group),
-                      "Give each metagraph a distinct tag-set or remove the duplicate.", group[1])
+        yield Problem("error", "duplicate-tag-set", shadowing_message(proto, group, with_fix=False),
+                      SHADOWING_FIX[0].upper() + SHADOWING_FIX[1:], group[1])
     available = list(dict.fromkeys(tag_sets_of(proto)))
     for mg in info.meta_graphs:
         tags = mg.tags
@@ -167,6 +168,35 @@ def _check_signatures(info):
                                           "remove the signature.", mg.index)
 
 
+#: Output keys TensorFlow invents when a serving function returns a bare tensor or a tuple.
+AUTO_OUTPUT_KEY = re.compile(r"output_\d+")
+
+
+def _check_serving(info):
+    """Serving conventions: the metagraph TF Serving loads has serving_default; outputs have
+    real names."""
+    serving = [mg for mg in info.meta_graphs if mg.tags == {"serve"}] or \
+        [mg for mg in info.meta_graphs if "serve" in mg.tags]
+    for mg in info.meta_graphs:
+        keys = [k for k in mg.signatures if not k.startswith("__saved_model")]
+        if len(serving) == 1 and mg is serving[0] and keys and "serving_default" not in keys:
+            yield Problem("warning", "no-serving-default",
+                          f"This serving metagraph has no 'serving_default' signature (it has "
+                          f"{', '.join(keys)}); TensorFlow Serving requests that name no signature "
+                          "fail with 'Serving signature key \"serving_default\" not found'.",
+                          f"Builder.rename_signature({keys[0]!r}, 'serving_default') or add one.",
+                          mg.index)
+        for key in keys:
+            auto = sorted(k for k in mg.signatures[key].outputs if AUTO_OUTPUT_KEY.fullmatch(k))
+            if auto:
+                yield Problem("warning", "auto-output-names",
+                              f"Signature {key!r} has auto-generated output names ({', '.join(auto)}): "
+                              "the serving function returned a tensor or a tuple, so clients must "
+                              "know what each position means.",
+                              f"Return a dict from the serving function, or "
+                              f"Builder.rename_output({key!r}, {auto[0]!r}, 'a_real_name').", mg.index)
+
+
 def _check_variables(info):
     if info.bundle_error is not None:
         yield Problem("error", "corrupt-variables", str(info.bundle_error),
@@ -181,7 +211,7 @@ def _check_variables(info):
             return
     keys = set(info.bundle.keys()) if info.bundle is not None else set()
     for mg in info.meta_graphs:
-        expected = [v for v in mg.variables if v.checkpoint_key or not mg.is_tf2]
+        expected = [v for v in mg.variables if v.checkpoint_key or not mg.is_tf2 or info.bundle is None]
         if expected and info.bundle is None:
             yield Problem("error", "missing-variables-bundle",
                           f"The graph has {len(expected)} variable(s) but there is no "
@@ -224,6 +254,8 @@ def _check_fingerprint(info):
     except SavedModelError as exc:
         yield Problem("warning", "fingerprint-unchecked", f"fingerprint.pb could not be checked: {exc}")
         return
+    if stale == ["checkpoint_hash"] and info.bundle is None:
+        return  # the variables are missing: _check_variables says so, the fingerprint is not stale
     if stale:
         yield Problem("warning", "stale-fingerprint",
                       f"fingerprint.pb does not match the files ({', '.join(stale)} differ): it was "

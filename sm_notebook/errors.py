@@ -15,13 +15,16 @@ class TagSetNotFoundError(SavedModelError):
         requested: the tag-set asked for (a frozenset, or None).
         available: every tag-set in the file, in file order.
         suggestions: the likeliest intended tag-sets, best first.
+        command_line_message: the same explanation with advice spelled as command-line
+            flags (``--tag_set serve,gpu``) instead of Python (``tags=['serve', 'gpu']``).
     """
 
-    def __init__(self, message, requested, available, suggestions):
+    def __init__(self, message, requested, available, suggestions, command_line_message=None):
         super().__init__(message)
         self.requested = requested
         self.available = list(available)
         self.suggestions = list(suggestions)
+        self.command_line_message = command_line_message or message
 
 
 class CorruptFileError(SavedModelError):

@@ -259,6 +259,26 @@ def _tf2_variables(meta_graph, bundle) -> list[VariableInfo]:
     return result
 
 
+def distinct_variables(variables, bundle) -> list[VariableInfo]:
+    """``variables`` without repeats of one value: Keras 3 exports save each variable under
+    two object-graph paths (``variables/0`` and ``_all_variables/0``); entries with the same
+    name, dtype, shape and stored checksum count once."""
+    seen, result = set(), []
+    for var in variables:
+        checksum = None
+        if bundle is not None and var.checkpoint_key in bundle:
+            try:
+                checksum = bundle.entry(var.checkpoint_key).crc32c
+            except SavedModelError:
+                checksum = None
+        identity = (var.name, var.dtype, var.shape, checksum)
+        if checksum is not None and identity in seen:
+            continue
+        seen.add(identity)
+        result.append(var)
+    return result
+
+
 def _assets(meta_graph, export_dir) -> list[AssetInfo]:
     defs = list(meta_graph.asset_file_def)
     collection = meta_graph.collection_def.get("saved_model_assets")

@@ -163,7 +163,21 @@ def function_rows(mg) -> list[tuple[str, str, str]]:
     return rows
 
 
-def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str:
+def shadowed_note(shadowed_by: int | None) -> str:
+    """The heading remark for a metagraph hidden by an earlier one with the same tag-set."""
+    if shadowed_by is None:
+        return ""
+    return f"SHADOWED by #{shadowed_by} (same tag-set; loading by tags never reaches it)"
+
+
+def shadowing_index(info) -> dict[int, int]:
+    """Metagraph index -> the index of the earlier metagraph with the same tag-set."""
+    from .tags import duplicate_groups
+    return {index: group[0] for group in duplicate_groups(info.proto) for index in group[1:]}
+
+
+def meta_graph_html(mg, signature: str | None = None, open_: bool = True,
+                    shadowed_by: int | None = None) -> str:
     """One MetaGraphInfo: signatures, variables, assets, ops census, TF2 functions."""
     sigs = {k: v for k, v in mg.signatures.items() if signature is None or k == signature}
     parts = [f'<div style="color:{MUTED}">TensorFlow {esc(mg.tensorflow_version or "?")}'
@@ -193,13 +207,16 @@ def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str
             parts.append(details_html(f"functions ({len(mg.concrete_functions)})",
                                       table_html(["function", "kind", "callable with"], rows)))
     title = f"MetaGraphDef #{mg.index} {code_html(tags_text(mg.tags))}"
+    if shadowed_by is not None:
+        title += " " + badge_html("error", shadowed_note(shadowed_by))
     return details_html(f'<b>{title}</b>', "".join(parts), open_=open_)
 
 
-def meta_graph_text(mg, signature: str | None = None) -> str:
+def meta_graph_text(mg, signature: str | None = None, shadowed_by: int | None = None) -> str:
     """One MetaGraphInfo as plain text."""
+    note = f" {shadowed_note(shadowed_by)}" if shadowed_by is not None else ""
     lines = [f"MetaGraphDef #{mg.index} with tag-set {tags_text(mg.tags)}"
-             f" (TensorFlow {mg.tensorflow_version or '?'})"]
+             f" (TensorFlow {mg.tensorflow_version or '?'}){note}"]
     sigs = [s for k, s in mg.signatures.items() if signature is None or k == signature]
     for sig in sigs:
         lines += ["  " + line for line in signature_text(sig).splitlines()]
@@ -236,7 +253,9 @@ def saved_model_html(info, tags=None, signature: str | None = None, report=None)
         if worth:
             parts.append(problems_table_html(worth))
     meta_graphs = _selected(info, tags)
-    parts += [meta_graph_html(mg, signature, open_=len(meta_graphs) <= 3) for mg in meta_graphs]
+    shadowed = shadowing_index(info)
+    parts += [meta_graph_html(mg, signature, open_=len(meta_graphs) <= 3, shadowed_by=shadowed.get(mg.index))
+              for mg in meta_graphs]
     return box_html("".join(parts), f"SavedModel {code_html(info.export_dir.name)}")
 
 
@@ -246,8 +265,9 @@ def saved_model_text(info, tags=None, signature: str | None = None, report=None)
     lines = [f"SavedModel {info.export_dir}: {len(info.meta_graphs)} metagraph(s): {sets}"]
     if report is not None:
         lines += [str(p) for p in report.problems if p.severity in ("error", "warning")]
+    shadowed = shadowing_index(info)
     for mg in _selected(info, tags):
-        lines.append(meta_graph_text(mg, signature))
+        lines.append(meta_graph_text(mg, signature, shadowed.get(mg.index)))
     return "\n".join(lines)
 
 

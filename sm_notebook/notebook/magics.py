@@ -15,21 +15,21 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
-COMMANDS = ("show", "diagnose", "run", "edit", "scan")
+COMMANDS = ("show", "diagnose", "run", "edit", "scan", "diff", "summary")
 WIDGETS = ("signatures", "tags", "run", "browser")
 BACKENDS = ("numpy", "cupy")
 OPTIONS_FOR = {  # option attribute -> commands that accept it (cell mode counts as "cell")
-    "tags": {"show", "run", "edit", "scan", "cell"},
+    "tags": {"show", "run", "edit", "scan", "summary", "cell"},
     "signature": {"show", "run", "edit"},
     "backend": {"run", "edit"},
     "widget": {"edit"},
     "write": {"cell"},
     "overwrite": {"cell"},
     "to": {"cell"},
-    "inputs": {"run"},
+    "inputs": {"run", "diff"},
 }
-OPTION_FLAGS = ("--tags", "--signature", "--backend", "--output", "--widget", "--write",
-                "--overwrite", "--to")
+OPTION_FLAGS = ("--tags", "--tag_set", "--signature", "--signature_def", "--backend", "--output",
+                "--widget", "--write", "--overwrite", "--to")
 
 
 def split_arguments(line: str) -> list[str]:
@@ -84,8 +84,10 @@ class SavedModelMagics(Magics):
     @argument("inputs", nargs="*", metavar="NAME=VALUE",
               help="run: signature inputs, each VALUE a notebook variable, a literal or a numpy "
                    "constructor (parsed, never evaluated)")
-    @argument("-t", "--tags", help="tag-set, comma-separated, e.g. serve,gpu ({} for the empty set)")
-    @argument("-s", "--signature", help="signature key (run: default serving_default)")
+    @argument("-t", "--tags", "--tag_set", dest="tags",
+              help="tag-set, comma-separated, e.g. serve,gpu ({} for the empty set)")
+    @argument("-s", "--signature", "--signature_def", dest="signature",
+              help="signature key (run: default serving_default)")
     @argument("-b", "--backend", choices=BACKENDS, help="run: array backend (default numpy)")
     @argument("-o", "--output", metavar="NAME",
               help="store the result in this notebook variable (run: the dict of outputs)")
@@ -113,6 +115,11 @@ class SavedModelMagics(Magics):
             and $name expansion does not apply.
         %savedmodel scan PATH [--tags ...]
             Ops the engine cannot run (unsupported) or will not run (denied).
+        %savedmodel diff OLD NEW
+            What differs: tag-sets, signatures, variables (max abs difference of
+            changed values), assets and op counts.
+        %savedmodel summary PATH [--tags ...]
+            Parameters per layer (a Keras-style table) with totals and bytes.
         %savedmodel edit PATH [--widget signatures|tags|run|browser]
             Open an editor widget (signature editor by default).
 
@@ -241,6 +248,24 @@ class SavedModelMagics(Magics):
         self._display("\n\n".join(display.scan_text(r) for r in reports),
                       "".join(display.scan_html(r) for r in reports))
         self._store(args, reports[0] if len(reports) == 1 else reports)
+
+    def _diff(self, args):
+        import sm_notebook
+        if len(args.inputs) != 1:
+            raise UsageError("%savedmodel diff needs two SavedModel directories: "
+                             "%savedmodel diff OLD NEW.")
+        other = Path(os.path.expanduser(args.inputs[0]))
+        if not other.is_dir():
+            raise UsageError(f"No such directory: {args.inputs[0]}")
+        result = sm_notebook.diff(args.path, other)
+        self._display(str(result), result._repr_html_())
+        self._store(args, result)
+
+    def _summary(self, args):
+        import sm_notebook
+        result = sm_notebook.summary(args.path, args.tags)
+        self._display(str(result), result._repr_html_())
+        self._store(args, result)
 
     def _run(self, args):
         import sm_notebook
@@ -484,7 +509,8 @@ def _candidates(words, current, cell_mode) -> list[str]:
     return []
 
 
-_VALUE_OPTIONS = {"-t": "tags", "--tags": "tags", "-s": "signature", "--signature": "signature",
+_VALUE_OPTIONS = {"-t": "tags", "--tags": "tags", "--tag_set": "tags", "-s": "signature",
+                  "--signature": "signature", "--signature_def": "signature",
                   "-b": "backend", "--backend": "backend", "-w": "widget", "--widget": "widget",
                   "-o": "output", "--output": "output", "--to": "to"}
 

@@ -83,6 +83,7 @@ class Progress:
             self.finish(f"done in {self.elapsed:.2f} s")
             if self._handle is not None:
                 self.close()
-        else:
+        else:  # the caller shows the error; a red bar repeating it would say it twice
             self.fail(f"{exc_type.__name__}: {exc}")
+            self.close()
         return False
