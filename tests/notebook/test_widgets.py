@@ -308,11 +308,16 @@ def test_run_panel_runs_and_shows_outputs_and_timing():
     assert "last run" in cheap_repr(panel)
 
 
-def test_run_panel_reports_errors_in_the_panel():
-    panel = RunPanel(fixture_model("keras3_mlp"), namespace={"bad": np.ones((2, 3), np.float32)})
+def test_run_panel_reports_errors_in_the_panel_and_clears_the_old_result():
+    panel = RunPanel(fixture_model("keras3_mlp"), namespace={"bad": np.ones((2, 3), np.float32),
+                                                             "good": np.ones((2, 8), np.float32)})
+    panel.set_input("features", "good")
+    panel.run_button.click()
+    assert panel.result is not None and "output_0" in panel.result_view.value
     panel.set_input("features", "bad")
     panel.run_button.click()
     assert panel.result is None and "var(--jp-error-color1" in panel.status.value
+    assert panel.result_view.value == "" and panel.progress_box.children == ()
 
 
 def test_run_panel_cupy_toggle_without_cupy_says_so():

@@ -181,6 +181,9 @@ class RunPanel(W.VBox):
         try:
             self.run(progress)
         except Exception as exc:  # shown in the panel: a button has nowhere else to report
+            self.result = None  # an old result under a new error would read as this run's
+            self.result_view.value = ""
+            self.progress_box.children = []
             self.status.value = message_html(f"{type(exc).__name__}: {exc}", "error")
 
     def _on_meta_graph(self):
