@@ -16,7 +16,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments
 
 COMMANDS = ("show", "diagnose", "run", "edit", "scan", "diff", "summary")
-WIDGETS = ("signatures", "tags", "run", "browser")
+WIDGETS = ("model", "signatures", "tags", "assets", "run", "browser")
 BACKENDS = ("numpy", "cupy")
 OPTIONS_FOR = {  # option attribute -> commands that accept it (cell mode counts as "cell")
     "tags": {"show", "run", "edit", "scan", "summary", "cell"},
@@ -91,7 +91,7 @@ class SavedModelMagics(Magics):
     @argument("-b", "--backend", choices=BACKENDS, help="run: array backend (default numpy)")
     @argument("-o", "--output", metavar="NAME",
               help="store the result in this notebook variable (run: the dict of outputs)")
-    @argument("-w", "--widget", choices=WIDGETS, help="edit: which widget to open (default signatures)")
+    @argument("-w", "--widget", choices=WIDGETS, help="edit: which widget to open (default model: every tab)")
     @argument("--write", action="store_true", help="cell: write the edited model (default: dry run)")
     @argument("--overwrite", action="store_true", help="cell: allow replacing an existing directory")
     @argument("--to", metavar="DIR", help="cell: write here instead of back to PATH")
@@ -120,8 +120,9 @@ class SavedModelMagics(Magics):
             changed values), assets and op counts.
         %savedmodel summary PATH [--tags ...]
             Parameters per layer (a Keras-style table) with totals and bytes.
-        %savedmodel edit PATH [--widget signatures|tags|run|browser]
-            Open an editor widget (signature editor by default).
+        %savedmodel edit PATH [--widget model|signatures|tags|assets|run|browser]
+            Open an editor widget: by default the model editor (signatures,
+            tag-sets and assets as tabs, one Save with a full diff preview).
 
         %%savedmodel PATH [--tags serve] [--write [--to DIR] [--overwrite]]
             Apply the edits in the cell through sm_notebook.Builder. Without
@@ -321,10 +322,14 @@ class SavedModelMagics(Magics):
     def _edit(self, args):
         from IPython.display import display
         from . import widgets
-        if args.widget in (None, "signatures"):
+        if args.widget in (None, "model"):
+            widget = widgets.ModelEditor(args.path, tags=args.tags, signature=args.signature)
+        elif args.widget == "signatures":
             widget = widgets.SignatureEditor(args.path, tags=args.tags, signature=args.signature)
         elif args.widget == "tags":
             widget = widgets.TagSetEditor(args.path)
+        elif args.widget == "assets":
+            widget = widgets.AssetEditor(args.path, tags=args.tags)
         elif args.widget == "run":
             widget = widgets.RunPanel(args.path, tags=args.tags, signature=args.signature,
                                       backend=args.backend or "numpy", namespace=self.shell.user_ns)

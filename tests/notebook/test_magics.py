@@ -254,7 +254,8 @@ def test_run_cupy_without_cupy_is_a_usage_error(ip):
 # ---------------------------------------------------------------- edit (widgets)
 
 @pytest.mark.parametrize("widget, cls", [
-    ("", "SignatureEditor"), ("--widget signatures", "SignatureEditor"), ("--widget tags", "TagSetEditor"),
+    ("", "ModelEditor"), ("--widget signatures", "SignatureEditor"), ("--widget tags", "TagSetEditor"),
+    ("--widget assets", "AssetEditor"),
     ("--widget run", "RunPanel"), ("--widget browser", "ModelBrowser")])
 def test_edit_opens_a_widget_and_stores_it(ip, widget, cls):
     run(ip, f"edit {fixture_model('tf1_multi_tags')} {widget} -o w")
@@ -263,7 +264,7 @@ def test_edit_opens_a_widget_and_stores_it(ip, widget, cls):
 
 def test_edit_passes_tags_and_signature(ip):
     run(ip, f"edit {fixture_model('tf1_multi_tags')} --tags serve,gpu -s predict_gpu -o w")
-    assert ip.user_ns["w"].draft.key == "predict_gpu"
+    assert ip.user_ns["w"].signatures.draft.key == "predict_gpu"
 
 
 # ---------------------------------------------------------------- %%savedmodel
