@@ -299,6 +299,7 @@ class RunResult:
     backend: str = "numpy"
     seconds: float = 0.0
     inputs: dict = field(default_factory=dict)
+    labels: list | None = None  # class names for score-like outputs (from a vocabulary asset)
 
     def __repr__(self):
         keys = ", ".join(self.outputs)
@@ -314,10 +315,7 @@ class RunResult:
 def _array_summary(value):
     """(dtype, shape, preview) for one output; the preview is short."""
     import numpy as np
-    try:
-        array = np.asarray(value)
-    except Exception:  # a backend array numpy refuses (cupy): describe it without moving it
-        array = None
+    array = _host_array(value)
     if array is None:
         return str(getattr(value, "dtype", "?")), str(tuple(getattr(value, "shape", ()))), type(value).__name__
     preview = np.array2string(array, threshold=12, edgeitems=3, precision=4, max_line_width=80)
@@ -326,13 +324,101 @@ def _array_summary(value):
     return str(array.dtype), shape_text(array.shape), preview
 
 
+def _host_array(value):
+    """``value`` as a numpy array, or None for a backend array numpy refuses (cupy)."""
+    import numpy as np
+    try:
+        return np.asarray(value)
+    except Exception:
+        return None
+
+
+def value_statistics(array) -> dict | None:
+    """min, max, mean and NaN/Inf counts of a numeric array (None for strings, empty arrays)."""
+    import numpy as np
+    if array is None or array.dtype.kind not in "biuf" or array.size == 0:
+        return None
+    values = array.astype(np.float64, copy=False)
+    finite = values[np.isfinite(values)]
+    stats = {"nan": int(np.isnan(values).sum()), "inf": int(np.isinf(values).sum())}
+    if finite.size:
+        stats.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean()))
+    return stats
+
+
+def looks_like_class_scores(array) -> bool:
+    """A float array of shape (batch, classes) with at least 2 classes."""
+    return (array is not None and array.dtype.kind == "f" and array.ndim == 2
+            and array.shape[-1] >= 2 and array.size > 0)
+
+
+def top_k(array, k: int = 5, labels=None, rows: int = 3) -> list[list[tuple]]:
+    """Per row (at most ``rows``): the ``k`` best (class index, label or None, score)."""
+    import numpy as np
+    table = np.atleast_2d(array)[:rows]
+    result = []
+    for row in table:
+        order = np.argsort(-np.nan_to_num(row.astype(np.float64), nan=-np.inf), kind="stable")[:k]
+        result.append([(int(i), labels[i] if labels is not None and i < len(labels) else None, float(row[i]))
+                       for i in order])
+    return result
+
+
+def histogram_svg(array, bins: int = 24, width: int = 240, height: int = 48) -> str:
+    """An inline SVG histogram of the finite values (empty string when there is nothing to draw)."""
+    import numpy as np
+    stats = value_statistics(array)
+    if stats is None or "min" not in stats or array.size < 2:
+        return ""
+    values = array.astype(np.float64, copy=False).ravel()
+    values = values[np.isfinite(values)]
+    counts, edges = np.histogram(values, bins=bins)
+    top = counts.max() or 1
+    bar = width / bins
+    rects = "".join(f'<rect x="{i * bar:.1f}" y="{height - c / top * height:.1f}" width="{bar - 1:.1f}" '
+                    f'height="{c / top * height:.1f}"><title>{edges[i]:.4g} to {edges[i + 1]:.4g}: {c}</title></rect>'
+                    for i, c in enumerate(counts) if c)
+    return (f'<svg class="sm-notebook-histogram" width="{width}" height="{height + 12}" '
+            f'style="fill:var(--jp-brand-color1, #1976d2);color:{MUTED}" role="img" '
+            f'aria-label="histogram of {values.size} values">{rects}'
+            f'<text x="0" y="{height + 11}" font-size="9" fill="currentColor">{edges[0]:.3g}</text>'
+            f'<text x="{width}" y="{height + 11}" font-size="9" text-anchor="end" fill="currentColor">'
+            f'{edges[-1]:.3g}</text></svg>')
+
+
+def _statistics_text(stats) -> str:
+    if stats is None:
+        return ""
+    text = (f"min {stats['min']:.4g} · max {stats['max']:.4g} · mean {stats['mean']:.4g}"
+            if "min" in stats else "no finite values")
+    bad = [f"{stats[k]} {name}" for k, name in (("nan", "NaN"), ("inf", "Inf")) if stats[k]]
+    return text + (" · " + ", ".join(bad) if bad else " · no NaN/Inf")
+
+
+def _top_k_text(array, labels) -> list[str]:
+    lines = []
+    for number, row in enumerate(top_k(array, labels=labels)):
+        best = ", ".join(f"{label if label is not None else '#' + str(i)} {score:.4g}" for i, label, score in row)
+        lines.append(f"top-{len(row)} (row {number}): {best}")
+    return lines
+
+
 def run_result_html(result: RunResult) -> str:
     rows = []
     for key, value in result.outputs.items():
         dtype, shape, preview = _array_summary(value)
+        array = _host_array(value)
+        stats = value_statistics(array)
+        details = ""
+        if stats is not None:
+            color = SEVERITY_COLORS["error"][0] if stats["nan"] or stats["inf"] else MUTED
+            details += f'<div style="color:{color}">{esc(_statistics_text(stats))}</div>'
+        if looks_like_class_scores(array):
+            details += "".join(f"<div>{esc(line)}</div>" for line in _top_k_text(array, result.labels))
+        details += histogram_svg(array) if array is not None else ""
         rows.append([code_html(key), esc(dtype), esc(shape),
                      f'<pre style="margin:0;font-family:{CODE};background:transparent;color:inherit">'
-                     f'{esc(preview)}</pre>'])
+                     f'{esc(preview)}</pre>{details}'])
     where = f" on {result.backend}" if result.backend else ""
     head = (f'<div style="color:{MUTED}">{len(result.outputs)} output(s) in '
             f'{result.seconds * 1e3:.1f} ms{esc(where)}'
@@ -346,8 +432,14 @@ def run_result_text(result: RunResult) -> str:
              f"{result.seconds * 1e3:.1f} ms on {result.backend}"]
     for key, value in result.outputs.items():
         dtype, shape, preview = _array_summary(value)
+        array = _host_array(value)
         lines.append(f"  {key}: {dtype} {shape}")
         lines += ["    " + line for line in preview.splitlines()]
+        stats = value_statistics(array)
+        if stats is not None:
+            lines.append(f"    {_statistics_text(stats)}")
+        if looks_like_class_scores(array):
+            lines += ["    " + line for line in _top_k_text(array, result.labels)]
     return "\n".join(lines)
 
 

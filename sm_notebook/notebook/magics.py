@@ -290,7 +290,10 @@ class SavedModelMagics(Magics):
             progress.step(f"running {key!r}")
             with display.Timer() as timer:
                 outputs = model.signatures[key](**inputs)
-        result = display.RunResult(dict(outputs), key, mg.tags, backend, timer.seconds, inputs)
+        from .input_files import score_labels
+        outputs = dict(outputs)
+        result = display.RunResult(outputs, key, mg.tags, backend, timer.seconds, inputs,
+                                   labels=score_labels(mg, outputs))
         self._display(display.run_result_text(result), display.run_result_html(result))
         self._store(args, result.outputs)
 

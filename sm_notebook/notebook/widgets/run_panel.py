@@ -1,15 +1,24 @@
-"""Run panel: pick a tag-set and signature, feed notebook variables, typed values or generated inputs,
-see outputs and timing. Typed values are parsed by sm_notebook.literals, never evaluated."""
+"""Run panel: pick a tag-set and signature, feed notebook variables, typed values, files or
+generated inputs, see outputs (statistics, top-k, histogram) and timing. Typed values are parsed by sm_notebook.literals, never evaluated."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import ipywidgets as W
 
 from ... import render as display
+from ..input_files import read_input_file, score_labels
 from ._common import initial_meta_graph, load_info, message_html
 from .progress import Progress
 
 GENERATED = ("zeros", "random")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input read from a file when the panel runs (see notebook/input_files.py)."""
+    path: str
 BACKENDS = ("numpy", "cupy")
 
 
@@ -113,6 +122,17 @@ class RunPanel(W.VBox):
             self.signature_picker.value = signature
         return self
 
+    def set_input_file(self, key: str, path):
+        """Feed input ``key`` from a ``.npy``/``.npz`` (``x.npz[name]``) or image file (read at run time)."""
+        sig = self.signature
+        if sig is None or key not in sig.inputs:
+            raise KeyError(f"No input {key!r}; inputs: {list(sig.inputs) if sig else []}")
+        self.sources[key] = InputFile(str(path))
+        field = self._file_fields.get(key)
+        if field is not None and field.value != str(path):
+            field.value = str(path)
+        return self
+
     def set_input(self, key: str, source):
         """Feed input ``key`` from "zeros", "random", a notebook variable's name, a typed value
         (``"[[1.0, 2.0]]"``, ``"np.ones((2, 8), np.float32)"``: see sm_notebook.literals), or an array."""
@@ -142,6 +162,8 @@ class RunPanel(W.VBox):
                 result[key] = generate_input(spec, source, self.batch_field.value, seed=i)
             elif isinstance(source, str):  # a variable's name or a typed value: parsed, never evaluated
                 result[key] = parse_value(source, what=f"input {key!r}", names=self.namespace)
+            elif isinstance(source, InputFile):
+                result[key] = read_input_file(source.path, spec)
             else:
                 result[key] = source
         return result
@@ -168,8 +190,10 @@ class RunPanel(W.VBox):
             progress.step(f"running {sig.key!r}")
             with display.Timer() as timer:
                 outputs = model.signatures[sig.key](**feeds)
-        self.result = display.RunResult(dict(outputs), sig.key, self.meta_graph.tags,
-                                        self.backend_toggle.value, timer.seconds, feeds)
+        outputs = dict(outputs)
+        self.result = display.RunResult(outputs, sig.key, self.meta_graph.tags,
+                                        self.backend_toggle.value, timer.seconds, feeds,
+                                        labels=score_labels(self.meta_graph, outputs))
         self.result_view.value = display.run_result_html(self.result)
         self.status.value = message_html(
             f"ran in {timer.seconds * 1e3:.1f} ms (model load {self.load_seconds * 1e3:.0f} ms, once)", "ok")
@@ -195,7 +219,7 @@ class RunPanel(W.VBox):
 
     def _render_inputs(self):
         sig = self.signature
-        self._dropdowns, self._value_fields = {}, {}
+        self._dropdowns, self._value_fields, self._file_fields = {}, {}, {}
         rows = []
         variables = notebook_arrays(self.namespace)
         for key, spec in (sig.inputs.items() if sig else []):
@@ -212,10 +236,16 @@ class RunPanel(W.VBox):
             typed.observe(lambda c, k=key: self.set_input(k, c.new.strip()) if c.new.strip() else None,
                           names="value")
             self._value_fields[key] = typed
+            from_file = W.Text(placeholder="or a file: x.npy, x.npz[name], photo.jpg",
+                               value=source.path if isinstance(source, InputFile) else "",
+                               continuous_update=False, layout=W.Layout(width="260px"))
+            from_file.observe(lambda c, k=key: self.set_input_file(k, c.new.strip()) if c.new.strip() else None,
+                              names="value")
+            self._file_fields[key] = from_file
             rows.append(W.HBox([W.HTML(display.code_html(key), layout=W.Layout(width="160px")),
                                 W.HTML(display.muted_html(f"{display.dtype_text(spec.dtype)} "
                                                           f"{display.shape_text(spec.shape)}"),
-                                       layout=W.Layout(width="160px")), dropdown, typed]))
+                                       layout=W.Layout(width="160px")), dropdown, typed, from_file]))
         self.inputs_box.children = rows or [W.HTML(display.muted_html("no inputs" if sig else "no signature"))]
 
 
