@@ -122,6 +122,21 @@ class SignatureFunction:
             values = runtime.run_plan(plan, args)
         return self._outputs(values, plan, args)
 
+    def run_watched(self, watch, **inputs) -> SignatureOutputs:
+        """Call the signature reporting each step to ``watch`` (an engine.watch.RunWatch);
+        after ``watch.cancel()`` it stops at the next step boundary and raises RunCancelled."""
+        from .watch import RunCancelled
+        args = self._convert(inputs)
+        plan = self.plan
+        runtime = self._model._runtime.watching(watch)
+        watch.begin(len(plan.steps))
+        try:
+            with self._model._call_lock if plan.has_effects else nullcontext():
+                values = runtime.run_plan(plan, args)
+        except StopExecution:
+            raise RunCancelled(self.key, watch.done, watch.total, watch.stopped_at) from None
+        return self._outputs(values, plan, args)
+
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
         """Run once node by node on the unoptimised plan (every node of the graph is a
         step, nothing fused or folded away): ``trace`` prints each node's inputs and

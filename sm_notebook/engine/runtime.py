@@ -54,6 +54,13 @@ class Runtime:
         ctx.function_runner = self.function_runner
         ctx.loop_body_runner = self.loop_body_runner
 
+    def watching(self, debugger: Debugger) -> "Runtime":
+        """This model's optimised plans run under ``debugger`` (a RunWatch): the top-level
+        steps report to it; function bodies and loops run as usual."""
+        view = copy.copy(self)
+        view.debugger = debugger
+        return view
+
     def debugging(self, debugger: Debugger) -> "Runtime":
         """This model under ``debugger``: unoptimised plans, same variables and tables."""
         view = copy.copy(self)

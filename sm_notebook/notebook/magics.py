@@ -112,7 +112,8 @@ class SavedModelMagics(Magics):
             Values are parsed, never evaluated (see sm_notebook.literals): compute
             anything else in a cell first. The outputs are shown and, with -o NAME,
             stored as a dict in NAME. The line is taken as typed: IPython's {expr}
-            and $name expansion does not apply.
+            and $name expansion does not apply. A bar shows the ops done; Ctrl-C
+            (interrupt the kernel) stops the run at the next op, leaving the model usable.
         %savedmodel scan PATH [--tags ...]
             Ops the engine cannot run (unsupported) or will not run (denied).
         %savedmodel diff OLD NEW
@@ -271,7 +272,7 @@ class SavedModelMagics(Magics):
     def _run(self, args):
         import sm_notebook
         from .. import render as display
-        from .widgets.progress import Progress
+        from .widgets.progress import Progress, cancel_on_interrupt
         info = sm_notebook.inspect(args.path)
         if args.tags is None and len(info.meta_graphs) > 1:
             from .edits import tag_set_text
@@ -288,8 +289,9 @@ class SavedModelMagics(Magics):
             model = sm_notebook.load(args.path, tags=args.tags if args.tags is not None else mg.tags,
                                      backend=backend)
             progress.step(f"running {key!r}")
-            with display.Timer() as timer:
-                outputs = model.signatures[key](**inputs)
+            watch = progress.watch()  # per-op progress; Ctrl-C stops at the next op
+            with display.Timer() as timer, cancel_on_interrupt(watch):
+                outputs = model.signatures[key].run_watched(watch, **inputs)
         from .input_files import score_labels
         outputs = dict(outputs)
         result = display.RunResult(outputs, key, mg.tags, backend, timer.seconds, inputs,

@@ -63,12 +63,16 @@ class RunPanel(W.VBox):
     """Run a signature; ``set_input``, ``inputs()``, ``run()`` and ``result`` do the same from Python."""
 
     def __init__(self, path_or_info, tags=None, signature=None, backend="numpy", namespace=None,
-                 batch_size: int = 1):
+                 batch_size: int = 1, background=None):
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
         self.namespace = namespace if namespace is not None else _user_namespace()
         self.sources: dict = {}       # input key -> "zeros" | "random" | variable name | typed value | array
         self.result: display.RunResult | None = None
+        #: run in a thread so that Cancel can be clicked (default: inside a Jupyter kernel)
+        self.background = _in_kernel() if background is None else background
+        self._thread = None
+        self._watch = None
         self.load_seconds = 0.0
         self._models: dict = {}
         mg0 = initial_meta_graph(self.info, tags, signature)
@@ -179,9 +183,12 @@ class RunPanel(W.VBox):
             self.load_seconds = timer.seconds
         return self._models[key]
 
-    def run(self, progress: Progress | None = None) -> display.RunResult:
-        """Run the selected signature on `inputs()`; the result is kept in ``result`` and shown."""
+    def run(self, progress: Progress | None = None, watch=None) -> display.RunResult:
+        """Run the selected signature on `inputs()`; the result is kept in ``result`` and shown.
+        ``watch`` (a RunWatch) sees every op and can cancel the run."""
+        from ...engine.watch import RunWatch
         progress = progress or Progress("run", steps=2, show=False)
+        watch = watch or RunWatch()
         sig = self.signature
         feeds = self.inputs()
         with progress:
@@ -189,7 +196,7 @@ class RunPanel(W.VBox):
             model = self.model()
             progress.step(f"running {sig.key!r}")
             with display.Timer() as timer:
-                outputs = model.signatures[sig.key](**feeds)
+                outputs = model.signatures[sig.key].run_watched(watch, **feeds)
         outputs = dict(outputs)
         self.result = display.RunResult(outputs, sig.key, self.meta_graph.tags,
                                         self.backend_toggle.value, timer.seconds, feeds,
@@ -199,16 +206,48 @@ class RunPanel(W.VBox):
             f"ran in {timer.seconds * 1e3:.1f} ms (model load {self.load_seconds * 1e3:.0f} ms, once)", "ok")
         return self.result
 
+    def wait(self, timeout=None):
+        """Wait for a background run started by the Run button to end."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self
+
+    def cancel(self):
+        """Stop the run under way at its next op (what the Cancel button does)."""
+        if self._watch is not None:
+            self._watch.cancel()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _run_from_button(self):
+        if self.running:
+            return
         progress = Progress("run", steps=2, show=False)
+        watch = progress.watch(on_cancel=lambda: None)
+        self._watch = watch
         self.progress_box.children = [progress.widget]
+        self.run_button.disabled = True
+        if self.background:
+            import threading
+            self._thread = threading.Thread(target=self._run_and_report, args=(progress, watch),
+                                            name="sm_notebook run panel", daemon=True)
+            self._thread.start()
+        else:
+            self._run_and_report(progress, watch)
+
+    def _run_and_report(self, progress, watch):
         try:
-            self.run(progress)
+            self.run(progress, watch)
         except Exception as exc:  # shown in the panel: a button has nowhere else to report
             self.result = None  # an old result under a new error would read as this run's
             self.result_view.value = ""
             self.progress_box.children = []
             self.status.value = message_html(f"{type(exc).__name__}: {exc}", "error")
+        finally:
+            self.run_button.disabled = False
 
     def _on_meta_graph(self):
         keys = [k for k in self.meta_graph.signatures if not k.startswith("__saved_model")]
@@ -247,6 +286,15 @@ class RunPanel(W.VBox):
                                                           f"{display.shape_text(spec.shape)}"),
                                        layout=W.Layout(width="160px")), dropdown, typed, from_file]))
         self.inputs_box.children = rows or [W.HTML(display.muted_html("no inputs" if sig else "no signature"))]
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where a button's handler may run the model in a thread)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def _user_namespace():
