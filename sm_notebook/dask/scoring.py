@@ -8,6 +8,7 @@ worker's cached model and checks what comes back against the SignatureDef.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from ..engine.model import TensorSpec, convert_input, spec_text
 from ..errors import SavedModelError
 from .model_cache import ModelKey, get_model, model_fingerprint
+from .remote import describing_copy, is_url
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,18 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
             f"backend must be a name ('numpy' or 'cupy') for Dask workers to load the model with, "
             f"got {backend!r}.")
     path = _local_path(model_path)
-    info = sm_notebook.inspect(path)
+    if is_url(path):
+        described = describing_copy(path)
+        try:
+            return _describe(sm_notebook.inspect(described), path, model_fingerprint(described),
+                             signature, tags, backend, batch_size, outputs)
+        finally:
+            shutil.rmtree(described, ignore_errors=True)
+    return _describe(sm_notebook.inspect(path), path, model_fingerprint(path),
+                     signature, tags, backend, batch_size, outputs)
+
+
+def _describe(info, path, fingerprint, signature, tags, backend, batch_size, outputs) -> ScoringSpec:
     meta_graph = info.meta_graph(tags)
     info.signature(signature, tags)  # a clear error listing the keys when it is absent
     signature_def = meta_graph.proto.signature_def[signature]
@@ -59,22 +72,18 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
             f"Signature {signature!r} has output(s) that are not one row per input row "
             f"({'; '.join(not_row_wise)}): a chunked job cannot assemble them. Pick row-wise "
             f"outputs with outputs=[...]; candidates: {', '.join(row_wise) or 'none'}.")
-    key = ModelKey(path, model_fingerprint(path), tuple(sorted(meta_graph.tags)), backend)
+    key = ModelKey(path, fingerprint, tuple(sorted(meta_graph.tags)), backend)
     return ScoringSpec(key, signature, inputs, selected, frozenset(signature_def.defaults),
                        None if batch_size is None else int(batch_size))
 
 
 def _local_path(model_path) -> str:
-    """An absolute local path; ``file://`` URLs are accepted, other URLs are refused."""
+    """An absolute local path (``file://`` URLs included), or an fsspec URL as given."""
     path = os.fspath(model_path)
-    if isinstance(path, str) and "://" in path:
-        scheme, rest = path.split("://", 1)
-        if scheme != "file":
-            raise SavedModelError(
-                f"model_path {path!r}: {scheme}:// URLs are not supported yet; the workers load "
-                "the model from a file system path. Copy the export to a path every worker can "
-                "read (local disk, NFS, a mounted bucket) and pass that path.")
-        path = rest
+    if is_url(path):
+        return path
+    if isinstance(path, str) and path.startswith("file://"):
+        path = path[len("file://"):]
     return os.path.abspath(path)
 
 
