@@ -77,12 +77,36 @@ NOTEBOOKS["01_inspecting_a_savedmodel.ipynb"] = [
     "def normalise(text):\n"
     "    return [line if 'contains the following ops' not in line else\n"
     "            sorted(line.split(': ', 1)[1].strip('{}').split(', ')) for line in text.splitlines()]\n"
-    "print(ours[:700])\n"
+    "for line in normalise(ours):  # the ops sets printed sorted\n"
+    "    print(line if isinstance(line, str) else '    ops: ' + ', '.join(line))\n"
     "print('identical to saved_model_cli:', normalise(ours) == normalise(theirs))",
+    "md:## In a notebook: `%load_ext sm_notebook` and `%savedmodel`\n\n"
+    "The magics give the same answers as rich displays (tables that read in light and dark "
+    "themes; problems first). `%savedmodel?` lists every sub-command.",
+    "%load_ext sm_notebook",
+    "%savedmodel show ../tests/fixtures/models/tf1_multi_tags --tags serve",
+    "md:`summary` is the parameter table Keras users expect, read from the variables index "
+    "(no values loaded):",
+    "%savedmodel summary ../tests/fixtures/models/keras3_cnn",
+    "md:## What changed between two exports? `diff`\n\n"
+    "Tag-sets, signatures (keys, tensors, dtypes, shapes, method names), variables (added, "
+    "removed, reshaped, and changed values with the largest difference), assets and op counts. "
+    "Here an edited copy of the model with one signature renamed:",
+    "import tempfile\n"
+    "edited = Path(tempfile.mkdtemp()) / 'edited'\n"
+    "b = sm_notebook.Builder.from_saved_model(model)\n"
+    "b.rename_signature('lookup', 'tokens_to_ids', tags='serve')\n"
+    "b.save(edited)\n"
+    "sm_notebook.diff(model, edited)",
+    "md:The same from the command line: `sm-notebook diff --dir OLD --dir NEW` (exit status 1 "
+    "when something differs), or `%savedmodel diff OLD NEW` for two paths:",
+    "%savedmodel diff ../tests/fixtures/models/keras3_mlp ../tests/fixtures/models/tfkeras_mlp",
     "md:## A health check\n\n`diagnose()` looks for everything that makes a model fail to load or "
     "behave unexpectedly: colliding tag-sets, dangling signature tensors, missing variables or "
     "assets, a stale fingerprint.",
     "print(info.diagnose())",
+    "md:or, as a table with each fix: `%savedmodel diagnose PATH`.",
+    "%savedmodel diagnose ../tests/fixtures/models/tf1_multi_tags",
 ]
 
 NOTEBOOKS["02_signatures.ipynb"] = [
@@ -127,14 +151,25 @@ NOTEBOOKS["02_signatures.ipynb"] = [
     "reloaded = sm_notebook.load(out_dir, tags='serve')\n"
     "np.allclose(reloaded.signatures['serving_default'](features=feed)['probabilities'],\n"
     "            expected[key + '|outputs|output_0'], rtol=1e-5, atol=1e-6)",
-    "md:## The same edit with the widget\n\n`%savedmodel edit PATH` opens the signature editor; "
-    "everything it does is also reachable from Python (`editor.builder`, `editor.save()`).",
+    "md:## Running from the notebook: `%savedmodel run`\n\n"
+    "Inputs are notebook variables, Python literals or numpy constructors (parsed, never "
+    "evaluated). The result shows each output's shape, dtype, min/max/mean, NaN/Inf counts, the "
+    "top classes of score-like outputs (named from a vocabulary asset when the model has one) and a "
+    "histogram; a bar follows the ops of long runs and Ctrl-C stops at the next op.",
+    "%load_ext sm_notebook",
     "# ignore-output\n"
-    "from sm_notebook.notebook.widgets.signature_editor import SignatureEditor\n"
-    "editor = SignatureEditor(MODELS / 'keras3_mlp', tags='serve', signature='serving_default')\n"
-    "editor",
+    "%savedmodel run ../tests/fixtures/models/keras3_mlp features=feed -o outputs",
+    "outputs['output_0'].shape",
+    "md:## The same edit with the editor widget\n\n`%savedmodel edit PATH` opens the model "
+    "editor: signatures, tag-sets and assets as tabs, one Save (disabled while an edit is "
+    "invalid; by default to a new `<name>_edited` directory, never over the model) and a full "
+    "diff preview. Everything it does is also reachable from Python (`editor.builder`, "
+    "`editor.save()`).",
+    "# ignore-output\n"
+    "%savedmodel edit ../tests/fixtures/models/keras3_mlp --tags serve -o model_editor",
     "md:What the mouse does, code can do: rename the output, check the Builder's rules, preview "
     "the edit as `%%savedmodel` cell text, and save.",
+    "editor = model_editor.signatures  # the Signatures tab\n"
     "editor.select('serving_default')\n"
     "editor.rename_output('output_0', 'probabilities')\n"
     "print(editor.cell_text)\n"
@@ -179,7 +214,10 @@ NOTEBOOKS["03_tags_and_collisions.ipynb"] = [
     "    chosen = info.meta_graph('serve')\n"
     "print('loaded metagraph #', chosen.index, 'with', list(chosen.signatures))\n"
     "print(caught[0].message)",
-    "print(info.diagnose())",
+    "md:`%savedmodel show` marks the shadowed metagraph in its heading, and `diagnose` explains "
+    "the collision with its fix:",
+    "%load_ext sm_notebook",
+    "%savedmodel diagnose ../tests/fixtures/models/tf1_duplicate_tags",
     "md:## Fixing each story with the Builder\n\n"
     "* Story 2: add a plain `{serve}` metagraph sharing the CPU graph.\n"
     "* Story 3: give the duplicate its own tag-set.",
@@ -369,13 +407,17 @@ NOTEBOOKS["07_composing_a_model.ipynb"] = [
     "manual = np.exp(z - z.max(1, keepdims=True)); manual /= manual.sum(1, keepdims=True)\n"
     "print('matches numpy:', np.allclose(ours, manual, rtol=1e-5, atol=1e-6))",
     "# ignore-output\n"
-    "import importlib.util\n"
+    "# TensorFlow runs in a child process, so its start-up log lines stay out of this notebook.\n"
+    "import importlib.util, json, subprocess, sys\n"
+    "np.save(export.parent / 'batch.npy', batch)\n"
+    "check = ('import json, sys, numpy as np, tensorflow as tf; '\n"
+    "         'f = tf.saved_model.load(sys.argv[1]).signatures[\"serving_default\"]; '\n"
+    "         'x = tf.constant(np.load(sys.argv[2])); '\n"
+    "         'print(json.dumps(f(x=x)[\"probabilities\"].numpy().tolist()))')\n"
     "if importlib.util.find_spec('tensorflow'):\n"
-    "    import os\n"
-    "    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')\n"
-    "    import tensorflow as tf\n"
-    "    loaded = tf.saved_model.load(str(export))\n"
-    "    tf_out = loaded.signatures['serving_default'](x=tf.constant(batch))['probabilities'].numpy()\n"
+    "    child = subprocess.run([sys.executable, '-c', check, str(export), str(export.parent / 'batch.npy')],\n"
+    "                           capture_output=True, text=True, check=True)\n"
+    "    tf_out = np.array(json.loads(child.stdout.strip().splitlines()[-1]), np.float32)\n"
     "    print('matches TensorFlow:', np.allclose(ours, tf_out, rtol=1e-5, atol=1e-6))\n"
     "else:\n"
     "    print('TensorFlow is not installed; skipped.')",

@@ -44,6 +44,9 @@ class ModelDiff:
             body += [f"  {line}" for line in section.lines]
         return "\n".join([head, *body])
 
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
+
     def __repr__(self):
         return f"<ModelDiff {self.a!r} -> {self.b!r}: {len(self.sections)} section(s) differ>"
 
@@ -109,8 +112,7 @@ def _signature_lines(a: dict, b: dict) -> list[str]:
             lines.append(f"~ signature {key}: method {sig_a.method_name} -> {sig_b.method_name}")
         for side in ("inputs", "outputs"):
             specs_a, specs_b = getattr(sig_a, side), getattr(sig_b, side)
-            lines += [f"{line[:2]}signature {key} {side[:-1]} {line[2:]}"
-                      for line in _added_removed(specs_a, specs_b, "")]
+            lines += _added_removed(specs_a, specs_b, f"signature {key} {side[:-1]}")
             for name in specs_a.keys() & specs_b.keys():
                 before, after = _spec_text(specs_a[name]), _spec_text(specs_b[name])
                 if before != after:

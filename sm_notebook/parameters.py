@@ -52,19 +52,24 @@ class ParameterSummary:
         from .tags import format_tag_set
         table = [("Layer", "Variables", "Params", "Bytes")]
         for row in self.rows:
-            names = ", ".join(f"{n.rsplit('/', 1)[-1]} {shape}" for n, _, shape in row.variables)
-            table.append((row.layer, names, f"{row.params:,}", _size(row.bytes)))
-        widths = [min(max(len(r[i]) for r in table), 60) for i in range(4)]
+            for i, (name, _, shape) in enumerate(row.variables):
+                first = i == 0
+                table.append((row.layer if first else "", f"{name.rsplit('/', 1)[-1]} {shape}",
+                              f"{row.params:,}" if first else "", _size(row.bytes) if first else ""))
+        widths = [max(len(r[i]) for r in table) for i in range(4)]
         rule = "-" * (sum(widths) + 6)
         lines = [f"Model: {self.export_dir} {format_tag_set(self.tags)}", rule]
         for i, row in enumerate(table):
-            cells = [row[0].ljust(widths[0]), _cut(row[1], widths[1]).ljust(widths[1]),
-                     row[2].rjust(widths[2]), row[3].rjust(widths[3])]
-            lines.append("  ".join(cells))
+            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]),
+                     row[3].rjust(widths[3])]
+            lines.append("  ".join(cells).rstrip())
             if i == 0:
                 lines.append(rule)
         lines += [rule, *self._totals()]
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
 
     def __repr__(self):
         return f"<ParameterSummary {self.export_dir!r}: {self.total_params:,} params in {len(self.rows)} layer(s)>"
@@ -78,10 +83,6 @@ class ParameterSummary:
         totals = "".join(f"<div>{esc(line)}</div>" for line in self._totals())
         return box_html(table_html(["layer", "variables", "params", "bytes"], rows) + totals,
                         f"summary of {code_html(self.export_dir)} {muted_html(sorted(self.tags))}")
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _size(n: int) -> str:
