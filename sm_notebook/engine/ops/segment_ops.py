@@ -15,7 +15,7 @@ import numpy as np
 from ._numeric import fail, host_ints, op_kernel
 
 _UFUNCS = {"Sum": np.add, "Prod": np.multiply, "Max": np.maximum, "Min": np.minimum,
-           "Mean": np.add, "SqrtN": np.add}
+           "Mean": np.add}
 
 
 def _extreme(dtype: np.dtype, which: str):
@@ -76,16 +76,31 @@ def segment_reduce(data: np.ndarray, ids: np.ndarray, num_segments: int, reducti
         out[ending_in_nan] = np.nan
     if extreme and not unsorted:
         out[np.bincount(ids, minlength=num_segments) == 0] = 0
-    if reduction in ("Mean", "SqrtN"):
-        counts = np.bincount(ids, minlength=num_segments).reshape((num_segments,) + (1,) * len(inner))
-        counts = np.maximum(counts, 1)
-        if reduction == "SqrtN":
-            out = out / np.sqrt(counts).astype(compute)
-        elif compute.kind in "iu":  # C++ integer division truncates toward zero
+    if reduction == "Mean":  # SegmentMean divides (the sparse ops multiply: _sparse_scale)
+        counts = _segment_counts(ids, num_segments, len(inner))
+        if compute.kind in "iu":  # C++ integer division truncates toward zero
             out = (np.sign(out) * (np.abs(out) // counts)).astype(compute)
         else:
             out = out / counts.astype(compute)
     return out.astype(dtype, copy=False)
+
+
+def _segment_counts(ids, num_segments: int, inner_rank: int) -> np.ndarray:
+    """Rows per segment (1 for empty ones), shaped to broadcast against the output."""
+    counts = np.maximum(np.bincount(ids, minlength=num_segments), 1)
+    return counts.reshape((num_segments,) + (1,) * inner_rank)
+
+
+def _sparse_scale(out: np.ndarray, ids, reduction: str) -> np.ndarray:
+    """SparseSegmentMean/SqrtN: the sums times 1/n or 1/sqrt(n), a reciprocal computed in
+    the output's precision (TensorFlow multiplies; dividing differs in the last bit)."""
+    if reduction == "Sum":
+        return out
+    counts = _segment_counts(ids, out.shape[0], out.ndim - 1)
+    compute = np.float32 if out.dtype.itemsize < 4 else out.dtype
+    base = counts.astype(compute)
+    scale = np.asarray(1, compute) / (np.sqrt(base) if reduction == "SqrtN" else base)
+    return (out.astype(compute) * scale).astype(out.dtype)
 
 
 def _host(ctx, x) -> np.ndarray:
@@ -185,7 +200,8 @@ def _sparse_segment(reduction, with_num_segments):
         _check_sorted(op, ids, limit)
         rows = limit if limit is not None else (int(ids[-1]) + 1 if ids.size else 0)
         ctx.check_alloc((rows,) + data.shape[1:], data.dtype, op)
-        return [segment_reduce(data[indices], ids, rows, reduction, unsorted=False)]
+        sums = segment_reduce(data[indices], ids, rows, "Sum", unsorted=False)
+        return [_sparse_scale(sums, ids, reduction)]
     return sparse_segment
 
 
