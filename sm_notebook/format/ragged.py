@@ -34,7 +34,8 @@ class Ragged:
 
     ``Ragged(values, row_splits)`` checks the splits (a vector starting at 0, never
     decreasing, ending at ``len(values)``) and raises SavedModelError saying what is
-    wrong. `from_list` builds one from nested lists; `to_list` gives them back.
+    wrong. `from_list` builds one from nested lists; `to_list` gives them back. Arrays
+    are held as read-only views, not copied.
     """
 
     __slots__ = ("_values", "_row_splits")
@@ -345,7 +346,15 @@ def _child(object_graph, node_id: int, name: str):
 
 def ragged_signature_inputs(meta_graph, signature_key: str) -> dict[str, RaggedInput]:
     """The ragged arguments of a TF2 signature, by the key of their first component
-    (the argument's own name): {} for TF1 exports and signatures without ragged inputs."""
+    (the argument's own name): {} for TF1 exports, signatures without ragged inputs, and
+    object graphs too malformed to follow (the components then stay plain inputs)."""
+    try:
+        return _ragged_signature_inputs(meta_graph, signature_key)
+    except (IndexError, KeyError, SavedModelError):
+        return {}
+
+
+def _ragged_signature_inputs(meta_graph, signature_key: str) -> dict[str, RaggedInput]:
     graph = meta_graph.object_graph_def
     signature = meta_graph.signature_def.get(signature_key)
     if signature is None or not graph.nodes:

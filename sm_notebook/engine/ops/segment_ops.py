@@ -133,83 +133,76 @@ def _num_segments(ctx, op, value) -> int:
     return count
 
 
-def _sorted_segment(reduction):
-    op = f"Segment{reduction}"
-
-    @op_kernel(op)
-    def sorted_segment(ctx, inputs, attrs):
-        data, ids = _host(ctx, inputs[0]), _host(ctx, inputs[1]).astype(np.int64)
-        if data.ndim < 1:
-            fail(op, f"data must be at least rank 1, got shape {data.shape}.")
-        if ids.ndim != 1 or ids.shape[0] != data.shape[0]:
-            fail(op, f"segment_ids should be a vector the size of data's dimension 0 "
-                     f"({data.shape[0]}), got shape {ids.shape}.")
-        _check_sorted(op, ids, None)
-        rows = int(ids[-1]) + 1 if ids.size else 0
-        ctx.check_alloc((rows,) + data.shape[1:], data.dtype, op)
-        return [segment_reduce(data, ids, rows, reduction, unsorted=False)]
-    return sorted_segment
+def sorted_segment(ctx, op, inputs, reduction):
+    """Segment{Sum,Mean,Max,Min,Prod}: ``segment_ids`` sorted, one per row of ``data``."""
+    data, ids = _host(ctx, inputs[0]), _host(ctx, inputs[1]).astype(np.int64)
+    if data.ndim < 1:
+        fail(op, f"data must be at least rank 1, got shape {data.shape}.")
+    if ids.ndim != 1 or ids.shape[0] != data.shape[0]:
+        fail(op, f"segment_ids should be a vector the size of data's dimension 0 "
+                 f"({data.shape[0]}), got shape {ids.shape}.")
+    _check_sorted(op, ids, None)
+    rows = int(ids[-1]) + 1 if ids.size else 0
+    ctx.check_alloc((rows,) + data.shape[1:], data.dtype, op)
+    return [segment_reduce(data, ids, rows, reduction, unsorted=False)]
 
 
-def _unsorted_segment(reduction):
-    op = f"UnsortedSegment{reduction}"
-
-    @op_kernel(op)
-    def unsorted_segment(ctx, inputs, attrs):
-        data, ids = _host(ctx, inputs[0]), _host(ctx, inputs[1]).astype(np.int64)
-        rows = _num_segments(ctx, op, inputs[2])
-        if data.shape[:ids.ndim] != ids.shape:
-            fail(op, f"data.shape = {list(data.shape)} does not start with segment_ids.shape = "
-                     f"{list(ids.shape)}.")
-        inner = data.shape[ids.ndim:]
-        flat_ids = ids.reshape(-1)
-        bad = np.flatnonzero(flat_ids >= rows)
-        if bad.size:
-            i = int(bad[0])
-            fail(op, f"segment_ids[{i}] = {int(flat_ids[i])} is out of range [0, {rows}).")
-        keep = flat_ids >= 0  # TensorFlow drops rows with a negative id
-        flat = data.reshape((flat_ids.shape[0],) + inner)
-        ctx.check_alloc((rows,) + inner, data.dtype, op)
-        if not keep.all():
-            flat, flat_ids = flat[keep], flat_ids[keep]
-        return [segment_reduce(flat, flat_ids, rows, reduction, unsorted=True)]
-    return unsorted_segment
+def unsorted_segment(ctx, op, inputs, reduction):
+    """UnsortedSegment{Sum,Max,Min,Prod}: ids of any order and shape (a prefix of
+    data's), rows with a negative id dropped."""
+    data, ids = _host(ctx, inputs[0]), _host(ctx, inputs[1]).astype(np.int64)
+    rows = _num_segments(ctx, op, inputs[2])
+    if data.shape[:ids.ndim] != ids.shape:
+        fail(op, f"data.shape = {list(data.shape)} does not start with segment_ids.shape = "
+                 f"{list(ids.shape)}.")
+    inner = data.shape[ids.ndim:]
+    flat_ids = ids.reshape(-1)
+    bad = np.flatnonzero(flat_ids >= rows)
+    if bad.size:
+        i = int(bad[0])
+        fail(op, f"segment_ids[{i}] = {int(flat_ids[i])} is out of range [0, {rows}).")
+    keep = flat_ids >= 0  # TensorFlow drops rows with a negative id
+    flat = data.reshape((flat_ids.shape[0],) + inner)
+    ctx.check_alloc((rows,) + inner, data.dtype, op)
+    if not keep.all():
+        flat, flat_ids = flat[keep], flat_ids[keep]
+    return [segment_reduce(flat, flat_ids, rows, reduction, unsorted=True)]
 
 
-def _sparse_segment(reduction, with_num_segments):
-    op = f"SparseSegment{reduction}" + ("WithNumSegments" if with_num_segments else "")
+def sparse_segment(ctx, op, inputs, reduction, with_num_segments):
+    """SparseSegment{Sum,Mean,SqrtN}[WithNumSegments]: rows ``data[indices]``, sorted ids."""
+    data = _host(ctx, inputs[0])
+    indices = _host(ctx, inputs[1]).astype(np.int64)
+    ids = _host(ctx, inputs[2]).astype(np.int64)
+    limit = _num_segments(ctx, op, inputs[3]) if with_num_segments else None
+    if data.ndim < 1:
+        fail(op, f"data must be at least rank 1, got shape {data.shape}.")
+    if indices.ndim != 1 or ids.ndim != 1:
+        fail(op, f"indices and segment_ids should be vectors, got shapes {indices.shape} "
+                 f"and {ids.shape}.")
+    if indices.shape != ids.shape:
+        fail(op, f"segment_ids and indices should have same size, got {ids.shape[0]} and "
+                 f"{indices.shape[0]}.")
+    bad = np.flatnonzero((indices < 0) | (indices >= data.shape[0]))
+    if bad.size:
+        i = int(bad[0])
+        fail(op, f"indices[{i}] == {int(indices[i])} is out of range [0, {data.shape[0]}).")
+    _check_sorted(op, ids, limit)
+    rows = limit if limit is not None else (int(ids[-1]) + 1 if ids.size else 0)
+    ctx.check_alloc((max(rows, indices.shape[0]),) + data.shape[1:], data.dtype, op)
+    sums = segment_reduce(data[indices], ids, rows, "Sum", unsorted=False)
+    return [_sparse_scale(sums, ids, reduction)]
 
-    @op_kernel(op)
-    def sparse_segment(ctx, inputs, attrs):
-        data = _host(ctx, inputs[0])
-        indices = _host(ctx, inputs[1]).astype(np.int64)
-        ids = _host(ctx, inputs[2]).astype(np.int64)
-        limit = _num_segments(ctx, op, inputs[3]) if with_num_segments else None
-        if data.ndim < 1:
-            fail(op, f"data must be at least rank 1, got shape {data.shape}.")
-        if indices.ndim != 1 or ids.ndim != 1:
-            fail(op, f"indices and segment_ids should be vectors, got shapes {indices.shape} "
-                     f"and {ids.shape}.")
-        if indices.shape != ids.shape:
-            fail(op, f"segment_ids and indices should have same size, got {ids.shape[0]} and "
-                     f"{indices.shape[0]}.")
-        bad = np.flatnonzero((indices < 0) | (indices >= data.shape[0]))
-        if bad.size:
-            i = int(bad[0])
-            fail(op, f"indices[{i}] == {int(indices[i])} is out of range [0, {data.shape[0]}).")
-        _check_sorted(op, ids, limit)
-        rows = limit if limit is not None else (int(ids[-1]) + 1 if ids.size else 0)
-        ctx.check_alloc((rows,) + data.shape[1:], data.dtype, op)
-        sums = segment_reduce(data[indices], ids, rows, "Sum", unsorted=False)
-        return [_sparse_scale(sums, ids, reduction)]
-    return sparse_segment
+
+def _register(op, compute, *args):
+    op_kernel(op)(lambda ctx, inputs, attrs: compute(ctx, op, inputs, *args))
 
 
 for _reduction in ("Sum", "Mean", "Max", "Min", "Prod"):
-    _sorted_segment(_reduction)
+    _register(f"Segment{_reduction}", sorted_segment, _reduction)
 for _reduction in ("Sum", "Max", "Min", "Prod"):
-    _unsorted_segment(_reduction)
+    _register(f"UnsortedSegment{_reduction}", unsorted_segment, _reduction)
 for _reduction in ("Sum", "Mean", "SqrtN"):
-    _sparse_segment(_reduction, False)
-    _sparse_segment(_reduction, True)
+    _register(f"SparseSegment{_reduction}", sparse_segment, _reduction, False)
+    _register(f"SparseSegment{_reduction}WithNumSegments", sparse_segment, _reduction, True)
 
