@@ -20,9 +20,6 @@ from sm_notebook.engine.ops.registry import KERNELS  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
-BACKENDS = ["numpy", "array_api_strict"]
-
-
 def _spec(shape=(None, None), dtype=tf.float32, ragged_rank=1, splits=tf.int64):
     return tf.RaggedTensorSpec(list(shape), dtype, ragged_rank=ragged_rank, row_splits_dtype=splits)
 
@@ -191,14 +188,15 @@ def _skip_without_kernels(kind):
         pytest.skip(f"needs the {', '.join(missing)} kernel (ops-sparse branch)")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend, optimize", [("numpy", True), ("numpy", False),
+                                               ("array_api_strict", True)])
 @pytest.mark.parametrize("kind", MODULES)
-def test_ragged_model_matches_tensorflow(kind, backend, exports):
+def test_ragged_model_matches_tensorflow(kind, backend, optimize, exports):
     _skip_without_kernels(kind)
     if backend != "numpy":
         pytest.importorskip(backend)
     function = tf.saved_model.load(str(exports[kind])).signatures["serving_default"]
-    model = sm.load(exports[kind], backend=backend)
+    model = sm.load(exports[kind], backend=backend, optimize=optimize)
     signature = model.signatures["serving_default"]
     for batch, inputs in _batches(kind):
         theirs = function(**_tf_inputs(inputs, function))
