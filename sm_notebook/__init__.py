@@ -5,7 +5,7 @@ The public surface only; heavy parts (engine, builder, notebook) load on first u
 from .errors import SavedModelError, SavedModelWarning, TagSetNotFoundError
 
 __all__ = [
-    "inspect", "load", "diff", "summary", "Builder", "Graph", "signature",
+    "inspect", "load", "diff", "summary", "Builder", "Graph", "signature", "Ragged",
     "SavedModelError", "TagSetNotFoundError", "SavedModelWarning",
 ]
 __version__ = "0.1.0"
@@ -47,6 +47,9 @@ def __getattr__(name):
     if name in ("Builder", "Graph", "signature"):
         from . import builder
         return getattr(builder, name)
+    if name == "Ragged":
+        from .format.ragged import Ragged
+        return Ragged
     if name == "ops":
         import importlib
         return importlib.import_module(".ops", __name__)

@@ -210,7 +210,7 @@ def run_run(args) -> int:
 
     import numpy as np
 
-    from . import load
+    from . import Ragged, load
     from .errors import SavedModelError
 
     inputs = gather_inputs(args)
@@ -220,6 +220,17 @@ def run_run(args) -> int:
         os.makedirs(args.outdir, exist_ok=True)
     values = model.numpy(outputs)
     for key in sorted(values):
+        if isinstance(values[key], Ragged):  # components in one .npz, TensorFlow's order
+            _write(f"Result for output key {key}:\n{values[key]!r}\n")
+            if args.outdir:
+                path = os.path.join(args.outdir, key + ".npz")
+                if os.path.exists(path) and not args.overwrite:
+                    raise SavedModelError(f"{path} exists; pass --overwrite to replace it.")
+                parts = values[key].components()
+                np.savez(path, flat_values=parts[0], **{f"row_splits_{i}": p for i, p in
+                                                          enumerate(parts[1:])})
+                _write(f"Output {key} is saved to {path}\n")
+            continue
         value = np.asarray(values[key])
         _write(f"Result for output key {key}:\n{value}\n")
         if args.outdir:

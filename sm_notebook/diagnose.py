@@ -157,7 +157,7 @@ def _check_signatures(info):
         for key, sig in mg.signatures.items():
             for side, specs in (("input", sig.inputs), ("output", sig.outputs)):
                 for spec in specs.values():
-                    names = [spec.name] if spec.encoding == "name" else []
+                    names = [spec.name] if spec.encoding == "name" else list(spec.components)
                     for name in names:
                         node = name.split(":")[0].lstrip("^")
                         if node not in nodes:

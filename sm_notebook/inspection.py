@@ -22,6 +22,8 @@ class TensorSpec:
     dtype: str          # TensorFlow enum name, e.g. "DT_FLOAT"
     shape: tuple | None  # None for unknown rank; None entries for unknown dims
     encoding: str = "name"  # "name", "coo_sparse" or "composite_tensor"
+    components: tuple = ()  # composite tensors: the graph tensors of their components
+    ragged: str = ""        # a ragged output's spec, or which part of a ragged input this is
 
     @property
     def dtype_short(self) -> str:
@@ -35,7 +37,14 @@ class TensorSpec:
     def __str__(self):
         shape = "unknown rank" if self.shape is None else "(" + ", ".join(
             "None" if d is None else str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
-        return f"{self.key}: {self.dtype} {shape} <- {self.name or self.encoding}"
+        return f"{self.key}: {self.dtype} {shape} <- {self.source}"
+
+    @property
+    def source(self) -> str:
+        """Where the value comes from: the tensor name, or a composite's components."""
+        if self.components:
+            return f"{self.encoding}({', '.join(self.components)})"
+        return self.name or self.encoding
 
 
 @dataclass
@@ -175,23 +184,42 @@ def _open_bundle(export_dir):
         return None, exc
 
 
-def tensor_spec(key, info) -> TensorSpec:
-    """A TensorSpec from a TensorInfo proto."""
-    from .format.tensors import dtype_name, shape_from_proto
+def tensor_spec(key, info, ragged_part: str = "") -> TensorSpec:
+    """A TensorSpec from a TensorInfo proto; a ragged composite takes its values' dtype and
+    its RaggedTensorSpec's shape. ``ragged_part`` says which component of a ragged input
+    (flattened into dense signature inputs) this one is."""
+    from .format.ragged import ragged_spec
+    from .format.tensors import dtype_name, numpy_to_dtype, shape_from_proto
     encoding = info.WhichOneof("encoding") or "name"
     name = info.name if encoding == "name" else (
         info.coo_sparse.values_tensor_name if encoding == "coo_sparse" else "")
     shape = shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
-    return TensorSpec(key, name, dtype_name(info.dtype), shape, encoding)
+    spec = ragged_spec(info.composite_tensor.type_spec) if encoding == "composite_tensor" else None
+    if spec is None:
+        return TensorSpec(key, name, dtype_name(info.dtype), shape, encoding, ragged=ragged_part)
+    return TensorSpec(key, name, dtype_name(numpy_to_dtype(spec.dtype)), spec.shape, encoding,
+                      tuple(c.name for c in info.composite_tensor.components), str(spec))
+
+
+def _ragged_parts(meta_graph, key) -> dict[str, str]:
+    """Signature input key -> which component of which ragged argument it is."""
+    from .format.ragged import ragged_signature_inputs
+    parts = {}
+    for name, arg in ragged_signature_inputs(meta_graph, key).items():
+        for i, component in enumerate(arg.keys):
+            role = "flat_values" if i == 0 else f"row_splits[{i - 1}]"
+            parts[component] = f"{role} of ragged input {name!r}: {arg.spec}"
+    return parts
 
 
 def _signatures(meta_graph) -> dict[str, SignatureInfo]:
     result = {}
     for key in sorted(meta_graph.signature_def):
         sig = meta_graph.signature_def[key]
+        parts = _ragged_parts(meta_graph, key)
         result[key] = SignatureInfo(
             key, sig.method_name,
-            {k: tensor_spec(k, sig.inputs[k]) for k in sorted(sig.inputs)},
+            {k: tensor_spec(k, sig.inputs[k], parts.get(k, "")) for k in sorted(sig.inputs)},
             {k: tensor_spec(k, sig.outputs[k]) for k in sorted(sig.outputs)})
     return result
 

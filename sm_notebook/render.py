@@ -102,7 +102,8 @@ def tensor_table_html(specs: dict) -> str:
     if not specs:
         return muted_html("none")
     rows = [[code_html(s.key), esc(dtype_text(s.dtype)), esc(shape_text(s.shape)),
-             code_html(s.name or s.encoding)] for s in specs.values()]
+             code_html(s.source) + (f'<div style="color:{MUTED}">{esc(s.ragged)}</div>'
+                                    if s.ragged else "")] for s in specs.values()]
     return table_html(["key", "dtype", "shape", "tensor"], rows)
 
 
@@ -132,8 +133,8 @@ def signature_text(sig) -> str:
     lines = [f"signature {sig.key!r} (method {sig.method_name or '(none)'})"]
     for side, specs in (("inputs", sig.inputs), ("outputs", sig.outputs)):
         lines.append(f"  {side}:")
-        lines += [f"    {s.key}: {dtype_text(s.dtype)} {shape_text(s.shape)} <- {s.name or s.encoding}"
-                  for s in specs.values()] or ["    (none)"]
+        lines += [f"    {s.key}: {dtype_text(s.dtype)} {shape_text(s.shape)} <- {s.source}"
+                  + (f"  ({s.ragged})" if s.ragged else "") for s in specs.values()] or ["    (none)"]
     return "\n".join(lines)
 
 

@@ -113,6 +113,8 @@ def root_nodes(meta_graph, include_restore=True) -> list:
     roots = []
     for sig in meta_graph.signature_def.values():
         roots.extend(_node_name(t.name) for t in sig.outputs.values() if t.name)
+        roots.extend(_node_name(c.name) for t in sig.outputs.values()
+                     for c in t.composite_tensor.components if c.name)
     for key in MAIN_OP_COLLECTIONS:
         if key in meta_graph.collection_def:
             roots.extend(_node_name(n) for n in meta_graph.collection_def[key].node_list.value)
