@@ -1,0 +1,105 @@
+"""TF1 producers' exports (tf1_producers.py: dynamic_rnn, bidirectional_dynamic_rnn,
+feature columns behind tf.Example serving) run against TensorFlow at batch 1 and 3, optimised
+and plain. RNN float32 outputs are judged against the float64 twin of each model
+(conftest.assert_float32_near_reference)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import sm_notebook  # noqa: E402
+from conftest import assert_float32_near_reference  # noqa: E402
+from sm_notebook.engine.scan import scan_model  # noqa: E402
+from sm_notebook.format.example import serialize_example  # noqa: E402
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+BATCHES = (1, 3)
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tf1")
+    subprocess.run([sys.executable, str(Path(__file__).with_name("tf1_producers.py")), str(out)],
+                   check=True, timeout=600)
+    return out
+
+
+def _feeds(name, batch):
+    rng = np.random.default_rng(batch)
+    feeds = {"x": rng.standard_normal((batch, 5, 3)).astype(np.float32)}
+    if name == "bidirectional_rnn":
+        feeds["lengths"] = rng.integers(0, 6, batch).astype(np.int32)
+    return feeds
+
+
+def _tf_run(path, feeds):
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feeds.items()}).items()}
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+@pytest.mark.parametrize("name", ["dynamic_rnn", "bidirectional_rnn"])
+def test_tf1_rnn_matches_tensorflow(exports, name, optimize):
+    ours = sm_notebook.load(exports / f"{name}_float32", tags=["serve"],
+                            optimize=optimize).signatures["serving_default"]
+    for batch in BATCHES:
+        feeds = _feeds(name, batch)
+        tf32 = _tf_run(exports / f"{name}_float32", feeds)
+        ref64 = _tf_run(exports / f"{name}_float64",
+                        {k: v.astype(np.float64) if v.dtype == np.float32 else v
+                         for k, v in feeds.items()})
+        for value in feeds.values():
+            value.flags.writeable = False
+        got = ours(**feeds).numpy()
+        assert set(got) == set(tf32)
+        for key in tf32:
+            assert_float32_near_reference(got[key], tf32[key], ref64[key],
+                                          what=f"{name} {key} batch {batch}")
+        again = ours(**feeds).numpy()  # the TensorArrays of one call do not leak into the next
+        for key in tf32:
+            np.testing.assert_array_equal(again[key], got[key])
+
+
+def _examples(batch, rng):
+    """Serialized tf.train.Examples; some lack the optional features (empty sparse rows)."""
+    cities = [b"paris", b"oslo", b"lima", "s\u00e3o paulo".encode()]
+    out = []
+    for i in range(batch):
+        features = {"age": [float(rng.choice([5.0, 18.0, 29.5, 50.0, 71.0]))]}
+        if i % 3 != 1:
+            features["city"] = [cities[int(rng.integers(0, len(cities)))]]
+            features["color"] = [[b"red", b"blue", b"pink"][int(rng.integers(0, 3))]]
+        tags = [b"t%d" % int(t) for t in rng.integers(0, 30, int(rng.integers(0, 4)))]
+        if tags:
+            features["tags"] = tags
+        out.append(serialize_example(features))
+    return np.asarray(out, object)
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+@pytest.mark.parametrize("name", ["feature_columns", "feature_columns_embedded"])
+def test_tf1_feature_columns_match_tensorflow(exports, name, optimize):
+    path = exports / f"{name}_float32"
+    missing = scan_model(str(path)).unsupported
+    if missing and set(missing) <= {"SparseSegmentMean", "SparseSegmentSqrtN",
+                                    "SparseSegmentSum"}:
+        pytest.skip(f"embedding columns need {missing} (another helper's ops)")
+    assert not missing
+    ours = sm_notebook.load(path, tags=["serve"], optimize=optimize).signatures["serving_default"]
+    rng = np.random.default_rng(5)
+    eps32 = float(np.finfo(np.float32).eps)
+    for batch in BATCHES:
+        examples = _examples(batch, rng)
+        expected = _tf_run(path, {"examples": examples})["net"]
+        got = ours(examples=examples).numpy()["net"]
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        # one-hot, bucket and numeric columns are exact; an embedding column is the mean or
+        # sqrtn-weighted sum of at most 3 float32 rows: a few roundings of the largest value
+        bound = 8 * eps32 * max(1.0, float(np.abs(expected).max(initial=0.0)))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=bound, err_msg=f"{name} {batch}")

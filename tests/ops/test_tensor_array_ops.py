@@ -1,0 +1,156 @@
+"""TF1 TensorArray kernels against TensorFlow, as programs of raw ops (handles are never
+compared; flows and read values are), errors included."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import BACKENDS
+from raw_oracle import run_program
+from sm_notebook.engine.ops.tensor_array_ops import TensorArray
+
+F32, I32 = np.dtype(np.float32), np.dtype(np.int32)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+def create(size, dtype=F32, **attrs):
+    return (["h", "f0"], "TensorArrayV3", {"size": np.int32(size)}, {"dtype": dtype, **attrs})
+
+
+def write(out, flow, index, value):
+    return ([out], "TensorArrayWriteV3", {"handle": "$h", "index": np.int32(index),
+                                          "value": value, "flow_in": f"${flow}"}, {})
+
+
+def test_write_read_gather_size(backend):
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    steps = [
+        create(3, element_shape=[2]),
+        write("f1", "f0", 2, x[2]),
+        write("f2", "f1", 0, x[0]),
+        (["n"], "TensorArraySizeV3", {"handle": "$h", "flow_in": "$f2"}, {}),
+        # index 1 was never written: zeros of the (known) element shape
+        (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.asarray([1, 2], I32),
+                                        "flow_in": "$f2"}, {"dtype": F32}),
+        (["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(0), "flow_in": "$f2"},
+         {"dtype": F32}),
+    ]
+    ours, error = run_program(steps, backend)
+    assert error is None and isinstance(ours["h"], TensorArray)
+
+
+def test_read_twice_is_refused_with_clear_after_read(backend):
+    steps = [
+        create(2),
+        write("f1", "f0", 0, np.float32([1, 2])),
+        (["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(0), "flow_in": "$f1"},
+         {"dtype": F32}),
+        (["r2"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(0), "flow_in": "$f1"},
+         {"dtype": F32}),
+    ]
+    _, error = run_program(steps, backend)
+    assert error is not None
+
+
+def test_read_twice_without_clear_after_read(backend):
+    steps = [
+        create(2, clear_after_read=False),
+        write("f1", "f0", 1, np.float32([1, 2])),
+        (["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1), "flow_in": "$f1"},
+         {"dtype": F32}),
+        (["r2"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1), "flow_in": "$f1"},
+         {"dtype": F32}),
+    ]
+    _, error = run_program(steps, backend)
+    assert error is None
+
+
+@pytest.mark.parametrize("case", ["write-twice", "out-of-range", "bad-dtype", "bad-shape",
+                                  "unknown-shape-read"])
+def test_refusals(backend, case):
+    value = np.float32([1, 2])
+    steps = [create(2, element_shape=[2] if case == "bad-shape" else None)]
+    if case == "write-twice":
+        steps += [write("f1", "f0", 0, value), write("f2", "f1", 0, value)]
+    elif case == "out-of-range":
+        steps += [write("f1", "f0", 2, value)]
+    elif case == "bad-dtype":
+        steps += [write("f1", "f0", 0, np.int32([1, 2]))]
+    elif case == "bad-shape":
+        steps += [write("f1", "f0", 0, np.float32([1, 2, 3]))]
+    else:
+        steps += [(["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1),
+                                                "flow_in": "$f0"}, {"dtype": F32})]
+    _, error = run_program(steps, backend)
+    assert error is not None
+
+
+def test_dynamic_size_grows(backend):
+    steps = [
+        create(0, I32, dynamic_size=True),
+        write("f1", "f0", 2, np.int32([4])),
+        (["n"], "TensorArraySizeV3", {"handle": "$h", "flow_in": "$f1"}, {}),
+        write("f2", "f1", 0, np.int32([7])),
+        (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.asarray([2, 0], I32),
+                                        "flow_in": "$f2"}, {"dtype": I32}),
+    ]
+    assert run_program(steps, backend)[1] is None
+
+
+@pytest.mark.parametrize("batch", [0, 1, 3])
+def test_scatter_gather_roundtrip(backend, batch):
+    value = np.arange(batch * 4, dtype=np.float32).reshape(batch, 2, 2)
+    steps = [
+        create(batch, element_shape=[2, 2]),
+        (["f1"], "TensorArrayScatterV3", {"handle": "$h", "indices": np.arange(batch, dtype=I32)[::-1].copy(),
+                                          "value": value, "flow_in": "$f0"}, {}),
+        (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.arange(batch, dtype=I32),
+                                        "flow_in": "$f1"}, {"dtype": F32, "element_shape": [2, 2]}),
+    ]
+    assert run_program(steps, backend)[1] is None
+
+
+@pytest.mark.parametrize("lengths", [[2, 0, 1], [3], [0]])
+def test_split_concat(backend, lengths):
+    total = sum(lengths)
+    value = np.arange(total * 2, dtype=np.float32).reshape(total, 2)
+    steps = [
+        create(len(lengths)),
+        (["f1"], "TensorArraySplitV3", {"handle": "$h", "value": value,
+                                        "lengths": np.asarray(lengths, np.int64),
+                                        "flow_in": "$f0"}, {}),
+        (["c", "lengths"], "TensorArrayConcatV3", {"handle": "$h", "flow_in": "$f1"},
+         {"dtype": F32}),
+    ]
+    assert run_program(steps, backend)[1] is None
+
+
+def test_split_with_wrong_count_is_refused(backend):
+    steps = [
+        create(2),
+        (["f1"], "TensorArraySplitV3", {"handle": "$h", "value": np.zeros((3, 1), np.float32),
+                                        "lengths": np.asarray([1, 1, 1], np.int64),
+                                        "flow_in": "$f0"}, {}),
+    ]
+    assert run_program(steps, backend)[1] is not None
+
+
+def test_gather_of_empty_array_needs_element_shape(backend):
+    ok = [create(0), (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.zeros(0, I32),
+                                                     "flow_in": "$f0"},
+                      {"dtype": F32, "element_shape": [3]})]
+    assert run_program(ok, backend)[1] is None
+    refused = [create(0), (["g"], "TensorArrayGatherV3", {"handle": "$h",
+                                                          "indices": np.zeros(0, I32),
+                                                          "flow_in": "$f0"}, {"dtype": F32})]
+    assert run_program(refused, backend)[1] is not None
+
+
+def test_close(backend):
+    steps = [create(1), ([], "TensorArrayCloseV3", {"handle": "$h"}, {})]
+    ours, error = run_program(steps, backend)
+    assert error is None and ours["h"].closed
