@@ -351,7 +351,9 @@ def non_max_suppression_with_overlaps(ctx, inputs, attrs):
 
 # --- Colour spaces ---------------------------------------------------------------------------
 
-def _channels(op, xp, images):
+def _channels(op, xp, images, min_rank=1):
+    if images.ndim < min_rank:
+        fail(op, f"input must be at least {min_rank}-D, got shape {list(images.shape)}")
     if images.ndim < 1 or images.shape[-1] != 3:
         fail(op, f"input must have 3 channels in its last dimension, got shape {tuple(images.shape)}")
     return images[..., 0], images[..., 1], images[..., 2]
@@ -417,7 +419,7 @@ def adjust_hue(ctx, inputs, attrs):
     xp, (images,) = namespace(ctx, inputs[0])
     images, dtype = _computed(xp, images)
     delta = float(np.asarray(ctx.to_numpy(inputs[1])).reshape(-1)[0])
-    r, g, b = _channels(op, xp, images)
+    r, g, b = _channels(op, xp, images, min_rank=3)
     v_max = xp.maximum(xp.maximum(r, g), b)
     v_min = xp.minimum(xp.minimum(r, g), b)
     # sextant (as TensorFlow branches: ties may fall either side) and the middle component
@@ -451,7 +453,7 @@ def adjust_saturation(ctx, inputs, attrs):
     xp, (images,) = namespace(ctx, inputs[0])
     images, dtype = _computed(xp, images)
     factor = float(_F(np.asarray(ctx.to_numpy(inputs[1])).reshape(-1)[0]))
-    h, s, v = rgb_to_hsv(xp, *_channels(op, xp, images))
+    h, s, v = rgb_to_hsv(xp, *_channels(op, xp, images, min_rank=3))
     s = xp.clip(s * factor, 0, 1)
     chroma = s * v
     low = v - chroma
@@ -492,8 +494,17 @@ def extract_image_patches(ctx, inputs, attrs):
         if len(values) != 4 or values[0] != 1 or values[3] != 1:
             fail(op, f"{name} must be [1, r, c, 1], got {values}")
     padding = attrs.get("padding", "VALID")
-    outs, pads = window_geometry(op, [int(images.shape[1]), int(images.shape[2])], ksizes[1:3],
-                                 strides[1:3], rates[1:3], padding)
+    in_sizes = [int(images.shape[1]), int(images.shape[2])]
+    if padding == "VALID":
+        # C++ division truncates: a window up to stride - 1 larger than the input gives size 0
+        outs = [math.trunc((n - ((k - 1) * r + 1) + s) / s)
+                for n, k, r, s in zip(in_sizes, ksizes[1:3], rates[1:3], strides[1:3])]
+        pads = [(0, 0), (0, 0)]
+        if min(outs) < 0:
+            fail(op, f"Computed output size would be negative: {min(outs)} (input {in_sizes}, "
+                     f"ksizes {ksizes}, strides {strides}, rates {rates})")
+    else:
+        outs, pads = window_geometry(op, in_sizes, ksizes[1:3], strides[1:3], rates[1:3], padding)
     batch, depth = int(images.shape[0]), int(images.shape[3])
     ctx.check_alloc([batch, *outs, ksizes[1] * ksizes[2] * depth], np_dtype(images.dtype), op)
     padded = pad(xp, images, [(0, 0), *pads, (0, 0)])
