@@ -209,6 +209,11 @@ def test_non_max_suppression(backend):
                         [overlaps, scores, np.int32(max_out), np.float32(iou), np.float32(score_threshold)],
                         backend=backend)
         compare("NonMaxSuppression", [boxes, scores, np.int32(5)], {"iou_threshold": 0.4}, backend=backend)
+        # float16 boxes and scores (ours compute IoU in float32): the same selections
+        half = [boxes.astype(np.float16), scores.astype(np.float16), np.int32(10), np.float16(0.4),
+                np.float16(0.1)]
+        compare("NonMaxSuppressionV3", half, backend=backend)
+        compare("NonMaxSuppressionV5", half + [np.float16(0.0)], backend=backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -358,7 +358,7 @@ def test_lu(index_type, dtype, backend):
     """Same pivots as TensorFlow (largest modulus); x[p] = L U."""
     rng = np.random.default_rng(89)
     attrs = {"output_idx_type": index_type}
-    for a in list(_cases(rng, dtype, _random_square)) + [np.array([[1., 2], [3, 4]], dtype)]:
+    for a in list(_cases(rng, dtype, _random)) + [np.array([[1., 2], [3, 4]], dtype)]:
         ours, expected = _both("Lu", [a], attrs, backend)
         np.testing.assert_array_equal(ours[1], expected[1])
         n = a.shape[-1]
@@ -369,10 +369,6 @@ def test_lu(index_type, dtype, backend):
                 bound)
         _close("Lu", ours[0], expected[0], _wide(expected[0]), 2 * bound, backend)
     _empty("Lu", dtype, attrs, backend)
-
-
-def _random_square(rng, shape, dtype):
-    return _random(rng, shape, dtype)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
