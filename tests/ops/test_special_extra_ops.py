@@ -1,0 +1,77 @@
+"""Erfinv and Ndtri against TensorFlow.
+
+Ours solve Phi(z) = p to the accuracy of the float64 erf/erfc underneath (relative error
+delta = 1e-13, see engine/ops/_special.py), which moves z by at most 1.2 delta |z| (the
+factor is max Q(z) / (z phi(z)) over the tails, 1.17 at z = 0.674; delta |z| in the centre);
+then rounded to the dtype (1/2 ulp). TensorFlow's Ndtri is Cephes' (float32: a few ulps).
+TensorFlow's Erfinv evaluates ndtri((y + 1) / 2) / sqrt 2: rounding (y + 1) / 2 moves its
+result by up to eps (1 + |y|) / (2 sqrt 2 phi(sqrt 2 x)), which is the large part of the
+bound near y = 0 and +-1 (ours keeps full relative accuracy there, see EXCLUSIONS.md).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness import BACKENDS, run_kernel
+from tf_call import BFLOAT16, tf_outputs, tf_supports
+
+ERF_RELATIVE_ERROR = 1e-13
+TAIL_FACTOR = 1.2
+TF_NDTRI_ULPS = 4  # Cephes ndtri's peak relative error (float32: ~3.3 eps on [0, 1])
+
+EXCLUDED = {
+    ("Erfinv", "float64, |y| within eps of 1"):
+        "TensorFlow rounds (y + 1) / 2 to 1 and returns inf; ours the finite erfinv",
+}
+
+
+def _phi(z):
+    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _check(op, x, backend):
+    expected = tf_outputs(op, [x])[0]
+    ours = run_kernel(op, [x], backend=backend)[0]
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    ours64, theirs64 = ours.astype(np.float64), expected.astype(np.float64)
+    infinite = np.isinf(theirs64) | np.isinf(ours64)
+    np.testing.assert_array_equal(ours64[infinite], theirs64[infinite])
+    finite = np.isfinite(theirs64)
+    eps = float(np.finfo(x.dtype).eps)
+    magnitude = np.abs(theirs64[finite])
+    bound = (TAIL_FACTOR * ERF_RELATIVE_ERROR + TF_NDTRI_ULPS * eps) * magnitude
+    if op == "Erfinv":
+        y = np.abs(x.astype(np.float64)[finite])
+        bound = bound + eps * (1 + y) / (2 * math.sqrt(2) * _phi(math.sqrt(2) * magnitude))
+    error = np.abs(ours64[finite] - theirs64[finite])
+    assert np.all(error <= bound), f"{op} {x.dtype} on {backend}: worst excess {np.max(error - bound)}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
+                         ids=lambda d: np.dtype(d).name)
+def test_erfinv(dtype, backend):
+    y = np.concatenate([np.linspace(-1, 1, 1001), [1e-30, -1e-20, 1e-7, 0.999, -0.9999, 1.5,
+                                                    -2.0, np.nan, np.inf, -np.inf]]).astype(dtype)
+    if not tf_supports("Erfinv", [y]):
+        pytest.skip(f"TensorFlow's CPU build has no Erfinv kernel for {np.dtype(dtype).name}")
+    if np.dtype(dtype) == np.float64:
+        y = y[np.abs(np.abs(y) - 1) > 2 * np.finfo(np.float64).eps]  # excluded, see EXCLUDED
+    for shape in [(y.size,), (0,), (1, 1)]:
+        _check("Erfinv", y[:math.prod(shape)].reshape(shape), backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
+                         ids=lambda d: np.dtype(d).name)
+def test_ndtri(dtype, backend):
+    p = np.concatenate([np.linspace(0, 1, 1001), [1e-30, 1e-20, 0.5 + 1e-7, 0.9999999, -0.1,
+                                                   1.1, np.nan, np.inf]]).astype(dtype)
+    if not tf_supports("Ndtri", [p]):
+        pytest.skip(f"TensorFlow's CPU build has no Ndtri kernel for {np.dtype(dtype).name}")
+    for shape in [(p.size,), (0,), (1, 1)]:
+        _check("Ndtri", p[:math.prod(shape)].reshape(shape), backend)
