@@ -220,6 +220,9 @@ def test_ragged_input_forms_agree(exports):
             else:
                 np.testing.assert_array_equal(value, outputs[key])
     assert by_list["doubled"].to_list() == [[2.0, 4.0], [], [6.0]]
+    dense_rows = signature(x=np.asarray([[1.0, 2.0], [3.0, 4.0]], np.float32))
+    assert dense_rows["doubled"].to_list() == [[2.0, 4.0], [6.0, 8.0]]
+    assert dense_rows["doubled"].row_splits.tolist() == [0, 2, 4]
 
 
 @pytest.mark.parametrize("feed, message", [
