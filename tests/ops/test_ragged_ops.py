@@ -189,3 +189,12 @@ def test_variant_round_trip(case, backend):
     assert len(ours) == len(expected)
     for a, b in zip(ours, expected):
         assert_same(ctx.to_numpy(a), b, what=f"{case} on {backend}")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_ragged_range_long_float_rows_round_like_tensorflow(dtype, backend):
+    """Long rows expose the order of rounding: a running sum, not start + i * delta."""
+    conform("RaggedRange", {"starts": np.asarray([0.1, -3.0, 7.0], dtype),
+                            "limits": np.asarray([50.0, 40.0, -20.0], dtype),
+                            "deltas": np.asarray([0.1, 0.37, -0.13], dtype)},
+            backend=backend, tolerance=dict(rtol=0, atol=0))
