@@ -109,7 +109,9 @@ class SignatureFunction:
         self._plan = None
 
     def __repr__(self):
-        args = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
+        parts = {k for arg in self.ragged_inputs.values() for k in arg.keys}
+        args = ", ".join([f"{k}: {arg.spec}" for k, arg in self.ragged_inputs.items()]
+                         + [f"{k}: {v}" for k, v in self.inputs.items() if k not in parts])
         outs = ", ".join(f"{k}: {v}" for k, v in self.outputs.items())
         return f"<SignatureFunction {self.key}({args}) -> {{{outs}}}>"
 

@@ -209,6 +209,7 @@ def test_ragged_model_matches_tensorflow(kind, backend, optimize, exports):
 def test_ragged_input_forms_agree(exports):
     """A Ragged, nested lists and the components fed one by one give the same outputs."""
     signature = sm.load(exports["reductions"]).signatures["serving_default"]
+    assert "(x: ragged float32[?,?] (ragged_rank=1, row_splits int64)) -> " in repr(signature)
     rows = [[1.0, 2.0], [], [3.0]]
     by_value = signature(x=Ragged(np.asarray([1, 2, 3], np.float32), [0, 2, 2, 3]))
     by_list = signature(x=rows)
