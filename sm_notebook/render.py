@@ -295,6 +295,13 @@ class RunResult:
 def _array_summary(value):
     """(dtype, shape, preview) for one output; the preview is short."""
     import numpy as np
+
+    from .format.ragged import Ragged
+    if isinstance(value, Ragged):  # its rows as lists: numpy would make an object array
+        preview = repr(value.map_arrays(np.asarray).to_list())
+        preview = preview if len(preview) <= 400 else preview[:400] + " …"
+        dtype = "string" if value.dtype.kind in "OSU" else value.dtype.name
+        return f"ragged {dtype}", shape_text(value.shape), preview
     try:
         array = np.asarray(value)
     except Exception:  # a backend array numpy refuses (cupy): describe it without moving it
