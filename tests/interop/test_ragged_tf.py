@@ -296,3 +296,16 @@ def test_tf_keras_ragged_input_classifier(tmp_path):
         ref64 = np.exp(logits - logits.max(axis=1, keepdims=True)) if rows else logits
         ref64 = ref64 / ref64.sum(axis=1, keepdims=True) if rows else ref64
         assert_float32_near_reference(ours, theirs, ref64, what=f"rows {rows}")
+
+
+def test_cli_run_takes_lists_of_lists_and_saves_ragged_outputs(exports, tmp_path, capsys):
+    from sm_notebook import cli
+    status = cli.main(["run", "--dir", str(exports["reductions"]), "--tag_set", "serve",
+                       "--signature_def", "serving_default", "--input_exprs",
+                       "x=[[1.0, 2.0], [], [3.0]]", "--outdir", str(tmp_path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "Ragged([[2.0, 4.0], [], [6.0]], dtype=float32, row_splits_dtype=int64)" in out
+    saved = np.load(tmp_path / "doubled.npz")
+    assert saved["flat_values"].tolist() == [2.0, 4.0, 6.0]
+    assert saved["row_splits_0"].tolist() == [0, 2, 2, 3]
