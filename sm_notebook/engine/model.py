@@ -104,7 +104,6 @@ class SignatureFunction:
                         for k, v in sorted(signature_def.outputs.items())}
         self.ragged_inputs = ragged_signature_inputs(model._source.meta_graph, key)
         self._input_keys = list(self.inputs)
-        self._output_keys = list(self.outputs)
         self._fetches = [c for s in self.outputs.values() for c in getattr(s, "components", (s,))]
         self._plan = None
 
@@ -207,7 +206,7 @@ class SignatureFunction:
             if isinstance(spec, TensorSpec):
                 result[k] = next(taken)
             else:
-                result[k] = assemble_ragged([next(taken) for _ in spec.components], spec)
+                result[k] = assemble_ragged([next(taken) for _ in spec.components])
         return SignatureOutputs(result, backend)
 
 

@@ -112,6 +112,6 @@ def _host(value, to_numpy):
     return to_numpy(value)
 
 
-def assemble_ragged(arrays: list, spec: RaggedTensorSpec) -> Ragged:
+def assemble_ragged(arrays: list) -> Ragged:
     """The fetched components of a ragged output as a `Ragged` (arrays of the backend)."""
     return Ragged.from_nested_row_splits(arrays[0], arrays[1:], validate=False)
