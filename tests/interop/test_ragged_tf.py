@@ -309,3 +309,11 @@ def test_cli_run_takes_lists_of_lists_and_saves_ragged_outputs(exports, tmp_path
     saved = np.load(tmp_path / "doubled.npz")
     assert saved["flat_values"].tolist() == [2.0, 4.0, 6.0]
     assert saved["row_splits_0"].tolist() == [0, 2, 2, 3]
+
+
+def test_dask_scoring_refuses_ragged_arguments_and_outputs(exports):
+    from sm_notebook.dask.scoring import describe_scoring
+    with pytest.raises(SavedModelError, match="ragged argument \\(inputs x, x_1\\)"):
+        describe_scoring(exports["reductions"], "serving_default", None, "numpy", None, None)
+    with pytest.raises(SavedModelError, match="Dask scoring assembles dense tensors only"):
+        describe_scoring(exports["split"], "serving_default", None, "numpy", None, None)
