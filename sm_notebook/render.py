@@ -316,6 +316,12 @@ class RunResult:
 def _array_summary(value):
     """(dtype, shape, preview) for one output; the preview is short."""
     import numpy as np
+    from .format.ragged import Ragged
+    if isinstance(value, Ragged):  # its rows as lists: numpy would make an object array
+        preview = repr(value.map_arrays(np.asarray).to_list())
+        preview = preview if len(preview) <= 400 else preview[:400] + " …"
+        dtype = "string" if value.dtype.kind in "OSU" else value.dtype.name
+        return f"ragged {dtype}", shape_text(value.shape), preview
     array = _host_array(value)
     if array is None:
         return str(getattr(value, "dtype", "?")), str(tuple(getattr(value, "shape", ()))), type(value).__name__
@@ -326,8 +332,12 @@ def _array_summary(value):
 
 
 def _host_array(value):
-    """``value`` as a numpy array, or None for a backend array numpy refuses (cupy)."""
+    """``value`` as a numpy array, or None for a backend array numpy refuses (cupy) and for
+    ragged values."""
     import numpy as np
+    from .format.ragged import Ragged
+    if isinstance(value, Ragged):
+        return None
     try:
         return np.asarray(value)
     except Exception:

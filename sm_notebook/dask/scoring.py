@@ -57,7 +57,13 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
 
 def _describe(info, path, fingerprint, signature, tags, backend, batch_size, outputs) -> ScoringSpec:
     meta_graph = info.meta_graph(tags)
-    info.signature(signature, tags)  # a clear error listing the keys when it is absent
+    described = info.signature(signature, tags)  # a clear error listing the keys when absent
+    ragged = [k for k, s in described.inputs.items() if s.ragged]
+    if ragged:
+        raise SavedModelError(
+            f"Signature {signature!r} takes a ragged argument (inputs {', '.join(ragged)}): its "
+            "row_splits do not split row by row, so a chunked Dask job cannot score it. Call the "
+            "signature directly (sm_notebook.load(...).signatures[...]) with sm_notebook.Ragged.")
     signature_def = meta_graph.proto.signature_def[signature]
     inputs = {k: _engine_spec(v, f"Input {k!r} of signature {signature!r}")
               for k, v in sorted(signature_def.inputs.items())}
@@ -91,8 +97,8 @@ def _engine_spec(info, what: str) -> TensorSpec:
     from ..format.tensors import dtype_to_numpy, shape_from_proto
     if info.WhichOneof("encoding") != "name":
         raise SavedModelError(
-            f"{what} is a {info.WhichOneof('encoding')} (sparse or composite) tensor; only dense "
-            "tensors can be fed or fetched by sm_notebook's engine.")
+            f"{what} is a {info.WhichOneof('encoding')} (sparse or composite) tensor; Dask "
+            "scoring assembles dense tensors only.")
     shape = shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
     return TensorSpec(info.name, dtype_to_numpy(info.dtype), shape)
 

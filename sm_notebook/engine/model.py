@@ -104,12 +104,13 @@ class SignatureFunction:
                         for k, v in sorted(signature_def.outputs.items())}
         self.ragged_inputs = ragged_signature_inputs(model._source.meta_graph, key)
         self._input_keys = list(self.inputs)
-        self._output_keys = list(self.outputs)
         self._fetches = [c for s in self.outputs.values() for c in getattr(s, "components", (s,))]
         self._plan = None
 
     def __repr__(self):
-        args = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
+        parts = {k for arg in self.ragged_inputs.values() for k in arg.keys}
+        args = ", ".join([f"{k}: {arg.spec}" for k, arg in self.ragged_inputs.items()]
+                         + [f"{k}: {v}" for k, v in self.inputs.items() if k not in parts])
         outs = ", ".join(f"{k}: {v}" for k, v in self.outputs.items())
         return f"<SignatureFunction {self.key}({args}) -> {{{outs}}}>"
 
@@ -220,7 +221,7 @@ class SignatureFunction:
             if isinstance(spec, TensorSpec):
                 result[k] = next(taken)
             else:
-                result[k] = assemble_ragged([next(taken) for _ in spec.components], spec)
+                result[k] = assemble_ragged([next(taken) for _ in spec.components])
         return SignatureOutputs(result, backend)
 
 

@@ -47,8 +47,8 @@ def ragged_output_spec(info, component_spec, where: str) -> RaggedTensorSpec | N
 
 
 def expand_ragged_inputs(inputs: dict, ragged: dict[str, RaggedInput], to_numpy, what) -> dict:
-    """``inputs`` with each ragged argument fed as a `Ragged` or nested lists replaced by
-    its component inputs; components fed one by one (as TensorFlow's signature takes them)
+    """``inputs`` with each ragged argument fed as a `Ragged`, nested lists or a dense
+    numpy array of rows replaced by its component inputs; components fed one by one (as TensorFlow's signature takes them)
     are checked as a whole. ``what(key)`` names an input in errors."""
     if not ragged:
         return inputs
@@ -58,7 +58,8 @@ def expand_ragged_inputs(inputs: dict, ragged: dict[str, RaggedInput], to_numpy,
         value = inputs.get(name)
         if value is None and not others:
             continue
-        if isinstance(value, Ragged) or (isinstance(value, (list, tuple)) and not others):
+        if isinstance(value, Ragged) or (not others and (
+                isinstance(value, (list, tuple)) or _dense_rows(value, arg.spec))):
             if others:
                 raise SavedModelError(
                     f"{what(name)} is a ragged tensor given whole; do not also feed its "
@@ -76,6 +77,13 @@ def expand_ragged_inputs(inputs: dict, ragged: dict[str, RaggedInput], to_numpy,
             _check_components(parts, to_numpy, what(name))
         expanded.update(zip(arg.keys, parts))
     return expanded
+
+
+def _dense_rows(value, spec: RaggedSpec) -> bool:
+    """Whether ``value`` is a numpy array of whole rows (every row the same length) rather
+    than the flat values component: it has more dimensions than the flat values have."""
+    return (isinstance(value, np.ndarray) and spec.shape is not None
+            and value.ndim > len(spec.shape) - spec.ragged_rank)
 
 
 def _components(value, spec: RaggedSpec, what: str) -> list:
@@ -104,6 +112,6 @@ def _host(value, to_numpy):
     return to_numpy(value)
 
 
-def assemble_ragged(arrays: list, spec: RaggedTensorSpec) -> Ragged:
+def assemble_ragged(arrays: list) -> Ragged:
     """The fetched components of a ragged output as a `Ragged` (arrays of the backend)."""
     return Ragged.from_nested_row_splits(arrays[0], arrays[1:], validate=False)

@@ -170,7 +170,7 @@ class Ragged:
         start, stop = int(splits[row]), int(splits[row + 1])
         if isinstance(self._values, Ragged):
             return _slice_rows(self._values, start, stop)
-        return self._values[start:stop]
+        return self._values[start:stop, ...]
 
     def __eq__(self, other):
         """Same row structure and equal values (NaN never equals NaN, as in numpy)."""
@@ -196,7 +196,7 @@ def _slice_rows(ragged: "Ragged", start: int, stop: int) -> "Ragged":
     if isinstance(ragged.values, Ragged):
         values = _slice_rows(ragged.values, lo, hi)
     else:
-        values = ragged.values[lo:hi]
+        values = ragged.values[lo:hi, ...]
     return Ragged(values, splits - lo, validate=False)
 
 

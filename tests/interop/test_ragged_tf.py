@@ -209,6 +209,7 @@ def test_ragged_model_matches_tensorflow(kind, backend, optimize, exports):
 def test_ragged_input_forms_agree(exports):
     """A Ragged, nested lists and the components fed one by one give the same outputs."""
     signature = sm.load(exports["reductions"]).signatures["serving_default"]
+    assert "(x: ragged float32[?,?] (ragged_rank=1, row_splits int64)) -> " in repr(signature)
     rows = [[1.0, 2.0], [], [3.0]]
     by_value = signature(x=Ragged(np.asarray([1, 2, 3], np.float32), [0, 2, 2, 3]))
     by_list = signature(x=rows)
@@ -220,6 +221,9 @@ def test_ragged_input_forms_agree(exports):
             else:
                 np.testing.assert_array_equal(value, outputs[key])
     assert by_list["doubled"].to_list() == [[2.0, 4.0], [], [6.0]]
+    dense_rows = signature(x=np.asarray([[1.0, 2.0], [3.0, 4.0]], np.float32))
+    assert dense_rows["doubled"].to_list() == [[2.0, 4.0], [6.0, 8.0]]
+    assert dense_rows["doubled"].row_splits.tolist() == [0, 2, 4]
 
 
 @pytest.mark.parametrize("feed, message", [
@@ -260,3 +264,56 @@ def test_text_vectorization_ragged_matches_tensorflow(tmp_path):
         feed = np.asarray([t.encode() for t in texts], dtype=object)
         theirs = function(text=tf.constant(feed, tf.string))
         _same(signature(text=feed)["ids"], theirs["ids"], f"TextVectorization {texts}")
+
+
+def test_tf_keras_ragged_input_classifier(tmp_path):
+    """A Keras 2 model on ragged token ids (Input(ragged=True) -> Embedding -> mean ->
+    softmax), saved by model.save: its signature names the components args_0, args_0_1.
+    float32 outputs against a float64 reference computed from the weights."""
+    from conftest import assert_float32_near_reference
+
+    tf_keras = pytest.importorskip("tf_keras")
+    tf_keras.utils.set_random_seed(0)
+    tokens = tf_keras.Input(shape=(None,), ragged=True, dtype=tf.int64)
+    embedded = tf_keras.layers.Embedding(50, 4)(tokens)
+    pooled = tf_keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=1))(embedded)
+    model = tf_keras.Model(tokens, tf_keras.layers.Dense(3, activation="softmax")(pooled))
+    model.save(str(tmp_path), save_format="tf")
+    table, kernel, bias = (np.asarray(w, np.float64) for w in model.get_weights())
+
+    function = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    signature = sm.load(tmp_path).signatures["serving_default"]
+    assert set(signature.ragged_inputs) == {"args_0"}
+    for rows in ([], [[7]], [[1, 2, 49], [], [3, 3]]):
+        ragged = Ragged.from_list(rows, dtype=np.int64, ragged_rank=1) if rows else \
+            Ragged(np.zeros(0, np.int64), [0])
+        theirs = function(**_tf_inputs({"args_0": ragged}, function))["dense"].numpy()
+        ours = signature(args_0=ragged)["dense"]
+        with np.errstate(invalid="ignore"):  # an empty row's mean is 0/0, as in TensorFlow
+            means = np.stack([table[r].mean(axis=0) if len(r) else np.full(4, np.nan)
+                              for r in rows]) if rows else np.zeros((0, 4))
+        logits = means @ kernel + bias
+        ref64 = np.exp(logits - logits.max(axis=1, keepdims=True)) if rows else logits
+        ref64 = ref64 / ref64.sum(axis=1, keepdims=True) if rows else ref64
+        assert_float32_near_reference(ours, theirs, ref64, what=f"rows {rows}")
+
+
+def test_cli_run_takes_lists_of_lists_and_saves_ragged_outputs(exports, tmp_path, capsys):
+    from sm_notebook import cli
+    status = cli.main(["run", "--dir", str(exports["reductions"]), "--tag_set", "serve",
+                       "--signature_def", "serving_default", "--input_exprs",
+                       "x=[[1.0, 2.0], [], [3.0]]", "--outdir", str(tmp_path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "Ragged([[2.0, 4.0], [], [6.0]], dtype=float32, row_splits_dtype=int64)" in out
+    saved = np.load(tmp_path / "doubled.npz")
+    assert saved["flat_values"].tolist() == [2.0, 4.0, 6.0]
+    assert saved["row_splits_0"].tolist() == [0, 2, 2, 3]
+
+
+def test_dask_scoring_refuses_ragged_arguments_and_outputs(exports):
+    from sm_notebook.dask.scoring import describe_scoring
+    with pytest.raises(SavedModelError, match="ragged argument \\(inputs x, x_1\\)"):
+        describe_scoring(exports["reductions"], "serving_default", None, "numpy", None, None)
+    with pytest.raises(SavedModelError, match="Dask scoring assembles dense tensors only"):
+        describe_scoring(exports["split"], "serving_default", None, "numpy", None, None)

@@ -130,6 +130,8 @@ GATHER = {  # name: (nested splits, values, indices)
                    np.asarray([1], I32)),
     "no-indices": ([splits(0, 2, 2, 5)], VALUES, np.zeros(0, I32)),
     "strings": ([splits(0, 2, 3)], strings("a", "b", "c"), np.asarray([1, 1, 0], I32)),
+    "empty-values": ([splits(0, 0, 0)], np.zeros(0, np.float32), np.asarray([1, 0, 1], I32)),
+    "one-row-size-1": ([splits(0, 1)], np.ones((1, 1), np.float32), np.asarray([0, 0], I64)),
     "out-of-range": ([splits(0, 2, 2, 5)], VALUES, np.asarray([0, 3], I32)),
     "negative": ([splits(0, 2, 2, 5)], VALUES, np.asarray([-1], I32)),
 }
@@ -149,6 +151,8 @@ TO_SPARSE = {  # name: (nested splits, values)
     "rank-2": ([splits(0, 2, 3), splits(0, 1, 3, 5)], VALUES),
     "inner-dims": ([splits(0, 1, 3, dtype=I32)], np.arange(6, dtype=np.int64).reshape(3, 2)),
     "empty": ([splits(0, 0)], np.zeros(0, np.float32)),
+    "empty-inner-dim": ([splits(0, 1, 2)], np.zeros((2, 0), np.float32)),
+    "strings": ([splits(0, 2, 3, dtype=I32)], strings("a", "", "c")),
     "no-rows": ([splits(0)], np.zeros(0, np.float32)),
     "bad-end": ([splits(0, 2, 4)], VALUES),
 }
@@ -189,3 +193,12 @@ def test_variant_round_trip(case, backend):
     assert len(ours) == len(expected)
     for a, b in zip(ours, expected):
         assert_same(ctx.to_numpy(a), b, what=f"{case} on {backend}")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_ragged_range_long_float_rows_round_like_tensorflow(dtype, backend):
+    """Long rows expose the order of rounding: a running sum, not start + i * delta."""
+    conform("RaggedRange", {"starts": np.asarray([0.1, -3.0, 7.0], dtype),
+                            "limits": np.asarray([50.0, 40.0, -20.0], dtype),
+                            "deltas": np.asarray([0.1, 0.37, -0.13], dtype)},
+            backend=backend, tolerance=dict(rtol=0, atol=0))

@@ -2,6 +2,7 @@
 empty data, size-1 dims, NaN rows, and every refusal TensorFlow makes."""
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -160,3 +161,25 @@ def test_refusals_match_tensorflow(case, backend):
     op, named = REFUSED[case]
     error = conform(op, named, backend=backend)
     assert isinstance(error, Exception), f"TensorFlow accepted {case}"
+
+
+HALF = [np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)]
+
+
+@pytest.mark.parametrize("op", ["SegmentSum", "SegmentMean", "SegmentMax", "SegmentProd",
+                                "UnsortedSegmentSum", "UnsortedSegmentMin", "UnsortedSegmentProd",
+                                "SparseSegmentSum", "SparseSegmentMean", "SparseSegmentSqrtN"])
+@pytest.mark.parametrize("dtype", HALF, ids=lambda d: d.name)
+def test_half_floats_round_where_tensorflow_does(op, dtype, backend):
+    """Long segments: the segment kernels add half floats in half precision, the sparse
+    ones in float32; either way ours is bit-identical."""
+    rng = np.random.default_rng(3)
+    data = rng.uniform(-1.5, 1.5, (120, 2)).astype(dtype)
+    ids = np.sort(rng.integers(0, 3, 120)).astype(I32)
+    named = {"data": data}
+    if op.startswith("Sparse"):
+        named["indices"] = np.arange(120, dtype=I32)
+    named["segment_ids"] = ids
+    if op.startswith("Unsorted"):
+        named["num_segments"] = np.int32(4)
+    conform(op, named, backend=backend, tolerance=dict(rtol=0, atol=0))

@@ -110,3 +110,13 @@ def test_components_and_map_arrays():
     assert Ragged.from_nested_row_splits(parts[0], parts[1:]) == r
     doubled = r.map_arrays(lambda a: np.asarray(a) * 1)
     assert doubled == r
+
+
+def test_run_results_show_ragged_outputs_as_rows():
+    from sm_notebook.render import RunResult, run_result_html, run_result_text
+    result = RunResult({"tokens": Ragged.from_list([["a", "b"], []]),
+                        "ids": Ragged.from_list([[1] * 300])}, "serving_default")
+    text = run_result_text(result)
+    assert "tokens: ragged string (2, ?)" in text and "[['a', 'b'], []]" in text
+    assert "ids: ragged int64 (1, ?)" in text and " …" in text
+    assert "ragged string" in run_result_html(result)

@@ -73,7 +73,7 @@ def ragged_range(ctx, inputs, attrs):
     if (deltas == 0).any():
         fail(op, "Requires delta != 0.")
     dtype = host[0].dtype
-    if dtype.kind == "f":
+    if dtype.kind in "fV":
         lengths = np.ceil(np.abs((limits - starts) / deltas)).astype(np.int64)
     else:
         span, step = limits.astype(np.int64) - starts, deltas.astype(np.int64)
@@ -82,13 +82,12 @@ def ragged_range(ctx, inputs, attrs):
                        0, lengths)
     splits = splits_from_lengths(lengths)
     ctx.check_alloc((int(splits[-1]),), dtype, op)
-    if dtype.kind == "f":  # TensorFlow adds delta to a running value, in T
-        values = np.empty(int(splits[-1]), dtype)
+    if dtype.kind in "fV":  # TensorFlow adds delta to a running value, rounding to T each time
+        values = np.repeat(deltas, lengths)
         for row in np.flatnonzero(lengths):
-            value = starts[row]
-            for j in range(splits[row], splits[row + 1]):
-                values[j] = value
-                value = dtype.type(value + deltas[row])
+            first = splits[row]
+            values[first] = starts[row]
+            np.add.accumulate(values[first:splits[row + 1]], out=values[first:splits[row + 1]])
     else:
         steps = ranges(np.zeros(nrows, np.int64), lengths)
         values = (np.repeat(starts, lengths) + steps * np.repeat(deltas, lengths)).astype(dtype)
@@ -342,8 +341,7 @@ def ragged_tensor_to_variant(ctx, inputs, attrs):
         for splits in nested[1:]:
             inner_splits.append((splits[start:stop + 1] - splits[start]).astype(splits_dtype))
             start, stop = int(splits[start]), int(splits[stop])
-        items.append(RaggedVariant(tuple(inner_splits), values[start:stop, ...]
-                                   if values.ndim else values))
+        items.append(RaggedVariant(tuple(inner_splits), values[start:stop, ...]))
     ctx.check_outputs(len(items), op)
     return [_variant_array(items, (len(items),))]
 

@@ -10,6 +10,7 @@ ids and indices are SavedModelErrors worded like TensorFlow's InvalidArgument er
 """
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from ._numeric import fail, host_ints, op_kernel
@@ -21,7 +22,7 @@ _UFUNCS = {"Sum": np.add, "Prod": np.multiply, "Max": np.maximum, "Min": np.mini
 def _extreme(dtype: np.dtype, which: str):
     """The lowest ("Max": ``-FLT_MAX`` for float32, not ``-inf``) or highest ("Min") value
     of ``dtype``: what TensorFlow's unsorted max and min start from."""
-    info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
+    info = ml_dtypes.finfo(dtype) if dtype.kind in "fV" else np.iinfo(dtype)
     return info.min if which == "Max" else info.max
 
 
@@ -30,7 +31,7 @@ def _neutral(dtype: np.dtype, reduction: str):
     if reduction == "Prod":
         return 1
     if reduction in ("Max", "Min"):
-        if dtype.kind == "f":
+        if dtype.kind in "fV":
             return -np.inf if reduction == "Max" else np.inf
         return _extreme(dtype, reduction)
     return 0
@@ -55,20 +56,22 @@ def _nan_rows(out, ids, rows, reduction):
 
 
 def segment_reduce(data: np.ndarray, ids: np.ndarray, num_segments: int, reduction: str,
-                   unsorted: bool) -> np.ndarray:
+                   unsorted: bool, compute=None) -> np.ndarray:
     """``out[s] = reduce(data[i] for i with ids[i] == s)`` over host arrays, rows in index
     order; ``ids`` are int64 in [0, num_segments) (rows with a negative id are left out
     beforehand). Empty segments hold 0 (sorted ops, sums, means), 1 (products) or the
-    dtype's lowest/highest value (unsorted max/min), as TensorFlow gives them."""
+    dtype's lowest/highest value (unsorted max/min), as TensorFlow gives them. Rows are
+    combined in ``compute`` (default: data's dtype; half floats too, as TensorFlow's segment
+    kernels add them) and the result is of that dtype."""
     dtype = data.dtype
     inner = data.shape[1:]
-    compute = np.dtype(np.float32) if dtype.kind in "fV" and dtype.itemsize < 4 else dtype
+    compute = dtype if compute is None else np.dtype(compute)
     extreme = reduction in ("Max", "Min")
-    start = _extreme(compute, reduction) if unsorted and extreme else _neutral(compute, reduction)
+    start = _extreme(dtype, reduction) if unsorted and extreme else _neutral(compute, reduction)
     out = np.full((num_segments,) + inner, start, compute)
     rows = data.astype(compute, copy=False)
     ending_in_nan = None
-    if extreme and compute.kind == "f" and ids.size and np.isnan(rows).any():
+    if extreme and compute.kind in "fV" and ids.size and np.isnan(rows).any():
         rows, ending_in_nan = _nan_rows(out, ids, rows, reduction)
     if ids.size:
         _UFUNCS[reduction].at(out, ids, rows)
@@ -82,7 +85,7 @@ def segment_reduce(data: np.ndarray, ids: np.ndarray, num_segments: int, reducti
             out = (np.sign(out) * (np.abs(out) // counts)).astype(compute)
         else:
             out = out / counts.astype(compute)
-    return out.astype(dtype, copy=False)
+    return out
 
 
 def _segment_counts(ids, num_segments: int, inner_rank: int) -> np.ndarray:
@@ -91,16 +94,13 @@ def _segment_counts(ids, num_segments: int, inner_rank: int) -> np.ndarray:
     return counts.reshape((num_segments,) + (1,) * inner_rank)
 
 
-def _sparse_scale(out: np.ndarray, ids, reduction: str) -> np.ndarray:
+def _sparse_scale(sums: np.ndarray, ids, reduction: str) -> np.ndarray:
     """SparseSegmentMean/SqrtN: the sums times 1/n or 1/sqrt(n), a reciprocal computed in
-    the output's precision (TensorFlow multiplies; dividing differs in the last bit)."""
+    the sums' precision (TensorFlow multiplies; dividing differs in the last bit)."""
     if reduction == "Sum":
-        return out
-    counts = _segment_counts(ids, out.shape[0], out.ndim - 1)
-    compute = np.float32 if out.dtype.itemsize < 4 else out.dtype
-    base = counts.astype(compute)
-    scale = np.asarray(1, compute) / (np.sqrt(base) if reduction == "SqrtN" else base)
-    return (out.astype(compute) * scale).astype(out.dtype)
+        return sums
+    base = _segment_counts(ids, sums.shape[0], sums.ndim - 1).astype(sums.dtype)
+    return sums * (np.asarray(1, sums.dtype) / (np.sqrt(base) if reduction == "SqrtN" else base))
 
 
 def _host(ctx, x) -> np.ndarray:
@@ -190,8 +190,10 @@ def sparse_segment(ctx, op, inputs, reduction, with_num_segments):
     _check_sorted(op, ids, limit)
     rows = limit if limit is not None else (int(ids[-1]) + 1 if ids.size else 0)
     ctx.check_alloc((max(rows, indices.shape[0]),) + data.shape[1:], data.dtype, op)
-    sums = segment_reduce(data[indices], ids, rows, "Sum", unsorted=False)
-    return [_sparse_scale(sums, ids, reduction)]
+    half = data.dtype.kind in "fV" and data.dtype.itemsize < 4  # summed in float32 there
+    sums = segment_reduce(data[indices], ids, rows, "Sum", unsorted=False,
+                          compute=np.float32 if half else None)
+    return [_sparse_scale(sums, ids, reduction).astype(data.dtype, copy=False)]
 
 
 def _register(op, compute, *args):
