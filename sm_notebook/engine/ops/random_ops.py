@@ -181,10 +181,8 @@ def _chunked(xp, groups: int, make_chunk):
     concatenated: the temporaries of a chunk stay in the CPU cache (twice as fast for a
     million outputs as one pass over everything)."""
     parts = [make_chunk(first, min(CHUNK_GROUPS, groups - first))
-             for first in range(0, groups, CHUNK_GROUPS)]
-    if len(parts) == 1:
-        return parts[0]
-    return xp.concat(parts) if parts else None
+             for first in range(0, groups, CHUNK_GROUPS) or [0]]  # an empty chunk for no groups
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
 
 
 def _fill(xp, gen: Philox, count: int, dtype, values_from_words):
@@ -192,8 +190,6 @@ def _fill(xp, gen: Philox, count: int, dtype, values_from_words):
     blocks = -(-count // _group_size(dtype))
     values = _chunked(xp, blocks, lambda first, size: values_from_words(
         *philox_words(xp, gen.key, gen.counter, first, size)))
-    if values is None:
-        return xp.zeros((0,), dtype=xp_dtype(xp, np.uint64))
     return values[:count]
 
 
@@ -229,8 +225,6 @@ def truncated_normal(xp, gen, count, dtype):
     size = _group_size(dtype)
     groups = -(-count // size)
     values = _chunked(xp, groups, lambda first, n: _truncated_groups(xp, gen, first, n, size))
-    if values is None:
-        values = xp.zeros((0,), dtype=xp_dtype(xp, np.float64 if size == 2 else np.float32))
     return _to_dtype(xp, values[:count], dtype)
 
 
@@ -241,7 +235,7 @@ def _truncated_groups(xp, gen, first, groups, size):
     pending = xp.arange(groups, dtype=i64)
     blocks = 2
     values = None
-    while pending.shape[0]:
+    while values is None or pending.shape[0]:
         starts = (xp.astype(pending, u64) + first) * stride
         candidates = []
         for b in range(blocks):
