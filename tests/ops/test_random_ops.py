@@ -7,7 +7,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness import BACKENDS, run_kernel
+from harness import BACKENDS, assert_bits_equal, run_kernel
 from raw_oracle import conform, tf
 from sm_notebook.engine.context import KernelContext
 from sm_notebook.engine.ops import registry
@@ -21,23 +21,12 @@ SEEDS = [np.array([1, 2], np.int32), np.array([-7, 2**31 - 1], np.int32),
 U64 = np.uint64
 
 
-def exact(op, named, attrs, backend):
-    """``conform`` with bit equality: floats compared as their bit patterns."""
-    expected = conform(op, named, attrs, backend=backend, tolerance=dict(rtol=0, atol=0))
-    return expected
-
-
-def key_counter(seed):
-    out = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)
-    return out.key.numpy(), out.counter.numpy()
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_key_counter_and_alg(backend):
     for seed in SEEDS:
-        exact("StatelessRandomGetKeyCounter", {"seed": seed}, {}, backend)
-        exact("StatelessRandomGetKeyCounterAlg", {"seed": seed}, {}, backend)
-    exact("StatelessRandomGetAlg", {}, {}, backend)
+        _bit_exact("StatelessRandomGetKeyCounter", {"seed": seed}, {}, backend)
+        _bit_exact("StatelessRandomGetKeyCounterAlg", {"seed": seed}, {}, backend)
+    _bit_exact("StatelessRandomGetAlg", {}, {}, backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -75,12 +64,7 @@ def _bit_exact(op, named, attrs, backend, inferred=()):
     ours = run_kernel(op, flat_inputs(named), attrs, backend=backend)
     assert len(ours) == len(expected)
     for a, b in zip(ours, expected):
-        assert a.dtype == b.dtype and a.shape == b.shape, (op, a.dtype, b.dtype, a.shape, b.shape)
-        as_bits = np.dtype(f"u{b.dtype.itemsize}")
-        mismatch = np.flatnonzero(a.view(as_bits) != b.view(as_bits))
-        assert mismatch.size == 0, (f"{op} {attrs} {named.get('shape')} on {backend}: "
-                                    f"{mismatch.size} of {b.size} differ, first at {mismatch[:3]}: "
-                                    f"{a.reshape(-1)[mismatch[:3]]} != {b.reshape(-1)[mismatch[:3]]}")
+        assert_bits_equal(a, b, f"{op} {attrs} {named.get('shape')} on {backend}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -180,9 +164,7 @@ def test_seeded_stateful_ops_advance_like_tensorflow(op, attrs, bounds, backend)
     for s, want in zip(shapes, expected):
         got = ctx.to_numpy(run([ctx.asarray(np.array(s, np.int32))] +
                                [ctx.asarray(b) for b in bounds])[0])
-        assert got.dtype == want.dtype and got.shape == want.shape
-        np.testing.assert_array_equal(got.view(f"u{want.dtype.itemsize}"),
-                                      want.view(f"u{want.dtype.itemsize}"))
+        assert_bits_equal(got, want, f"{op} call with shape {s}")
 
 
 def test_unseeded_stateful_op_is_refused():

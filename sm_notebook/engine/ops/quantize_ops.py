@@ -37,6 +37,14 @@ def round_half_away(xp, x):
     return xp.where(up, below + 1, below)
 
 
+def flush_subnormal(values):
+    """Host float32 range values as TensorFlow's CPU computes them, with subnormal results
+    flushed to (signed) zero: a range of 1 / FLT_MAX is 0 there."""
+    values = np.asarray(values, _F32)
+    tiny = np.abs(values) < np.finfo(_F32).tiny
+    return np.where(tiny, np.copysign(_F32(0), values), values).astype(_F32)
+
+
 def clamp(xp, x, low, high):
     """Eigen's ``x.cwiseMin(high).cwiseMax(low)``: ``std::min``/``std::max`` keep ``x``
     when a bound is NaN (numpy's minimum/maximum would give NaN)."""
@@ -330,8 +338,8 @@ def quantize_v2(ctx, inputs, attrs):
             from_min = np.where(min_output * low > 0, min_output / low, np.finfo(_F32).max).astype(_F32)
             from_max = np.where(max_output * high > 0, max_output / high, np.finfo(_F32).max).astype(_F32)
             scale = np.minimum(from_min, from_max)
-            low = (min_output / scale).astype(_F32)
-            high = (max_output / scale).astype(_F32)
+            low = flush_subnormal((min_output / scale).astype(_F32))
+            high = flush_subnormal((max_output / scale).astype(_F32))
             scaled = clamp(xp, view, column(low), column(high)) * column(scale)
             quantized = xp.round(scaled) if round_mode == "HALF_TO_EVEN" else round_half_away(xp, scaled)
     out = _cast_to_int(xp, quantized, dtype)
@@ -401,6 +409,9 @@ def dequantize(ctx, inputs, attrs):
                 scale = (high / _F32(highest)).astype(_F32)
             else:
                 scale = np.maximum(low / min_output, high / _F32(highest)).astype(_F32)
+            if dtype.itemsize == 4 and slices == 1:
+                # whole-tensor path: qint32 -> float -> int -> float, 2**31 wraps to -2**31
+                values = xp.where(values >= 2.0 ** 31, _f32(xp, -2.0 ** 31), values)
             out = values * column(scale)
     out = xp.reshape(out, tuple(x.shape))
     if out_dtype.name == "bfloat16":
