@@ -148,26 +148,49 @@ def _log_sum_exp(a, b, real):
 
 class _Leaves:
     """``gtl::TopN`` of entries by new total, at most ``limit``: a push into a full set
-    drops the lowest unless the pushed entry is not strictly higher."""
+    drops the lowest unless the pushed entry is not strictly higher. The lowest entry is
+    remembered until the set changes."""
 
     def __init__(self, limit):
         self.limit = limit
         self.items = []
+        self._bottom = None
+        #: a leaf with total -inf (a row of -inf logits): entries changed in place may be leaves
+        self.holds_dead = False
+
+    def full(self):
+        return len(self.items) == self.limit
 
     def bottom(self):
-        return min(self.items, key=lambda e: e.new[0])
+        if self._bottom is None:
+            self._bottom = min(self.items, key=lambda e: e.new[0])
+        return self._bottom
 
     def push(self, entry):
         if len(self.items) < self.limit:
             self.items.append(entry)
-            return
-        low = self.bottom()
-        if entry.new[0] > low.new[0]:
+        else:
+            low = self.bottom()
+            if not entry.new[0] > low.new[0]:
+                return
             self.items[self.items.index(low)] = entry
+        self._bottom = None
+        self.holds_dead = self.holds_dead or entry.new[0] == _LOG_ZERO
+
+    def changed(self):
+        """An entry's probabilities were set in place: forget the lowest leaf if it may be
+        among them."""
+        if self.holds_dead:
+            self._bottom = None
+
+    def is_candidate(self, total):
+        return total > _LOG_ZERO and (not self.full() or total > self.bottom().new[0])
 
     def extract(self):
         items = sorted(self.items, key=lambda e: -e.new[0])
         self.items = []
+        self._bottom = None
+        self.holds_dead = False
         return items
 
 
@@ -186,6 +209,7 @@ def _beam_search(logits, beam_width, real):
             for value in np.exp((row - max_coeff).astype(row.dtype)):
                 total = real(total + value)
             norm_offset = real(max_coeff + real(np.log(total)))
+            step = (row[:blank] - norm_offset).astype(row.dtype)  # logit - norm_offset per label
         branches = leaves.extract()
         for b in branches:
             b.old = list(b.new)
@@ -200,28 +224,34 @@ def _beam_search(logits, beam_width, real):
             b.new = [_log_sum_exp(blank_, label_, real), blank_, label_]
             leaves.push(b)
         for b in branches:
-            if not _is_candidate(b.old[0], leaves):
+            if not leaves.is_candidate(b.old[0]):
                 continue
-            for label in range(classes - 1):
+            with np.errstate(all="ignore"):
+                values = (step + b.old[0]).astype(row.dtype)  # previous = old total ...
+                if 0 <= b.label < blank:  # ... or old blank for a repeat of the entry's label
+                    values[b.label] = real(step[b.label] + b.old[1])
+            floor = leaves.bottom().new[0] if leaves.full() else _LOG_ZERO
+            # A label that cannot beat the lowest leaf now never will in this step (it only
+            # rises): TensorFlow creates its entry and resets it, which matters only for an
+            # entry that already exists (an evicted branch visited later loses its old
+            # probabilities), so only those are visited.
+            passing = np.flatnonzero(values > floor).tolist()
+            for label in sorted(set(passing).union(b.children)) if b.children else passing:
                 c = b.child(label)
                 if c.active():
                     continue
-                previous = b.old[1] if c.label == b.label else b.old[0]
-                label_ = real(real(row[label] - norm_offset) + previous)
+                label_ = real(values[label])
                 c.new = [label_, _LOG_ZERO, label_]
-                if _is_candidate(label_, leaves):
-                    if len(leaves.items) == leaves.limit:
+                leaves.changed()
+                if leaves.is_candidate(label_):
+                    if leaves.full():
                         leaves.bottom().new = [_LOG_ZERO, _LOG_ZERO, _LOG_ZERO]
                     leaves.push(c)
                 else:
                     c.old = [_LOG_ZERO, _LOG_ZERO, _LOG_ZERO]
                     c.new = [_LOG_ZERO, _LOG_ZERO, _LOG_ZERO]
+                    leaves.changed()
     return leaves
-
-
-def _is_candidate(total, leaves):
-    return total > _LOG_ZERO and (len(leaves.items) < leaves.limit or
-                                  total > leaves.bottom().new[0])
 
 
 @kernel("CTCBeamSearchDecoder")
