@@ -94,6 +94,7 @@ def _ours(op, named, attrs):
     return inputs, attrs
 
 
+@pytest.mark.slow  # the oracle is a second TensorFlow process (about 25 s to start)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_quantize_v2_and_dequantize(eigen_results, backend):
     if backend != "numpy":

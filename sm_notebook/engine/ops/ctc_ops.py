@@ -60,16 +60,6 @@ def _sparse_outputs(ctx, sequences_per_path, batch):
     return [ctx.asarray(a) for a in indices + values + shapes]
 
 
-def _row_max(row):
-    """TensorFlow's ``RowMax``: the first strictly greatest value (a NaN never wins unless
-    it comes first) and its index."""
-    best, index = row[0], 0
-    for i in range(1, row.shape[0]):
-        if row[i] > best:
-            best, index = row[i], i
-    return best, index
-
-
 @kernel("CTCGreedyDecoder")
 def ctc_greedy_decoder(ctx, inputs, attrs):
     op = "CTCGreedyDecoder"

@@ -95,19 +95,13 @@ def philox_words(xp, key: int, counter: int, first, count: int | None = None):
     c0, c1, c2, c3 = lo & _MASK32, lo >> 32, hi & _MASK32, hi >> 32
     k0, k1 = key & _MASK32, key >> 32
     m0, m1 = _PHILOX_MULTIPLIERS
-    for round_ in range(10):
+    for _ in range(10):
         p0 = c0 * m0
         p1 = c2 * m1
         c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> 32) ^ c3 ^ k1, p0 & _MASK32
         k0 = (k0 + _PHILOX_KEY_STEPS[0]) & _MASK32
         k1 = (k1 + _PHILOX_KEY_STEPS[1]) & _MASK32
     return c0, c1, c2, c3
-
-
-def word_stream(xp, gen: Philox, blocks: int):
-    """The first ``4 * blocks`` words of ``gen`` in order, as a uint64 array."""
-    words = philox_words(xp, gen.key, gen.counter, 0, blocks)
-    return xp.reshape(xp.stack(words, axis=1), (-1,))
 
 
 # ---- words -> values (TensorFlow's random_distributions.h) ------------------------------
