@@ -213,8 +213,9 @@ def truncated_normal(xp, gen, count, dtype):
     """``TruncatedNormalDistribution``: normals inside (-2, 2), rejection per group.
 
     Group ``g`` reads blocks ``g * K * 64``, ``+1``, ... and keeps its first ``K``
-    candidates inside the bounds. Groups are first given two blocks each (enough for
-    all but about one in 10^4 of them); the others are redone with twice as many.
+    candidates inside the bounds. Groups are first given one block each (enough for
+    83% of float32 groups, 91% of float64 ones); the others are redone with twice as
+    many blocks, until every group has its values.
     """
     size = _group_size(dtype)
     groups = -(-count // size)
@@ -227,7 +228,7 @@ def _truncated_groups(xp, gen, first, groups, size):
     stride = size * RESERVED_BLOCKS_PER_OUTPUT // 4
     u64, i64 = xp_dtype(xp, np.uint64), xp_dtype(xp, np.int64)
     pending = xp.arange(groups, dtype=i64)
-    blocks = 2
+    blocks = 1
     values = None
     while values is None or pending.shape[0]:
         starts = (xp.astype(pending, u64) + first) * stride
@@ -253,12 +254,14 @@ def _truncated_groups(xp, gen, first, groups, size):
 
 
 def _merge_rows(xp, values, rows, replacement):
-    """``values`` with row ``rows[j]`` replaced by ``replacement[j]``."""
+    """``values`` with row ``rows[j]`` replaced by ``replacement[j]`` (``rows`` ascending)."""
     if rows.shape[0] == 0:
         return values
-    match = xp.arange(values.shape[0], dtype=rows.dtype)[:, None] == rows[None, :]
-    position = xp.argmax(xp.astype(match, xp_dtype(xp, np.int32)), axis=1)
-    return xp.where(xp.any(match, axis=1)[:, None], xp.take(replacement, position, axis=0), values)
+    order = xp.arange(values.shape[0], dtype=rows.dtype)
+    position = xp.searchsorted(rows, order)
+    position = xp.minimum(position, xp.asarray(rows.shape[0] - 1, dtype=position.dtype))
+    hit = xp.take(rows, position) == order
+    return xp.where(hit[:, None], xp.take(replacement, position, axis=0), values)
 
 
 def _to_dtype(xp, values, dtype):
