@@ -1,5 +1,7 @@
 """An exported tf.function with stateless random noise (seeds derived from an input),
-fake quantization and both CTC decoders, run against TensorFlow at batch 1 and 3."""
+fake quantization, a quantize/dequantize round trip (MIN_COMBINED, where TensorFlow's
+oneDNN and Eigen kernels agree) and both CTC decoders, run against TensorFlow at batch
+1 and 3."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,6 +28,10 @@ class NoisyDecoder(tf.Module):
         ints = tf.random.stateless_uniform([batch, 2], seeds, minval=-3, maxval=9, dtype=tf.int32)
         quantized = tf.quantization.fake_quant_with_min_max_args(x + noise, min=-3.0, max=3.0,
                                                                 num_bits=6)
+        q8 = tf.quantization.quantize(x, -2.0, 3.0, tf.qint8, mode="MIN_COMBINED")
+        uq8 = tf.quantization.quantize(x, -2.0, 3.0, tf.quint8, mode="MIN_COMBINED")
+        dequantized = (tf.quantization.dequantize(q8.output, q8.output_min, q8.output_max) +
+                       tf.quantization.dequantize(uq8.output, uq8.output_min, uq8.output_max))
         per_channel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
             x, tf.linspace(-2.0, -0.5, CLASSES), tf.linspace(0.5, 2.5, CLASSES), num_bits=4)
         logits = tf.transpose(tf.nn.log_softmax(quantized), [1, 0, 2])
@@ -33,7 +39,7 @@ class NoisyDecoder(tf.Module):
         greedy, greedy_logp = tf.nn.ctc_greedy_decoder(logits, lengths)
         beams, beam_logp = tf.nn.ctc_beam_search_decoder(logits, lengths, beam_width=4, top_paths=2)
         outputs = {"noise": noise, "gauss": gauss, "truncated": truncated, "ints": ints,
-                   "quantized": quantized, "per_channel": per_channel,
+                   "quantized": quantized, "per_channel": per_channel, "dequantized": dequantized,
                    "greedy_logp": greedy_logp, "beam_logp": beam_logp}
         for name, sparse in (("greedy", greedy[0]), ("beam0", beams[0]), ("beam1", beams[1])):
             outputs.update({f"{name}_indices": sparse.indices, f"{name}_values": sparse.values,
