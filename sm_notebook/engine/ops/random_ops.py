@@ -273,28 +273,25 @@ def _to_dtype(xp, values, dtype):
     return xp.astype(values, xp_dtype(xp, dtype))
 
 
+def _raw_bits(xp, gen, count, dtype):
+    """One word per 32-bit output, two (low word first) per 64-bit output, as uint64."""
+    if np.dtype(dtype).itemsize == 8:
+        return _fill(xp, gen, count, dtype, lambda w0, w1, w2, w3: _interleave(
+            xp, w0 | (w1 << 32), w2 | (w3 << 32)))
+    return _fill(xp, gen, count, dtype, lambda *words: _interleave(xp, *words))
+
+
 def uniform_int(xp, gen, count, dtype, low: int, high: int):
     """``UniformDistribution`` for ints: ``low + bits % (high - low)`` (no bias correction,
     as TensorFlow)."""
-    u64 = xp_dtype(xp, np.uint64)
-    span = (high - low) & _MASK64
-    if np.dtype(dtype).itemsize == 8:
-        bits = _fill(xp, gen, count, dtype, lambda w0, w1, w2, w3: _interleave(
-            xp, w0 | (w1 << 32), w2 | (w3 << 32)))
-    else:
-        bits = _fill(xp, gen, count, dtype, lambda *words: _interleave(xp, *words))
-    offsets = bits % xp.asarray(span, dtype=u64)
+    span = xp.asarray((high - low) & _MASK64, dtype=xp_dtype(xp, np.uint64))
+    offsets = _raw_bits(xp, gen, count, dtype) % span
     return _from_uint(xp, (offsets + (low & _MASK64)) & _MASK64, dtype)
 
 
 def uniform_full_int(xp, gen, count, dtype):
     """``UniformFullIntDistribution``: the raw bits, 32 or 64 of them per output."""
-    if np.dtype(dtype).itemsize == 8:
-        bits = _fill(xp, gen, count, dtype, lambda w0, w1, w2, w3: _interleave(
-            xp, w0 | (w1 << 32), w2 | (w3 << 32)))
-    else:
-        bits = _fill(xp, gen, count, dtype, lambda *words: _interleave(xp, *words))
-    return _from_uint(xp, bits, dtype)
+    return _from_uint(xp, _raw_bits(xp, gen, count, dtype), dtype)
 
 
 def _from_uint(xp, bits, dtype):
