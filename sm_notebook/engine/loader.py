@@ -16,11 +16,12 @@ import numpy as np
 
 from .. import opdefs
 from ..errors import SavedModelError
-from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside, unpack_any
+from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside
 from .context import DEFAULT_MAX_LOOP_ITERATIONS, DEFAULT_MEMORY_CAP
-from .model import INIT_OP_SIGNATURE, LoadedModel
+from .model import LoadedModel
 from .runtime import Runtime, tensor_ref
-from .scan import MAIN_OP_COLLECTIONS, problem_status, reachable, root_nodes
+from .scan import (INIT_OP_SIGNATURE, asset_file_defs, init_op_name, nodes_of, reachable,
+                   refuse_at_load)
 
 
 
@@ -64,8 +65,7 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap,
     meta_graph = source.meta_graph
     runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize,
                       max_loop_iterations=int(max_loop_iterations))
-    if not allow_io:
-        _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
+    refuse_at_load(meta_graph, allow_io)
     signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))
     if meta_graph.object_graph_def.nodes:
         _restore_tf2(runtime, source)
@@ -80,7 +80,7 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap,
     writes = opdefs.ops_with("variable_write")  # when no signature can write, reads are folded
     runtime.freeze_variables = not any(  # restore and init ops have run: only signatures count
         n.op in writes
-        for n, _ in _ops_of(meta_graph, signature_nodes, signature_functions))
+        for n, _ in nodes_of(meta_graph, signature_nodes, signature_functions))
     return LoadedModel(source, runtime, feeds, start_model)
 
 
@@ -93,53 +93,6 @@ def _unbound_handles(runtime, meta_graph, nodes) -> bool:
     """Whether a signature uses a main-graph VarHandleOp that no capture bound."""
     return any(n.op == "VarHandleOp" and n.name not in runtime.bindings
                for n in meta_graph.graph_def.node if n.name in nodes)
-
-
-def _ops_of(meta_graph, node_names, function_names):
-    graph = meta_graph.graph_def
-    for node in graph.node:
-        if node.name in node_names:
-            yield node, None
-    for fdef in graph.library.function:
-        if fdef.signature.name in function_names:
-            for node in fdef.node_def:
-                yield node, fdef.signature.name
-
-
-def _refuse_io(meta_graph, live_nodes, live_functions):
-    denied = [(n.op, n.name, f) for n, f in _ops_of(meta_graph, live_nodes, live_functions)
-              if problem_status(n.op) == "denied"]
-    if denied:
-        listed = "; ".join(f"{op} (node {node!r} in {'function ' + repr(f) if f else 'the main graph'})"
-                           for op, node, f in denied[:10])
-        raise SavedModelError(
-            f"The model would run IO ops, refused before anything runs: {listed}. They read or "
-            "write files or run code outside the model. Load with allow_io=True only if you trust it.")
-
-
-def init_op_name(meta_graph) -> str | None:
-    """The node the loader runs once after restoring, as TensorFlow picks it."""
-    sig = meta_graph.signature_def.get(INIT_OP_SIGNATURE)
-    if sig is not None and INIT_OP_SIGNATURE in sig.outputs:
-        return tensor_ref(sig.outputs[INIT_OP_SIGNATURE].name).node
-    for key in MAIN_OP_COLLECTIONS:
-        collection = meta_graph.collection_def.get(key)
-        if collection is not None and collection.node_list.value:
-            return tensor_ref(collection.node_list.value[0]).node
-    return None
-
-
-def asset_file_defs(meta_graph) -> list:
-    """The AssetFileDefs of the metagraph (field, or the TF1 saved_model_assets collection)."""
-    found = list(meta_graph.asset_file_def)
-    collection = meta_graph.collection_def.get("saved_model_assets")
-    if collection is not None and collection.HasField("any_list"):
-        names = {a.tensor_info.name for a in found}
-        for value in collection.any_list.value:
-            asset = unpack_any(value)
-            if asset.tensor_info.name not in names:
-                found.append(asset)
-    return found
 
 
 def asset_path(export_dir, filename: str) -> Path:
