@@ -1,0 +1,165 @@
+"""`scan` says exactly what `load` and a call do: for every fixture model and for
+hand-built graphs with ops the engine lacks (unconditionally, only on a branch, on a
+branch a constant predicate never takes, from outside core TensorFlow), scan's verdict
+for each signature equals whether loading and calling it succeeds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine_graphs import (Func, const, function, install_test_kernels, meta_graph, node, placeholder,
+                           save, signature)
+
+import sm_notebook
+from sm_notebook.engine.scan import scan_model
+from sm_notebook.errors import SavedModelError, UnsupportedOpError
+from sm_notebook.format.savedmodel import read_saved_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+F32 = np.float32
+#: A TensorFlow op the engine has no kernel for (checked below, so a new kernel shows up here).
+MISSING = "Betainc"
+
+
+@pytest.fixture(autouse=True)
+def kernels(monkeypatch):
+    install_test_kernels(monkeypatch)
+
+
+def test_the_missing_op_is_really_missing():
+    assert not sm_notebook.ops.is_supported(MISSING), f"pick another op: {MISSING} has a kernel now"
+
+
+def _expected_inputs(fixture: str) -> dict:
+    """(tags text, signature) -> inputs TensorFlow was called with (tests/fixtures/expected)."""
+    path = FIXTURES / "expected" / f"{fixture}.npz"
+    found: dict = {}
+    if path.is_file():
+        data = np.load(path, allow_pickle=True)
+        for key in data.files:
+            tags, sig, kind, name = key.split("|")
+            if kind == "inputs":
+                found.setdefault((tags, sig), {})[name] = data[key]
+    return found
+
+
+def _outcome(call) -> bool:
+    try:
+        call()
+    except SavedModelError:
+        return False
+    return True
+
+
+def _agrees(export_dir, tags, inputs_of=None) -> list:
+    """(entry, scan says it runs, it ran) for every signature scan lists; load failures
+    count against every entry."""
+    report = scan_model(export_dir, tags)
+    try:
+        model = sm_notebook.load(export_dir, tags=tags)
+    except SavedModelError:
+        return [("load", report.ok, False)]
+    rows = []
+    for verdict in report.verdicts:
+        if not verdict.name.startswith("signature "):
+            continue
+        key = verdict.name[len("signature '"):-1]
+        inputs = (inputs_of or {}).get(key)
+        if inputs is None:
+            continue
+        ran = _outcome(lambda: model.signatures[key](**inputs))
+        rows.append((verdict.name, verdict.runs, ran))
+    return rows
+
+
+def _fixture_cases():
+    cases = []
+    for export_dir in sorted((FIXTURES / "models").iterdir()):
+        saved_model = read_saved_model(export_dir)
+        for meta_graph in saved_model.meta_graphs:
+            cases.append(pytest.param(export_dir.name, list(meta_graph.meta_info_def.tags),
+                                      id=f"{export_dir.name}-{','.join(meta_graph.meta_info_def.tags)}"))
+    return cases
+
+
+@pytest.mark.filterwarnings("ignore::sm_notebook.SavedModelWarning")
+@pytest.mark.parametrize("fixture, tags", _fixture_cases())
+def test_scan_agrees_with_load_and_call_on_every_fixture(fixture, tags):
+    inputs = {sig: values for (t, sig), values in _expected_inputs(fixture).items()
+              if sorted(t.split(",")) == sorted(tags)}
+    try:
+        rows = _agrees(FIXTURES / "models" / fixture, tags, inputs)
+    except SavedModelError as exc:  # the tag-set is ambiguous or shadowed: scan and load alike
+        with pytest.raises(SavedModelError):
+            sm_notebook.load(FIXTURES / "models" / fixture, tags=tags)
+        pytest.skip(f"tag-set not selectable: {exc}"[:120])
+    assert all(said == ran for _, said, ran in rows), rows
+
+
+# --------------------------------------------------------------------------- hand-built graphs
+
+X = {"x": ("x:0", F32, (None,))}
+X_AND_P = {"x": ("x:0", F32, (None,)), "p": ("p:0", bool, ())}
+
+
+def _branches():
+    missing = function("Missing", [("a", F32)], {"y": "m:z:0"},
+                       [node("m", MISSING, ["a", "a", "a"], T=F32)])
+    double = function("Double", [("a", F32)], {"y": "d:z:0"}, [node("d", "_TAdd", ["a", "a"])])
+    return [missing, double]
+
+
+def _if(pred):
+    return node("if", "StatelessIf", [pred, "x"], Tcond=np.dtype(bool), Tin=[F32], Tout=[F32],
+                then_branch=Func("Missing"), else_branch=Func("Double"))
+
+
+def _graph(kind):
+    """(nodes, functions, signature inputs, calls: [(inputs, should run)])."""
+    x = np.array([1.0, 2.0], F32)
+    if kind == "unconditional":
+        return ([placeholder("x"), node("y", MISSING, ["x", "x", "x"], T=F32)], [], X, [({"x": x}, False)])
+    if kind == "if-on-input":
+        return ([placeholder("x"), placeholder("p", bool, ()), _if("p")], _branches(), X_AND_P,
+                [({"x": x, "p": np.array(False)}, True), ({"x": x, "p": np.array(True)}, False)])
+    if kind == "if-on-constant":
+        nodes = [placeholder("x"), const("one", 1), node("eq", "Equal", ["one", "one"], T=np.dtype(np.int64)),
+                 node("not", "LogicalNot", ["eq"]), _if("not")]
+        return nodes, _branches(), X, [({"x": x}, True)]
+    if kind == "if-on-default":  # PlaceholderWithDefault(False) the signature does not feed
+        nodes = [placeholder("x"), const("f", False),
+                 node("p", "PlaceholderWithDefault", ["f"], dtype=np.dtype(bool), shape=()), _if("p")]
+        return nodes, _branches(), X, [({"x": x}, True)]
+    if kind == "foreign":
+        return ([placeholder("x"), node("y", "NormalizeUTF8", ["x"])], [], X, [({"x": x}, False)])
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+@pytest.mark.parametrize("kind", ["unconditional", "if-on-input", "if-on-constant", "if-on-default", "foreign"])
+def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kind, optimize):
+    nodes, functions, inputs, calls = _graph(kind)
+    mg = meta_graph(nodes, {"serving_default": signature(inputs, {"y": ("if:0" if "if" in kind else "y:0", F32, (None,))})},
+                    functions)
+    export = save(tmp_path / kind, mg)
+    report = scan_model(export)
+    (verdict,) = report.verdicts
+    try:
+        fn = sm_notebook.load(export, optimize=optimize).signatures["serving_default"]
+    except UnsupportedOpError as exc:
+        assert kind == "foreign" and not report.ok and report.foreign == {"NormalizeUTF8": "tensorflow-text"}
+        assert "NormalizeUTF8 comes from tensorflow-text" in str(exc)
+        return
+    assert report.ok == verdict.runs == calls[0][1]  # the first call takes no refused branch
+    for args, should_run in calls:
+        assert _outcome(lambda: fn(**args)) == should_run
+    if kind == "if-on-input":
+        assert report.conditional == [MISSING] and verdict.conditional
+        with pytest.raises(UnsupportedOpError, match=r"taken when `p:0` is True needs op Betainc "
+                                                     r"\(node 'm' in function 'Missing'\)"):
+            fn(x=np.ones(1, F32), p=np.array(True))
+    if kind == "if-on-constant" or kind == "if-on-default":
+        assert not report.conditional and not report.unsupported
+        np.testing.assert_array_equal(fn(x=np.array([1.0, 2.0], F32))["y"], [2.0, 4.0])
