@@ -9,13 +9,14 @@ tensor fed the path of its file inside assets/.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import opdefs
-from ..errors import SavedModelError
+from ..errors import SavedModelError, SavedModelWarning
 from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside
 from .context import DEFAULT_MAX_LOOP_ITERATIONS, DEFAULT_MEMORY_CAP
 from .model import LoadedModel
@@ -193,6 +194,7 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
     prefix = _variables_prefix(source.export_dir)
     reader = None
     restored: dict[int, Variable] = {}
+    resources: dict[int, object] = {}   # captured resource objects -> their main-graph Ref
     nodes = runtime.graph.nodes
     calls = opdefs.ops_with("function_call")
     for proto in meta_graph.graph_def.node:
@@ -215,6 +217,9 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
             if kind in ("constant", "asset") and source_node.op == "Placeholder":
                 runtime.bindings[ref.node] = _captured_value(runtime, source, saved, kind)
                 continue
+            if kind == "resource":
+                resources.setdefault(node_id, ref)
+                continue
             if kind != "variable" or source_node.op not in ("VarHandleOp", "Placeholder"):
                 continue
             var = restored.get(node_id)
@@ -228,6 +233,83 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
                 shared = _attr_text(attrs, "shared_name", ref.node)
                 container = _attr_text(attrs, "container", ref.node)
                 runtime.ctx.resources[("var", container, shared or ref.node)] = var
+    if resources and prefix is not None:
+        _restore_saveables(runtime, object_graph, reader or _reader(prefix, source.export_dir),
+                           resources, restored)
+
+
+def _restore_saveables(runtime, object_graph, reader, resources: dict, variables: dict) -> None:
+    """Restore the saved state of captured resources (MutableHashTable, DenseHashTable, ...)
+    as TensorFlow's loader does: each SavedObject ``saveable_objects`` entry names a save
+    function, which gives the checkpoint keys of its tensors (``name, slice, tensor``
+    triples for the object's checkpoint key), and a restore function, called with those
+    tensors read from the bundle. Both run on the resource the signatures capture."""
+    checkpoint = reader.object_graph()
+    paths = _object_paths(object_graph)
+    stored = set(reader.keys())
+    for node_id, ref in sorted(resources.items()):
+        saved = object_graph.nodes[node_id]
+        attributes = {a.name: a.checkpoint_key for a in checkpoint.nodes[node_id].attributes} \
+            if checkpoint is not None and node_id < len(checkpoint.nodes) else {}
+        if not saved.saveable_objects:
+            if attributes:
+                warnings.warn(SavedModelWarning(
+                    f"Object {paths.get(node_id, node_id)!r} has saved state "
+                    f"({', '.join(sorted(attributes))}) but the export gives no function to "
+                    "restore it; it starts as its creator makes it."), stacklevel=4)
+            continue
+        handle = runtime.run_graph({}, fetches=[f"{ref.node}:{ref.index}"],
+                                   name=f"resource {paths.get(node_id, node_id)!r}")[0]
+        for name, saveable in sorted(saved.saveable_objects.items()):
+            key = attributes.get(name)
+            if key is None:
+                continue  # nothing saved under this name: left as created, as TensorFlow does
+            where = f"{name!r} of object {paths.get(node_id, node_id)!r}"
+            save_fn, save_captures = _bare_function(object_graph, saveable.save_function, where)
+            restore_fn, restore_captures = _bare_function(object_graph, saveable.restore_function, where)
+            captured = {node_id: handle, **variables}
+            specs = runtime.call_function(save_fn, [np.array(key.encode(), dtype=object)]
+                                          + _captures(save_captures, captured, where), {})
+            tensors = []
+            for spec in specs[0::3]:
+                spec_key = np.asarray(spec).reshape(()).item()
+                spec_key = spec_key.decode("utf-8") if isinstance(spec_key, bytes) else str(spec_key)
+                if spec_key not in stored:
+                    raise SavedModelError(f"Saved state {where}: the checkpoint lacks {spec_key!r}.")
+                tensors.append(runtime.ctx.asarray(reader.read(spec_key)))
+            runtime.call_function(restore_fn, tensors + _captures(restore_captures, captured, where), {})
+
+
+def _bare_function(object_graph, node_id: int, where: str):
+    """``(function name, captured object ids)`` of a save or restore function object."""
+    if not 0 <= node_id < len(object_graph.nodes) or \
+            object_graph.nodes[node_id].WhichOneof("kind") != "bare_concrete_function":
+        raise SavedModelError(f"Saved state {where}: its save/restore function (object {node_id}) "
+                              "is not a concrete function; the export is malformed.")
+    name = object_graph.nodes[node_id].bare_concrete_function.concrete_function_name
+    function = object_graph.concrete_functions.get(name)
+    return name, list(function.bound_inputs) if function is not None else []
+
+
+def _captures(ids, captured: dict, where: str) -> list:
+    missing = [i for i in ids if i not in captured]
+    if missing:
+        raise SavedModelError(f"Saved state {where}: its functions capture objects {missing}, "
+                              "which no signature captures; sm_notebook cannot restore it.")
+    return [captured[i] for i in ids]
+
+
+def _object_paths(object_graph) -> dict:
+    """Object id -> its attribute path from the root (``h``, ``layer.table``)."""
+    paths, pending = {0: ""}, [0]
+    while pending:
+        parent = pending.pop()
+        for child in object_graph.nodes[parent].children:
+            if child.node_id not in paths:
+                base = paths[parent]
+                paths[child.node_id] = f"{base}.{child.local_name}" if base else child.local_name
+                pending.append(child.node_id)
+    return paths
 
 
 def _captured_value(runtime, source: ModelSource, saved, kind: str):

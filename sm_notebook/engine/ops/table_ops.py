@@ -460,5 +460,6 @@ def lookup_table_export(ctx, inputs, attrs):
         keys[i] = k
         values[i] = v
     if isinstance(table, DenseHashTable):  # TensorFlow's layout: one row per entry
-        return [keys.reshape(-1, 1), values.reshape(len(keys), -1)]
+        width = int(np.prod(table.value_shape, dtype=np.int64))
+        return [keys.reshape(-1, 1), values.reshape(len(keys), width)]
     return [keys, values]
