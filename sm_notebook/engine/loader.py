@@ -258,44 +258,58 @@ def _restore_saveables(runtime, object_graph, reader, resources: dict, variables
                     f"({', '.join(sorted(attributes))}) but the export gives no function to "
                     "restore it; it starts as its creator makes it."), stacklevel=4)
             continue
-        handle = runtime.run_graph({}, fetches=[f"{ref.node}:{ref.index}"],
-                                   name=f"resource {paths.get(node_id, node_id)!r}")[0]
+        handle = None
         for name, saveable in sorted(saved.saveable_objects.items()):
             key = attributes.get(name)
             if key is None:
                 continue  # nothing saved under this name: left as created, as TensorFlow does
             where = f"{name!r} of object {paths.get(node_id, node_id)!r}"
-            save_fn, save_captures = _bare_function(object_graph, saveable.save_function, where)
-            restore_fn, restore_captures = _bare_function(object_graph, saveable.restore_function, where)
-            captured = {node_id: handle, **variables}
-            specs = runtime.call_function(save_fn, [np.array(key.encode(), dtype=object)]
-                                          + _captures(save_captures, captured, where), {})
-            tensors = []
-            for spec in specs[0::3]:
-                spec_key = np.asarray(spec).reshape(()).item()
-                spec_key = spec_key.decode("utf-8") if isinstance(spec_key, bytes) else str(spec_key)
-                if spec_key not in stored:
-                    raise SavedModelError(f"Saved state {where}: the checkpoint lacks {spec_key!r}.")
-                tensors.append(runtime.ctx.asarray(reader.read(spec_key)))
-            runtime.call_function(restore_fn, tensors + _captures(restore_captures, captured, where), {})
+            try:
+                if handle is None:
+                    handle = runtime.run_graph({}, fetches=[f"{ref.node}:{ref.index}"],
+                                               name=f"resource {paths.get(node_id, node_id)!r}")[0]
+                _restore_saveable(runtime, object_graph, reader, stored, saveable, key,
+                                  {node_id: handle, **variables})
+            except SavedModelError as exc:
+                raise SavedModelError(
+                    f"The saved state {where} (checkpoint key {key!r}), which a signature "
+                    f"uses, cannot be restored: {exc} Refused rather than run the model "
+                    "without it.") from exc
 
 
-def _bare_function(object_graph, node_id: int, where: str):
+def _restore_saveable(runtime, object_graph, reader, stored, saveable, key, captured):
+    """Run one saveable's save function for its checkpoint keys, read them, and pass the
+    tensors to its restore function."""
+    save_fn, save_captures = _bare_function(object_graph, saveable.save_function)
+    restore_fn, restore_captures = _bare_function(object_graph, saveable.restore_function)
+    specs = runtime.call_function(save_fn, [np.array(key.encode(), dtype=object)]
+                                  + _captures(save_captures, captured), {})
+    tensors = []
+    for spec in specs[0::3]:  # (name, slice spec, tensor) per saved tensor
+        spec_key = np.asarray(spec).reshape(()).item()
+        spec_key = spec_key.decode("utf-8") if isinstance(spec_key, bytes) else str(spec_key)
+        if spec_key not in stored:
+            raise SavedModelError(f"the checkpoint lacks {spec_key!r}.")
+        tensors.append(runtime.ctx.asarray(reader.read(spec_key)))
+    runtime.call_function(restore_fn, tensors + _captures(restore_captures, captured), {})
+
+
+def _bare_function(object_graph, node_id: int):
     """``(function name, captured object ids)`` of a save or restore function object."""
     if not 0 <= node_id < len(object_graph.nodes) or \
             object_graph.nodes[node_id].WhichOneof("kind") != "bare_concrete_function":
-        raise SavedModelError(f"Saved state {where}: its save/restore function (object {node_id}) "
-                              "is not a concrete function; the export is malformed.")
+        raise SavedModelError(f"its save/restore function (object {node_id}) is not a "
+                              "concrete function; the export is malformed.")
     name = object_graph.nodes[node_id].bare_concrete_function.concrete_function_name
     function = object_graph.concrete_functions.get(name)
     return name, list(function.bound_inputs) if function is not None else []
 
 
-def _captures(ids, captured: dict, where: str) -> list:
+def _captures(ids, captured: dict) -> list:
     missing = [i for i in ids if i not in captured]
     if missing:
-        raise SavedModelError(f"Saved state {where}: its functions capture objects {missing}, "
-                              "which no signature captures; sm_notebook cannot restore it.")
+        raise SavedModelError(f"its functions capture objects {missing}, which no signature "
+                              "captures, so sm_notebook has no value for them.")
     return [captured[i] for i in ids]
 
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from .. import opdefs
 from ..errors import SavedModelError, UnsupportedOpError
 from ..format.savedmodel import unpack_any
+from ..graph_reach import (MAIN_OP_COLLECTIONS, attr_function_names, foreign_ops,  # noqa: F401
+                           function_refs, node_name, nodes_of, reachable, root_nodes)
 from ..opdefs.extension_ops import library_of
 from .ops.registry import KERNELS
 
 INIT_OP_SIGNATURE = "__saved_model_init_op"
-MAIN_OP_COLLECTIONS = ("saved_model_main_op", "legacy_init_op")
 
 
 @dataclass(frozen=True)
@@ -131,79 +132,6 @@ class ScanReport:
     __repr__ = __str__
 
 
-def function_refs(node, library_names) -> list:
-    """Names of the functions a NodeDef may call: its op, and every function its attrs name.
-
-    That includes the functions inside a func attr's own attrs: a called function
-    can pass them on through a ``placeholder`` attr (``f: $body``), so they run too.
-    """
-    names = [node.op] if node.op in library_names else []
-    for value in node.attr.values():
-        names.extend(attr_function_names(value))
-    return names
-
-
-def attr_function_names(value) -> list:
-    """Function names in an AttrValue: func values and func lists, nested attrs included."""
-    pending, names = [value], []
-    while pending:
-        current = pending.pop()
-        kind = current.WhichOneof("value")
-        funcs = [current.func] if kind == "func" else list(current.list.func) if kind == "list" else []
-        for func in funcs:
-            names.append(func.name)
-            pending.extend(func.attr.values())
-    return names
-
-
-def _node_name(tensor_name: str) -> str:
-    """``^node``, ``node:1`` or ``node`` -> ``node`` (node names hold no ``:``)."""
-    return tensor_name.lstrip("^").partition(":")[0]
-
-
-def root_nodes(meta_graph, include_restore=True) -> list:
-    """Main-graph node names signatures, init ops and the restore op start from."""
-    roots = []
-    for sig in meta_graph.signature_def.values():
-        roots.extend(_node_name(t.name) for t in sig.outputs.values() if t.name)
-    for key in MAIN_OP_COLLECTIONS:
-        if key in meta_graph.collection_def:
-            roots.extend(_node_name(n) for n in meta_graph.collection_def[key].node_list.value)
-    saver = meta_graph.saver_def
-    if include_restore and saver.restore_op_name and not meta_graph.object_graph_def.nodes:
-        roots.append(_node_name(saver.restore_op_name))
-    return roots
-
-
-def reachable(meta_graph, roots) -> tuple[set, set]:
-    """``(main-graph node names, function names)`` that running ``roots`` may touch."""
-    graph = meta_graph.graph_def
-    nodes = {n.name: n for n in graph.node}
-    library = {f.signature.name: f for f in graph.library.function}
-    seen_nodes, seen_functions = set(), set()
-    stack = [r for r in roots if r in nodes]
-    functions = []
-    while stack:
-        name = stack.pop()
-        if name in seen_nodes:
-            continue
-        seen_nodes.add(name)
-        node = nodes[name]
-        functions.extend(function_refs(node, library))
-        for text in node.input:
-            source = _node_name(text)
-            if source in nodes:
-                stack.append(source)
-    while functions:
-        name = functions.pop()
-        if name in seen_functions or name not in library:
-            continue
-        seen_functions.add(name)
-        for node in library[name].node_def:
-            functions.extend(function_refs(node, library))
-    return seen_nodes, seen_functions
-
-
 def problem_status(op: str, library_names=()) -> str | None:
     """"denied", "unsupported" or None for an op name."""
     kern = KERNELS.get(op)
@@ -228,13 +156,11 @@ def load_refusals(meta_graph, allow_io=False) -> tuple[list, list]:
     IO ops (unless ``allow_io``) and ops from outside core TensorFlow."""
     library = {f.signature.name for f in meta_graph.graph_def.library.function}
     live_nodes, live_functions = reachable(meta_graph, root_nodes(meta_graph))
-    denied, foreign = [], []
-    for node, function in nodes_of(meta_graph, live_nodes, live_functions):
-        if not allow_io and problem_status(node.op, library) == "denied":
-            denied.append((node.op, node.name, function))
-        elif foreign_library(node.op, library) is not None:
-            foreign.append((node.op, node.name, function))
-    return denied, foreign
+    denied = [] if allow_io else [
+        (node.op, node.name, function)
+        for node, function in nodes_of(meta_graph, live_nodes, live_functions)
+        if problem_status(node.op, library) == "denied"]
+    return denied, [(op, node, function) for op, node, function, _ in foreign_ops(meta_graph)]
 
 
 def refuse_at_load(meta_graph, allow_io=False) -> None:
@@ -267,26 +193,15 @@ def _where(function) -> str:
     return f"function {function!r}" if function else "the main graph"
 
 
-def nodes_of(meta_graph, node_names, function_names):
-    graph = meta_graph.graph_def
-    for node in graph.node:
-        if node.name in node_names:
-            yield node, None
-    for fdef in graph.library.function:
-        if fdef.signature.name in function_names:
-            for node in fdef.node_def:
-                yield node, fdef.signature.name
-
-
 def init_op_name(meta_graph) -> str | None:
     """The node the loader runs once after restoring, as TensorFlow picks it."""
     sig = meta_graph.signature_def.get(INIT_OP_SIGNATURE)
     if sig is not None and INIT_OP_SIGNATURE in sig.outputs:
-        return _node_name(sig.outputs[INIT_OP_SIGNATURE].name)
+        return node_name(sig.outputs[INIT_OP_SIGNATURE].name)
     for key in MAIN_OP_COLLECTIONS:
         collection = meta_graph.collection_def.get(key)
         if collection is not None and collection.node_list.value:
-            return _node_name(collection.node_list.value[0])
+            return node_name(collection.node_list.value[0])
     return None
 
 
@@ -319,7 +234,7 @@ def entry_points(meta_graph) -> list:
     saver = meta_graph.saver_def
     if saver.restore_op_name and saver.filename_tensor_name and not meta_graph.object_graph_def.nodes:
         entries.append(("variable restore op", [saver.filename_tensor_name], [],
-                        [_node_name(saver.restore_op_name)]))
+                        [node_name(saver.restore_op_name)]))
     return entries
 
 

@@ -163,3 +163,32 @@ def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kin
     if kind == "if-on-constant" or kind == "if-on-default":
         assert not report.conditional and not report.unsupported
         np.testing.assert_array_equal(fn(x=np.array([1.0, 2.0], F32))["y"], [2.0, 4.0])
+
+
+def test_ops_from_extension_libraries_are_named_with_their_library_by_load_scan_and_diagnose(tmp_path):
+    nodes = [placeholder("x", object), node("norm", "NormalizeUTF8", ["x"], normalization_form="NFKC"),
+             node("tok", "FastWordpieceTokenizeWithOffsets", ["norm"]),
+             node("gather", "Addons>GatherTree", ["tok"]), node("forest", "SimpleMLInferenceOpWithHandle", ["gather"]),
+             node("mine", "MyCustomOp", ["forest"]), node("unused", "SentencepieceOp", [])]
+    mg = meta_graph(nodes, {"serving_default": signature({"x": ("x:0", object, (None,))},
+                                                         {"y": ("mine:0", F32, (None,))})})
+    export = save(tmp_path / "m", mg)
+    with pytest.raises(UnsupportedOpError) as caught:
+        sm_notebook.load(export)
+    text = str(caught.value)
+    for part in ("FastWordpieceTokenizeWithOffsets and NormalizeUTF8 come from tensorflow-text",
+                 "Addons>GatherTree comes from tensorflow-addons",
+                 "SimpleMLInferenceOpWithHandle comes from tensorflow-decision-forests",
+                 "MyCustomOp comes from an unknown library"):
+        assert part in text
+    assert "SentencepieceOp" not in text  # no signature runs it
+    assert caught.value.ops == sorted(["NormalizeUTF8", "FastWordpieceTokenizeWithOffsets", "Addons>GatherTree",
+                                       "SimpleMLInferenceOpWithHandle", "MyCustomOp"])
+    report = scan_model(export)
+    assert not report.ok and report.foreign["NormalizeUTF8"] == "tensorflow-text"
+    assert "SentencepieceOp" not in report.foreign and "MyCustomOp" in report.unsupported
+    assert "NormalizeUTF8 (from tensorflow-text)" in str(report)
+    diagnosis = sm_notebook.inspect(export).diagnose()
+    (problem,) = [p for p in diagnosis.problems if p.code == "foreign-ops"]
+    assert problem.severity == "error" and "NormalizeUTF8" in problem.message
+    assert "from tensorflow-decision-forests" in problem.message and "SentencepieceOp" not in problem.message
