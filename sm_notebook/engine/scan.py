@@ -117,7 +117,7 @@ class ScanReport:
             for reachable in (True, False):
                 found = [p for p in self.problems if p.status == status and p.reachable == reachable]
                 if found:
-                    tail = "" if reachable else " (no signature, init op or restore op needs it)"
+                    tail = "" if reachable else " (not reachable: no signature, init op or restore op runs it)"
                     lines.append(f"{title}{tail}:")
                     by_op = {}
                     for p in found:
