@@ -70,10 +70,10 @@ class Support:
     conditional: list = field(default_factory=list)  # only if a branch is taken
     never: list = field(default_factory=list)        # on branches constant predicates never take
 
-    def merge(self, other: "Support", branch: str | None = None, guarded: bool = False) -> None:
-        """Add ``other`` (a function this body runs); ``branch`` or ``guarded``: only when
-        a branch is taken, so its refusals become conditional."""
-        if branch is not None or guarded:
+    def merge(self, other: "Support", branch: str | None = None) -> None:
+        """Add ``other`` (a function this body runs); ``branch``: it runs only when that
+        branch is taken, so its refusals become conditional."""
+        if branch is not None:
             self.conditional += [_on_branch(m, branch) for m in other.refused + other.conditional]
         else:
             self.refused += other.refused
@@ -81,9 +81,7 @@ class Support:
         self.never += other.never
 
 
-def _on_branch(missing: Missing, branch: str | None) -> Missing:
-    if branch is None:
-        return missing
+def _on_branch(missing: Missing, branch: str) -> Missing:
     text = branch if missing.branch is None else f"{branch}, then {missing.branch}"
     return Missing(missing.op, missing.node, missing.local, missing.function, text)
 
@@ -272,40 +270,33 @@ def check_support(runtime, pnodes: dict, fed, missing: dict, dead_ports: dict) -
         branch = _branch_text(pnodes, guard) if guard and not never else None
         if name in missing:
             found = Missing(**{**missing[name].__dict__, "branch": branch})
-            if never:
-                support.never.append(found)
-            elif guard:
-                support.conditional.append(found)
-            else:
-                support.refused.append(found)
-            p.kernel = _refusing_kernel(found, "never runs" if never else None)
+            kind = support.never if never else support.conditional if guard else support.refused
+            kind.append(found)
+            p.kernel = _refusing_kernel(found)
             continue
         funcs = list(function_attrs(p.attrs)) if p.kernel is not None and "call" in p.flags else []
-        if not funcs:
-            continue
-        if p.op in BRANCH_OPS:
+        inners = [(key, position, runtime.function_support(func.name, func.attrs))
+                  for key, position, func in funcs]
+        if never:
+            for _, _, inner in inners:
+                support.never += inner.refused + inner.conditional + inner.never
+        elif p.op in BRANCH_OPS:
             refused_branches = {}
-            for key, position, func in funcs:
+            for key, position, inner in inners:
                 label = _branch_label(pnodes, p, key, position)
-                inner = runtime.function_support(func.name, func.attrs)
-                support.merge(inner, label if not guard else f"{branch}, {label}")
+                label = label if branch is None else f"{branch}, then {label}"
+                support.merge(inner, label)
                 if inner.refused:
                     refused_branches[(key, position)] = (label, inner.refused)
             if refused_branches:
                 p.kernel = _refusing_branches(p, refused_branches)
-            continue
-        inner = Support()
-        for _, _, func in funcs:
-            inner.merge(runtime.function_support(func.name, func.attrs))
-        if never:
-            support.never += inner.refused + inner.conditional + inner.never
-        elif guard and inner.refused:
-            support.merge(inner, branch)
-            first = inner.refused[0]
-            p.kernel = _refusing_kernel(Missing(first.op, first.node, first.local, first.function,
-                                                f"{branch}, node {name!r} ({p.op})"))
         else:
-            support.merge(inner)
+            for _, _, inner in inners:
+                support.merge(inner, branch)
+                if branch is not None and inner.refused:  # a While (...) on a TF1 cond branch
+                    first = inner.refused[0]
+                    p.kernel = _refusing_kernel(Missing(first.op, first.node, first.local,
+                                                        first.function, branch))
     return support
 
 
@@ -353,11 +344,11 @@ def library_note(ops) -> str:
     return f"; {'; '.join(parts)}" if parts else ""
 
 
-def _refusing_kernel(missing: Missing, never: str | None = None) -> OpKernel:
+def _refusing_kernel(missing: Missing) -> OpKernel:
     """A stand-in for a missing op's kernel: refuses when (if ever) it runs."""
     def prepare(node, ctx):
         def run(inputs):
-            if never or missing.branch is None:
+            if missing.branch is None:
                 raise refused_error("This plan", [missing])
             raise UnsupportedOpError(refusal_text(missing), [missing.op], missing.branch)
         return run

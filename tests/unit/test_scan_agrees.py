@@ -132,16 +132,44 @@ def _graph(kind):
         nodes = [placeholder("x"), const("f", False),
                  node("p", "PlaceholderWithDefault", ["f"], dtype=np.dtype(bool), shape=()), _if("p")]
         return nodes, _branches(), X, [({"x": x}, True)]
+    if kind in ("switch-on-input", "switch-on-default"):  # TF1 cond: Switch/Merge
+        nodes = [placeholder("x"), const("f", False),
+                 node("p", "PlaceholderWithDefault", ["f"], dtype=np.dtype(bool), shape=()),
+                 node("sw", "Switch", ["x", "p"], T=F32),
+                 node("t", MISSING, ["sw:1", "sw:1", "sw:1"], T=F32), node("e", "_TAdd", ["sw", "sw"]),
+                 node("if", "Merge", ["t", "e"], T=F32, N=2)]
+        if kind == "switch-on-default":
+            return nodes, [], X, [({"x": x}, True)]
+        return nodes, [], X_AND_P, [({"x": x, "p": np.array(False)}, True),
+                                    ({"x": x, "p": np.array(True)}, False)]
+    if kind in ("case-on-input", "case-on-constant"):
+        branches = [Func("Double"), Func("Missing"), Func("Double")]
+        index = ("i", "Placeholder") if kind == "case-on-input" else ("i", "Const")
+        first = placeholder("i", np.int32, ()) if index[1] == "Placeholder" else const("i", np.int32(2))
+        nodes = [placeholder("x"), first,
+                 node("if", "Case", ["i", "x"], Tin=[F32], Tout=[F32], branches=branches)]
+        if kind == "case-on-constant":
+            return nodes, _branches(), X, [({"x": x}, True)]
+        inputs = {"x": ("x:0", F32, (None,)), "i": ("i:0", np.int32, ())}
+        return nodes, _branches(), inputs, [({"x": x, "i": np.int32(7)}, True),  # out of range: last
+                                            ({"x": x, "i": np.int32(1)}, False)]
+    if kind == "while-body":
+        cond = function("Cond", [("a", F32)], {"y": "c:z:0"}, [node("c", "_TLess", ["a", "a"])])
+        cond.signature.output_arg[0].type = 10  # DT_BOOL
+        nodes = [placeholder("x"), node("if", "While", ["x"], T=[F32], cond=Func("Cond"), body=Func("Missing"))]
+        return nodes, _branches() + [cond], X, [({"x": x}, False)]
     if kind == "foreign":
         return ([placeholder("x"), node("y", "NormalizeUTF8", ["x"])], [], X, [({"x": x}, False)])
     raise ValueError(kind)
 
 
 @pytest.mark.parametrize("optimize", [True, False])
-@pytest.mark.parametrize("kind", ["unconditional", "if-on-input", "if-on-constant", "if-on-default", "foreign"])
+@pytest.mark.parametrize("kind", ["unconditional", "if-on-input", "if-on-constant", "if-on-default",
+                                  "switch-on-input", "switch-on-default", "case-on-input",
+                                  "case-on-constant", "while-body", "foreign"])
 def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kind, optimize):
     nodes, functions, inputs, calls = _graph(kind)
-    mg = meta_graph(nodes, {"serving_default": signature(inputs, {"y": ("if:0" if "if" in kind else "y:0", F32, (None,))})},
+    mg = meta_graph(nodes, {"serving_default": signature(inputs, {"y": ("y:0" if kind in ("unconditional", "foreign") else "if:0", F32, (None,))})},
                     functions)
     export = save(tmp_path / kind, mg)
     report = scan_model(export)
@@ -160,6 +188,16 @@ def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kin
         with pytest.raises(UnsupportedOpError, match=r"taken when `p:0` is True needs op Betainc "
                                                      r"\(node 'm' in function 'Missing'\)"):
             fn(x=np.ones(1, F32), p=np.array(True))
+    if kind == "switch-on-input":
+        with pytest.raises(UnsupportedOpError, match=r"The branch taken when `p:0` is True needs op "
+                                                     r"Betainc \(node 't' in the main graph\)"):
+            fn(x=np.ones(1, F32), p=np.array(True))
+    if kind == "case-on-input":
+        with pytest.raises(UnsupportedOpError, match=r"Case node 'if' taken when `i:0` is 1 needs"):
+            fn(x=np.ones(1, F32), i=np.int32(1))
+    if kind in ("switch-on-default", "case-on-constant"):
+        assert not report.conditional and not report.unsupported
+        assert [p.reachable for p in report.problems if p.op == MISSING] == [False]  # never runs
     if kind == "if-on-constant" or kind == "if-on-default":
         assert not report.conditional and not report.unsupported
         np.testing.assert_array_equal(fn(x=np.array([1.0, 2.0], F32))["y"], [2.0, 4.0])
