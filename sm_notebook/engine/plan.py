@@ -37,7 +37,8 @@ from .fusion import fold_scales, fuse_epilogues
 from .ops.control_flow_ops import DEAD
 from .nodes import PlanNode, toposort
 from .ops.registry import KERNELS, get_kernel
-from .reach import Missing, Support, check_support, fold_branches, refused_error, static_switches
+from .reach import (Missing, Support, check_support, fold_branches, prune_dead_nodes, refused_error,
+                    static_switches)
 
 #: Largest result (bytes) constant folding keeps; bigger ones are recomputed per call.
 FOLD_LIMIT_BYTES = 512 * 2**20
@@ -123,8 +124,9 @@ def bind_body(runtime, nodes: dict, feeds: list, fetches: list, targets=(),
     dead_ports = static_switches(runtime, needed, fed)
     pnodes, missing = _bind(runtime, needed, fed, bindings or {}, fetches)
     support = check_support(runtime, pnodes, fed, missing, dead_ports)
-    return BoundBody(pnodes, [(f.node, f.index) for f in feeds],
-                     [_flat(pnodes, f, fed, runtime.defaults) for f in fetches], targets, support)
+    flat_fetches = [_flat(pnodes, f, fed, runtime.defaults) for f in fetches]
+    pnodes = prune_dead_nodes(pnodes, support.dead_nodes, {s for s, _ in flat_fetches} | set(targets))
+    return BoundBody(pnodes, [(f.node, f.index) for f in feeds], flat_fetches, targets, support)
 
 
 def _chain(first, then):

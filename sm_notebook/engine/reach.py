@@ -69,6 +69,7 @@ class Support:
     refused: list = field(default_factory=list)      # whenever the body runs
     conditional: list = field(default_factory=list)  # only if a branch is taken
     never: list = field(default_factory=list)        # on branches constant predicates never take
+    dead_nodes: set = field(default_factory=set)     # this body's nodes that never run
 
     def merge(self, other: "Support", branch: str | None = None) -> None:
         """Add ``other`` (a function this body runs); ``branch``: it runs only when that
@@ -267,6 +268,8 @@ def check_support(runtime, pnodes: dict, fed, missing: dict, dead_ports: dict) -
     for name, p in pnodes.items():
         guard = guards.get(name, frozenset())
         never = any(dead_ports.get(switch) == port for switch, port in guard)
+        if never:
+            support.dead_nodes.add(name)
         branch = _branch_text(pnodes, guard) if guard and not never else None
         if name in missing:
             found = Missing(**{**missing[name].__dict__, "branch": branch})
@@ -298,6 +301,31 @@ def check_support(runtime, pnodes: dict, fed, missing: dict, dead_ports: dict) -
                     p.kernel = _refusing_kernel(Missing(first.op, first.node, first.local,
                                                         first.function, branch))
     return support
+
+
+def prune_dead_nodes(pnodes: dict, dead: set, kept: set) -> dict:
+    """``pnodes`` without the ``dead`` nodes (a TF1 cond branch its constant predicate never
+    takes), except those in ``kept`` (fetched or run as targets: they stay, and are dead
+    when the plan runs). A Merge input from a pruned node reads a constant dead tensor,
+    so the Merge still reports which input was live."""
+    from .nodes import PlanNode
+    from .ops.control_flow_ops import DEAD
+
+    dead = dead - kept
+    if not dead:
+        return pnodes
+    kept_nodes = {n: p for n, p in pnodes.items() if n not in dead}
+    marker = None
+    for p in kept_nodes.values():
+        if not any(s in dead for s, _ in p.inputs) and not any(c in dead for c in p.controls):
+            continue
+        if marker is None:
+            marker = PlanNode("_smnb_dead_branch", "Const", [], [], {}, None, 1, value=[DEAD])
+        p.inputs = [(marker.name, 0) if s in dead else (s, i) for s, i in p.inputs]
+        p.controls = [c for c in p.controls if c not in dead]
+    if marker is not None:
+        kept_nodes[marker.name] = marker
+    return kept_nodes
 
 
 def _branch_label(pnodes, p, key, position) -> str:

@@ -198,6 +198,7 @@ def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kin
     if kind in ("switch-on-default", "case-on-constant"):
         assert not report.conditional and not report.unsupported
         assert [p.reachable for p in report.problems if p.op == MISSING] == [False]  # never runs
+        assert "t" not in {i.name for i in fn.plan.info}  # the dead branch is pruned
     if kind == "if-on-constant" or kind == "if-on-default":
         assert not report.conditional and not report.unsupported
         np.testing.assert_array_equal(fn(x=np.array([1.0, 2.0], F32))["y"], [2.0, 4.0])
