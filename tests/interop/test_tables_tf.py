@@ -138,3 +138,36 @@ def test_tf1_saver_restores_table_contents(tmp_path):
     got = sm.load(tmp_path / "m").signatures["serving_default"](**feeds)
     for name, want in expected.items():
         np.testing.assert_array_equal(got[name], want)
+
+
+def test_tables_rebuilt_by_the_init_op_answer_as_tensorflow(tmp_path):
+    """StaticHashTable (tensor initializer) and Keras StringLookup save no table contents:
+    the export's init op rebuilds them, here as in TensorFlow."""
+    import keras
+
+    words = keras.Input(shape=(None,), dtype="string")
+    lookup = keras.Model(words, keras.layers.StringLookup(vocabulary=["a", "b", "c"])(words))
+    lookup.export(str(tmp_path / "lookup"))
+
+    class Static(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(["x", "y"], [1, 2]), -1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def find(self, keys):
+            return {"v": self.table.lookup(keys)}
+
+    module = Static()
+    tf.saved_model.save(module, str(tmp_path / "static"), signatures={"find": module.find})
+    for name, key, inputs in (("lookup", "serving_default", [[b"a", b"z", b"c"]]),
+                              ("static", "find", [b"x", b"q", b"y"])):
+        theirs = tf.saved_model.load(str(tmp_path / name)).signatures[key]
+        ours = sm.load(tmp_path / name).signatures[key]
+        (arg,) = ours.inputs
+        value = np.array(inputs, dtype=object)
+        want = {k: v.numpy() for k, v in theirs(**{arg: tf.constant(value)}).items()}
+        got = ours(**{arg: value})
+        for out, expected in want.items():
+            np.testing.assert_array_equal(got[out], expected)
