@@ -171,3 +171,33 @@ def test_tables_rebuilt_by_the_init_op_answer_as_tensorflow(tmp_path):
         got = ours(**{arg: value})
         for out, expected in want.items():
             np.testing.assert_array_equal(got[out], expected)
+
+
+def _copy(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_saved_state_that_cannot_be_restored_refuses_the_load(exports, tmp_path, monkeypatch):
+    from sm_notebook.engine.ops import registry
+
+    monkeypatch.delitem(registry.KERNELS, "LookupTableImportV2")
+    with pytest.raises(sm.SavedModelError, match=r"saved state 'table' of object 'table' .*cannot be "
+                                                 r"restored.*LookupTableImportV2"):
+        sm.load(exports["string_to_int"])
+
+
+def test_saved_state_without_a_restore_function_warns(exports, tmp_path):
+    from sm_notebook.format.savedmodel import read_saved_model
+
+    path = _copy(exports["string_to_int"], tmp_path / "m")
+    saved_model = read_saved_model(path)
+    for saved in saved_model.meta_graphs[0].object_graph_def.nodes:
+        saved.ClearField("saveable_objects")
+    (path / "saved_model.pb").write_bytes(saved_model.SerializeToString())
+    with pytest.warns(sm.SavedModelWarning, match=r"Object 'table' has saved state \(table\)"):
+        model = sm.load(path)
+    found = model.signatures["lookup"](query=np.array([b"e"], dtype=object))["found"]
+    assert found.tolist() == [-1]  # left as created: empty
