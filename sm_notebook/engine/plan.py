@@ -178,6 +178,7 @@ def _bind(runtime, nodes: dict, fed, bindings: dict, fetches=()) -> tuple[dict, 
     the nodes whose op has no kernel: name -> `Missing` (their kernel is set by
     `check_support`)."""
     pnodes, missing = {}, {}
+    consumed = None  # node -> outputs its consumers use, for missing ops without an OpDef
     for node in nodes.values():
         where = f" in function {node.function!r}" if node.function else ""
         if node.name in bindings:
@@ -196,7 +197,10 @@ def _bind(runtime, nodes: dict, fed, bindings: dict, fetches=()) -> tuple[dict, 
                                   where=f" (node {node.name!r}{where})")
         if kernel is None:
             missing[node.name] = Missing(node.op, node.name, node.local or node.name, node.function)
-            n_out = _missing_output_count(node, attrs, runtime.defaults, nodes, fetches)
+            if consumed is None:
+                consumed = _outputs_used(nodes, fetches)
+            n_out = _missing_output_count(node, attrs, runtime.defaults, consumed,
+                                          runtime.ctx.memory_cap)
         else:
             if "handle" in flags and not attrs.get("shared_name"):
                 attrs["shared_name"] = node.name  # TensorFlow's rule for unnamed variables
@@ -209,17 +213,25 @@ def _bind(runtime, nodes: dict, fed, bindings: dict, fetches=()) -> tuple[dict, 
     return pnodes, missing
 
 
-def _missing_output_count(node, attrs, defaults, nodes, fetches) -> int:
+def _outputs_used(nodes: dict, fetches) -> dict:
+    """Node name -> 1 + the highest output index its consumers and the fetches read."""
+    used: dict = {}
+    for ref in [r for node in nodes.values() for r in node.inputs] + list(fetches):
+        used[ref.node] = max(used.get(ref.node, 1), ref.index + 1)
+    return used
+
+
+def _missing_output_count(node, attrs, defaults, consumed: dict, memory_cap) -> int:
     """Outputs of a node without a kernel: from its OpDef when there is one (the model's
     stripped_op_list names extension ops too), else as many as its consumers use."""
     if op_info(node.op, defaults) is not None:
         try:
-            return _output_count(node, attrs, defaults)
+            return _output_count(node, attrs, defaults, memory_cap)
         except SavedModelError:
             pass
-    used = [r.index + 1 for other in nodes.values() for r in other.inputs if r.node == node.name]
-    used += [r.index + 1 for r in fetches if r.node == node.name]
-    return max(used, default=1)
+    count = consumed.get(node.name, 1)
+    check_output_count(count, f"Op {node.op} (node {node.name!r})", memory_cap)
+    return count
 
 
 def _output_count(node, attrs, defaults, memory_cap=None) -> int:
