@@ -151,16 +151,17 @@ def foreign_library(op: str, library_names=()) -> str | None:
 
 
 def load_refusals(meta_graph, allow_io=False) -> tuple[list, list]:
-    """What `load` refuses before running anything: ``(denied, foreign)`` lists of
-    ``(op, node, function)`` that a signature, the init op or the restore op could run:
-    IO ops (unless ``allow_io``) and ops from outside core TensorFlow."""
+    """What `load` refuses before running anything, among what a signature, the init op
+    or the restore op could run: ``(denied, foreign)``, IO ops (unless ``allow_io``) as
+    ``(op, node, function)`` and ops from outside core TensorFlow as ``(op, node,
+    function, library)``."""
     library = {f.signature.name for f in meta_graph.graph_def.library.function}
     live_nodes, live_functions = reachable(meta_graph, root_nodes(meta_graph))
     denied = [] if allow_io else [
         (node.op, node.name, function)
         for node, function in nodes_of(meta_graph, live_nodes, live_functions)
         if problem_status(node.op, library) == "denied"]
-    return denied, [(op, node, function) for op, node, function, _ in foreign_ops(meta_graph)]
+    return denied, foreign_ops(meta_graph)
 
 
 def refuse_at_load(meta_graph, allow_io=False) -> None:
@@ -168,16 +169,16 @@ def refuse_at_load(meta_graph, allow_io=False) -> None:
     denied, foreign = load_refusals(meta_graph, allow_io)
     if foreign:
         by_library = {}
-        for op, _, _ in foreign:
-            by_library.setdefault(library_of(op), set()).add(op)
+        for op, _, _, library in foreign:
+            by_library.setdefault(library, set()).add(op)
         parts = [f"{_and(sorted(ops))} {'comes' if len(ops) == 1 else 'come'} from {library}"
                  for library, ops in sorted(by_library.items())]
-        first = "; ".join(f"{op} (node {node!r} in {_where(f)})" for op, node, f in foreign[:10])
+        first = "; ".join(f"{op} (node {node!r} in {_where(f)})" for op, node, f, _ in foreign[:10])
         raise UnsupportedOpError(
             f"The model uses ops from outside core TensorFlow, which sm_notebook's engine "
             f"does not run: {'; '.join(parts)}. Refused before anything runs (first uses: "
             f"{first}). Run the model with TensorFlow and that library installed, or export "
-            "it without them (e.g. preprocess outside the model).", [op for op, _, _ in foreign])
+            "it without them (e.g. preprocess outside the model).", [op for op, _, _, _ in foreign])
     if denied:
         listed = "; ".join(f"{op} (node {node!r} in {_where(f)})" for op, node, f in denied[:10])
         raise SavedModelError(
@@ -308,7 +309,8 @@ def scan_meta_graph(meta_graph, export_dir="", tags=()) -> ScanReport:
 
 
 def scan_model(export_dir, tags=None) -> ScanReport:
-    """Scan the metagraph ``load(export_dir, tags)`` would pick; runs nothing."""
+    """Scan the metagraph ``load(export_dir, tags)`` would pick; runs nothing but the
+    pure ops of constant branch predicates."""
     from ..format.savedmodel import read_saved_model
     from ..tags import select_meta_graph
 
