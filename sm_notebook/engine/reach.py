@@ -219,7 +219,8 @@ def _guards(pnodes: dict, fed) -> dict:
         return found
 
     for p in toposort(pnodes, fed):
-        inputs = [of(r) for r in p.inputs]
+        # a loop Merge's NextIteration input comes later (a back edge): it adds nothing
+        inputs = [of(r) for r in p.inputs if r[0] in guards or r[0] not in pnodes]
         if "takes_dead" in p.flags:
             data = frozenset.intersection(*inputs) if inputs else empty
         else:
