@@ -114,10 +114,10 @@ class ScanReport:
         lines += [f"  {v}" for v in self.verdicts if not v.runs or v.conditional]
         for title, status in (("Unsupported", "unsupported"), ("Only in branches", "conditional"),
                               ("Denied (IO)", "denied")):
-            for reachable in (True, False):
-                found = [p for p in self.problems if p.status == status and p.reachable == reachable]
+            for live in (True, False):
+                found = [p for p in self.problems if p.status == status and p.reachable == live]
                 if found:
-                    tail = "" if reachable else " (not reachable: no signature, init op or restore op runs it)"
+                    tail = "" if live else " (not reachable: no signature, init op or restore op runs it)"
                     lines.append(f"{title}{tail}:")
                     by_op = {}
                     for p in found:

@@ -78,9 +78,9 @@ def _fixture_cases():
     cases = []
     for export_dir in sorted((FIXTURES / "models").iterdir()):
         saved_model = read_saved_model(export_dir)
-        for meta_graph in saved_model.meta_graphs:
-            cases.append(pytest.param(export_dir.name, list(meta_graph.meta_info_def.tags),
-                                      id=f"{export_dir.name}-{','.join(meta_graph.meta_info_def.tags)}"))
+        for graph in saved_model.meta_graphs:
+            tags = list(graph.meta_info_def.tags)
+            cases.append(pytest.param(export_dir.name, tags, id=f"{export_dir.name}-{','.join(tags)}"))
     return cases
 
 
