@@ -245,7 +245,7 @@ def _predicate_name(pnodes, ref) -> str:
 def _branch_text(pnodes, guard) -> str:
     parts = sorted({f"`{_predicate_name(pnodes, pnodes[switch].inputs[1])}` is {bool(port)}"
                     for switch, port in guard})
-    return "the branch taken when " + " and ".join(parts)
+    return "the branch where " + " and ".join(parts)
 
 
 def function_attrs(attrs: dict):

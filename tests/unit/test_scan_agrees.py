@@ -189,7 +189,7 @@ def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kin
                                                      r"\(node 'm' in function 'Missing'\)"):
             fn(x=np.ones(1, F32), p=np.array(True))
     if kind == "switch-on-input":
-        with pytest.raises(UnsupportedOpError, match=r"The branch taken when `p:0` is True needs op "
+        with pytest.raises(UnsupportedOpError, match=r"The branch where `p:0` is True needs op "
                                                      r"Betainc \(node 't' in the main graph\)"):
             fn(x=np.ones(1, F32), p=np.array(True))
     if kind == "case-on-input":
