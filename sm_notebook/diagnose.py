@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import SavedModelError
 from .format import savedmodel as files
+from .graph_reach import foreign_ops
 from .tags import (SHADOWING_FIX, duplicate_groups, format_tag_set, misspelled_standard_tag,
                    shadowing_message, tag_sets_of)
 
@@ -74,7 +75,7 @@ def diagnose(info) -> DiagnosticReport:
     """Run every check over an inspected SavedModel (a SavedModelInfo)."""
     problems: list[Problem] = []
     for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_serving,
-                  _check_variables, _check_assets, _check_fingerprint):
+                  _check_variables, _check_assets, _check_fingerprint, _check_foreign_ops):
         problems.extend(check(info))
     summary = [f"MetaGraphDef #{mg.index} {format_tag_set(mg.tags)}: "
                f"{len(mg.signatures)} signature(s) ({', '.join(mg.signatures) or 'none'}), "
@@ -262,3 +263,24 @@ def _check_fingerprint(info):
                       "written for another version of this model, and tools that key caches on "
                       "it will be misled.",
                       "Delete fingerprint.pb or re-save with sm_notebook.Builder (which rewrites it).")
+
+
+def _check_foreign_ops(info):
+    """Ops from outside core TensorFlow that a signature, init op or restore op can run
+    (graph_reach.foreign_ops): `load` refuses the model, as TensorFlow without the library
+    would; which other ops the engine lacks is `sm-notebook scan`'s report."""
+    for mg in info.meta_graphs:
+        found = foreign_ops(mg.proto)
+        if not found:
+            continue
+        by_library: dict = {}
+        for op, _, _, library in found:
+            by_library.setdefault(library, set()).add(op)
+        listed = "; ".join(f"{', '.join(sorted(ops))} from {library}"
+                           for library, ops in sorted(by_library.items()))
+        yield Problem("error", "foreign-ops",
+                      f"The model runs ops from outside core TensorFlow: {listed}. TensorFlow "
+                      "loads it only with those libraries installed, and sm_notebook's engine "
+                      "refuses it.",
+                      "Run it with TensorFlow and the library (pip install it), or export the "
+                      "model without those ops (e.g. preprocess outside the model).", mg.index)

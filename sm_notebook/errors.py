@@ -50,3 +50,18 @@ class SignatureNotFoundError(SavedModelError, KeyError):
 
     def __str__(self):  # KeyError would quote the message
         return str(self.args[0])
+
+
+class UnsupportedOpError(SavedModelError):
+    """A call needs ops sm_notebook's engine does not run.
+
+    Attributes:
+        ops: the op names, sorted.
+        branch: None when the ops run whenever the signature (or init op) runs; else the
+            branch of a conditional that needs them (the call took it).
+    """
+
+    def __init__(self, message, ops, branch=None):
+        super().__init__(message)
+        self.ops = sorted(set(ops))
+        self.branch = branch

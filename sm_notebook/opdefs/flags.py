@@ -54,6 +54,7 @@ HOST = frozenset({
     "ParseExample", "ParseExampleV2", "ParseSingleExample",
     "RestoreV2",
     "AnonymousHashTable", "AnonymousMutableHashTable", "AnonymousMutableHashTableOfTensors",
+    "AnonymousMutableDenseHashTable",
     "HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
     "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2",
     "MutableDenseHashTable", "MutableDenseHashTableV2",
