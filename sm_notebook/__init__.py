@@ -14,7 +14,15 @@ __version__ = "0.1.0"
 def inspect(export_dir):
     """Describe a SavedModel: tag-sets, metagraphs, signatures, ops, variables, assets."""
     from .inspection import inspect as _inspect  # module named inspection: `inspect` stays this function
-    return _inspect(export_dir)
+    info = _inspect(export_dir)
+    info.extra_checks.append(_engine_check)
+    return info
+
+
+def _engine_check(info):
+    """diagnose()'s view of what the engine will do (the same verdicts as `sm-notebook scan`)."""
+    from .engine.scan import engine_problems
+    return engine_problems(info)
 
 
 def diff(a, b, values=True):

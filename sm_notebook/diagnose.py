@@ -71,11 +71,13 @@ class DiagnosticReport:
         return report_html(self)
 
 
-def diagnose(info) -> DiagnosticReport:
-    """Run every check over an inspected SavedModel (a SavedModelInfo)."""
+def diagnose(info, extra_checks=()) -> DiagnosticReport:
+    """Run every check over an inspected SavedModel (a SavedModelInfo), then ``extra_checks``
+    (functions of ``info`` yielding Problems, from higher layers)."""
     problems: list[Problem] = []
     for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_serving,
-                  _check_variables, _check_assets, _check_fingerprint, _check_foreign_ops):
+                  _check_variables, _check_assets, _check_fingerprint, _check_foreign_ops,
+                  *extra_checks):
         problems.extend(check(info))
     summary = [f"MetaGraphDef #{mg.index} {format_tag_set(mg.tags)}: "
                f"{len(mg.signatures)} signature(s) ({', '.join(mg.signatures) or 'none'}), "

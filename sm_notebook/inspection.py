@@ -117,6 +117,7 @@ class SavedModelInfo:
 
     def __init__(self, export_dir, proto, meta_graphs, fingerprint, bundle, bundle_error):
         self.export_dir = Path(export_dir)
+        self.extra_checks: list = []  # check(info) -> Problems, added by the package root
         self.proto = proto
         self.meta_graphs: list[MetaGraphInfo] = meta_graphs
         self.fingerprint = fingerprint
@@ -149,9 +150,10 @@ class SavedModelInfo:
         return mg.signatures[key]
 
     def diagnose(self):
-        """The whole-model consistency report (see sm_notebook.diagnose)."""
+        """The whole-model consistency report (see sm_notebook.diagnose), with the checks
+        of higher layers the package root adds (``extra_checks``: the engine's verdict)."""
         from .diagnose import diagnose
-        return diagnose(self)
+        return diagnose(self, self.extra_checks)
 
     def __repr__(self):
         sets = ", ".join(format_tag_set(t) for t in self.tag_sets)

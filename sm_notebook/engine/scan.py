@@ -259,6 +259,37 @@ def entry_supports(meta_graph, export_dir=None) -> list:
     return results
 
 
+def engine_problems(info):
+    """Diagnose's problems for what load + call will do on each metagraph (warnings: the
+    model may be fine for TensorFlow): signatures the engine cannot run, and calls that
+    are refused when they take a branch. Extension-library ops are diagnose's own check."""
+    from ..diagnose import Problem
+    for mg in info.meta_graphs:
+        try:
+            report = scan_meta_graph(mg.proto, str(info.export_dir), sorted(mg.tags))
+        except SavedModelError as exc:
+            yield Problem("warning", "engine-cannot-plan", f"sm_notebook's engine cannot plan this "
+                          f"metagraph: {exc}", "Run it with TensorFlow.", mg.index)
+            continue
+        if report.foreign:
+            continue  # refused at load; diagnose's foreign-ops error says why
+        for verdict in report.verdicts:
+            if not verdict.runs:
+                why = verdict.error or f"it needs {', '.join(verdict.refused)}"
+                yield Problem("warning", "engine-unsupported",
+                              f"sm_notebook's engine cannot run {verdict.name}: {why}.",
+                              "Run it with TensorFlow, or see docs/SUPPORTED_OPS.md for what the "
+                              "engine runs (`sm-notebook scan` lists every node).", mg.index)
+            elif verdict.conditional:
+                yield Problem("note", "engine-branch-refusal", f"sm_notebook's engine: {verdict}.",
+                              "Keep to the default branch, or run it with TensorFlow.", mg.index)
+        if report.denied:
+            yield Problem("warning", "engine-io-ops", f"The model runs ops that touch files or "
+                          f"processes ({', '.join(report.denied)}); sm_notebook refuses them "
+                          "unless load(..., allow_io=True).", "Load with allow_io=True only for "
+                          "a model you trust.", mg.index)
+
+
 def scan_meta_graph(meta_graph, export_dir="", tags=()) -> ScanReport:
     """Check every node of one metagraph (graph and functions), and bind what load and
     each signature run as the planner would."""

@@ -174,6 +174,10 @@ def test_scan_agrees_with_load_and_call_on_graphs_with_missing_ops(tmp_path, kin
     export = save(tmp_path / kind, mg)
     report = scan_model(export)
     (verdict,) = report.verdicts
+    codes = sm_notebook.inspect(export).diagnose().codes()  # diagnose says what scan says
+    assert ("engine-unsupported" in codes) == (not verdict.runs and kind != "foreign")
+    assert ("engine-branch-refusal" in codes) == bool(verdict.runs and verdict.conditional)
+    assert ("foreign-ops" in codes) == (kind == "foreign")
     try:
         fn = sm_notebook.load(export, optimize=optimize).signatures["serving_default"]
     except UnsupportedOpError as exc:
