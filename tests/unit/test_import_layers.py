@@ -14,7 +14,7 @@ LAYERS = {
     "errors": 0, "_proto": 0,
     "format": 1, "opdefs": 1,
     "tags": 2, "inspection": 2, "diagnose": 2, "render": 2, "showtext": 2, "literals": 2,
-    "builder": 3, "engine": 3, "ops": 3, "examples": 3,
+    "builder": 3, "engine": 3, "ops": 3, "examples": 3, "graphview": 3,
     "cli": 4, "notebook": 4, "dask": 4,
 }
 #: sibling packages of one layer that must not import each other, except the named entry
