@@ -239,11 +239,11 @@ class _BodyBuilder:
         shape = shape_from_proto(shapes.list.shape[0]) if shapes is not None and shapes.list.shape else None
         node = GraphNode(arg.name, "_Arg", "input", attrs={"index": str(position)},
                          outputs=[_type_label(arg.type, shape)])
-        if arg.type == RESOURCE and arg.handle_data:
-            handle = arg.handle_data[0]
-            node.variable = {"dtype": short_dtype_name(handle.dtype),
-                             "shape": shape_label(shape_from_proto(handle.shape)), "key": ""}
-            node.attrs["handle"] = f"{node.variable['dtype']} {node.variable['shape']}"
+        if arg.type == RESOURCE:  # a captured variable (its dtype and shape when recorded)
+            handle = arg.handle_data[0] if arg.handle_data else None
+            node.variable = {"dtype": short_dtype_name(handle.dtype) if handle else "?",
+                             "shape": shape_label(shape_from_proto(handle.shape)) if handle else "?",
+                             "key": ""}
         return node
 
     def _function_source(self, text: str) -> tuple[str, int]:
@@ -270,8 +270,7 @@ class _BodyBuilder:
         calls = self._calls(proto)
         kind = "call" if calls else _kind(proto.op)
         node = GraphNode(proto.name, proto.op, kind, scope=proto.name.rpartition("/")[0],
-                         attrs={k: attr_text(proto.attr[k]) for k in sorted(proto.attr)
-                                if k != "_output_shapes"},
+                         attrs=_attrs_with_defaults(proto),
                          device=proto.device, inputs=list(proto.input),
                          outputs=self._output_labels(proto), status=self.status(proto.op), calls=calls)
         if kind == "variable":
@@ -494,6 +493,16 @@ def _edge_label(node: GraphNode | None, index: int) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_ATTR_TEXT else text[:MAX_ATTR_TEXT - 1] + "\u2026"
+
+
+def _attrs_with_defaults(proto) -> dict:
+    """The node's attrs as text, and the op's defaults it leaves out, marked ``(default)``."""
+    shown = {k: attr_text(proto.attr[k]) for k in proto.attr if k != "_output_shapes"}
+    info = opdefs.get(proto.op)
+    for name, attr in (info.attrs.items() if info else ()):
+        if name not in shown and attr.has_default:
+            shown[name] = f"{attr_text(attr.default)} (default)"
+    return dict(sorted(shown.items()))
 
 
 def attr_text(value) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from .layout import layered_layout
-from .model import GraphBody, GraphModel
+from .model import CAPTURED_SCOPE, GraphBody, GraphModel
 
 CHAR_WIDTH = 7.0
 BOX_HEIGHT = 38.0
@@ -35,16 +35,17 @@ class Unit:
 
 
 def open_scope(body: GraphBody) -> list:
-    """The scope components opened by default: those every op of the body shares."""
+    """The scope components opened by default: while the ops below the opened scope sit in
+    one single scope (unscoped ops beside it allowed), that scope is opened too; the
+    (captured) variables stay folded."""
     scopes = [n.scope.split("/") if n.scope else [] for n in body.nodes.values()
               if n.kind not in ("input", "output")]
     opened = []
-    while scopes and all(len(s) > len(opened) for s in scopes):
-        head = scopes[0][len(opened)]
-        if any(s[len(opened)] != head for s in scopes):
-            break
-        opened.append(head)
-    return opened
+    while True:
+        below = {s[len(opened)] for s in scopes if len(s) > len(opened) and s[:len(opened)] == opened}
+        if len(below) != 1 or below == {CAPTURED_SCOPE}:
+            return opened
+        opened.append(below.pop())
 
 
 def collapsed_units(body: GraphBody):
@@ -53,7 +54,7 @@ def collapsed_units(body: GraphBody):
     depth = len(open_scope(body))
     groups = {}
     for node in body.nodes.values():
-        parts = node.scope.split("/") if node.scope and node.kind not in ("input", "output") else []
+        parts = node.scope.split("/") if node.scope else []
         key = "/".join(parts[:depth + 1]) if len(parts) > depth else None
         groups.setdefault(key, []).append(node)
     units, owner = {}, {}

@@ -15,12 +15,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
-COMMANDS = ("show", "diagnose", "run", "edit", "scan")
+COMMANDS = ("show", "diagnose", "run", "edit", "scan", "graph")
 WIDGETS = ("signatures", "tags", "run", "browser")
 BACKENDS = ("numpy", "cupy")
 OPTIONS_FOR = {  # option attribute -> commands that accept it (cell mode counts as "cell")
-    "tags": {"show", "run", "edit", "scan", "cell"},
-    "signature": {"show", "run", "edit"},
+    "tags": {"show", "run", "edit", "scan", "graph", "cell"},
+    "signature": {"show", "run", "edit", "graph"},
     "backend": {"run", "edit"},
     "widget": {"edit"},
     "write": {"cell"},
@@ -113,6 +113,10 @@ class SavedModelMagics(Magics):
             and $name expansion does not apply.
         %savedmodel scan PATH [--tags ...]
             Ops the engine cannot run (unsupported) or will not run (denied).
+        %savedmodel graph PATH [--signature KEY] [--tags T]
+            The signature's graph (default serving_default): an interactive view in
+            JupyterLab (calls and name scopes expand in place, search, details), a
+            static SVG elsewhere. Same as sm_notebook.inspect(PATH).graph(KEY, T).
         %savedmodel edit PATH [--widget signatures|tags|run|browser]
             Open an editor widget (signature editor by default).
 
@@ -136,7 +140,7 @@ class SavedModelMagics(Magics):
             The full format: help(sm_notebook.notebook.edits).
 
         Options -o NAME store the result object (SavedModelInfo, DiagnosticReport,
-        scan result, widget, Builder) in NAME for every sub-command.
+        scan result, GraphView, widget, Builder) in NAME for every sub-command.
         """
         args = self._parse(line, cell)
         try:
@@ -247,11 +251,7 @@ class SavedModelMagics(Magics):
         from .. import render as display
         from .widgets.progress import Progress
         info = sm_notebook.inspect(args.path)
-        if args.tags is None and len(info.meta_graphs) > 1:
-            from .edits import tag_set_text
-            raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
-                             f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
-        mg = info.meta_graph(args.tags)
+        mg = _chosen_meta_graph(info, args)
         key = args.signature or _default_signature(mg)
         sig = info.signature(key, args.tags)
         inputs = self._parse_inputs(args.inputs, sig)
@@ -267,6 +267,15 @@ class SavedModelMagics(Magics):
         result = display.RunResult(dict(outputs), key, mg.tags, backend, timer.seconds, inputs)
         self._display(display.run_result_text(result), display.run_result_html(result))
         self._store(args, result.outputs)
+
+    def _graph(self, args):
+        import sm_notebook
+        from IPython.display import display
+        info = sm_notebook.inspect(args.path)
+        key = args.signature or _default_signature(_chosen_meta_graph(info, args))
+        view = info.graph(key, tags=args.tags)
+        display(view)
+        self._store(args, view)
 
     def _parse_inputs(self, assignments, sig) -> dict:
         """NAME=VALUE items -> inputs; values parsed by sm_notebook.literals (variables looked up)."""
@@ -349,6 +358,15 @@ def _describe_inputs(sig) -> str:
 def callable_signatures(mg) -> list[str]:
     """Signature keys a user would call (TF2's __saved_model_init_op is left out)."""
     return [k for k in mg.signatures if not k.startswith("__saved_model")]
+
+
+def _chosen_meta_graph(info, args):
+    """The metagraph ``--tags`` selects; with several and no ``--tags``, a UsageError listing them."""
+    if args.tags is None and len(info.meta_graphs) > 1:
+        from .edits import tag_set_text
+        raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
+                         f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
+    return info.meta_graph(args.tags)
 
 
 def _default_signature(mg) -> str:
