@@ -56,10 +56,11 @@ def layered_layout(sizes: dict, edges: list, rank_gap: float = 56, node_gap: flo
         x[v] += margin - left
     boxes = {v: Placed(v, sizes[v][0], sizes[v][1], x[v], y[v]) for v in ids}
     placed_edges = []
+    oriented_as = dict(zip(unique, oriented))
     for s, t in edges:
-        if (s, t) not in chains:
+        if (s, t) not in oriented_as:
             continue
-        path = chains[(s, t)]
+        path = chains[oriented_as[(s, t)]]
         points = [(x[v], y[v]) for v in path]
         points[0] = (points[0][0], points[0][1] + sizes[path[0]][1] / 2)
         points[-1] = (points[-1][0], points[-1][1] - sizes[path[-1]][1] / 2)

@@ -33,6 +33,7 @@ ROLE_ORDER = {"then_branch": 0, "else_branch": 1, "cond": 0, "body": 1, "f": 0}
 MAX_ATTR_TEXT = 160
 MAX_TENSOR_VALUES = 16
 RESOURCE = 20  # DataType DT_RESOURCE
+HANDLES = (RESOURCE, 21)  # DT_RESOURCE, DT_VARIANT
 
 
 @dataclass
@@ -101,6 +102,20 @@ class GraphModel:
         """``(body id, node name, op, status)`` of every node the engine cannot or will not run."""
         return [(body.id, node.name, node.op, node.status) for body in self.bodies.values()
                 for node in body.nodes.values() if node.status]
+
+    def problems_inside(self, node: GraphNode) -> int:
+        """Nodes the engine cannot run: the node itself, and every one in the functions it
+        calls (recursively)."""
+        counts, seen, pending = int(bool(node.status)), set(), [c.function for c in node.calls]
+        while pending:
+            name = pending.pop()
+            if name in seen or name not in self.bodies:
+                continue
+            seen.add(name)
+            for inner in self.bodies[name].nodes.values():
+                counts += bool(inner.status)
+                pending.extend(c.function for c in inner.calls)
+        return counts
 
     def to_dict(self) -> dict:
         """Plain data for the front end (see graph_frontend/src/model.js)."""
@@ -481,8 +496,9 @@ def _output_dtypes(proto, library) -> list:
 
 
 def _type_label(dtype: int, shape) -> str:
+    """``float32 (?, 8)``; handles (resource, variant) without their scalar shape."""
     name = short_dtype_name(dtype) if dtype else "?"
-    return f"{name} {shape_label(shape)}" if shape is not None else name
+    return f"{name} {shape_label(shape)}" if shape is not None and dtype not in HANDLES else name
 
 
 def _edge_label(node: GraphNode | None, index: int) -> str:

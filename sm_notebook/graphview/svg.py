@@ -48,7 +48,7 @@ def open_scope(body: GraphBody) -> list:
         opened.append(below.pop())
 
 
-def collapsed_units(body: GraphBody):
+def collapsed_units(model: GraphModel, body: GraphBody):
     """``(units by id, edges)`` of the body with its scopes folded; edges are
     ``(source unit, target unit, label, count, control)``."""
     depth = len(open_scope(body))
@@ -62,12 +62,13 @@ def collapsed_units(body: GraphBody):
         if key is None or len(members) == 1:
             for node in members:
                 units[node.name] = Unit(node.name, node.kind, node.op if node.kind != "output" else "output",
-                                        node.name.removeprefix("output:"), [node.name], int(bool(node.status)))
+                                        node.name.removeprefix("output:"), [node.name],
+                                        model.problems_inside(node))
                 owner[node.name] = node.name
             continue
         unit_id = f"scope:{key}"
         units[unit_id] = Unit(unit_id, "group", key.rsplit("/", 1)[-1], f"{len(members)} ops",
-                              [n.name for n in members], sum(bool(n.status) for n in members))
+                              [n.name for n in members], sum(model.problems_inside(n) for n in members))
         for node in members:
             owner[node.name] = unit_id
     merged = {}
@@ -90,7 +91,7 @@ def _clip(text: str) -> str:
 
 def render_svg(model: GraphModel) -> str:
     """The static picture of the model's collapsed top level (a complete SVG document)."""
-    units, edges = collapsed_units(model.main)
+    units, edges = collapsed_units(model, model.main)
     sizes = {u.id: (max(len(u.title), len(_clip(u.subtitle)), 6) * CHAR_WIDTH + 22, BOX_HEIGHT)
              for u in units.values()}
     layout = layered_layout(sizes, [(s, t) for s, t, *_ in edges])
@@ -126,6 +127,7 @@ def render_svg(model: GraphModel) -> str:
         if unit.problems:
             stroke = ALERT
             extra = ' stroke-width="2.5"' + (' stroke-dasharray="6 3"' if unit.kind in ("group", "call") else "")
+            extra += ' class="unsupported"'
         out.append(f'<g class="node" data-name="{escape(unit.id)}" data-kind="{unit.kind}">'
                    f'<title>{escape(unit.subtitle if unit.kind != "group" else unit.id)}</title>'
                    f'<rect x="{left:.1f}" y="{top:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" '
