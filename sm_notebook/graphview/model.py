@@ -365,14 +365,21 @@ def _own_scopes(nodes) -> None:
 
 
 def _fold_captures(nodes, edges) -> None:
-    """Variable handles and resource arguments whose every consumer is a call: scope (captured)."""
+    """Place variable handles and resource arguments: beside their readers when those share
+    one name scope (a layer's weights inside the layer), in ``(captured)`` when they only
+    feed calls (a TF2 signature's captured variables)."""
     consumers = {}
     for edge in edges:
-        consumers.setdefault(edge.source, []).append(nodes[edge.target].kind)
+        consumers.setdefault(edge.source, []).append(nodes[edge.target])
     for node in nodes.values():
         resource = node.kind == "variable" or (node.kind == "input" and node.variable is not None)
-        if resource and consumers.get(node.name) and all(k == "call" for k in consumers[node.name]):
+        readers = consumers.get(node.name)
+        if not resource or not readers:
+            continue
+        if all(r.kind == "call" for r in readers):
             node.scope = CAPTURED_SCOPE
+        elif node.kind == "input" and len({r.scope for r in readers}) == 1 and readers[0].scope:
+            node.scope = readers[0].scope
 
 
 def _label_variables(body: GraphBody, meta_graph, bundle) -> None:

@@ -3,8 +3,8 @@
 Name scopes fold into one box each (a scope holding every op is opened, as the widget
 does), calls stay single boxes, edges between boxes are merged and labelled with the
 dtype and shape of the tensor they carry (``xN`` when several tensors run between the
-same two boxes). Ops the engine cannot run are outlined red; boxes holding some are
-dashed red.
+same two boxes); control-only edges are left out. Ops the engine cannot run are
+outlined red; boxes holding some are dashed red.
 """
 from __future__ import annotations
 
@@ -92,6 +92,7 @@ def _clip(text: str) -> str:
 def render_svg(model: GraphModel) -> str:
     """The static picture of the model's collapsed top level (a complete SVG document)."""
     units, edges = collapsed_units(model, model.main)
+    edges = [e for e in edges if not e[4]]  # control-only edges left out, as the widget does by default
     sizes = {u.id: (max(len(u.title), len(_clip(u.subtitle)), 6) * CHAR_WIDTH + 22, BOX_HEIGHT)
              for u in units.values()}
     layout = layered_layout(sizes, [(s, t) for s, t, *_ in edges])
@@ -110,10 +111,9 @@ def render_svg(model: GraphModel) -> str:
            f'<g transform="translate(0,{header:.0f})">']
     by_pair = {(s, t): (label, count, control) for s, t, label, count, control in edges}
     for source, target, points in layout.edges:
-        label, count, control = by_pair[(source, target)]
+        label, count, _ = by_pair[(source, target)]
         path = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        dash = ' stroke-dasharray="4 3"' if control else ""
-        out.append(f'<path d="{path}" fill="none" stroke="{STROKE}" stroke-width="1.2"{dash} '
+        out.append(f'<path d="{path}" fill="none" stroke="{STROKE}" stroke-width="1.2" '
                    f'marker-end="url(#smnb-arrow)"/>')
         text = label + (f" \u00d7{count}" if count > 1 else "")
         if text:

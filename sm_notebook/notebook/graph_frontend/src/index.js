@@ -42,6 +42,9 @@ function render({ model, el }) {
   const search = html("input", { class: "gv-search", type: "search", placeholder: "search name or op type" }, null, bar);
   const collapseButton = html("button", { class: "gv-collapse" }, "collapse all", bar);
   const fitButton = html("button", { class: "gv-fit" }, "fit", bar);
+  const controlLabel = html("label", { class: "gv-control-toggle" }, null, bar);
+  const controlBox = html("input", { type: "checkbox" }, null, controlLabel);
+  controlLabel.append(" control edges");
   const status = html("span", { class: "gv-status" }, "", bar);
   html("span", { class: "gv-legend" }, "red outline: ops the engine cannot run \u00b7 \u2295 expands, \u2296 collapses", bar);
   const main = html("div", { class: "gv-main" }, null, root);
@@ -72,7 +75,7 @@ function render({ model, el }) {
     const started = performance.now();
     const view = buildView(data, state, counts);
     const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-    g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 44, marginx: 12, marginy: 12 });
+    g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 44, marginx: 12, marginy: 12, ranker: "longest-path" });
     g.setDefaultEdgeLabel(() => ({}));
     for (const c of view.clusters.values()) g.setNode(c.id, { label: c.title, clusterLabelPos: "top" });
     for (const u of view.units.values()) {
@@ -81,21 +84,24 @@ function render({ model, el }) {
     }
     for (const c of view.clusters.values()) if (c.parent) g.setParent(c.id, c.parent);
     for (const u of view.units.values()) if (u.parent) g.setParent(u.id, u.parent);
-    for (const e of view.edges) g.setEdge(e.source, e.target, {});
+    // control-only edges (e.g. every read of a variable into the function's final NoOp) would
+    // cross the whole graph: drawn only on request
+    const edges = view.edges.filter((e) => controlBox.checked || !e.control);
+    for (const e of edges) g.setEdge(e.source, e.target, {});
     dagre.layout(g);
     const laidOut = performance.now();
-    draw(view, g);
+    draw(view, g, edges);
     const graph = g.graph();
     const boxes = new Map(g.nodes().map((id) => [id, g.node(id)]));
     current = { view, boxes, width: graph.width || 0, height: graph.height || 0 };
     if (refit) fit();
     const ms = performance.now() - started;
-    status.textContent = `${view.units.size} boxes, ${view.edges.length} edges \u00b7 layout ${Math.round(laidOut - started)} ms, drawn in ${Math.round(ms)} ms`;
+    status.textContent = `${view.units.size} boxes, ${edges.length} edges \u00b7 layout ${Math.round(laidOut - started)} ms, drawn in ${Math.round(ms)} ms`;
     model.set("render_ms", ms);
     model.save_changes();
   };
 
-  const draw = (view, g) => {
+  const draw = (view, g, edges) => {
     scene.replaceChildren();
     const clusterLayer = svg("g", { class: "gv-clusters" }, scene);
     const edgeLayer = svg("g", { class: "gv-edges" }, scene);
@@ -118,7 +124,7 @@ function render({ model, el }) {
         });
       }
     }
-    for (const e of view.edges) {
+    for (const e of edges) {
       const points = g.edge(e.source, e.target).points || [];
       if (points.length < 2) continue;
       const d = "M" + points.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" L");
@@ -304,6 +310,7 @@ function render({ model, el }) {
     redraw(true);
   });
   fitButton.addEventListener("click", fit);
+  controlBox.addEventListener("change", () => redraw());
 
   let drag = null;
   drawing.addEventListener("mousedown", (event) => {

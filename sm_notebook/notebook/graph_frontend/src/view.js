@@ -44,6 +44,11 @@ function scopeSizes(body) {
   return sizes;
 }
 
+function nodeNamed(body, name) {
+  if (!body.byName) body.byName = new Map(body.nodes.map((n) => [n.name, n]));
+  return body.byName.get(name);
+}
+
 export function groupId(prefix, path) {
   return prefix + GROUP + path;
 }
@@ -173,13 +178,17 @@ export function buildView(data, state, counts) {
     return found.length ? found : [call.header];
   };
 
+  // A variable handle passed into a call ends at the call's own box: drawn on to the argument
+  // (often inside a layer's scope far down the body) it would cross the whole expanded body.
   const inReps = (inst, name, input) => {
     const call = inst.calls.get(name);
     if (!call || input < 0) return [inst.owner.get(name)];
     const found = [];
     for (const sub of call.subs) {
       const arg = sub.inst.body.args[input - sub.call.offset];
-      if (input >= sub.call.offset && arg !== undefined) found.push(sub.inst.owner.get(arg));
+      if (input >= sub.call.offset && arg !== undefined && !nodeNamed(sub.inst.body, arg).variable) {
+        found.push(sub.inst.owner.get(arg));
+      }
     }
     return found.length ? found : [call.header];
   };
