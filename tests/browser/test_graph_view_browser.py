@@ -4,10 +4,20 @@ Shows the graph of the keras3_mlp fixture (a TF2 export: the signature calls a w
 function that calls the model's body), checks the top level, expands both calls in
 place, opens a name scope, clicks MatMul and reads its attributes, clicks a captured
 variable and reads the statistics the kernel sends back, and finds Softmax by search.
-Screenshots go to artifacts/. Needs the built front end (tools/build_frontend.sh).
+Then (slow; TensorFlow exports keras.applications.ResNet50 once, cached in the temp
+folder) it times the view of a TF2 ResNet50 export: the collapsed top level, and the
+model's body expanded. Screenshots and timings go to artifacts/. Needs the built front
+end (tools/build_frontend.sh).
 """
+import importlib.util
+import json
+import re
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +35,19 @@ if not BUNDLE.exists():
 CELLS = [
     "import sm_notebook\nview = sm_notebook.inspect('mlp_model').graph()\nview",
 ]
+RESNET_CACHE = Path(tempfile.gettempdir()) / "sm_notebook_test_cache" / "resnet50_tf_saved_model"
+EXPORT_RESNET = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras, tensorflow as tf
+keras.utils.set_random_seed(50)
+tf.saved_model.save(keras.applications.ResNet50(weights=None), sys.argv[1])
+"""
+
+
+def shown_graph(page):
+    """The graph widget of the notebook in front (JupyterLab may reopen the other one behind it)."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .smnb-graph").first
 
 
 def node(scope, name):
@@ -35,20 +58,29 @@ def toggle(scope, name):
     node(scope, name).locator(".gv-toggle").click()
 
 
-def test_graph_view_expands_calls_and_shows_details(tmp_path):
-    root = tmp_path / "root"
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server of our own on a folder holding the keras3_mlp fixture."""
+    base = tmp_path_factory.mktemp("graph_lab")
+    root = base / "root"
     root.mkdir()
     shutil.copytree(MODELS / "keras3_mlp", root / "mlp_model")
     write_notebook(root / "graph.ipynb", CELLS)
     ARTIFACTS.mkdir(exist_ok=True)
-    with jupyterlab(tmp_path, root) as url, sync_playwright() as p:
+    with jupyterlab(base, root) as url:
+        yield url, root
+
+
+def test_graph_view_expands_calls_and_shows_details(lab):
+    url, root = lab
+    with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
             page = open_notebook(browser, url, "graph.ipynb", viewport=(1500, 1100))
             errors = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             run_all(page)
-            graph = page.locator(".smnb-graph").first
+            graph = shown_graph(page)
             try:
                 graph.wait_for()
             except Exception:
@@ -97,3 +129,59 @@ def test_graph_view_expands_calls_and_shows_details(tmp_path):
             graph.screenshot(path=str(ARTIFACTS / "graph_view_search.png"))
         finally:
             browser.close()
+
+
+def resnet50_export() -> Path:
+    """A TF2 export of keras.applications.ResNet50(weights=None), made once by TensorFlow."""
+    if (RESNET_CACHE / "saved_model.pb").exists():
+        return RESNET_CACHE
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is needed once to export ResNet50 (pip install tensorflow-cpu)")
+    partial = RESNET_CACHE.with_name(RESNET_CACHE.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run([sys.executable, "-c", EXPORT_RESNET, str(partial)], check=True, timeout=900)
+    partial.rename(RESNET_CACHE)
+    return RESNET_CACHE
+
+
+def drawn_ms(graph) -> float:
+    return float(re.search(r"drawn in (\d+) ms", graph.locator(".gv-status").inner_text()).group(1))
+
+
+@pytest.mark.slow
+def test_resnet50_top_level_is_quick_and_its_body_expands(lab):
+    url, root = lab
+    export = resnet50_export()
+    write_notebook(root / "resnet50.ipynb", [
+        f"import sm_notebook\nbig = sm_notebook.inspect({str(export)!r}).graph()\nbig"])
+    timings = {}
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = open_notebook(browser, url, "resnet50.ipynb", viewport=(1500, 1100))
+            started = time.monotonic()
+            run_all(page)
+            graph = shown_graph(page)
+            graph.locator(".gv-status", has_text="boxes").wait_for()
+            timings["run_cell_to_top_level_s"] = round(time.monotonic() - started, 2)
+            timings["top_level_layout_and_draw_ms"] = drawn_ms(graph)
+            assert graph.locator(".gv-node").count() == 4   # input, (captured), the call, output
+            graph.screenshot(path=str(ARTIFACTS / "graph_view_resnet50_top_level.png"))
+            for level in ("outer", "model"):
+                call = graph.locator(".gv-node[data-kind='call']").filter(
+                    has=page.locator(".gv-toggle", has_text="\u2295")).first
+                started = time.monotonic()
+                call.locator(".gv-toggle").click()
+                graph.locator(".gv-status", has_text="boxes").wait_for()
+                page.wait_for_function("document.querySelectorAll('.gv-node').length > 0")
+                timings[f"expand_{level}_call_s"] = round(time.monotonic() - started, 2)
+                timings[f"expand_{level}_call_layout_and_draw_ms"] = drawn_ms(graph)
+            timings["boxes_with_body_expanded"] = graph.locator(".gv-node").count()
+            graph.locator(".gv-fit").click()
+            graph.screenshot(path=str(ARTIFACTS / "graph_view_resnet50_expanded.png"))
+        finally:
+            browser.close()
+    (ARTIFACTS / "graph_view_resnet50_timings.json").write_text(json.dumps(timings, indent=1))
+    print("ResNet50 graph view:", timings)
+    assert timings["top_level_layout_and_draw_ms"] < 1000
+    assert timings["boxes_with_body_expanded"] > 150   # the layers, folded by name scope
