@@ -349,7 +349,7 @@ def complete(ip, line):
 
 
 def test_completes_sub_commands(ip):
-    assert complete(ip, "%savedmodel ") == ["show", "diagnose", "run", "edit", "scan"]
+    assert complete(ip, "%savedmodel ") == ["show", "diagnose", "run", "edit", "scan", "graph"]
     assert complete(ip, "%savedmodel di") == ["diagnose"]
 
 
