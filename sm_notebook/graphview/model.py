@@ -166,6 +166,7 @@ def build_graph_model(info, signature: str = "serving_default", tags=None) -> Gr
             continue
         bodies[name] = body = builder.function_body(library[name])
         pending.extend(c.function for n in body.nodes.values() for c in n.calls)
+    _pass_variables_into_calls(bodies)
     return GraphModel(str(info.export_dir), signature, sorted(mg.tags), bodies)
 
 
@@ -414,6 +415,35 @@ def _label_variables(body: GraphBody, meta_graph, bundle) -> None:
                 for attribute in checkpoint.nodes[node_id].attributes:
                     if attribute.name == "VARIABLE_VALUE":
                         source.variable["key"] = attribute.checkpoint_key
+
+
+def _pass_variables_into_calls(bodies) -> None:
+    """A resource argument gets the checkpoint key of the variable its call sites pass it
+    (none when two call sites pass different variables), down every level of calls."""
+    conflicting, order, seen = set(), [MAIN], set()
+    while order:
+        body = bodies[order.pop(0)]
+        if body.id in seen:
+            continue
+        seen.add(body.id)
+        sources = {(e.target, e.input): body.nodes[e.source] for e in body.edges if not e.control}
+        for node in body.nodes.values():
+            for call in node.calls:
+                callee = bodies.get(call.function)
+                if callee is None:
+                    continue
+                order.append(callee.id)
+                for position, arg in enumerate(callee.args):
+                    source = sources.get((node.name, position + call.input_offset))
+                    target = callee.nodes[arg].variable
+                    key = (source.variable or {}).get("key") if source is not None else None
+                    if not key or target is None or (callee.id, arg) in conflicting:
+                        continue
+                    if target["key"] and target["key"] != key:
+                        conflicting.add((callee.id, arg))
+                        target["key"] = ""
+                    else:
+                        target["key"] = key
 
 
 def variable_statistics(bundle, key: str) -> dict:

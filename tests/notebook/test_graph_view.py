@@ -249,6 +249,16 @@ def test_variable_details_include_value_statistics():
     assert found["variable"]["elements"] == "128"
 
 
+def test_weights_inside_function_bodies_know_their_checkpoint_values():
+    view = graph("keras3_mlp")
+    body = next(b for b in view.model.bodies.values() if "mlp_1/hidden_1/MatMul" in b.nodes)
+    weight = body.nodes["mlp_1_hidden_1_cast_readvariableop_resource"]
+    assert weight.scope == "mlp_1/hidden_1/Cast"             # inside the layer that reads it
+    found = view.details(weight.name, body.id)["variable"]
+    assert found["key"] == view.details("hidden/kernel_1")["variable"]["key"]   # passed down two calls
+    assert found["shape"] == "(8, 16)" and "mean" in found
+
+
 def test_details_of_a_body_node_and_refusals():
     view = graph("keras3_mlp")
     body = next(b.id for b in view.model.bodies.values() if "mlp_1/hidden_1/MatMul" in b.nodes)
