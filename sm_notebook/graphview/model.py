@@ -184,6 +184,8 @@ def _engine_status(library_names):
 
 
 class _BodyBuilder:
+    """Builds the main graph's body for one signature and the bodies of the functions it calls."""
+
     def __init__(self, library, status):
         self.library = library
         self.status = status
@@ -194,12 +196,14 @@ class _BodyBuilder:
     def main_body(self, meta_graph, sig, key) -> GraphBody:
         protos = {n.name: n for n in meta_graph.graph_def.node}
         inputs = {k: _tensor_node(sig.inputs[k].name) for k in sorted(sig.inputs)}
+        inputs = {k: name for k, name in inputs.items() if name in protos}  # diagnose() reports the rest
         outputs = {k: sig.outputs[k].name for k in sorted(sig.outputs)}
         stops = set(inputs.values())
         roots = [_tensor_node(t) for t in outputs.values() if t]
         kept = _reach(roots, protos, stops, lambda text: _graph_source(text)[0])
+        position = {name: i for i, name in enumerate(protos)}
         nodes = {}
-        for name in sorted(kept, key=list(protos).index):
+        for name in sorted(kept, key=position.__getitem__):
             node = self._node(protos[name])
             if name in stops:
                 node.kind, node.scope = "input", ""

@@ -71,6 +71,16 @@ def test_signature_input_that_is_not_a_placeholder_stops_the_walk(copy_model):
         assert not [e for e in view.model.main.edges if e.target == name]
 
 
+def test_signature_naming_tensors_the_graph_lacks_still_draws():
+    info = sm_notebook.inspect(fixture_model("tf1_multi_tags"))
+    sig = info.meta_graph(["serve"]).proto.signature_def["serving_default"]
+    sig.inputs["x"].name = "no_such_input:0"          # in memory only; diagnose() reports these
+    sig.outputs["probabilities"].name = "no_such_output:0"
+    view = info.graph(tags=["serve"])
+    assert list(view.model.main.nodes) == ["output:probabilities"]
+    ET.fromstring(view.to_svg())
+
+
 def test_unknown_signature_and_tags_are_refused_with_what_exists():
     info = sm_notebook.inspect(fixture_model("keras3_mlp"))
     with pytest.raises(sm_notebook.SavedModelError, match="serving_default"):
