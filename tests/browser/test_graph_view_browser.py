@@ -3,7 +3,8 @@
 Shows the graph of the keras3_mlp fixture (a TF2 export: the signature calls a wrapper
 function that calls the model's body), checks the top level, expands both calls in
 place, opens a name scope, clicks MatMul and reads its attributes, clicks a captured
-variable and reads the statistics the kernel sends back, and finds Softmax by search.
+variable and reads the statistics the kernel sends back, and finds Softmax by search;
+then opens a StatelessIf of tf2_module into its two branches.
 Then (slow; TensorFlow exports keras.applications.ResNet50 once, cached in the temp
 folder) it times the view of a TF2 ResNet50 export: the collapsed top level, and the
 model's body expanded. Screenshots and timings go to artifacts/. Needs the built front
@@ -34,6 +35,7 @@ if not BUNDLE.exists():
 
 CELLS = [
     "import sm_notebook\nview = sm_notebook.inspect('mlp_model').graph()\nview",
+    "sm_notebook.inspect('control_flow_model').graph('control_flow')",
 ]
 RESNET_CACHE = Path(tempfile.gettempdir()) / "sm_notebook_test_cache" / "resnet50_tf_saved_model"
 EXPORT_RESNET = """
@@ -65,6 +67,7 @@ def lab(tmp_path_factory):
     root = base / "root"
     root.mkdir()
     shutil.copytree(MODELS / "keras3_mlp", root / "mlp_model")
+    shutil.copytree(MODELS / "tf2_module", root / "control_flow_model")
     write_notebook(root / "graph.ipynb", CELLS)
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(base, root) as url:
@@ -127,6 +130,20 @@ def test_graph_view_expands_calls_and_shows_details(lab):
             panel.locator(".gv-matches li").first.click()
             panel.locator("tr[data-field='op'] td").get_by_text("Softmax", exact=True).wait_for()
             graph.screenshot(path=str(ARTIFACTS / "graph_view_search.png"))
+
+            # tf2_module's control_flow: a StatelessIf opens into both branches, side by side.
+            flow = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .smnb-graph").nth(1)
+            flow.scroll_into_view_if_needed()
+            toggle(flow, "StatefulPartitionedCall_2")
+            inner = flow.locator(".gv-node[data-kind='call'][data-name='StatefulPartitionedCall']").first
+            inner.locator(".gv-toggle").dispatch_event("click")
+            flow.locator(".gv-node[data-kind='group'][data-name='cond'] .gv-toggle").first.dispatch_event("click")
+            flow.locator(".gv-node[data-op='StatelessIf'] .gv-toggle").first.dispatch_event("click")
+            titles = flow.locator(".gv-cluster-function .gv-cluster-title")
+            flow.locator(".gv-cluster-function .gv-cluster-title", has_text="else_branch: ").wait_for()
+            assert {t.split(":")[0] for t in titles.all_text_contents()} >= {"then_branch", "else_branch"}
+            flow.locator(".gv-fit").click()
+            flow.screenshot(path=str(ARTIFACTS / "graph_view_if_branches.png"))
         finally:
             browser.close()
 
