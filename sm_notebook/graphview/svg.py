@@ -67,7 +67,8 @@ def collapsed_units(model: GraphModel, body: GraphBody):
                 owner[node.name] = node.name
             continue
         unit_id = f"scope:{key}"
-        units[unit_id] = Unit(unit_id, "group", key.rsplit("/", 1)[-1], f"{len(members)} ops",
+        noun = "variables" if key == CAPTURED_SCOPE else "ops"
+        units[unit_id] = Unit(unit_id, "group", key.rsplit("/", 1)[-1], f"{len(members)} {noun}",
                               [n.name for n in members], sum(model.problems_inside(n) for n in members))
         for node in members:
             owner[node.name] = unit_id

@@ -102,10 +102,11 @@ def launch_chromium(playwright):
 
 
 def open_notebook(browser, url: str, name: str, viewport=(1400, 1800)):
-    """A page showing notebook ``name`` once its kernel is idle."""
+    """A page showing notebook ``name`` alone (``?reset``: no tabs restored from an earlier
+    page of the same server) once its kernel is idle."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{url}/lab/tree/{name}")
+    page.goto(f"{url}/lab/tree/{name}?reset")
     page.get_by_text(KERNEL_IDLE).wait_for()
     return page
 

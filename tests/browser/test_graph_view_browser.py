@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import sm_notebook
-from lab_session import (ARTIFACTS, MODELS, jupyterlab, launch_chromium, open_notebook, run_all,
+from lab_session import (ARTIFACTS, MODELS, TIMEOUT_MS, jupyterlab, launch_chromium, open_notebook, run_all,
                          skip_without_browser, sync_playwright, write_notebook)
 from sm_notebook.notebook.graph_view import BUNDLE, BUILD_COMMAND
 
@@ -179,7 +179,11 @@ def test_resnet50_top_level_is_quick_and_its_body_expands(lab):
             started = time.monotonic()
             run_all(page)
             graph = shown_graph(page)
-            graph.locator(".gv-status", has_text="boxes").wait_for()
+            try:
+                graph.locator(".gv-status", has_text="boxes").wait_for(timeout=3 * TIMEOUT_MS)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "graph_view_resnet50_failure.png"))
+                raise
             timings["run_cell_to_top_level_s"] = round(time.monotonic() - started, 2)
             timings["top_level_layout_and_draw_ms"] = drawn_ms(graph)
             assert graph.locator(".gv-node").count() == 4   # input, (captured), the call, output

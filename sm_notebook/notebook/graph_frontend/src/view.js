@@ -195,7 +195,10 @@ export function buildView(data, state, counts) {
 
   visit(data.root, "", null, 0);
   for (const unit of units.values()) {
-    if (unit.kind === "group") unit.subtitle = `${unit.members.length} op${unit.members.length === 1 ? "" : "s"}`;
+    if (unit.kind === "group") {
+      const noun = unit.path === CAPTURED ? "variable" : "op";
+      unit.subtitle = `${unit.members.length} ${noun}${unit.members.length === 1 ? "" : "s"}`;
+    }
   }
   return { units, clusters, edges: [...edges.values()] };
 }
