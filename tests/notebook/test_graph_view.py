@@ -348,3 +348,11 @@ def test_model_browser_has_a_graph_tab_that_follows_the_selection():
     assert view.signature == "serving_default" and browser.graph_box.children
     browser.select(signature="serve")
     assert browser.graph_view.signature == "serve"
+
+
+def test_the_tutorial_keeps_its_pictures_but_not_the_bundled_front_end():
+    tutorial = json.loads((fixture_model("keras3_mlp").parents[3] / "notebooks" / "09_graph_view.ipynb").read_text())
+    assert "widgets" not in tutorial["metadata"]          # anywidget state would hold dagre's code
+    outputs = [o for cell in tutorial["cells"] for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if graph_view.WIDGET_MIME in o.get("data", {})]
+    assert sum("image/svg+xml" in o.get("data", {}) for o in outputs) >= 4
