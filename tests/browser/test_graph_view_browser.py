@@ -4,7 +4,8 @@ Shows the graph of the keras3_mlp fixture (a TF2 export: the signature calls a w
 function that calls the model's body), checks the top level, expands both calls in
 place, opens a name scope, clicks MatMul and reads its attributes, clicks a captured
 variable and reads the statistics the kernel sends back, and finds Softmax by search;
-then opens a StatelessIf of tf2_module into its two branches.
+then opens a StatelessIf of tf2_module into its two branches, and finds the ops the engine
+lacks (MatMul renamed in memory) outlined red inside a dashed call.
 Then (slow; TensorFlow exports keras.applications.ResNet50 once, cached in the temp
 folder) it times the view of a TF2 ResNet50 export: the collapsed top level, and the
 model's body expanded. Screenshots and timings go to artifacts/. Needs the built front
@@ -36,6 +37,12 @@ if not BUNDLE.exists():
 CELLS = [
     "import sm_notebook\nview = sm_notebook.inspect('mlp_model').graph()\nview",
     "sm_notebook.inspect('control_flow_model').graph('control_flow')",
+    # MatMul renamed in memory to SparseMatMul, an op the engine lacks
+    "demo = sm_notebook.inspect('mlp_model')\n"
+    "for f in demo.meta_graphs[0].proto.graph_def.library.function:\n"
+    "    for n in f.node_def:\n"
+    "        n.op = 'SparseMatMul' if n.op == 'MatMul' else n.op\n"
+    "demo.graph()",
 ]
 RESNET_CACHE = Path(tempfile.gettempdir()) / "sm_notebook_test_cache" / "resnet50_tf_saved_model"
 EXPORT_RESNET = """
@@ -144,6 +151,17 @@ def test_graph_view_expands_calls_and_shows_details(lab):
             assert {t.split(":")[0] for t in titles.all_text_contents()} >= {"then_branch", "else_branch"}
             flow.locator(".gv-fit").click()
             flow.screenshot(path=str(ARTIFACTS / "graph_view_if_branches.png"))
+
+            # Unsupported ops: the call holding them is dashed red, the ops themselves solid red.
+            marked = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .smnb-graph").nth(2)
+            marked.scroll_into_view_if_needed()
+            assert "gv-contains-unsupported" in node(marked, "StatefulPartitionedCall_1").get_attribute("class")
+            marked.locator(".gv-search").fill("SparseMatMul")
+            marked.locator(".gv-search").press("Enter")
+            marked.locator(".gv-matches li").first.click()
+            marked.locator(".gv-unsupported[data-op='SparseMatMul']").first.wait_for()
+            marked.locator(".gv-details tr.gv-bad").get_by_text("not supported").wait_for()
+            marked.screenshot(path=str(ARTIFACTS / "graph_view_unsupported.png"))
         finally:
             browser.close()
 

@@ -293,6 +293,7 @@ function render({ model, el }) {
         if (id === null) return;
         state.selected = id;
         redraw();
+        focus(id);
         const unit = current.view.units.get(id);
         if (unit) select(unit);
       });
