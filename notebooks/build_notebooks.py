@@ -509,6 +509,102 @@ NOTEBOOKS["08_scoring_at_scale.ipynb"] = [
     "cluster.close()",
 ]
 
+NOTEBOOKS["09_graph_view.ipynb"] = [
+    "md:# 9. The graph view\n\n"
+    "`sm_notebook.inspect(path).graph(signature, tags)` draws what **one signature** runs: "
+    "the nodes its outputs depend on, traced back to its inputs, and nothing else (no saver, "
+    "restore or init nodes). Calls (`StatefulPartitionedCall`, `If`/`While`/`Case` bodies) are "
+    "single boxes that open in place into their function bodies; name scopes (Keras layers) fold "
+    "into one box each; edges carry dtype and shape; ops the engine cannot run are outlined red.\n\n"
+    "In JupyterLab the view is an interactive widget: its front end (laid out by dagre) is "
+    "bundled into the package by `tools/build_frontend.sh` when it is installed, and nothing is "
+    "fetched when it is shown. Everywhere else (nbconvert, GitHub, the outputs saved in this "
+    "notebook) it is a static SVG of the collapsed top level, drawn in Python without a "
+    "browser: `view.to_svg()`, also in the view's rich display. (The cells showing views are "
+    "not compared by nbval: without the built front end they add a line saying how to build "
+    "it. The SVG itself is compared, in the cell after the first view.)",
+    SETUP,
+    "md:## A TF1 export: the bundled example\n\n"
+    "The example model bundled with sm_notebook has three metagraphs sharing one graph. Its "
+    "`serving_default` signature is a softmax classifier:",
+    "# ignore-output\n"
+    "from sm_notebook.examples import example_model_path\n\n"
+    "example = example_model_path()\n"
+    "info = sm_notebook.inspect(example)\n"
+    "view = info.graph('serving_default', tags='serve')\n"
+    "view",
+    "from IPython.display import SVG\n\n"
+    "SVG(view.to_svg())  # the same picture every time: nbval compares it",
+    "md:Each box is an op (its type over its name) or a name scope folded into one box: `weights` "
+    "holds the variable and the `Identity` that reads it. The widget opens a scope with its "
+    "\u2295; here it stays folded.\n\n"
+    "## What Netron shows for the same model\n\n"
+    "Netron draws a metagraph's whole `GraphDef`: every node stored in `saved_model.pb`, whether "
+    "a signature reaches it or not. For the `{serve}` metagraph of this file that is:",
+    "from collections import Counter\n\n"
+    "graph_def = info.meta_graph('serve').proto.graph_def\n"
+    "shown = set(view.model.main.nodes)\n"
+    "left_out = [node for node in graph_def.node if node.name not in shown]\n"
+    "print(f'{len(graph_def.node)} nodes in the GraphDef; the view of serving_default draws '\n"
+    "      f'{len(shown & {n.name for n in graph_def.node})} of them (and one box per output)')\n"
+    "Counter(node.name.split('/')[0] for node in left_out).most_common()",
+    "md:So Netron's picture of this file also holds the saver (`save/...`: `SaveV2`, "
+    "`RestoreV2`, `MergeV2Checkpoints`), the initialisers (`init`, `init_tables`, the "
+    "`Assign` of each variable), the vocabulary table of the other signature (`lookup`) and, "
+    "since TF1 builders store one graph for every metagraph, the training step of `{train}` "
+    "(`gradients/...`, `GradientDescent`). None of that runs when `serving_default` is "
+    "called, and none of it is in the view.\n\n"
+    "## A TF2 export: calls that open in place\n\n"
+    "A TF2 (Keras) export keeps almost nothing in its main graph: the signature is one "
+    "`StatefulPartitionedCall` of a wrapper function, which calls the model's function, where "
+    "the layers are. The variables the call captures are folded into one `(captured)` box.",
+    "# ignore-output\n"
+    "cnn = sm_notebook.inspect(MODELS / 'keras3_cnn').graph()\n"
+    "cnn",
+    "for body_id, body in cnn.model.bodies.items():\n"
+    "    print(f\"{body_id or '(the signature in the main graph)':45} {len(body.nodes):4} nodes\")",
+    "md:Netron shows this file's main `GraphDef`: the signature's call box next to the saver's "
+    "own calls and every variable handle, and it cannot open the function bodies in place, "
+    "where the layers are. The file holds:",
+    "mg = cnn.info.meta_graphs[0].proto\n"
+    "print(len(mg.graph_def.node), 'nodes in the main graph:', dict(Counter(n.op for n in mg.graph_def.node).most_common(6)))\n"
+    "print(len(mg.graph_def.library.function), 'library functions:', sorted(f.signature.name for f in mg.graph_def.library.function))",
+    "md:In the widget, \u2295 on the call opens the wrapper in place, \u2295 on its call opens the "
+    "model's body, where each Keras layer is one box (its weights inside it); \u2296 on a frame "
+    "closes it again. Clicking a box shows its op type, attributes (defaults marked), device, "
+    "inputs and outputs, and for variables their dtype, shape and value statistics; the search "
+    "field finds nodes by name or op type in every body and opens what hides them. The same facts "
+    "from Python:",
+    "cnn.find('Conv2D')",
+    "kernel = next(n.name for n in cnn.model.main.nodes.values() if n.kind == 'variable')\n"
+    "cnn.details(kernel)['variable']",
+    "md:## Ops the engine cannot run\n\n"
+    "The engine's scan marks every op it lacks (or refuses, for IO): the op is outlined red, and "
+    "a scope or call holding one is dashed red. The fixtures use none, so here the example's "
+    "`MatMul` is renamed in memory to `SparseMatMul`, a TensorFlow op the engine does not "
+    "implement (the file is not touched):",
+    "demo = sm_notebook.inspect(example)\n"
+    "for node in demo.meta_graph('serve').proto.graph_def.node:\n"
+    "    if node.op == 'MatMul':\n"
+    "        node.op = 'SparseMatMul'\n"
+    "marked = demo.graph('serving_default', tags='serve')\n"
+    "marked.model.unsupported()  # (function body, node, op, why)",
+    "# ignore-output\n"
+    "marked",
+    "md:## `%savedmodel graph` and the model browser\n\n"
+    "`%savedmodel graph PATH [--signature KEY] [--tags T]` shows the same view "
+    "(`serving_default` when there is one), and the model browser "
+    "(`%savedmodel edit PATH --widget browser`) has a graph tab for the selected signature.",
+    "%load_ext sm_notebook",
+    "# ignore-output\n"
+    "%savedmodel graph ../sm_notebook/examples/multi_tag_model --tags serve --signature lookup",
+    "md:## A picture to keep\n\n`to_svg()` is a complete SVG document: write it next to a report.",
+    "import tempfile\n\n"
+    "svg_file = Path(tempfile.mkdtemp()) / 'serving_default.svg'\n"
+    "svg_file.write_text(view.to_svg())\n"
+    "print(svg_file.name, svg_file.stat().st_size > 0)",
+]
+
 def make_notebook(cells: list[str]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -523,11 +619,37 @@ def make_notebook(cells: list[str]) -> nbformat.NotebookNode:
     return nb
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def drop_bundled_widgets(nb: nbformat.NotebookNode) -> None:
+    """Leave out the saved state of anywidget views (the graph view): it holds their front-end
+    bundle, third-party code included, which is never committed. Their outputs keep the
+    static SVG the view also displays."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    dropped = {key for key, model in state.items() if model.get("model_module") == "anywidget"}
+    for key in list(dropped):
+        layout = state[key].get("state", {}).get("layout", "")
+        if isinstance(layout, str) and layout.startswith("IPY_MODEL_"):
+            dropped.add(layout[len("IPY_MODEL_"):])
+    for key in dropped:
+        state.pop(key, None)
+    if not state:
+        nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view and view.get("model_id") in dropped:
+                del output["data"][WIDGET_VIEW]
+
+
 def build(name: str) -> Path:
     path = HERE / name
     nb = make_notebook(NOTEBOOKS[name])
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(HERE)}}).execute()
+    drop_bundled_widgets(nb)
     nbformat.write(nb, path)
     return path
 

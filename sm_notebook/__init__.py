@@ -51,6 +51,13 @@ def load(export_dir, tags=None, backend="numpy", **options):
     return load_model(export_dir, tags=tags, backend=backend, **options)
 
 
+def _graph_view(info, signature, tags):
+    """``SavedModelInfo.graph``: the view sits in the notebook layer, above inspection, so the
+    public surface (above every layer) builds it."""
+    from .notebook.graph_view import GraphView
+    return GraphView(info, signature, tags)
+
+
 def __getattr__(name):
     if name in ("Builder", "Graph", "signature"):
         from . import builder

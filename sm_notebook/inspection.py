@@ -149,6 +149,12 @@ class SavedModelInfo:
                 f"its signatures are: {', '.join(sorted(mg.signatures)) or 'none'}.")
         return mg.signatures[key]
 
+    def graph(self, signature: str = "serving_default", tags=None):
+        """The graph ``signature`` runs, as a view: an interactive widget in JupyterLab,
+        ``to_svg()`` for a static picture (see sm_notebook.notebook.graph_view)."""
+        from . import _graph_view  # built above this layer; the package root wires it in
+        return _graph_view(self, signature, tags)
+
     def diagnose(self):
         """The whole-model consistency report (see sm_notebook.diagnose), with the checks
         of higher layers the package root adds (``extra_checks``: the engine's verdict)."""

@@ -15,12 +15,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
-COMMANDS = ("show", "diagnose", "run", "edit", "scan", "diff", "summary")
+COMMANDS = ("show", "diagnose", "run", "edit", "scan", "diff", "summary", "graph")
 WIDGETS = ("model", "signatures", "tags", "assets", "run", "browser")
 BACKENDS = ("numpy", "cupy")
 OPTIONS_FOR = {  # option attribute -> commands that accept it (cell mode counts as "cell")
-    "tags": {"show", "run", "edit", "scan", "summary", "cell"},
-    "signature": {"show", "run", "edit"},
+    "tags": {"show", "run", "edit", "scan", "summary", "graph", "cell"},
+    "signature": {"show", "run", "edit", "graph"},
     "backend": {"run", "edit"},
     "widget": {"edit"},
     "write": {"cell"},
@@ -116,6 +116,10 @@ class SavedModelMagics(Magics):
             (interrupt the kernel) stops the run at the next op, leaving the model usable.
         %savedmodel scan PATH [--tags ...]
             Ops the engine cannot run (unsupported) or will not run (denied).
+        %savedmodel graph PATH [--signature KEY] [--tags T]
+            The signature's graph (default serving_default): an interactive view in
+            JupyterLab (calls and name scopes expand in place, search, details), a
+            static SVG elsewhere. Same as sm_notebook.inspect(PATH).graph(KEY, T).
         %savedmodel diff OLD NEW
             What differs: tag-sets, signatures, variables (max abs difference of
             changed values), assets and op counts.
@@ -145,7 +149,7 @@ class SavedModelMagics(Magics):
             The full format: help(sm_notebook.notebook.edits).
 
         Options -o NAME store the result object (SavedModelInfo, DiagnosticReport,
-        scan result, widget, Builder) in NAME for every sub-command.
+        scan result, GraphView, widget, Builder) in NAME for every sub-command.
         """
         args = self._parse(line, cell)
         try:
@@ -274,11 +278,7 @@ class SavedModelMagics(Magics):
         from .. import render as display
         from .widgets.progress import Progress, cancel_on_interrupt
         info = sm_notebook.inspect(args.path)
-        if args.tags is None and len(info.meta_graphs) > 1:
-            from .edits import tag_set_text
-            raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
-                             f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
-        mg = info.meta_graph(args.tags)
+        mg = _chosen_meta_graph(info, args)
         key = args.signature or _default_signature(mg)
         sig = info.signature(key, args.tags)
         inputs = self._parse_inputs(args.inputs, sig)
@@ -298,6 +298,15 @@ class SavedModelMagics(Magics):
                                    labels=score_labels(mg, outputs))
         self._display(display.run_result_text(result), display.run_result_html(result))
         self._store(args, result.outputs)
+
+    def _graph(self, args):
+        import sm_notebook
+        from IPython.display import display
+        info = sm_notebook.inspect(args.path)
+        key = args.signature or _default_signature(_chosen_meta_graph(info, args))
+        view = info.graph(key, tags=args.tags)
+        display(view)
+        self._store(args, view)
 
     def _parse_inputs(self, assignments, sig) -> dict:
         """NAME=VALUE items -> inputs; values parsed by sm_notebook.literals (variables looked up)."""
@@ -384,6 +393,15 @@ def _describe_inputs(sig) -> str:
 def callable_signatures(mg) -> list[str]:
     """Signature keys a user would call (TF2's __saved_model_init_op is left out)."""
     return [k for k in mg.signatures if not k.startswith("__saved_model")]
+
+
+def _chosen_meta_graph(info, args):
+    """The metagraph ``--tags`` selects; with several and no ``--tags``, a UsageError listing them."""
+    if args.tags is None and len(info.meta_graphs) > 1:
+        from .edits import tag_set_text
+        raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
+                         f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
+    return info.meta_graph(args.tags)
 
 
 def _default_signature(mg) -> str:

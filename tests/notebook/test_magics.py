@@ -350,7 +350,7 @@ def complete(ip, line):
 
 
 def test_completes_sub_commands(ip):
-    assert complete(ip, "%savedmodel ") == ["show", "diagnose", "run", "edit", "scan", "diff", "summary"]
+    assert complete(ip, "%savedmodel ") == ["show", "diagnose", "run", "edit", "scan", "diff", "summary", "graph"]
     assert complete(ip, "%savedmodel dia") == ["diagnose"]
     assert complete(ip, "%savedmodel di") == ["diagnose", "diff"]
 
