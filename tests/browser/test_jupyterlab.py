@@ -75,17 +75,20 @@ def test_signature_and_tag_editors_in_jupyterlab(lab):
             tensor_list.select_option(index=0)
             widget_with_label(page, "text", "as key").locator("input").fill("probs")
             editor.locator("button.jupyter-button", has_text="+ output").click()
-            editor.get_by_text("2 edit(s), valid.").or_(editor.get_by_text("1 edit(s), valid.")).wait_for()
-            editor.get_by_text("add: scores").wait_for()
+            editor.get_by_text("edit(s) across the tabs, valid.").wait_for()
+            editor.get_by_text("add: scores").first.wait_for()
 
-            # Save over the model: the editor asks before replacing it.
-            editor.locator("button.jupyter-button", has_text="Save").click()
-            editor.get_by_text("exists. Overwrite it?").wait_for()
-            editor.locator("button.jupyter-button", has_text="Overwrite").click()
+            # The model editor's one Save writes to a new <name>_edited directory by default,
+            # after a full diff preview; the model being edited is left as it was.
+            before = (root / "edited_model" / "saved_model.pb").read_bytes()
+            editor.locator("button.jupyter-button >> visible=true", has_text="Preview diff").click()
+            editor.get_by_text("Saving would write:").wait_for()
+            editor.locator("button.jupyter-button >> visible=true", has_text="Save").click()
             editor.get_by_text("Saved 1 edit(s)").wait_for()
-            editor.screenshot(path=str(ARTIFACTS / "jupyterlab_signature_editor.png"))
+            editor.screenshot(path=str(ARTIFACTS / "jupyterlab_model_editor.png"))
+            assert (root / "edited_model" / "saved_model.pb").read_bytes() == before
 
-            serve = sm_notebook.inspect(root / "edited_model").meta_graph(["serve"])
+            serve = sm_notebook.inspect(root / "edited_model_edited").meta_graph(["serve"])
             assert set(serve.signatures) == {"lookup", "serving_default", "scores"}
             scores = serve.signatures["scores"]
             assert {k: s.name for k, s in scores.inputs.items()} == {"x": "x:0"}
@@ -94,7 +97,7 @@ def test_signature_and_tag_editors_in_jupyterlab(lab):
 
             # The tag-set editor: typing a duplicate tag-set shows the warning before any write.
             tag_editor = page.locator(".jp-OutputArea-output .jupyter-widgets").filter(
-                has=page.get_by_text("Tag-sets", exact=False)).filter(has=page.get_by_text("#1", exact=True)).first
+                has=page.get_by_text("Tag-sets", exact=False)).filter(has=page.get_by_text("#1", exact=True)).last
             tag_editor.scroll_into_view_if_needed()
             tag_editor.locator(".widget-text input").nth(1).fill("serve")
             tag_editor.get_by_text("duplicate-tag-set").wait_for()
