@@ -50,7 +50,7 @@ HOST = frozenset({
     "AsString", "DecodeBase64", "EncodeBase64", "ReduceJoin", "RegexFullMatch", "RegexReplace",
     "StaticRegexFullMatch", "StaticRegexReplace", "StringJoin", "StringLength", "StringLower",
     "StringUpper", "StringSplitV2", "StringStrip", "StringToHashBucketFast",
-    "StringToHashBucketStrong", "StringToNumber", "Substr", "StringNGrams",
+    "StringToHashBucketStrong", "StringToNumber", "Substr", "StringNGrams", "Fingerprint",
     "ParseExample", "ParseExampleV2", "ParseSingleExample",
     "RestoreV2",
     "AnonymousHashTable", "AnonymousMutableHashTable", "AnonymousMutableHashTableOfTensors",
