@@ -8,6 +8,8 @@ tests run this in a subprocess. Each model is a SavedModel with signature
   TensorArrayV3 scatter/read/write/gather).
 * ``bidirectional_rnn``: tf.compat.v1.nn.bidirectional_dynamic_rnn over GRUCells, with
   sequence lengths (ReverseSequence, masked steps).
+* ``tensor_array_loops``: tf.compat.v1.map_fn, and a tf.compat.v1.while_loop writing a
+  dynamic-size TensorArray read back with stack, concat and size.
 * ``feature_columns``: Estimator-style tf.Example serving (``examples``: serialized
   tf.train.Example strings) into tf.compat.v1.feature_column.input_layer with numeric,
   bucketized, hashed, vocabulary, crossed (indicator) and multi-valent indicator columns.
@@ -48,6 +50,22 @@ def bidirectional_rnn(dtype):
                                           "bw_state": bw_state}
 
 
+def tensor_array_loops(dtype):
+    x = v1.placeholder(dtype, [None, STEPS, FEATURES], name="x")
+    mapped = v1.map_fn(lambda row: tf.tanh(row) * 2.0 + tf.reduce_sum(row), x)
+    columns = tf.transpose(x, [2, 0, 1])  # [FEATURES, batch, STEPS]
+
+    def body(i, ta):
+        return i + 1, ta.write(i, tf.cumsum(columns[i], axis=1))
+
+    empty = tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False,
+                           clear_after_read=False)  # read twice: stack and concat
+    count, written = v1.while_loop(lambda i, ta: i < tf.shape(columns)[0], body,
+                                   [tf.constant(0), empty])
+    return {"x": x}, {"mapped": mapped, "stacked": written.stack(),
+                      "concatenated": written.concat(), "size": written.size() + count * 0}
+
+
 def _feature_columns(embedded):
     fc = v1.feature_column
     examples = v1.placeholder(tf.string, [None], name="examples")
@@ -70,6 +88,7 @@ def _feature_columns(embedded):
 MODELS = {
     "dynamic_rnn": (dynamic_rnn, (tf.float32, tf.float64)),
     "bidirectional_rnn": (bidirectional_rnn, (tf.float32, tf.float64)),
+    "tensor_array_loops": (tensor_array_loops, (tf.float32, tf.float64)),
     "feature_columns": (lambda dtype: _feature_columns(False), (tf.float32,)),
     "feature_columns_embedded": (lambda dtype: _feature_columns(True), (tf.float32,)),
 }
