@@ -1,6 +1,7 @@
 """Keras 3 preprocessing layers exported in a tf.function serving signature run against
 TensorFlow at batch 1 and 3 (StringLookup, IntegerLookup, Hashing, Discretization,
-CategoryEncoding, TextVectorization in every output mode with bigrams)."""
+CategoryEncoding, TextVectorization in every output mode with bigrams, HashedCrossing), made
+with Keras 3 and with tf_keras."""
 from __future__ import annotations
 
 import numpy as np
@@ -114,3 +115,31 @@ def test_keras_preprocessing_layer_matches_tensorflow(tmp_path, library, name):
         assert got.dtype == expected.dtype and got.shape == expected.shape, name
         # exact, floats included: tf_idf is one count times one float32 weight
         np.testing.assert_array_equal(got, expected, err_msg=f"{name} batch {batch}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_hashed_crossing_matches_tensorflow(tmp_path, library):
+    layers = pytest.importorskip(library).layers
+    layer = layers.HashedCrossing(num_bins=11)
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string),
+                                      tf.TensorSpec([None], tf.int64)])
+        def serve(self, words, ids):
+            return {"y": self.layer((words, ids))}
+
+    module = Serving()
+    tf.saved_model.save(module, str(tmp_path / "crossing"),
+                        signatures={"serving_default": module.serve})
+    assert scan_model(str(tmp_path / "crossing")).ok
+    theirs = tf.saved_model.load(str(tmp_path / "crossing")).signatures["serving_default"]
+    ours = sm_notebook.load(tmp_path / "crossing", tags=["serve"]).signatures["serving_default"]
+    rng = np.random.default_rng(4)
+    for batch in BATCHES:
+        feeds = {"words": _feed("words", batch, rng), "ids": _feed("ints", batch, rng)}
+        expected = theirs(**{k: tf.constant(v) for k, v in feeds.items()})["y"].numpy()
+        np.testing.assert_array_equal(ours(**feeds).numpy()["y"], expected)
