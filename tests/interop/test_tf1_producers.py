@@ -106,3 +106,25 @@ def test_tf1_feature_columns_match_tensorflow(exports, name, optimize):
         # sqrtn-weighted sum of at most 3 float32 rows: a few roundings of the largest value
         bound = 8 * eps32 * max(1.0, float(np.abs(expected).max(initial=0.0)))
         np.testing.assert_allclose(got, expected, rtol=0, atol=bound, err_msg=f"{name} {batch}")
+
+
+def test_tensor_arrays_are_private_to_each_call_across_threads(exports):
+    """TensorArrayV3 makes a new array in every call, so concurrent calls never share one."""
+    import threading
+
+    ours = sm_notebook.load(exports / "dynamic_rnn_float32", tags=["serve"]).signatures[
+        "serving_default"]
+    feeds = [_feeds("dynamic_rnn", batch) for batch in (1, 2, 3, 4, 5, 6)]
+    alone = [ours(**f).numpy()["outputs"] for f in feeds]
+    together = [None] * len(feeds)
+
+    def call(k):
+        together[k] = ours(**feeds[k]).numpy()["outputs"]
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(len(feeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
