@@ -64,8 +64,8 @@ def sparse_to_dense(ctx, inputs, attrs):
     if shape.ndim != 1 or indices.ndim > 2:
         raise SavedModelError(f"{op}: output_shape must be a vector and sparse_indices at most "
                               f"a matrix, got shapes {shape.shape} and {indices.shape}.")
-    indices = indices.reshape(-1, 1) if indices.ndim < 2 and shape.size == 1 else \
-        indices.reshape(-1, shape.size) if indices.ndim < 2 else indices
+    if indices.ndim < 2:  # TensorFlow: a scalar or vector holds 1-D indices
+        indices = indices.reshape(-1, 1)
     count = indices.shape[0]
     if indices.shape[1] != shape.size:
         raise SavedModelError(f"{op}: sparse_indices has {indices.shape[1]} columns but "
