@@ -154,3 +154,21 @@ def test_close(backend):
     steps = [create(1), ([], "TensorArrayCloseV3", {"handle": "$h"}, {})]
     ours, error = run_program(steps, backend)
     assert error is None and ours["h"].closed
+
+
+@pytest.mark.parametrize("identical", [False, True])
+@pytest.mark.parametrize("then", ["gather", "read", "write-other-shape"])
+def test_identical_element_shapes_fix_the_shape_of_unwritten_elements(backend, identical, then):
+    steps = [create(3, identical_element_shapes=identical),
+             write("f1", "f0", 0, np.float32([1, 2]))]
+    if then == "gather":
+        steps.append((["g"], "TensorArrayGatherV3", {"handle": "$h",
+                                                     "indices": np.asarray([0, 1], I32),
+                                                     "flow_in": "$f1"}, {"dtype": F32}))
+    elif then == "read":
+        steps.append((["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1),
+                                                   "flow_in": "$f1"}, {"dtype": F32}))
+    else:
+        steps.append(write("f2", "f1", 2, np.float32([1, 2, 3])))
+    _, error = run_program(steps, backend)
+    assert (error is None) == (identical or then == "write-other-shape")
