@@ -172,3 +172,17 @@ def test_identical_element_shapes_fix_the_shape_of_unwritten_elements(backend, i
         steps.append(write("f2", "f1", 2, np.float32([1, 2, 3])))
     _, error = run_program(steps, backend)
     assert (error is None) == (identical != (then == "write-other-shape"))
+
+
+@pytest.mark.parametrize("indices", [[0, 2], [0, 1]])
+def test_strings(backend, indices):
+    """Unwritten string elements cannot be read: TensorFlow has no string zeros."""
+    words = np.array([[b"a", b"bb"], [b"", b"c"]], object)
+    steps = [
+        create(3, np.dtype(object), element_shape=[2]),
+        (["f1"], "TensorArrayScatterV3", {"handle": "$h", "indices": np.asarray([2, 0], I32),
+                                          "value": words, "flow_in": "$f0"}, {}),
+        (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.asarray(indices, I32),
+                                        "flow_in": "$f1"}, {"dtype": np.dtype(object)}),
+    ]
+    assert (run_program(steps, backend)[1] is None) == (indices == [0, 2])

@@ -125,6 +125,9 @@ def _read(ctx, ta, index, op):
         raise ta.error(op, f"could not read index {index} twice because it was cleared after "
                            "a previous read (perhaps try setting clear_after_read = false?).")
     if value is None:
+        if ta.dtype == object:
+            raise ta.error(op, f"could not read from TensorArray index {index}: it was never "
+                               "written, and TensorFlow has no zeros of type string.")
         shape = ta.element_shape
         if shape is None or None in shape:
             raise ta.error(op, f"could not read from TensorArray index {index}: it was never "
