@@ -109,11 +109,13 @@ def test_tf1_feature_columns_match_tensorflow(exports, name, optimize):
 
 
 def test_tensor_arrays_are_private_to_each_call_across_threads(exports):
-    """TensorArrayV3 makes a new array in every call, so concurrent calls never share one."""
+    """TensorArrayV3 makes a new array in every call, so concurrent calls never share one
+    and run without the model's lock (TensorArray ops are `call_private`, not effects)."""
     import threading
 
     ours = sm_notebook.load(exports / "dynamic_rnn_float32", tags=["serve"]).signatures[
         "serving_default"]
+    assert not ours.plan.has_effects
     feeds = [_feeds("dynamic_rnn", batch) for batch in (1, 2, 3, 4, 5, 6)]
     alone = [ours(**f).numpy()["outputs"] for f in feeds]
     together = [None] * len(feeds)
