@@ -159,9 +159,7 @@ def bucketize(ctx, inputs, attrs):
 def _sparse_counts(ctx, rows, values, nrows, weights_t, attrs, op):
     """The (indices, values, dense_shape) SparseTensor of per-row value counts, each row's
     values in increasing order; ``rows`` None for a 1-D input (no row dimension)."""
-    if values.size and values.min() < 0:
-        raise SavedModelError(f"{op}: input values must all be non-negative, got "
-                              f"{values.min()}.")
+    _non_negative(values, op)
     weights_host = ctx.to_numpy(weights_t)
     dtype = np.dtype(weights_host.dtype)
     weights = None
