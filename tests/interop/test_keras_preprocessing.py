@@ -30,6 +30,12 @@ def _layers(layers):
             idf_weights=[0.5, 0.25, 0.125]), "word_rows"),
         "integer_lookup_count": (lambda: layers.IntegerLookup(
             vocabulary=[3, 5, 7], output_mode="count"), "int_rows"),
+        "integer_lookup_masked": (lambda: layers.IntegerLookup(
+            vocabulary=[3, 5, 7], mask_token=0, num_oov_indices=2), "ints"),
+        "string_lookup_inverted": (lambda: layers.StringLookup(
+            vocabulary=["a", "b", "c"], invert=True), "small_ints"),
+        "hashing_multi_hot": (lambda: layers.Hashing(num_bins=6, output_mode="multi_hot"),
+                              "word_rows"),
         "hashing_salted": (lambda: layers.Hashing(num_bins=10, salt=[133, 137]), "words"),
         "hashing_int": (lambda: layers.Hashing(num_bins=7), "ints"),
         "discretization": (lambda: layers.Discretization(bin_boundaries=[-1.0, 0.0, 0.5]),
@@ -38,6 +44,8 @@ def _layers(layers):
             num_tokens=8, output_mode="multi_hot"), "small_int_rows"),
         "category_encoding_count": (lambda: layers.CategoryEncoding(
             num_tokens=8, output_mode="count"), "small_int_rows"),
+        "category_encoding_one_hot": (lambda: layers.CategoryEncoding(
+            num_tokens=8, output_mode="one_hot"), "small_ints"),
         **{f"text_vectorization_{mode}": (
             lambda mode=mode: _adapted(layers.TextVectorization(
                 output_mode=mode, **text_args,
@@ -54,7 +62,7 @@ def _adapted(layer):
 SPECS = {
     "words": tf.TensorSpec([None], tf.string), "word_rows": tf.TensorSpec([None, 2], tf.string),
     "texts": tf.TensorSpec([None], tf.string), "ints": tf.TensorSpec([None], tf.int64),
-    "int_rows": tf.TensorSpec([None, 3], tf.int64),
+    "int_rows": tf.TensorSpec([None, 3], tf.int64), "small_ints": tf.TensorSpec([None], tf.int64),
     "small_int_rows": tf.TensorSpec([None, 2], tf.int64),
     "floats": tf.TensorSpec([None], tf.float32),
 }
@@ -73,6 +81,8 @@ def _feed(kind, batch, rng):
         return rng.integers(-5, 50, batch).astype(np.int64)
     if kind == "int_rows":
         return rng.integers(2, 8, (batch, 3)).astype(np.int64)
+    if kind == "small_ints":
+        return rng.integers(0, 4, batch).astype(np.int64)
     if kind == "small_int_rows":
         return rng.integers(0, 8, (batch, 2)).astype(np.int64)
     return np.concatenate([[0.0, -1.0], rng.standard_normal(batch)])[-batch:].astype(np.float32)
