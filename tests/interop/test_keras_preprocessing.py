@@ -153,3 +153,28 @@ def test_hashed_crossing_matches_tensorflow(tmp_path, library):
         feeds = {"words": _feed("words", batch, rng), "ids": _feed("ints", batch, rng)}
         expected = theirs(**{k: tf.constant(v) for k, v in feeds.items()})["y"].numpy()
         np.testing.assert_array_equal(ours(**feeds).numpy()["y"], expected)
+
+
+def test_keras_text_classifier_export_matches_tensorflow(tmp_path):
+    """A Keras 3 model (TextVectorization tf_idf with bigrams into Dense) saved with
+    model.export(); float32 outputs judged against a float64 product of the same weights."""
+    from conftest import assert_float32_near_reference
+
+    vectorize = _adapted(keras.layers.TextVectorization(output_mode="tf_idf", ngrams=2,
+                                                        max_tokens=12))
+    dense = keras.layers.Dense(3, kernel_initializer=keras.initializers.RandomNormal(seed=1),
+                               bias_initializer="ones")
+    words = keras.Input(shape=(), dtype="string")
+    model = keras.Model(words, dense(vectorize(words)))
+    model.export(str(tmp_path / "classifier"), verbose=False)
+    theirs = tf.saved_model.load(str(tmp_path / "classifier")).signatures["serve"]
+    ours = sm_notebook.load(tmp_path / "classifier", tags=["serve"]).signatures["serve"]
+    kernel, bias = (np.asarray(w, np.float64) for w in dense.get_weights())
+    rng = np.random.default_rng(8)
+    for batch in BATCHES:
+        x = _feed("texts", batch, rng)
+        (key, expected), = theirs(tf.constant(x)).items()
+        features = np.asarray(vectorize(tf.constant(x)), np.float64)
+        got = ours(**{next(iter(ours.inputs)): x}).numpy()[key]
+        assert_float32_near_reference(got, expected.numpy(), features @ kernel + bias,
+                                      what=f"classifier batch {batch}")
