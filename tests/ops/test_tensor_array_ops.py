@@ -171,3 +171,27 @@ def test_strings(backend, indices):
                                         "flow_in": "$f1"}, {"dtype": np.dtype(object)}),
     ]
     assert (run_program(steps, backend)[1] is None) == (indices == [0, 2])
+
+
+def test_tensor_array_v2_runs_on_the_v3_kernels(backend):
+    """TensorFlow refuses TensorArrayV2 (removed at GraphDef version 26): no oracle, so the
+    V2 ops are checked to behave as the V3 ones compared above."""
+    pytest.importorskip(backend)
+    from sm_notebook.engine.context import KernelContext
+    from sm_notebook.engine.ops import registry
+
+    ctx = KernelContext(backend=backend)
+
+    def run(op, inputs, attrs=None):
+        return registry.get_kernel(op).fn(ctx, inputs, attrs or {})
+
+    (handle,) = run("TensorArrayV2", [ctx.asarray(np.int32(2))], {"dtype": F32})
+    value = ctx.asarray(np.float32([1, 2]))
+    (flow,) = run("TensorArrayWriteV2", [handle, ctx.asarray(np.int32(1)), value,
+                                         ctx.asarray(np.float32(0))])
+    (size,) = run("TensorArraySizeV2", [handle, flow])
+    (stacked,) = run("TensorArrayGatherV2", [handle, ctx.asarray(np.int32([1])), flow],
+                     {"dtype": F32})
+    assert int(ctx.to_numpy(size)) == 2
+    np.testing.assert_array_equal(ctx.to_numpy(stacked), [[1, 2]])
+    assert run("TensorArrayCloseV2", [handle]) == [] and handle.closed
