@@ -14,6 +14,8 @@ tests run this in a subprocess. Each model is a SavedModel with signature
   tf.train.Example strings) into tf.compat.v1.feature_column.input_layer with numeric,
   bucketized, hashed, vocabulary, crossed (indicator) and multi-valent indicator columns.
 * ``feature_columns_embedded``: the same with embedding columns (SparseSegmentMean/SqrtN).
+* ``linear_model``: tf.compat.v1.feature_column.linear_model (the canned LinearClassifier's
+  logits) over numeric, bucketized, hashed, weighted identity and crossed columns.
 
 The RNNs are written twice, ``<name>_float32`` and ``<name>_float64`` (the float64 twin
 holds the same weights and is the exact reference); the feature-column models (float32
@@ -84,6 +86,19 @@ def _feature_columns(embedded):
     return {"examples": examples}, {"net": fc.input_layer(parsed, columns)}
 
 
+def _linear_model():
+    fc = v1.feature_column
+    examples = v1.placeholder(tf.string, [None], name="examples")
+    age = fc.numeric_column("age", dtype=tf.float32)
+    ids = fc.categorical_column_with_identity("ids", 10)
+    columns = [age, fc.bucketized_column(age, [18.0, 30.0, 50.0]),
+               fc.categorical_column_with_hash_bucket("city", 20),
+               fc.weighted_categorical_column(ids, "ids_weight"),
+               fc.crossed_column(["city", ids], 30)]
+    parsed = v1.parse_example(examples, fc.make_parse_example_spec(columns))
+    return {"examples": examples}, {"logits": fc.linear_model(parsed, columns, units=2)}
+
+
 #: name -> (builder of (inputs, outputs) for a dtype, the dtypes to export)
 MODELS = {
     "dynamic_rnn": (dynamic_rnn, (tf.float32, tf.float64)),
@@ -91,6 +106,7 @@ MODELS = {
     "tensor_array_loops": (tensor_array_loops, (tf.float32, tf.float64)),
     "feature_columns": (lambda dtype: _feature_columns(False), (tf.float32,)),
     "feature_columns_embedded": (lambda dtype: _feature_columns(True), (tf.float32,)),
+    "linear_model": (lambda dtype: _linear_model(), (tf.float32,)),
 }
 
 
