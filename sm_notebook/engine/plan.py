@@ -678,9 +678,12 @@ def _is_dead(dead_info, slots, inputs) -> bool:
 
 
 def _step_kind(p: PlanNode) -> str:
-    """'pure', 'read' (a variable read) or 'effect' (any other stateful kernel)."""
+    """'pure', 'read' (a variable read), 'private' (state private to the call: never
+    hoisted, no lock) or 'effect' (any other stateful kernel)."""
     if "stateful" not in p.flags:
         return "pure"
+    if "call_private" in p.flags:
+        return "private"
     return "read" if "variable_read" in p.flags else "effect"
 
 

@@ -44,8 +44,8 @@ def _tf_run(path, feeds):
 
 
 @pytest.mark.parametrize("optimize", [True, False])
-@pytest.mark.parametrize("name", ["dynamic_rnn", "bidirectional_rnn"])
-def test_tf1_rnn_matches_tensorflow(exports, name, optimize):
+@pytest.mark.parametrize("name", ["dynamic_rnn", "bidirectional_rnn", "tensor_array_loops"])
+def test_tf1_loops_match_tensorflow(exports, name, optimize):
     ours = sm_notebook.load(exports / f"{name}_float32", tags=["serve"],
                             optimize=optimize).signatures["serving_default"]
     for batch in BATCHES:
@@ -59,6 +59,9 @@ def test_tf1_rnn_matches_tensorflow(exports, name, optimize):
         got = ours(**feeds).numpy()
         assert set(got) == set(tf32)
         for key in tf32:
+            if tf32[key].dtype.kind != "f":
+                np.testing.assert_array_equal(got[key], tf32[key])
+                continue
             assert_float32_near_reference(got[key], tf32[key], ref64[key],
                                           what=f"{name} {key} batch {batch}")
         again = ours(**feeds).numpy()  # the TensorArrays of one call do not leak into the next
@@ -78,28 +81,67 @@ def _examples(batch, rng):
         tags = [b"t%d" % int(t) for t in rng.integers(0, 30, int(rng.integers(0, 4)))]
         if tags:
             features["tags"] = tags
+        ids = [int(k) for k in rng.integers(0, 10, int(rng.integers(0, 3)))]
+        if ids:
+            features["ids"] = ids
+            features["ids_weight"] = [float(w) for w in rng.uniform(0.5, 3.0, len(ids))]
         out.append(serialize_example(features))
     return np.asarray(out, object)
 
 
+def _rounding_bound(name, expected):
+    """How far two correct float32 evaluations of a feature-column output may differ."""
+    eps32 = float(np.finfo(np.float32).eps)
+    if name == "linear_model":
+        # a logit sums at most 10 terms |w * x| <= 0.8 * 71 (weights in [-0.8, 0.8], ages up
+        # to 71, id weights below 3): every partial sum is below 100, and two summation
+        # orders differ by at most 2 * 10 roundings of it
+        return 20 * eps32 * 100.0
+    # one-hot, bucket and numeric columns are exact; an embedding column is the mean or
+    # sqrtn-weighted sum of at most 3 float32 rows: a few roundings of the largest value
+    return 8 * eps32 * max(1.0, float(np.abs(expected).max(initial=0.0)))
+
+
 @pytest.mark.parametrize("optimize", [True, False])
-@pytest.mark.parametrize("name", ["feature_columns", "feature_columns_embedded"])
+@pytest.mark.parametrize("name", ["feature_columns", "feature_columns_embedded",
+                                  "linear_model"])
 def test_tf1_feature_columns_match_tensorflow(exports, name, optimize):
     path = exports / f"{name}_float32"
     missing = scan_model(str(path)).unsupported
     if missing and set(missing) <= {"SparseSegmentMean", "SparseSegmentSqrtN",
-                                    "SparseSegmentSum"}:
-        pytest.skip(f"embedding columns need {missing} (another helper's ops)")
+                                    "SparseSegmentSum", "SegmentSum"}:
+        pytest.skip(f"these columns need {missing} (another helper's ops)")
     assert not missing
     ours = sm_notebook.load(path, tags=["serve"], optimize=optimize).signatures["serving_default"]
     rng = np.random.default_rng(5)
-    eps32 = float(np.finfo(np.float32).eps)
     for batch in BATCHES:
         examples = _examples(batch, rng)
-        expected = _tf_run(path, {"examples": examples})["net"]
-        got = ours(examples=examples).numpy()["net"]
+        (key, expected), = _tf_run(path, {"examples": examples}).items()
+        got = ours(examples=examples).numpy()[key]
         assert got.shape == expected.shape and got.dtype == expected.dtype
-        # one-hot, bucket and numeric columns are exact; an embedding column is the mean or
-        # sqrtn-weighted sum of at most 3 float32 rows: a few roundings of the largest value
-        bound = 8 * eps32 * max(1.0, float(np.abs(expected).max(initial=0.0)))
+        bound = _rounding_bound(name, expected)
         np.testing.assert_allclose(got, expected, rtol=0, atol=bound, err_msg=f"{name} {batch}")
+
+
+def test_tensor_arrays_are_private_to_each_call_across_threads(exports):
+    """TensorArrayV3 makes a new array in every call, so concurrent calls never share one
+    and run without the model's lock (TensorArray ops are `call_private`, not effects)."""
+    import threading
+
+    ours = sm_notebook.load(exports / "dynamic_rnn_float32", tags=["serve"]).signatures[
+        "serving_default"]
+    assert not ours.plan.has_effects
+    feeds = [_feeds("dynamic_rnn", batch) for batch in (1, 2, 3, 4, 5, 6)]
+    alone = [ours(**f).numpy()["outputs"] for f in feeds]
+    together = [None] * len(feeds)
+
+    def call(k):
+        together[k] = ours(**feeds[k]).numpy()["outputs"]
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(len(feeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)

@@ -8,10 +8,14 @@ tests run this in a subprocess. Each model is a SavedModel with signature
   TensorArrayV3 scatter/read/write/gather).
 * ``bidirectional_rnn``: tf.compat.v1.nn.bidirectional_dynamic_rnn over GRUCells, with
   sequence lengths (ReverseSequence, masked steps).
+* ``tensor_array_loops``: tf.compat.v1.map_fn, and a tf.compat.v1.while_loop writing a
+  dynamic-size TensorArray read back with stack, concat and size.
 * ``feature_columns``: Estimator-style tf.Example serving (``examples``: serialized
   tf.train.Example strings) into tf.compat.v1.feature_column.input_layer with numeric,
   bucketized, hashed, vocabulary, crossed (indicator) and multi-valent indicator columns.
 * ``feature_columns_embedded``: the same with embedding columns (SparseSegmentMean/SqrtN).
+* ``linear_model``: tf.compat.v1.feature_column.linear_model (the canned LinearClassifier's
+  logits) over numeric, bucketized, hashed, weighted identity and crossed columns.
 
 The RNNs are written twice, ``<name>_float32`` and ``<name>_float64`` (the float64 twin
 holds the same weights and is the exact reference); the feature-column models (float32
@@ -48,6 +52,22 @@ def bidirectional_rnn(dtype):
                                           "bw_state": bw_state}
 
 
+def tensor_array_loops(dtype):
+    x = v1.placeholder(dtype, [None, STEPS, FEATURES], name="x")
+    mapped = v1.map_fn(lambda row: tf.tanh(row) * 2.0 + tf.reduce_sum(row), x)
+    columns = tf.transpose(x, [2, 0, 1])  # [FEATURES, batch, STEPS]
+
+    def body(i, ta):
+        return i + 1, ta.write(i, tf.cumsum(columns[i], axis=1))
+
+    empty = tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False,
+                           clear_after_read=False)  # read twice: stack and concat
+    count, written = v1.while_loop(lambda i, ta: i < tf.shape(columns)[0], body,
+                                   [tf.constant(0), empty])
+    return {"x": x}, {"mapped": mapped, "stacked": written.stack(),
+                      "concatenated": written.concat(), "size": written.size() + count * 0}
+
+
 def _feature_columns(embedded):
     fc = v1.feature_column
     examples = v1.placeholder(tf.string, [None], name="examples")
@@ -66,12 +86,27 @@ def _feature_columns(embedded):
     return {"examples": examples}, {"net": fc.input_layer(parsed, columns)}
 
 
+def _linear_model():
+    fc = v1.feature_column
+    examples = v1.placeholder(tf.string, [None], name="examples")
+    age = fc.numeric_column("age", dtype=tf.float32)
+    ids = fc.categorical_column_with_identity("ids", 10)
+    columns = [age, fc.bucketized_column(age, [18.0, 30.0, 50.0]),
+               fc.categorical_column_with_hash_bucket("city", 20),
+               fc.weighted_categorical_column(ids, "ids_weight"),
+               fc.crossed_column(["city", ids], 30)]
+    parsed = v1.parse_example(examples, fc.make_parse_example_spec(columns))
+    return {"examples": examples}, {"logits": fc.linear_model(parsed, columns, units=2)}
+
+
 #: name -> (builder of (inputs, outputs) for a dtype, the dtypes to export)
 MODELS = {
     "dynamic_rnn": (dynamic_rnn, (tf.float32, tf.float64)),
     "bidirectional_rnn": (bidirectional_rnn, (tf.float32, tf.float64)),
+    "tensor_array_loops": (tensor_array_loops, (tf.float32, tf.float64)),
     "feature_columns": (lambda dtype: _feature_columns(False), (tf.float32,)),
     "feature_columns_embedded": (lambda dtype: _feature_columns(True), (tf.float32,)),
+    "linear_model": (lambda dtype: _linear_model(), (tf.float32,)),
 }
 
 

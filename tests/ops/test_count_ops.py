@@ -94,3 +94,51 @@ def test_bucketize(backend, dtype, boundaries, shape):
 def test_bucketize_compares_integers_as_float32(backend):
     x = np.asarray([16777217, 16777216, 16777215, 2**40 + 1], I64)
     conform("Bucketize", {"input": x}, {"boundaries": [16777217.0, 2.0**40]}, backend=backend)
+
+
+COUNT_LIMITS = [(-1, -1), (-1, 6), (-1, 3), (8, 6), (8, -1), (0, -1), (-1, 0)]
+
+
+@pytest.mark.parametrize("values", [[3, 1, 3, 0], [[3, 1, 3], [0, 0, 5]], [[1, 1, 2]],
+                                    np.zeros((2, 0)), [], [[3, -1]], np.zeros((1, 1, 1)), [7]])
+@pytest.mark.parametrize("minlength,maxlength", COUNT_LIMITS)
+@pytest.mark.parametrize("weighted,binary", [(False, False), (True, False), (False, True)])
+def test_dense_count_sparse_output(backend, values, minlength, maxlength, weighted, binary):
+    values = np.asarray(values, I64)
+    for index_dtype, weight_dtype in ((I64, F32), (I32, I64)):
+        weights = np.arange(values.size, dtype=weight_dtype).reshape(values.shape) + 1 \
+            if weighted else EMPTY[weight_dtype]
+        conform("DenseCountSparseOutput", {"values": values.astype(index_dtype),
+                                           "weights": weights},
+                {"binary_output": binary, "minlength": minlength, "maxlength": maxlength},
+                backend=backend)
+
+
+@pytest.mark.parametrize("indices,values,shape", [
+    ([[0, 0], [2, 1], [2, 3]], [3, 1, 1], [4, 5]), ([[0], [3]], [3, 1], [5]),
+    (np.zeros((0, 2)), [], [3, 2]), ([[0, 0], [5, 1]], [3, 1], [4, 5]),
+    ([[0, 0], [2, 1]], [3, -1], [4, 5]),
+])
+@pytest.mark.parametrize("minlength,maxlength", COUNT_LIMITS[:4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_count_sparse_output(backend, indices, values, shape, minlength, maxlength,
+                                    weighted):
+    values = np.asarray(values, I64)
+    weights = np.arange(values.size, dtype=F64) + 0.5 if weighted else EMPTY[F64]
+    conform("SparseCountSparseOutput", {"indices": np.asarray(indices, I64).reshape(-1, len(shape)),
+                                        "values": values, "dense_shape": np.asarray(shape, I64),
+                                        "weights": weights},
+            {"binary_output": False, "minlength": minlength, "maxlength": maxlength},
+            backend=backend)
+
+
+@pytest.mark.parametrize("splits,values", [([0, 2, 2, 3], [3, 1, 1]), ([0], []), ([0, 2], [3, -1]),
+                                           ([1, 2], [3, 1]), ([0, 1], [0])])
+@pytest.mark.parametrize("minlength,maxlength", COUNT_LIMITS[:4])
+@pytest.mark.parametrize("binary", [False, True])
+def test_ragged_count_sparse_output(backend, splits, values, minlength, maxlength, binary):
+    conform("RaggedCountSparseOutput", {"splits": np.asarray(splits, I64),
+                                        "values": np.asarray(values, I32),
+                                        "weights": EMPTY[F32]},
+            {"binary_output": binary, "minlength": minlength, "maxlength": maxlength},
+            backend=backend)

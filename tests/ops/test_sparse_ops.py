@@ -193,3 +193,72 @@ def test_sparse_cross_refuses_mismatched_batches(backend):
     conform("SparseCross", named, {"hashed_output": False, "num_buckets": 0, "hash_key": 0,
                                    "out_type": S, "internal_type": S}, backend=backend,
             our_attrs=list_attrs(named))
+
+
+# --- arithmetic -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("indices,shape", [
+    ([[0, 1], [2, 0], [2, 0], [1, 2]], [3, 3]), (np.zeros((0, 2)), [2, 3]), ([[0, 0]], [1, 1]),
+    ([[3, 0]], [3, 3]),
+])
+@pytest.mark.parametrize("adjoint_a", [False, True])
+@pytest.mark.parametrize("adjoint_b", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.complex64], ids=str)
+def test_sparse_tensor_dense_mat_mul(backend, indices, shape, adjoint_a, adjoint_b, dtype):
+    rng = np.random.default_rng(len(indices))
+    indices = np.asarray(indices, I64).reshape(-1, 2)
+    values = (rng.integers(-4, 5, indices.shape[0]) + (1j if dtype == np.complex64 else 0)
+              ).astype(dtype)
+    inner = shape[0] if adjoint_a else shape[1]
+    b = rng.integers(-3, 4, (2, inner) if adjoint_b else (inner, 2)).astype(dtype)
+    conform("SparseTensorDenseMatMul", {"a_indices": indices, "a_values": values,
+                                        "a_shape": np.asarray(shape, I64), "b": b},
+            {"adjoint_a": adjoint_a, "adjoint_b": adjoint_b}, backend=backend)
+
+
+SPARSE_3D = ([[0, 0, 1], [0, 2, 0], [1, 1, 1], [1, 1, 1]], [2, 3, 2])
+
+
+@pytest.mark.parametrize("axes", [[0], [1], [-1], [0, 2], [], [0, 1, 2], [3]])
+@pytest.mark.parametrize("keep_dims", [False, True])
+def test_sparse_reduce_sum(backend, axes, keep_dims):
+    indices, shape = SPARSE_3D
+    conform("SparseReduceSum", {"input_indices": np.asarray(indices, I64),
+                                "input_values": np.float32([1, 2, 3, 4]),
+                                "input_shape": np.asarray(shape, I64),
+                                "reduction_axes": np.asarray(axes, np.int32)},
+            {"keep_dims": keep_dims}, backend=backend)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+def test_sparse_concat(backend, dim):
+    a = ([[0, 1], [1, 0]], [1, 2], [2, 2])
+    b = ([[0, 0], [1, 1], [1, 2]], [3, 4, 5], [2, 3] if dim in (1, -1) else [2, 2])
+    if dim == 0:
+        b = ([[0, 0], [2, 1]], [3, 4], [3, 2])
+    named = {"indices": [np.asarray(a[0], I64), np.asarray(b[0], I64)],
+             "values": [np.float32(a[1]), np.float32(b[1])],
+             "shapes": [np.asarray(a[2], I64), np.asarray(b[2], I64)]}
+    conform("SparseConcat", named, {"concat_dim": dim}, backend=backend, our_attrs={"N": 2})
+
+
+@pytest.mark.parametrize("start,size", [([0, 0, 0], [1, 3, 2]), ([1, 1, 1], [5, 5, 5]),
+                                        ([0, 2, 0], [2, 0, 2]), ([2, 0, 0], [1, 1, 1]),
+                                        ([0, 0], [1, 1])])
+def test_sparse_slice(backend, start, size):
+    indices, shape = SPARSE_3D
+    conform("SparseSlice", {"indices": np.asarray(indices, I64), "values": strings(*"abcd"),
+                            "shape": np.asarray(shape, I64), "start": np.asarray(start, I64),
+                            "size": np.asarray(size, I64)}, backend=backend)
+
+
+@pytest.mark.parametrize("thresh", [0.0, 2.5])
+@pytest.mark.parametrize("b_shape", [[3, 3], [3, 4]])
+def test_sparse_add(backend, thresh, b_shape):
+    conform("SparseAdd", {"a_indices": np.asarray([[0, 1], [1, 1], [2, 0]], I64),
+                          "a_values": np.float32([1, 2, 3]), "a_shape": np.asarray([3, 3], I64),
+                          "b_indices": np.asarray([[0, 0], [1, 1], [2, 0], [2, 2]], I64),
+                          "b_values": np.float32([4, 1, -3, 5]),
+                          "b_shape": np.asarray(b_shape, I64), "thresh": np.float32(thresh)},
+            backend=backend)

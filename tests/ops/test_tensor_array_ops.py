@@ -26,6 +26,11 @@ def write(out, flow, index, value):
                                           "value": value, "flow_in": f"${flow}"}, {})
 
 
+def read(out, flow, index):
+    return ([out], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(index),
+                                         "flow_in": f"${flow}"}, {"dtype": F32})
+
+
 def test_write_read_gather_size(backend):
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
     steps = [
@@ -36,37 +41,19 @@ def test_write_read_gather_size(backend):
         # index 1 was never written: zeros of the (known) element shape
         (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.asarray([1, 2], I32),
                                         "flow_in": "$f2"}, {"dtype": F32}),
-        (["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(0), "flow_in": "$f2"},
-         {"dtype": F32}),
+        read("r", "f2", 0),
     ]
     ours, error = run_program(steps, backend)
     assert error is None and isinstance(ours["h"], TensorArray)
 
 
-def test_read_twice_is_refused_with_clear_after_read(backend):
-    steps = [
-        create(2),
-        write("f1", "f0", 0, np.float32([1, 2])),
-        (["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(0), "flow_in": "$f1"},
-         {"dtype": F32}),
-        (["r2"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(0), "flow_in": "$f1"},
-         {"dtype": F32}),
-    ]
+@pytest.mark.parametrize("clear_after_read", [True, False])
+def test_read_twice(backend, clear_after_read):
+    """A second read of an element is refused when the first read cleared it."""
+    steps = [create(2, clear_after_read=clear_after_read),
+             write("f1", "f0", 1, np.float32([1, 2])), read("r", "f1", 1), read("r2", "f1", 1)]
     _, error = run_program(steps, backend)
-    assert error is not None
-
-
-def test_read_twice_without_clear_after_read(backend):
-    steps = [
-        create(2, clear_after_read=False),
-        write("f1", "f0", 1, np.float32([1, 2])),
-        (["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1), "flow_in": "$f1"},
-         {"dtype": F32}),
-        (["r2"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1), "flow_in": "$f1"},
-         {"dtype": F32}),
-    ]
-    _, error = run_program(steps, backend)
-    assert error is None
+    assert (error is not None) == clear_after_read
 
 
 @pytest.mark.parametrize("case", ["write-twice", "out-of-range", "bad-dtype", "bad-shape",
@@ -83,8 +70,7 @@ def test_refusals(backend, case):
     elif case == "bad-shape":
         steps += [write("f1", "f0", 0, np.float32([1, 2, 3]))]
     else:
-        steps += [(["r"], "TensorArrayReadV3", {"handle": "$h", "index": np.int32(1),
-                                                "flow_in": "$f0"}, {"dtype": F32})]
+        steps += [read("r", "f0", 1)]
     _, error = run_program(steps, backend)
     assert error is not None
 
@@ -154,3 +140,58 @@ def test_close(backend):
     steps = [create(1), ([], "TensorArrayCloseV3", {"handle": "$h"}, {})]
     ours, error = run_program(steps, backend)
     assert error is None and ours["h"].closed
+
+
+@pytest.mark.parametrize("identical", [False, True])
+@pytest.mark.parametrize("then", ["gather", "read", "write-other-shape"])
+def test_identical_element_shapes_fix_the_shape_of_unwritten_elements(backend, identical, then):
+    steps = [create(3, identical_element_shapes=identical),
+             write("f1", "f0", 0, np.float32([1, 2]))]
+    if then == "gather":
+        steps.append((["g"], "TensorArrayGatherV3", {"handle": "$h",
+                                                     "indices": np.asarray([0, 1], I32),
+                                                     "flow_in": "$f1"}, {"dtype": F32}))
+    elif then == "read":
+        steps.append(read("r", "f1", 1))
+    else:
+        steps.append(write("f2", "f1", 2, np.float32([1, 2, 3])))
+    _, error = run_program(steps, backend)
+    assert (error is None) == (identical != (then == "write-other-shape"))
+
+
+@pytest.mark.parametrize("indices", [[0, 2], [0, 1]])
+def test_strings(backend, indices):
+    """Unwritten string elements cannot be read: TensorFlow has no string zeros."""
+    words = np.array([[b"a", b"bb"], [b"", b"c"]], object)
+    steps = [
+        create(3, np.dtype(object), element_shape=[2]),
+        (["f1"], "TensorArrayScatterV3", {"handle": "$h", "indices": np.asarray([2, 0], I32),
+                                          "value": words, "flow_in": "$f0"}, {}),
+        (["g"], "TensorArrayGatherV3", {"handle": "$h", "indices": np.asarray(indices, I32),
+                                        "flow_in": "$f1"}, {"dtype": np.dtype(object)}),
+    ]
+    assert (run_program(steps, backend)[1] is None) == (indices == [0, 2])
+
+
+def test_tensor_array_v2_runs_on_the_v3_kernels(backend):
+    """TensorFlow refuses TensorArrayV2 (removed at GraphDef version 26): no oracle, so the
+    V2 ops are checked to behave as the V3 ones compared above."""
+    pytest.importorskip(backend)
+    from sm_notebook.engine.context import KernelContext
+    from sm_notebook.engine.ops import registry
+
+    ctx = KernelContext(backend=backend)
+
+    def run(op, inputs, attrs=None):
+        return registry.get_kernel(op).fn(ctx, inputs, attrs or {})
+
+    (handle,) = run("TensorArrayV2", [ctx.asarray(np.int32(2))], {"dtype": F32})
+    value = ctx.asarray(np.float32([1, 2]))
+    (flow,) = run("TensorArrayWriteV2", [handle, ctx.asarray(np.int32(1)), value,
+                                         ctx.asarray(np.float32(0))])
+    (size,) = run("TensorArraySizeV2", [handle, flow])
+    (stacked,) = run("TensorArrayGatherV2", [handle, ctx.asarray(np.int32([1])), flow],
+                     {"dtype": F32})
+    assert int(ctx.to_numpy(size)) == 2
+    np.testing.assert_array_equal(ctx.to_numpy(stacked), [[1, 2]])
+    assert run("TensorArrayCloseV2", [handle]) == [] and handle.closed

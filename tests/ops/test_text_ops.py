@@ -35,3 +35,20 @@ def test_string_ngrams_refuses_width_zero(backend):
     conform("StringNGrams", {"data": WORDS, "data_splits": np.asarray([0, 7], np.int64)},
             {"separator": " ", "ngram_widths": [0], "left_pad": "", "right_pad": "",
              "pad_width": 0, "preserve_short_sequences": False}, backend=backend)
+
+
+@pytest.mark.parametrize("data", [
+    np.array([b"a", b"", b"hello world" * 9], object), np.array([[b"a", b"b"], [b"", b"c"]], object),
+    np.array([[[b"x"]], [[b"y"]]], object), np.zeros((0, 3), object),
+    np.arange(12, dtype=np.int32).reshape(3, 4), np.float64([[1.5, -0.0]]),
+    np.array([True, False]), np.zeros((2, 0), np.int64), np.arange(40, dtype=np.uint8),
+])
+def test_fingerprint(backend, data):
+    conform("Fingerprint", {"data": data, "method": np.asarray(b"farmhash64", object)},
+            backend=backend)
+
+
+@pytest.mark.parametrize("method,data", [(b"md5", np.array([b"a"], object)),
+                                         (b"farmhash64", np.array(b"a", object))])
+def test_fingerprint_refusals(backend, method, data):
+    conform("Fingerprint", {"data": data, "method": np.asarray(method, object)}, backend=backend)

@@ -151,3 +151,90 @@ def bucketize(ctx, inputs, attrs):
     found = xp.searchsorted(ctx.asarray(boundaries.astype(compare)), xp.reshape(keys, (-1,)),
                             side="right")
     return [xp.reshape(xp.astype(found, xp.int32), tuple(x.shape))]
+
+
+# --- counts as SparseTensors (tf.sparse.bincount, Keras CategoryEncoding(sparse=True)) -----
+
+
+def _sparse_counts(ctx, rows, values, nrows, weights_t, attrs, op):
+    """The (indices, values, dense_shape) SparseTensor of per-row value counts, each row's
+    values in increasing order; ``rows`` None for a 1-D input (no row dimension)."""
+    _non_negative(values, op)
+    weights_host = ctx.to_numpy(weights_t)
+    dtype = np.dtype(weights_host.dtype)
+    weights = None
+    if weights_host.size:
+        if weights_host.size != values.size:
+            raise SavedModelError(f"{op}: weights and data must have the same shape, got "
+                                  f"{weights_host.shape} and {values.shape}.")
+        weights = weights_host.reshape(-1)
+    minlength, maxlength = int(attrs.get("minlength", -1)), int(attrs.get("maxlength", -1))
+    one_row = rows is None
+    rows = np.zeros(values.size, np.int64) if one_row else rows
+    keep = values < maxlength if maxlength >= 0 else np.ones(values.size, bool)
+    rows, values = rows[keep], values[keep]
+    seen = int(values.max()) if values.size else 0
+    size = maxlength if maxlength >= 0 else max(seen + 1, minlength)
+    keys, inverse = np.unique(rows * (seen + 1) + values, return_inverse=True)
+    ctx.check_alloc((keys.size, 2), np.int64, op)
+    if attrs.get("binary_output", False):
+        sums = np.ones(keys.size, dtype)
+    else:
+        sums = np.zeros(keys.size, dtype)
+        np.add.at(sums, inverse.reshape(-1),
+                  dtype.type(1) if weights is None else weights[keep].astype(dtype, copy=False))
+    key_rows, key_values = keys // (seen + 1), keys % (seen + 1)
+    if one_row:
+        indices, shape = key_values.reshape(-1, 1), [size]
+    else:
+        indices, shape = np.stack([key_rows, key_values], axis=1), [nrows, size]
+    return [ctx.asarray(indices.astype(np.int64).reshape(-1, len(shape))), ctx.asarray(sums),
+            ctx.asarray(np.asarray(shape, np.int64))]
+
+
+@kernel("DenseCountSparseOutput")
+def dense_count_sparse_output(ctx, inputs, attrs):
+    op = "DenseCountSparseOutput"
+    values = ctx.to_numpy(inputs[0])
+    if values.ndim not in (1, 2):
+        raise SavedModelError(f"{op}: input must be a 1 or 2-dimensional tensor, got shape "
+                              f"{values.shape}.")
+    weights = ctx.to_numpy(inputs[1])
+    if weights.size and weights.shape != values.shape:
+        raise SavedModelError(f"{op}: weights and data must have the same shape, got "
+                              f"{weights.shape} and {values.shape}.")
+    rows = None if values.ndim == 1 else np.repeat(np.arange(values.shape[0]), values.shape[1])
+    return _sparse_counts(ctx, rows, values.reshape(-1).astype(np.int64),
+                          values.shape[0] if values.ndim == 2 else 1, inputs[1], attrs, op)
+
+
+@kernel("SparseCountSparseOutput")
+def sparse_count_sparse_output(ctx, inputs, attrs):
+    op = "SparseCountSparseOutput"
+    indices, values = ctx.to_numpy(inputs[0]).astype(np.int64), ctx.to_numpy(inputs[1])
+    shape = ctx.to_numpy(inputs[2]).astype(np.int64).reshape(-1)
+    if indices.ndim != 2 or values.ndim != 1 or indices.shape[0] != values.shape[0] \
+            or indices.shape[1] != shape.size or shape.size not in (1, 2):
+        raise SavedModelError(f"{op}: expected [N, rank] indices, [N] values and a rank 1 or 2 "
+                              f"dense_shape, got shapes {indices.shape}, {values.shape} and "
+                              f"{shape.tolist()}.")
+    bad = np.flatnonzero(np.any((indices < 0) | (indices >= shape), axis=1))
+    if bad.size:
+        raise SavedModelError(f"{op}: invalid index value at {int(bad[0])}: "
+                              f"{indices[bad[0]].tolist()} is not within the dense shape "
+                              f"{shape.tolist()}.")
+    rows = indices[:, 0] if shape.size == 2 else None
+    return _sparse_counts(ctx, rows, values.astype(np.int64),
+                          int(shape[0]) if shape.size == 2 else 1, inputs[3], attrs, op)
+
+
+@kernel("RaggedCountSparseOutput")
+def ragged_count_sparse_output(ctx, inputs, attrs):
+    op = "RaggedCountSparseOutput"
+    splits, values = ctx.to_numpy(inputs[0]).astype(np.int64), ctx.to_numpy(inputs[1])
+    if splits.size < 2:
+        raise SavedModelError(f"{op}: must provide at least 2 elements for the splits argument, "
+                              f"got {splits.size}.")
+    rows = row_ids(splits, values.size, op)
+    return _sparse_counts(ctx, rows, values.reshape(-1).astype(np.int64), splits.size - 1,
+                          inputs[2], attrs, op)

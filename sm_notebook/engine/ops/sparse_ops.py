@@ -64,8 +64,8 @@ def sparse_to_dense(ctx, inputs, attrs):
     if shape.ndim != 1 or indices.ndim > 2:
         raise SavedModelError(f"{op}: output_shape must be a vector and sparse_indices at most "
                               f"a matrix, got shapes {shape.shape} and {indices.shape}.")
-    indices = indices.reshape(-1, 1) if indices.ndim < 2 and shape.size == 1 else \
-        indices.reshape(-1, shape.size) if indices.ndim < 2 else indices
+    if indices.ndim < 2:  # TensorFlow: a scalar or vector holds 1-D indices
+        indices = indices.reshape(-1, 1)
     count = indices.shape[0]
     if indices.shape[1] != shape.size:
         raise SavedModelError(f"{op}: sparse_indices has {indices.shape[1]} columns but "
@@ -354,3 +354,160 @@ def sparse_cross_hashed(ctx, inputs, attrs):
             hashed = fingerprint_cat64(hashed, f)
         values.append(_bucket(hashed, buckets))
     return _sparse_result(ctx, indices, values, batch, widest, np.int64)
+
+
+# --- arithmetic on SparseTensors ------------------------------------------------------------
+
+
+def _sparse_tensor(ctx, indices_t, values_t, shape_t, op):
+    """(indices [N, rank] int64, values [N], dense shape [rank] int64) on the host, checked."""
+    shape = _host(ctx, shape_t).astype(np.int64)
+    values = _host(ctx, values_t)
+    if shape.ndim != 1 or values.ndim != 1:
+        raise SavedModelError(f"{op}: the dense shape and values must be vectors, got shapes "
+                              f"{shape.shape} and {values.shape}.")
+    indices = _matrix_indices(_host(ctx, indices_t), op, shape.size)
+    if indices.shape[0] != values.shape[0]:
+        raise SavedModelError(f"{op}: {indices.shape[0]} indices but {values.shape[0]} values.")
+    return indices, values, shape
+
+
+@kernel("SparseTensorDenseMatMul")
+def sparse_tensor_dense_mat_mul(ctx, inputs, attrs):
+    """product[i, :] += value * b[k, :] for each entry (i, k) of A, in entry order."""
+    op = "SparseTensorDenseMatMul"
+    indices, values, shape = _sparse_tensor(ctx, inputs[0], inputs[1], inputs[2], op)
+    b = _host(ctx, inputs[3])
+    if shape.size != 2 or b.ndim != 2:
+        raise SavedModelError(f"{op}: A and B must be matrices, got A of shape "
+                              f"{shape.tolist()} and B of shape {b.shape}.")
+    rows, cols = (indices[:, 1], indices[:, 0]) if attrs.get("adjoint_a") else \
+        (indices[:, 0], indices[:, 1])
+    out_rows, inner = (shape[1], shape[0]) if attrs.get("adjoint_a") else (shape[0], shape[1])
+    if attrs.get("adjoint_a"):
+        values = np.conj(values)
+    if attrs.get("adjoint_b"):
+        b = np.conj(b.T)
+    if b.shape[0] != inner:
+        raise SavedModelError(f"{op}: cannot multiply A and B because inner dimension does not "
+                              f"match: {inner} vs. {b.shape[0]}.")
+    bad = np.flatnonzero((rows < 0) | (rows >= out_rows) | (cols < 0) | (cols >= inner))
+    if bad.size:
+        raise SavedModelError(f"{op}: index {indices[bad[0]].tolist()} of A is out of bounds "
+                              f"of its shape {shape.tolist()}.")
+    ctx.check_alloc((int(out_rows), b.shape[1]), b.dtype, op)
+    out = np.zeros((int(out_rows), b.shape[1]), b.dtype)
+    np.add.at(out, rows, values[:, None].astype(b.dtype) * b[cols])
+    return [ctx.asarray(out)]
+
+
+@kernel("SparseReduceSum")
+def sparse_reduce_sum(ctx, inputs, attrs):
+    op = "SparseReduceSum"
+    indices, values, shape = _sparse_tensor(ctx, inputs[0], inputs[1], inputs[2], op)
+    axes = set()
+    for a in _host(ctx, inputs[3]).reshape(-1).tolist():
+        if not -shape.size <= a < shape.size:
+            raise SavedModelError(f"{op}: invalid reduction dimension {a}, for input with "
+                                  f"{shape.size} dimensions.")
+        axes.add(a % shape.size)
+    if indices.size and (np.any(indices < 0) or np.any(indices >= shape)):
+        raise SavedModelError(f"{op}: an index is out of bounds of the shape {shape.tolist()}.")
+    kept = [d for d in range(shape.size) if d not in axes]
+    out_shape = tuple(int(shape[d]) for d in kept)
+    ctx.check_alloc(out_shape, values.dtype, op)
+    out = np.zeros(int(np.prod(out_shape, dtype=np.int64)), values.dtype)
+    linear = np.ravel_multi_index(tuple(indices[:, d] for d in kept), out_shape) if kept else \
+        np.zeros(indices.shape[0], np.int64)
+    np.add.at(out, linear, values)
+    out = out.reshape(out_shape)
+    if attrs.get("keep_dims", False):
+        out = out.reshape(tuple(1 if d in axes else int(shape[d]) for d in range(shape.size)))
+    return [ctx.asarray(out)]
+
+
+def _sorted_entries(indices, values):
+    """Entries in row-major index order (a stable sort)."""
+    if indices.shape[0] < 2 or indices.shape[1] == 0:
+        return indices, values
+    order = np.lexsort(indices.T[::-1])
+    return indices[order], values[order]
+
+
+@kernel("SparseConcat")
+def sparse_concat(ctx, inputs, attrs):
+    op = "SparseConcat"
+    n = int(attrs["N"])
+    tensors = [_sparse_tensor(ctx, inputs[i], inputs[n + i], inputs[2 * n + i], op)
+               for i in range(n)]
+    rank = tensors[0][2].size
+    dim = int(attrs["concat_dim"])
+    if not -rank <= dim < rank:
+        raise SavedModelError(f"{op}: concat_dim {dim} is out of range for rank {rank}.")
+    dim %= rank
+    offset, parts = 0, []
+    for indices, values, shape in tensors:
+        if shape.size != rank or any(shape[d] != tensors[0][2][d] for d in range(rank) if d != dim):
+            raise SavedModelError(f"{op}: input shapes must match except along concat_dim "
+                                  f"{dim}: {tensors[0][2].tolist()} and {shape.tolist()}.")
+        moved = indices.copy()
+        moved[:, dim] += offset
+        parts.append((moved, values))
+        offset += int(shape[dim])
+    indices = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, rank), np.int64)
+    values = np.concatenate([p[1] for p in parts])
+    if dim != 0:  # only a concat along the first dimension keeps the entries in order
+        indices, values = _sorted_entries(indices, values)
+    shape = tensors[0][2].copy()
+    shape[dim] = offset
+    return [ctx.asarray(indices), _out(ctx, values), ctx.asarray(shape)]
+
+
+@kernel("SparseSlice")
+def sparse_slice(ctx, inputs, attrs):
+    op = "SparseSlice"
+    indices, values, shape = _sparse_tensor(ctx, inputs[0], inputs[1], inputs[2], op)
+    start = _host(ctx, inputs[3]).astype(np.int64).reshape(-1)
+    size = _host(ctx, inputs[4]).astype(np.int64).reshape(-1)
+    if start.size != shape.size or size.size != shape.size:
+        raise SavedModelError(f"{op}: start {start.tolist()} and size {size.tolist()} must have "
+                              f"one entry per dimension of shape {shape.tolist()}.")
+    end = np.minimum(start + size, shape)
+    keep = np.all((indices >= start) & (indices < end), axis=1) if indices.size else \
+        np.zeros(indices.shape[0], bool)
+    out_shape = np.maximum(end - start, 0)
+    return [ctx.asarray(indices[keep] - start), _out(ctx, values[keep]),
+            ctx.asarray(out_shape.astype(np.int64))]
+
+
+@kernel("SparseAdd")
+def sparse_add(ctx, inputs, attrs):
+    """The merge of two SparseTensors in index order; a sum of two entries at the same index
+    is kept when its magnitude is at least ``thresh``."""
+    op = "SparseAdd"
+    a_idx, a_val, a_shape = _sparse_tensor(ctx, inputs[0], inputs[1], inputs[2], op)
+    b_idx, b_val, b_shape = _sparse_tensor(ctx, inputs[3], inputs[4], inputs[5], op)
+    thresh = _host(ctx, inputs[6]).reshape(())
+    if a_shape.tolist() != b_shape.tolist():
+        raise SavedModelError(f"{op}: operands do not have the same shape: {a_shape.tolist()} "
+                              f"and {b_shape.tolist()}.")
+    merged, i, j = [], 0, 0
+    while i < len(a_idx) or j < len(b_idx):
+        a_key = tuple(a_idx[i]) if i < len(a_idx) else None
+        b_key = tuple(b_idx[j]) if j < len(b_idx) else None
+        if b_key is None or (a_key is not None and a_key < b_key):
+            merged.append((a_idx[i], a_val[i]))
+            i += 1
+        elif a_key is None or b_key < a_key:
+            merged.append((b_idx[j], b_val[j]))
+            j += 1
+        else:
+            total = a_val[i] + b_val[j]
+            if np.abs(total) >= thresh:
+                merged.append((a_idx[i], total))
+            i, j = i + 1, j + 1
+    out_idx = [index for index, _ in merged]
+    out_val = [value for _, value in merged]
+    indices = np.asarray(out_idx, np.int64).reshape(len(out_idx), a_shape.size)
+    values = np.asarray(out_val, a_val.dtype).reshape(len(out_val))
+    return [ctx.asarray(indices), ctx.asarray(values), ctx.asarray(a_shape.copy())]

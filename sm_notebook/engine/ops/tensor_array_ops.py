@@ -125,6 +125,9 @@ def _read(ctx, ta, index, op):
         raise ta.error(op, f"could not read index {index} twice because it was cleared after "
                            "a previous read (perhaps try setting clear_after_read = false?).")
     if value is None:
+        if ta.dtype == object:
+            raise ta.error(op, f"could not read from TensorArray index {index}: it was never "
+                               "written, and TensorFlow has no zeros of type string.")
         shape = ta.element_shape
         if shape is None or None in shape:
             raise ta.error(op, f"could not read from TensorArray index {index}: it was never "
@@ -149,22 +152,20 @@ def _check_dtype(ta, attrs, op):
                            f"TensorArray holds {ta.dtype.name}.")
 
 
-def _write_kernel(op):
-    @kernel(op)
-    def write(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        _write(ta, scalar(ctx, inputs[1], op, "index"), inputs[2], op)
-        return [_flow(ctx)]
-    return write
+@kernel("TensorArrayWriteV2", "TensorArrayWriteV3")
+def tensor_array_write(ctx, inputs, attrs):
+    op = "TensorArrayWrite"
+    ta = _array(inputs[0], op)
+    _write(ta, scalar(ctx, inputs[1], op, "index"), inputs[2], op)
+    return [_flow(ctx)]
 
 
-def _read_kernel(op):
-    @kernel(op)
-    def read(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        _check_dtype(ta, attrs, op)
-        return _read_many(ctx, ta, [scalar(ctx, inputs[1], op, "index")], op)
-    return read
+@kernel("TensorArrayReadV2", "TensorArrayReadV3")
+def tensor_array_read(ctx, inputs, attrs):
+    op = "TensorArrayRead"
+    ta = _array(inputs[0], op)
+    _check_dtype(ta, attrs, op)
+    return _read_many(ctx, ta, [scalar(ctx, inputs[1], op, "index")], op)
 
 
 def _stackable(ctx, ta, values, requested, op):
@@ -186,111 +187,94 @@ def _stackable(ctx, ta, values, requested, op):
     return (xp, values), first
 
 
-def _gather_kernel(op):
-    @kernel(op)
-    def gather(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        _check_dtype(ta, attrs, op)
-        indices = ints(ctx, inputs[1])
-        requested = attrs.get("element_shape")
-        values = _read_many(ctx, ta, indices, op)
-        stack, shape = _stackable(ctx, ta, values, requested, op)
-        ctx.check_alloc((len(indices),) + tuple(shape), ta.dtype, op)
-        if stack is None:
-            return [_zeros(ctx, (0,) + tuple(shape), ta.dtype)]
-        xp, values = stack
-        return [xp.stack(values, axis=0)]
-    return gather
+@kernel("TensorArrayGatherV2", "TensorArrayGatherV3")
+def tensor_array_gather(ctx, inputs, attrs):
+    op = "TensorArrayGather"
+    ta = _array(inputs[0], op)
+    _check_dtype(ta, attrs, op)
+    indices = ints(ctx, inputs[1])
+    requested = attrs.get("element_shape")
+    values = _read_many(ctx, ta, indices, op)
+    stack, shape = _stackable(ctx, ta, values, requested, op)
+    ctx.check_alloc((len(indices),) + tuple(shape), ta.dtype, op)
+    if stack is None:
+        return [_zeros(ctx, (0,) + tuple(shape), ta.dtype)]
+    xp, values = stack
+    return [xp.stack(values, axis=0)]
 
 
-def _scatter_kernel(op):
-    @kernel(op)
-    def scatter(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        indices, value = ints(ctx, inputs[1]), inputs[2]
-        if value.ndim < 1 or value.shape[0] != len(indices):
-            raise ta.error(op, f"expected len(indices) == values.shape[0], but saw "
-                               f"{len(indices)} vs. "
-                               f"{value.shape[0] if value.ndim else 'a scalar'}.")
-        for row, index in enumerate(indices):
-            _write(ta, index, value[row, ...], op)
-        return [_flow(ctx)]
-    return scatter
+@kernel("TensorArrayScatterV2", "TensorArrayScatterV3")
+def tensor_array_scatter(ctx, inputs, attrs):
+    op = "TensorArrayScatter"
+    ta = _array(inputs[0], op)
+    indices, value = ints(ctx, inputs[1]), inputs[2]
+    if value.ndim < 1 or value.shape[0] != len(indices):
+        raise ta.error(op, f"expected len(indices) == values.shape[0], but saw "
+                           f"{len(indices)} vs. "
+                           f"{value.shape[0] if value.ndim else 'a scalar'}.")
+    for row, index in enumerate(indices):
+        _write(ta, index, value[row, ...], op)
+    return [_flow(ctx)]
 
 
-def _size_kernel(op):
-    @kernel(op)
-    def size(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        return [ctx.asarray(np.asarray(len(ta.items), np.int32))]
-    return size
+@kernel("TensorArraySizeV2", "TensorArraySizeV3")
+def tensor_array_size(ctx, inputs, attrs):
+    op = "TensorArraySize"
+    ta = _array(inputs[0], op)
+    return [ctx.asarray(np.asarray(len(ta.items), np.int32))]
 
 
-def _concat_kernel(op):
-    @kernel(op)
-    def concat(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        _check_dtype(ta, attrs, op)
-        values = _read_many(ctx, ta, range(len(ta.items)), op)
-        for i, value in enumerate(values):
-            if value.ndim < 1:
-                raise ta.error(op, f"concat saw a scalar at index {i}; elements must be at "
-                                   "least vectors.")
-        lengths = np.asarray([v.shape[0] for v in values], np.int64)
-        if not values:
-            inner = attrs.get("element_shape_except0")
-            if inner is None or None in inner:
-                raise ta.error(op, f"concatenating zero elements, but the element shape "
-                                   f"except its first dimension {_label(inner)} is not fully "
-                                   "defined.")
-            return [_zeros(ctx, (0,) + tuple(inner), ta.dtype), ctx.asarray(lengths)]
-        xp = xp_of(ctx, *values)
-        values = [move_to(ctx, xp, v) for v in values]
-        rest = tuple(values[0].shape[1:])
-        for i, value in enumerate(values[1:], 1):
-            if tuple(value.shape[1:]) != rest:
-                raise ta.error(op, f"could not concatenate: element {i} has shape "
-                                   f"{_label(tuple(value.shape))} but element 0 has shape "
-                                   f"{_label(tuple(values[0].shape))}.")
-        ctx.check_alloc((int(lengths.sum()),) + rest, ta.dtype, op)
-        return [xp.concat(values, axis=0), ctx.asarray(lengths)]
-    return concat
+@kernel("TensorArrayConcatV2", "TensorArrayConcatV3")
+def tensor_array_concat(ctx, inputs, attrs):
+    op = "TensorArrayConcat"
+    ta = _array(inputs[0], op)
+    _check_dtype(ta, attrs, op)
+    values = _read_many(ctx, ta, range(len(ta.items)), op)
+    for i, value in enumerate(values):
+        if value.ndim < 1:
+            raise ta.error(op, f"concat saw a scalar at index {i}; elements must be at "
+                               "least vectors.")
+    lengths = np.asarray([v.shape[0] for v in values], np.int64)
+    if not values:
+        inner = attrs.get("element_shape_except0")
+        if inner is None or None in inner:
+            raise ta.error(op, f"concatenating zero elements, but the element shape "
+                               f"except its first dimension {_label(inner)} is not fully "
+                               "defined.")
+        return [_zeros(ctx, (0,) + tuple(inner), ta.dtype), ctx.asarray(lengths)]
+    xp = xp_of(ctx, *values)
+    values = [move_to(ctx, xp, v) for v in values]
+    rest = tuple(values[0].shape[1:])
+    for i, value in enumerate(values[1:], 1):
+        if tuple(value.shape[1:]) != rest:
+            raise ta.error(op, f"could not concatenate: element {i} has shape "
+                               f"{_label(tuple(value.shape))} but element 0 has shape "
+                               f"{_label(tuple(values[0].shape))}.")
+    ctx.check_alloc((int(lengths.sum()),) + rest, ta.dtype, op)
+    return [xp.concat(values, axis=0), ctx.asarray(lengths)]
 
 
-def _split_kernel(op):
-    @kernel(op)
-    def split(ctx, inputs, attrs):
-        ta = _array(inputs[0], op)
-        value, lengths = inputs[1], ints(ctx, inputs[2])
-        if value.ndim < 1 or any(n < 0 for n in lengths) or sum(lengths) != value.shape[0]:
-            raise ta.error(op, f"expected sum of lengths {lengths} to equal the first "
-                               f"dimension of the value of shape {tuple(value.shape)}.")
-        if len(ta.items) != len(lengths) and not (ta.dynamic_size and
-                                                  len(ta.items) < len(lengths)):
-            raise ta.error(op, f"expected lengths to be a vector of length {len(ta.items)} "
-                               f"but got {len(lengths)}.")
-        start = 0
-        for index, n in enumerate(lengths):
-            _write(ta, index, value[start:start + n, ...], op)
-            start += n
-        return [_flow(ctx)]
-    return split
+@kernel("TensorArraySplitV2", "TensorArraySplitV3")
+def tensor_array_split(ctx, inputs, attrs):
+    op = "TensorArraySplit"
+    ta = _array(inputs[0], op)
+    value, lengths = inputs[1], ints(ctx, inputs[2])
+    if value.ndim < 1 or any(n < 0 for n in lengths) or sum(lengths) != value.shape[0]:
+        raise ta.error(op, f"expected sum of lengths {lengths} to equal the first "
+                           f"dimension of the value of shape {tuple(value.shape)}.")
+    if len(ta.items) != len(lengths) and not (ta.dynamic_size and
+                                              len(ta.items) < len(lengths)):
+        raise ta.error(op, f"expected lengths to be a vector of length {len(ta.items)} "
+                           f"but got {len(lengths)}.")
+    start = 0
+    for index, n in enumerate(lengths):
+        _write(ta, index, value[start:start + n, ...], op)
+        start += n
+    return [_flow(ctx)]
 
 
-def _close_kernel(op):
-    @kernel(op)
-    def close(ctx, inputs, attrs):
-        _array(inputs[0], op).closed = True
-        return []
-    return close
-
-
-for _suffix in ("V2", "V3"):
-    _write_kernel(f"TensorArrayWrite{_suffix}")
-    _read_kernel(f"TensorArrayRead{_suffix}")
-    _gather_kernel(f"TensorArrayGather{_suffix}")
-    _scatter_kernel(f"TensorArrayScatter{_suffix}")
-    _size_kernel(f"TensorArraySize{_suffix}")
-    _concat_kernel(f"TensorArrayConcat{_suffix}")
-    _split_kernel(f"TensorArraySplit{_suffix}")
-    _close_kernel(f"TensorArrayClose{_suffix}")
+@kernel("TensorArrayCloseV2", "TensorArrayCloseV3")
+def tensor_array_close(ctx, inputs, attrs):
+    op = "TensorArrayClose"
+    _array(inputs[0], op).closed = True
+    return []

@@ -1,10 +1,11 @@
-"""StringNGrams: the n-grams of each row of a ragged string tensor (tf.strings.ngrams,
-Keras TextVectorization's ``ngrams``), on the host."""
+"""StringNGrams, the n-grams of each row of a ragged string tensor (tf.strings.ngrams,
+Keras TextVectorization's ``ngrams``), and Fingerprint (tf.fingerprint), on the host."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import SavedModelError
+from ...format.farmhash import fingerprint64
 from .registry import kernel
 
 
@@ -87,3 +88,36 @@ def string_ngrams(ctx, inputs, attrs):
     result = np.empty(len(grams), object)
     result[:] = grams
     return [result, np.asarray(out_splits, splits_t.dtype).reshape(splits_t.shape)]
+
+
+def _fingerprint_bytes(value: int) -> bytes:
+    return value.to_bytes(8, "little")
+
+
+@kernel("Fingerprint")
+def fingerprint(ctx, inputs, attrs):
+    """FarmHash Fingerprint64 of each row's bytes (little-endian values) as 8 uint8s; a row
+    of several strings is the fingerprint of its strings' fingerprints laid end to end."""
+    op = "Fingerprint"
+    data, method = np.asarray(inputs[0]), np.asarray(inputs[1])
+    if method.ndim != 0:
+        raise SavedModelError(f"{op}: `method` should be a scalar string, got shape "
+                              f"{method.shape}.")
+    name = method.reshape(-1)[0]
+    if (name.encode() if isinstance(name, str) else bytes(name)) != b"farmhash64":
+        raise SavedModelError(f"{op}: unsupported fingerprint method {name!r}; TensorFlow has "
+                              "only farmhash64.")
+    if data.ndim < 1:
+        raise SavedModelError(f"{op}: `data` should have at least one dimension, got a scalar.")
+    rows = data.shape[0]
+    flat = data.reshape(rows, -1) if rows else data.reshape(0, 0)
+    if data.dtype == object:
+        texts = [[v.encode() if isinstance(v, str) else bytes(v) for v in row] for row in flat]
+        blobs = [row[0] if len(row) == 1 else
+                 b"".join(_fingerprint_bytes(fingerprint64(v)) for v in row) for row in texts]
+    else:
+        little = np.ascontiguousarray(flat, dtype=flat.dtype.newbyteorder("<"))
+        blobs = [row.tobytes() for row in little]
+    out = np.frombuffer(b"".join(_fingerprint_bytes(fingerprint64(b)) for b in blobs),
+                        np.uint8).reshape(rows, 8)
+    return [out.copy()]
