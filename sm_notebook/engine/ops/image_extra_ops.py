@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ._numeric import astype, fail, host_ints, is_half, namespace, np_dtype, op_kernel, pad
+from .image_ops import resample_axis
 from .nn_ops import _window_slices, window_geometry
 
 _F = np.float32
@@ -180,9 +181,7 @@ def scale_and_translate(ctx, inputs, attrs):
         fail(op, "input images must have positive height and width")
     rows = scale_translate_weights(kernel_type, in_h, height, scale[0], translation[0], antialias)
     cols = scale_translate_weights(kernel_type, in_w, width, scale[1], translation[1], antialias)
-    channels_first = xp.permute_dims(astype(xp, images, _F), (0, 3, 1, 2))
-    out = xp.matmul(xp.matmul(xp.asarray(rows), channels_first), xp.asarray(np.ascontiguousarray(cols.T)))
-    return [xp.permute_dims(out, (0, 2, 3, 1))]
+    return [resample_axis(xp, resample_axis(xp, astype(xp, images, _F), 1, rows), 2, cols)]
 
 
 # --- Non-max suppression ---------------------------------------------------------------------
