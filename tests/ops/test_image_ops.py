@@ -258,3 +258,21 @@ def test_extract_image_patches(padding, backend):
                     compare_error("ExtractImagePatches", [images], attrs, backend=backend)
                 else:
                     compare("ExtractImagePatches", [images], attrs, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("pad_per_class", [False, True])
+@pytest.mark.parametrize("clip_boxes", [False, True])
+def test_combined_non_max_suppression(clip_boxes, pad_per_class, backend):
+    """Boxes per class (q = classes) or shared (q = 1), some outside [0, 1]; random scores
+    (no ties: TensorFlow's unstable sort leaves equal scores in unspecified order)."""
+    rng = np.random.default_rng(48)
+    attrs = {"pad_per_class": pad_per_class, "clip_boxes": clip_boxes}
+    for batch, boxes_n, classes, q in [(2, 20, 3, 3), (1, 20, 3, 1), (3, 1, 1, 1), (1, 0, 2, 1)]:
+        corner = rng.uniform(-0.2, 1.0, (batch, boxes_n, q, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(0, 0.5, corner.shape)], -1).astype(np.float32)
+        scores = rng.uniform(0, 1, (batch, boxes_n, classes)).astype(np.float32)
+        for per_class, total in [(4, 7), (2, 100), (10, 3)]:
+            compare("CombinedNonMaxSuppression",
+                    [boxes, scores, np.int32(per_class), np.int32(total), np.float32(0.4),
+                     np.float32(0.2)], attrs, backend=backend)

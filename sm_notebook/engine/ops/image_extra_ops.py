@@ -512,3 +512,52 @@ def extract_image_patches(ctx, inputs, attrs):
     if not taps:
         return [xp.zeros((batch, *outs, 0), dtype=images.dtype)]
     return [xp.concat(taps, axis=-1)]
+
+
+@op_kernel("CombinedNonMaxSuppression")
+def combined_non_max_suppression(ctx, inputs, attrs):
+    """Per image: hard NMS per class (boxes shared across classes when q = 1), then the
+    best ``max_total_size`` over all classes by score; boxes clipped to [0, 1] with
+    clip_boxes. Outputs are zero-padded. Equal scores are ordered by class then selection
+    (TensorFlow's unstable sort leaves their order unspecified)."""
+    op = "CombinedNonMaxSuppression"
+    boxes = np.asarray(ctx.to_numpy(inputs[0])).astype(_F)
+    scores = np.asarray(ctx.to_numpy(inputs[1])).astype(_F)
+    per_class = int(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0])
+    total = int(np.asarray(ctx.to_numpy(inputs[3])).reshape(-1)[0])
+    iou_threshold = _threshold(ctx, inputs[4], _F)
+    score_threshold = _threshold(ctx, inputs[5], _F)
+    if boxes.ndim != 4 or boxes.shape[-1] != 4:
+        fail(op, f"boxes must be 4-D [batch, num_boxes, q, 4], got shape {boxes.shape}")
+    if scores.ndim != 3 or scores.shape[:2] != boxes.shape[:2]:
+        fail(op, f"scores must be 3-D [batch, num_boxes, num_classes] matching boxes, got {scores.shape}")
+    batch, num_boxes, q, _ = boxes.shape
+    classes = scores.shape[2]
+    if q != 1 and q != classes:
+        fail(op, f"third dimension of boxes must be either 1 or {classes}, got {q}")
+    if per_class <= 0 or total <= 0:
+        fail(op, "max_size_per_class and max_total_size must be > 0")
+    if not 0 <= iou_threshold <= 1:
+        fail(op, "iou_threshold must be in [0, 1]")
+    detections = min(total, per_class * classes) if attrs.get("pad_per_class", False) else total
+    out_boxes = np.zeros((batch, detections, 4), _F)
+    out_scores = np.zeros((batch, detections), _F)
+    out_classes = np.zeros((batch, detections), _F)
+    valid = np.zeros(batch, np.int32)
+    for b in range(batch):
+        found = []  # (score, class, box)
+        for c in range(classes):
+            class_boxes = boxes[b, :, c if q > 1 else 0, :]
+            corners = _corners(class_boxes)
+            selected, _ = greedy_suppression(
+                scores[b, :, c], lambda i, others, corners=corners: _iou_with(corners, i, others),
+                min(per_class, num_boxes), iou_threshold, score_threshold)
+            found.extend((scores[b, i, c], c, class_boxes[i]) for i in selected)
+        found.sort(key=lambda item: -item[0])
+        found = found[:detections]
+        valid[b] = len(found)
+        for k, (score, c, box) in enumerate(found):
+            out_boxes[b, k] = np.clip(box, 0, 1) if attrs.get("clip_boxes", True) else box
+            out_scores[b, k] = score
+            out_classes[b, k] = c
+    return [out_boxes, out_scores, out_classes, valid]
