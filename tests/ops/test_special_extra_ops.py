@@ -75,3 +75,44 @@ def test_ndtri(dtype, backend):
         pytest.skip(f"TensorFlow's CPU build has no Ndtri kernel for {np.dtype(dtype).name}")
     for shape in [(p.size,), (0,), (1, 1)]:
         _check("Ndtri", p[:math.prod(shape)].reshape(shape), backend)
+
+
+def _incomplete_gamma_case(rng, dtype):
+    a = np.concatenate([rng.uniform(0.05, 40, 600), [0.5, 1, 1, 3, 1e-3, 200, 200]])
+    x = np.concatenate([rng.uniform(0, 50, 600), [0, 1, 0.999, 3, 2, 190, 210]])
+    edges_a = [0, -1, 1, 1, 1, np.inf, np.nan, 2, 0, np.inf, 3]
+    edges_x = [1, 1, 0, -1, np.inf, 1, 1, np.nan, 0, np.inf, 1e-30]
+    return (np.concatenate([a, edges_a]).astype(dtype), np.concatenate([x, edges_x]).astype(dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("op", ["Igamma", "Igammac"])
+def test_incomplete_gamma(op, dtype, backend):
+    """Edge values exactly (NaN, 0, 1 where TensorFlow gives them). Elsewhere the prefactor
+    exp(a log x - x - lgamma(a)) carries a relative error of about eps L, L = |a log x| + x +
+    |lgamma(a)| + 1, into the part computed by series or fraction, min(P, Q); 4 roundings of
+    it (log, product, sum, exp) plus 2 eps for the 1 - part are allowed."""
+    from math import lgamma
+
+    a, x = _incomplete_gamma_case(np.random.default_rng(49), dtype)
+    expected = tf_outputs(op, [a, x])[0]
+    ours = run_kernel(op, [a, x], backend=backend)[0]
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    wa, wx = a.astype(np.float64)[finite], x.astype(np.float64)[finite]
+    with np.errstate(all="ignore"):
+        size = np.abs(wa * np.log(wx)) + wx + np.abs([lgamma(v) if 0 < v < np.inf else 0 for v in wa]) + 1
+    size = np.where(np.isfinite(size), size, 1.0)
+    e = expected.astype(np.float64)[finite]
+    eps = float(np.finfo(dtype).eps)
+    bound = 4 * eps * size * np.minimum(e, 1 - e) + 2 * eps
+    error = np.abs(ours.astype(np.float64)[finite] - e)
+    assert np.all(error <= bound), f"{op} {np.dtype(dtype).name}: worst excess {np.max(error - bound)}"
+    for shape in [(0,), (2, 0)]:
+        assert run_kernel(op, [np.zeros(shape, dtype), np.zeros(shape, dtype)],
+                          backend=backend)[0].shape == shape
+    # broadcasting
+    compare_shapes = tf_outputs(op, [a[:3].reshape(3, 1), x[:4]])[0].shape
+    assert run_kernel(op, [a[:3].reshape(3, 1), x[:4]], backend=backend)[0].shape == compare_shapes
