@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness import BACKENDS, run_kernel
-from tf_call import BFLOAT16, tf_outputs, tf_supports
+from tf_call import BFLOAT16, compare_error, tf_outputs, tf_supports
 
 ERF_RELATIVE_ERROR = 1e-13
 TAIL_FACTOR = 1.2
@@ -116,3 +116,43 @@ def test_incomplete_gamma(op, dtype, backend):
     # broadcasting
     compare_shapes = tf_outputs(op, [a[:3].reshape(3, 1), x[:4]])[0].shape
     assert run_kernel(op, [a[:3].reshape(3, 1), x[:4]], backend=backend)[0].shape == compare_shapes
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_betainc(dtype, backend):
+    """Edge values exactly; elsewhere the front factor exp(a log x + b log(1 - x) + lgamma(a + b)
+    - lgamma(a) - lgamma(b)) carries a relative error of about eps L, L the sum of those terms'
+    magnitudes + 1, into the part computed by the continued fraction (I or 1 - I); 4 roundings
+    of it plus 2 eps for the 1 - part are allowed, as for Igamma."""
+    from math import lgamma
+
+    rng = np.random.default_rng(51)
+    a = np.concatenate([rng.uniform(0.05, 30, 500), [0, -1, 1, 1, 1, 1, np.inf, np.nan, 2, 1, 2, 1e-30, 3]])
+    b = np.concatenate([rng.uniform(0.05, 30, 500), [1, 1, 0, 1, 1, 1, 1, 1, np.inf, 2, 2, 1, 1e-30]])
+    x = np.concatenate([rng.uniform(0, 1, 500), [0.5, 0.5, 0.5, 0, 1, -0.1, 0.5, 0.5, 0.5, 1.1, np.nan, 0.5, 0.5]])
+    a, b, x = a.astype(dtype), b.astype(dtype), x.astype(dtype)
+    expected = tf_outputs("Betainc", [a, b, x])[0]
+    ours = run_kernel("Betainc", [a, b, x], backend=backend)[0]
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    wa, wb, wx = (v.astype(np.float64)[finite] for v in (a, b, x))
+
+    def log_gamma(values):
+        return np.abs([lgamma(v) if 0 < v < np.inf else 0.0 for v in values])
+
+    with np.errstate(all="ignore"):
+        size = (np.abs(wa * np.log(wx)) + np.abs(wb * np.log1p(-wx)) + log_gamma(wa + wb)
+                + log_gamma(wa) + log_gamma(wb) + 1)
+    size = np.where(np.isfinite(size), size, 1.0)
+    e = expected.astype(np.float64)[finite]
+    eps = float(np.finfo(dtype).eps)
+    bound = 4 * eps * size * np.minimum(e, 1 - e) + 2 * eps
+    error = np.abs(ours.astype(np.float64)[finite] - e)
+    assert np.all(error <= bound), f"Betainc {np.dtype(dtype).name}: worst excess {np.max(error - bound)}"
+    # scalars mix with tensors of one shape; other shapes are refused as TensorFlow refuses them
+    one = np.asarray(0.3, dtype)
+    assert run_kernel("Betainc", [a[:4].reshape(2, 2), one, one], backend=backend)[0].shape == (2, 2)
+    assert run_kernel("Betainc", [np.zeros((0, 2), dtype)] * 3, backend=backend)[0].shape == (0, 2)
+    compare_error("Betainc", [np.ones((2, 3), dtype), np.ones(3, dtype), one], backend=backend)
