@@ -156,3 +156,21 @@ def test_betainc(dtype, backend):
     assert run_kernel("Betainc", [a[:4].reshape(2, 2), one, one], backend=backend)[0].shape == (2, 2)
     assert run_kernel("Betainc", [np.zeros((0, 2), dtype)] * 3, backend=backend)[0].shape == (0, 2)
     compare_error("Betainc", [np.ones((2, 3), dtype), np.ones(3, dtype), one], backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("op", ["BesselI0e", "BesselI1e", "BesselI0", "BesselI1"])
+def test_bessel(op, dtype, backend):
+    """Both sides of the series/asymptotic switch at |x| = 30, overflow of the unscaled
+    functions, infinities and NaN; the elementwise tolerance of every special function
+    (float64 computation rounded to the dtype; TensorFlow's float32 Cephes is ~8 ulps off)."""
+    from tf_call import compare
+
+    x = np.concatenate([np.linspace(-50, 50, 801), [0, -0.0, 1e-30, 29.999, 30.0, 30.001, 700,
+                                                     800, np.inf, -np.inf, np.nan]]).astype(dtype)
+    if not tf_supports(op, [x]):
+        pytest.skip(f"TensorFlow's CPU build has no {op} kernel for {np.dtype(dtype).name}")
+    for shape in [(x.size,), (0,), (1, 1)]:
+        compare(op, [x[:math.prod(shape)].reshape(shape)], backend=backend)

@@ -253,3 +253,56 @@ def betainc(ctx, inputs, attrs):
     dtype = np_dtype(a.dtype)
     wide = [xp.broadcast_to(astype(xp, v, np.float64), shape) for v in (a, b, x)]
     return [astype(xp, _betainc(xp, *wide), dtype)]
+
+
+# --- Modified Bessel functions of the first kind, orders 0 and 1 -------------------------------
+
+_BESSEL_SERIES_UNTIL = 30.0  # |x| below: the power series (positive terms); above: asymptotic
+_BESSEL_SERIES_TERMS = 100
+_BESSEL_ASYMPTOTIC_TERMS = 30
+
+
+def _bessel_scaled(xp, x, order):
+    """exp(-|x|) I_order(|x|) for order 0 or 1 (float64): the power series
+    sum (x/2)^(2k + order) / (k! (k + order)!) below |x| = 30, else the asymptotic series
+    exp(-x) I_v(x) ~ sum_k (-1)^k prod_{j <= k}(4 v^2 - (2j - 1)^2) / (k! (8x)^k) / sqrt(2 pi x)."""
+    a = xp.abs(x)
+    small = a < _BESSEL_SERIES_UNTIL
+    s = xp.where(small, a, 1.0)
+    quarter_square = 0.25 * s * s
+    term = 0.5 * s if order else xp.ones_like(s)
+    total = term
+    for k in range(1, _BESSEL_SERIES_TERMS):
+        term = term * quarter_square / (k * (k + order))
+        total = total + term
+    series = total * xp.exp(-s)
+    big = xp.where(small, _BESSEL_SERIES_UNTIL, a)
+    mu = 4.0 * order * order
+    term = xp.ones_like(big)
+    total = term
+    for k in range(1, _BESSEL_ASYMPTOTIC_TERMS):
+        term = -term * (mu - (2 * k - 1) ** 2) / (k * 8.0 * big)
+        total = total + term
+    asymptotic = total / xp.sqrt(2.0 * math.pi * big)
+    result = xp.where(small, series, asymptotic)
+    result = xp.where(xp.isinf(a), 0.0, result)
+    return xp.where(x < 0, -result, result) if order else result
+
+
+def _bessel_kernel(op, order, scaled):
+    def compute(xp, x):
+        value = _bessel_scaled(xp, x, order)
+        return value if scaled else value * xp.exp(xp.abs(x))
+
+    @op_kernel(op)
+    def kernel(ctx, inputs, attrs):
+        return _apply(ctx, inputs, compute)
+    kernel.__name__ = op.lower()
+    kernel.__doc__ = (f"{'exp(-|x|) ' if scaled else ''}I_{order}(x), the modified Bessel function "
+                      f"of the first kind of order {order}.")
+    return kernel
+
+
+for _op, _order, _scaled in (("BesselI0e", 0, True), ("BesselI1e", 1, True),
+                             ("BesselI0", 0, False), ("BesselI1", 1, False)):
+    _bessel_kernel(_op, _order, _scaled)
