@@ -31,7 +31,12 @@ def _audio(dtype):
         inverse = tf.signal.inverse_stft(spectrogram, FRAME, STEP,
                                          window_fn=tf.signal.inverse_stft_window_fn(STEP))
         frames = tf.signal.frame(x, 64, 32, pad_end=True)
-        return {"log_mel": log_mel, "mfccs": mfccs, "inverse": inverse, "frames": frames}
+        mdct = tf.signal.mdct(x, 64)  # Kaiser-Bessel-derived window: BesselI0e
+        shifted = tf.signal.fftshift(magnitude, axes=-1)  # Roll
+        windowed = x[:, :32] * tf.signal.kaiser_window(32, dtype=dtype)
+        return {"log_mel": log_mel, "mfccs": mfccs, "inverse": inverse, "frames": frames,
+                "mdct": mdct, "shifted": shifted, "windowed": windowed,
+                "dct": tf.signal.idct(tf.signal.dct(frames, type=2), type=2)}
     return audio
 
 
