@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numeric import astype, fail, is_half, namespace, np_dtype, op_kernel
+from ._arrays import scalar
+from ._numeric import astype, fail, namespace, np_dtype, op_kernel, wide
 
 _LinAlgError = np.linalg.LinAlgError
 
@@ -41,9 +42,7 @@ def _hermitian_from_lower(xp, x):
 
 def _computed(xp, x):
     """(x in the precision computed in, its dtype to return): float16 goes through float32."""
-    if is_half(x):
-        return astype(xp, x, np.float32), x.dtype
-    return x, x.dtype
+    return wide(xp, x), x.dtype
 
 
 def _per_matrix(xp, x, factor):
@@ -308,7 +307,7 @@ def matrix_solve_ls(ctx, inputs, attrs):
     if tuple(matrix.shape[:-2]) != tuple(rhs.shape[:-2]) or matrix.shape[-2] != rhs.shape[-2]:
         fail(op, f"matrix and rhs must have matching batch shapes and row counts, got "
                  f"{tuple(matrix.shape)} and {tuple(rhs.shape)}")
-    l2 = float(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0])
+    l2 = float(scalar(ctx, inputs[2], op, "l2_regularizer"))
     m, n = matrix.shape[-2], matrix.shape[-1]
     batch = tuple(matrix.shape[:-2])
     if matrix.size == 0 or rhs.size == 0:
