@@ -77,6 +77,28 @@ def test_ndtri(dtype, backend):
         _check("Ndtri", p[:math.prod(shape)].reshape(shape), backend)
 
 
+def _log_gamma_size(values):
+    return np.abs([math.lgamma(v) if 0 < v < np.inf else 0.0 for v in values])
+
+
+def _check_regularized(op, inputs, backend, front_terms):
+    """NaN exactly where TensorFlow has NaN; elsewhere within 4 eps L min(P, 1 - P) + 2 eps of
+    TensorFlow, L = 1 + front_terms(*inputs) (the magnitudes of the log front factor's terms)."""
+    expected = tf_outputs(op, inputs)[0]
+    ours = run_kernel(op, inputs, backend=backend)[0]
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    with np.errstate(all="ignore"):
+        size = 1 + front_terms(*(v.astype(np.float64)[finite] for v in inputs))
+    size = np.where(np.isfinite(size), size, 1.0)
+    e = expected.astype(np.float64)[finite]
+    eps = float(np.finfo(expected.dtype).eps)
+    bound = 4 * eps * size * np.minimum(e, 1 - e) + 2 * eps
+    error = np.abs(ours.astype(np.float64)[finite] - e)
+    assert np.all(error <= bound), f"{op} {expected.dtype} on {backend}: worst excess {np.max(error - bound)}"
+
+
 def _incomplete_gamma_case(rng, dtype):
     a = np.concatenate([rng.uniform(0.05, 40, 600), [0.5, 1, 1, 3, 1e-3, 200, 200]])
     x = np.concatenate([rng.uniform(0, 50, 600), [0, 1, 0.999, 3, 2, 190, 210]])
@@ -93,23 +115,8 @@ def test_incomplete_gamma(op, dtype, backend):
     exp(a log x - x - lgamma(a)) carries a relative error of about eps L, L = |a log x| + x +
     |lgamma(a)| + 1, into the part computed by series or fraction, min(P, Q); 4 roundings of
     it (log, product, sum, exp) plus 2 eps for the 1 - part are allowed."""
-    from math import lgamma
-
     a, x = _incomplete_gamma_case(np.random.default_rng(49), dtype)
-    expected = tf_outputs(op, [a, x])[0]
-    ours = run_kernel(op, [a, x], backend=backend)[0]
-    assert ours.dtype == expected.dtype and ours.shape == expected.shape
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    finite = ~np.isnan(expected)
-    wa, wx = a.astype(np.float64)[finite], x.astype(np.float64)[finite]
-    with np.errstate(all="ignore"):
-        size = np.abs(wa * np.log(wx)) + wx + np.abs([lgamma(v) if 0 < v < np.inf else 0 for v in wa]) + 1
-    size = np.where(np.isfinite(size), size, 1.0)
-    e = expected.astype(np.float64)[finite]
-    eps = float(np.finfo(dtype).eps)
-    bound = 4 * eps * size * np.minimum(e, 1 - e) + 2 * eps
-    error = np.abs(ours.astype(np.float64)[finite] - e)
-    assert np.all(error <= bound), f"{op} {np.dtype(dtype).name}: worst excess {np.max(error - bound)}"
+    _check_regularized(op, [a, x], backend, lambda a, x: np.abs(a * np.log(x)) + x + _log_gamma_size(a))
     for shape in [(0,), (2, 0)]:
         assert run_kernel(op, [np.zeros(shape, dtype), np.zeros(shape, dtype)],
                           backend=backend)[0].shape == shape
@@ -125,32 +132,14 @@ def test_betainc(dtype, backend):
     - lgamma(a) - lgamma(b)) carries a relative error of about eps L, L the sum of those terms'
     magnitudes + 1, into the part computed by the continued fraction (I or 1 - I); 4 roundings
     of it plus 2 eps for the 1 - part are allowed, as for Igamma."""
-    from math import lgamma
-
     rng = np.random.default_rng(51)
     a = np.concatenate([rng.uniform(0.05, 30, 500), [0, -1, 1, 1, 1, 1, np.inf, np.nan, 2, 1, 2, 1e-30, 3]])
     b = np.concatenate([rng.uniform(0.05, 30, 500), [1, 1, 0, 1, 1, 1, 1, 1, np.inf, 2, 2, 1, 1e-30]])
     x = np.concatenate([rng.uniform(0, 1, 500), [0.5, 0.5, 0.5, 0, 1, -0.1, 0.5, 0.5, 0.5, 1.1, np.nan, 0.5, 0.5]])
     a, b, x = a.astype(dtype), b.astype(dtype), x.astype(dtype)
-    expected = tf_outputs("Betainc", [a, b, x])[0]
-    ours = run_kernel("Betainc", [a, b, x], backend=backend)[0]
-    assert ours.dtype == expected.dtype and ours.shape == expected.shape
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    finite = ~np.isnan(expected)
-    wa, wb, wx = (v.astype(np.float64)[finite] for v in (a, b, x))
-
-    def log_gamma(values):
-        return np.abs([lgamma(v) if 0 < v < np.inf else 0.0 for v in values])
-
-    with np.errstate(all="ignore"):
-        size = (np.abs(wa * np.log(wx)) + np.abs(wb * np.log1p(-wx)) + log_gamma(wa + wb)
-                + log_gamma(wa) + log_gamma(wb) + 1)
-    size = np.where(np.isfinite(size), size, 1.0)
-    e = expected.astype(np.float64)[finite]
-    eps = float(np.finfo(dtype).eps)
-    bound = 4 * eps * size * np.minimum(e, 1 - e) + 2 * eps
-    error = np.abs(ours.astype(np.float64)[finite] - e)
-    assert np.all(error <= bound), f"Betainc {np.dtype(dtype).name}: worst excess {np.max(error - bound)}"
+    _check_regularized("Betainc", [a, b, x], backend, lambda a, b, x: (
+        np.abs(a * np.log(x)) + np.abs(b * np.log1p(-x)) + _log_gamma_size(a + b)
+        + _log_gamma_size(a) + _log_gamma_size(b)))
     # scalars mix with tensors of one shape; other shapes are refused as TensorFlow refuses them
     one = np.asarray(0.3, dtype)
     assert run_kernel("Betainc", [a[:4].reshape(2, 2), one, one], backend=backend)[0].shape == (2, 2)
