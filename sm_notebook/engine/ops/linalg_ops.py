@@ -14,6 +14,8 @@ defined). float16 inputs (``MatrixInverse``, ``Qr``) are computed in float32.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._arrays import scalar
@@ -328,3 +330,56 @@ def matrix_solve_ls(ctx, inputs, attrs):
     solved = triangular_solve(xp, _adjoint(xp, factor), triangular_solve(xp, factor, target, True),
                               False)
     return [solved if overdetermined else xp.matmul(adjoint, solved)]
+
+
+
+_SQRT_ITERATIONS = 60
+
+
+def _denman_beavers(xp, a):
+    """Principal square root of one matrix: Y <- (mu Y + (mu Z)^-1) / 2, Z <- (mu Z +
+    (mu Y)^-1) / 2 from Y = A, Z = I, mu = |det Y det Z|^(-1 / 2n) (Higham, Functions of
+    Matrices, 6.28); one more step once the relative change is below sqrt(eps) (the
+    convergence is quadratic). None where it breaks down or does not settle."""
+    n = a.shape[-1]
+    settle = math.sqrt(float(np.finfo(np_dtype(a.dtype)).eps))
+    y, z = a, xp.eye(n, dtype=a.dtype)
+    closing = False
+    for _ in range(_SQRT_ITERATIONS):
+        try:
+            y_inv, z_inv = xp.linalg.inv(y), xp.linalg.inv(z)
+        except _LinAlgError:
+            return None
+        log_scale = -(float(xp.linalg.slogdet(y)[1]) + float(xp.linalg.slogdet(z)[1])) / (2 * n)
+        if not math.isfinite(log_scale):
+            return None
+        mu = math.exp(log_scale)
+        new_y = (mu * y + z_inv / mu) / 2
+        z = (mu * z + y_inv / mu) / 2
+        change = float(xp.linalg.matrix_norm(new_y - y))
+        y = new_y
+        if closing:
+            return y if bool(xp.all(xp.isfinite(y))) else None
+        closing = change <= settle * float(xp.linalg.matrix_norm(y))
+    return None
+
+
+@op_kernel("MatrixSquareRoot")
+def matrix_square_root(ctx, inputs, attrs):
+    """The principal square root of each matrix, by the Denman-Beavers iteration (the array
+    API has no Schur decomposition, which TensorFlow's Eigen kernel uses). Where there is none
+    in the dtype (a singular matrix, a real matrix with a negative eigenvalue: the iteration
+    breaks down or does not settle) the result is NaN, as TensorFlow's real kernels give."""
+    op = "MatrixSquareRoot"
+    xp, (a,) = namespace(ctx, inputs[0])
+    _matrices(op, a)
+    if a.size == 0:
+        return [xp.zeros(a.shape, dtype=a.dtype)]
+    n = a.shape[-1]
+    flat = xp.reshape(a, (-1, n, n))
+    missing = xp.full((n, n), float("nan"), dtype=a.dtype)
+    roots = []
+    for i in range(flat.shape[0]):
+        root = _denman_beavers(xp, flat[i, ...])
+        roots.append(missing if root is None else root)
+    return [xp.reshape(xp.stack(roots), a.shape)]
