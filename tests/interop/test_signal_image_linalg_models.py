@@ -51,7 +51,8 @@ def _linalg(dtype):
                 "solve": tf.linalg.solve(spd, a), "qr": tf.matmul(q, r) + tf.abs(r),
                 "tri": tf.linalg.triangular_solve(chol, a), "logdet": logdet * sign,
                 "eigenvalues": tf.linalg.eigvalsh(spd), "singular": tf.linalg.svd(a, compute_uv=False),
-                "lu": lu, "perm": perm}
+                "lu": lu, "perm": perm, "sqrtm": tf.linalg.sqrtm(spd),
+                "lstsq": tf.linalg.lstsq(a, spd, l2_regularizer=0.1)}
     return linalg
 
 
