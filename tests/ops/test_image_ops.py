@@ -119,15 +119,23 @@ def test_crop_and_resize(method, backend):
 
 SAMPLING_KERNELS = ["lanczos1", "lanczos3", "lanczos5", "gaussian", "box", "triangle",
                     "keyscubic", "mitchellcubic"]
+KERNEL_RADIUS = {"lanczos1": 1, "lanczos3": 3, "lanczos5": 5, "gaussian": 1.5, "box": 1,
+                 "triangle": 1, "keyscubic": 2, "mitchellcubic": 2}
+
+
+def _resample_roundings(kernel_type, scale, antialias):
+    """Roundings in a separable resampling: each output sums at most 2 ceil(radius *
+    max(1/scale, 1)) + 1 inputs per axis, one rounding per term and two per weight, plus 4."""
+    reach = [2 * int(np.ceil(KERNEL_RADIUS[kernel_type] * (max(1 / s, 1) if antialias else 1))) + 1
+             for s in scale]
+    return 2 * (reach[0] + reach[1]) + 4
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("antialias", [True, False])
 @pytest.mark.parametrize("kernel_type", SAMPLING_KERNELS)
 def test_scale_and_translate(kernel_type, antialias, backend):
-    """Down- and upscaling with and without translation. Each output is a normalized weighted
-    sum of at most 2 ceil(radius * max(1/scale, 1)) + 1 inputs per axis; the bound counts one
-    rounding per term and per weight (and the weights' own rounding: 2 per weight)."""
+    """Down- and upscaling with and without translation, within _resample_roundings."""
     rng = np.random.default_rng(43)
     for dtype in [np.float32, np.uint8, np.float64]:
         images = random(rng, (2, 6, 7, 2), dtype, 0, 5)
@@ -135,10 +143,7 @@ def test_scale_and_translate(kernel_type, antialias, backend):
                                          ((11, 13), (2.2, 2.1), (0.3, -0.5)),
                                          ((1, 1), (0.1, 0.2), (0.0, 0.0)),
                                          ((6, 7), (1.0, 1.0), (2.5, -9.0))]:
-            radius = {"lanczos1": 1, "lanczos5": 5, "gaussian": 1.5, "box": 1,
-                      "triangle": 1}.get(kernel_type, 3 if kernel_type == "lanczos3" else 2)
-            reach = [2 * int(np.ceil(radius * (max(1 / s, 1) if antialias else 1))) + 1 for s in scale]
-            roundings = 2 * (reach[0] + reach[1]) + 4
+            roundings = _resample_roundings(kernel_type, scale, antialias)
             _bounded("ScaleAndTranslate", [images, np.array(size, np.int32),
                                            np.array(scale, np.float32), np.array(translation, np.float32)],
                      {"kernel_type": kernel_type, "antialias": antialias}, backend, roundings)
@@ -162,7 +167,8 @@ def test_scale_and_translate_lowering_of_tf_image_resize():
         ours = run_kernel("ScaleAndTranslate", [images, np.array([4, 6], np.int32), scale,
                                                 np.zeros(2, np.float32)],
                           {"kernel_type": kernel_type, "antialias": antialias})[0]
-        np.testing.assert_allclose(ours, expected, rtol=0, atol=64 * F32_EPS)
+        roundings = _resample_roundings(kernel_type, scale, antialias)
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=roundings * F32_EPS)  # |x| < 1
 
 
 def _boxes(rng, n):
