@@ -282,3 +282,28 @@ def test_combined_non_max_suppression(clip_boxes, pad_per_class, backend):
             compare("CombinedNonMaxSuppression",
                     [boxes, scores, np.int32(per_class), np.int32(total), np.float32(0.4),
                      np.float32(0.2)], attrs, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_image_extra_refusals(backend):
+    """Requests TensorFlow refuses are refused with a SavedModelError."""
+    boxes = np.array([[0, 0, 1, 1], [0, 0, 0.5, 0.5]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    compare_error("NonMaxSuppressionV3", [boxes, scores, np.int32(2), np.float32(1.5), np.float32(0)],
+                  backend=backend)
+    compare_error("NonMaxSuppressionV3", [boxes, scores[:1], np.int32(2), np.float32(0.5), np.float32(0)],
+                  backend=backend)
+    compare_error("NonMaxSuppressionV3", [boxes, scores, np.array([2, 2], np.int32), np.float32(0.5),
+                                          np.float32(0)], backend=backend)
+    images = np.ones((1, 4, 4, 3), np.float32)
+    compare_error("ScaleAndTranslate", [images, np.array([0, 2], np.int32), np.ones(2, np.float32),
+                                        np.zeros(2, np.float32)], backend=backend)
+    compare_error("CropAndResize", [images, boxes, np.zeros(2, np.int32), np.array([0, 2], np.int32)],
+                  backend=backend)
+    compare_error("CropAndResize", [images, boxes, np.zeros(1, np.int32), np.array([2, 2], np.int32)],
+                  backend=backend)
+    compare_error("AdjustHue", [np.ones((1, 4, 4, 2), np.float32), np.float32(0.1)], backend=backend)
+    compare_error("RGBToHSV", [np.ones((4, 2), np.float32)], backend=backend)
+    compare_error("ExtractImagePatches", [images], {"ksizes": [2, 1, 1, 1], "strides": [1, 1, 1, 1],
+                                                    "rates": [1, 1, 1, 1], "padding": "VALID"},
+                  backend=backend)

@@ -443,3 +443,14 @@ def test_matrix_square_root(dtype, backend):
             ours, expected = _both("MatrixSquareRoot", [no_root.astype(dtype)], {}, backend)
             assert np.isnan(ours[0]).all() and np.isnan(expected[0]).all()
     _empty("MatrixSquareRoot", dtype, {}, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_linalg_shape_refusals(backend):
+    compare_error("Qr", [np.ones(3)], backend=backend)
+    compare_error("Svd", [np.ones(3)], backend=backend)
+    compare_error("MatrixDeterminant", [np.ones((2, 3))], backend=backend)
+    compare_error("SelfAdjointEigV2", [np.ones((2, 3))], backend=backend)
+    compare_error("MatrixTriangularSolve", [np.eye(3), np.ones((2, 1))], backend=backend)
+    compare_error("MatrixTriangularSolve", [np.ones((2, 3, 3)), np.ones((4, 3, 1))], backend=backend)
+    compare_error("MatrixSolveLs", [np.ones((3, 2)), np.ones((2, 1)), np.float64(0)], backend=backend)
