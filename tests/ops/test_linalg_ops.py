@@ -454,3 +454,33 @@ def test_linalg_shape_refusals(backend):
     compare_error("MatrixTriangularSolve", [np.eye(3), np.ones((2, 1))], backend=backend)
     compare_error("MatrixTriangularSolve", [np.ones((2, 3, 3)), np.ones((4, 3, 1))], backend=backend)
     compare_error("MatrixSolveLs", [np.ones((3, 2)), np.ones((2, 1)), np.float64(0)], backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("partial_pivoting", [True, False])
+def test_tridiagonal_solve(partial_pivoting, dtype, backend):
+    """Within the solve bound 3 m eps kappa(A) ||x|| (diagonally dominant systems, so that
+    elimination without pivoting is stable too); a singular system, and without pivoting a
+    zero pivot, gives NaN (TensorFlow's complex kernels: zeros, see EXCLUSIONS.md)."""
+    rng = np.random.default_rng(92)
+    attrs = {"partial_pivoting": partial_pivoting}
+    for batch in BATCHES:
+        for m in (1, 2, 6):
+            diagonals = _random(rng, batch + (3, m), dtype)
+            diagonals[..., 1, :] += 4  # diagonally dominant
+            rhs = _random(rng, batch + (m, 2), dtype)
+            ours, expected = _both("TridiagonalSolve", [diagonals, rhs], attrs, backend)
+            w = _wide(diagonals)
+            dense = (np.eye(m) * w[..., 1, None, :]).astype(w.dtype)
+            dense = dense + np.eye(m, k=1) * w[..., 0, :, None] + np.eye(m, k=-1) * w[..., 2, :, None]
+            reference = np.linalg.solve(dense, _wide(rhs))
+            bound = 3 * m * _eps(dtype) * _cond(dense) * _norm(reference)
+            _close("TridiagonalSolve", ours[0], expected[0], reference, bound, backend)
+    singular = np.stack([np.zeros((3, 3)), np.ones((3, 3))]).astype(dtype)
+    ours, expected = _both("TridiagonalSolve", [singular, np.ones((2, 3, 1), dtype)], attrs, backend)
+    if np.dtype(dtype).kind == "f":
+        np.testing.assert_array_equal(np.isnan(ours[0]), np.isnan(expected[0]))
+    assert np.isnan(ours[0][0]).all()
+    _both("TridiagonalSolve", [np.zeros((2, 3, 0), dtype), np.zeros((2, 0, 3), dtype)], attrs, backend)
+    compare_error("TridiagonalSolve", [np.ones((2, 4), dtype), np.ones((4, 1), dtype)], backend=backend)

@@ -383,3 +383,69 @@ def matrix_square_root(ctx, inputs, attrs):
         root = _denman_beavers(xp, flat[i, ...])
         roots.append(missing if root is None else root)
     return [xp.reshape(xp.stack(roots), a.shape)]
+
+
+@op_kernel("TridiagonalSolve")
+def tridiagonal_solve(ctx, inputs, attrs):
+    """Solve tridiagonal systems given as [..., 3, M] diagonals (superdiagonal, diagonal,
+    subdiagonal; the super's last and the sub's first entries unused). With partial_pivoting
+    (the default) by a dense solve with partial pivoting (the array API has no banded solver);
+    without, by the Thomas algorithm, as TensorFlow, so that a zero pivot gives NaN even for an
+    invertible matrix. A singular system gives NaN, as TensorFlow's real kernels give;
+    ``perturb_singular`` is refused."""
+    op = "TridiagonalSolve"
+    xp, (diagonals, rhs) = namespace(ctx, inputs[0], inputs[1])
+    if diagonals.ndim < 2 or diagonals.shape[-2] != 3:
+        fail(op, f"diagonals must have shape [..., 3, M], got {tuple(diagonals.shape)}")
+    if rhs.ndim < 2 or tuple(rhs.shape[:-2]) != tuple(diagonals.shape[:-2]) \
+            or rhs.shape[-2] != diagonals.shape[-1]:
+        fail(op, f"rhs must have shape [..., M, K] matching diagonals {tuple(diagonals.shape)}, "
+                 f"got {tuple(rhs.shape)}")
+    if attrs.get("perturb_singular", False):
+        fail(op, "perturb_singular=True is not supported (it perturbs zero pivots of TensorFlow's "
+                 "own elimination order, which a dense solve does not reproduce)")
+    m = diagonals.shape[-1]
+    if diagonals.size == 0 or rhs.size == 0:
+        return [xp.zeros(rhs.shape, dtype=rhs.dtype)]
+    if not attrs.get("partial_pivoting", True):
+        return [_thomas(xp, diagonals, rhs)]
+    ctx.check_alloc(list(diagonals.shape[:-2]) + [m, m], np_dtype(diagonals.dtype), op)
+    eye = xp.eye(m, dtype=diagonals.dtype)
+    upper, middle, lower = (xp.expand_dims(diagonals[..., i, :], axis=-2) for i in range(3))
+    # matrix[i, j]: diagonal at j == i, superdiagonal[i] at j == i + 1, subdiagonal[i] at j == i - 1
+    dense = (eye * middle + xp.eye(m, k=1, dtype=diagonals.dtype) * xp.matrix_transpose(upper)
+             + xp.eye(m, k=-1, dtype=diagonals.dtype) * xp.matrix_transpose(lower))
+    try:
+        return [xp.linalg.solve(dense, rhs)]
+    except _LinAlgError:
+        flat_a = xp.reshape(dense, (-1, m, m))
+        flat_b = xp.reshape(rhs, (-1, m, rhs.shape[-1]))
+        solved = []
+        for i in range(flat_a.shape[0]):
+            try:
+                solved.append(xp.linalg.solve(flat_a[i, ...], flat_b[i, ...]))
+            except _LinAlgError:
+                solved.append(xp.full(tuple(flat_b.shape[1:]), float("nan"), dtype=rhs.dtype))
+        return [xp.reshape(xp.stack(solved), rhs.shape)]
+
+
+def _thomas(xp, diagonals, rhs):
+    """Tridiagonal elimination without pivoting, batched; NaN for a system with a zero pivot."""
+    m = diagonals.shape[-1]
+    upper, middle, lower = (xp.expand_dims(diagonals[..., i, :], axis=-1) for i in range(3))
+    ratios, values = [], []
+    pivot = middle[..., 0:1, :]
+    failed = pivot == 0
+    ratios.append(upper[..., 0:1, :] / pivot)
+    values.append(rhs[..., 0:1, :] / pivot)
+    for i in range(1, m):
+        pivot = middle[..., i:i + 1, :] - lower[..., i:i + 1, :] * ratios[-1]
+        failed = failed | (pivot == 0)
+        ratios.append(upper[..., i:i + 1, :] / pivot)
+        values.append((rhs[..., i:i + 1, :] - lower[..., i:i + 1, :] * values[-1]) / pivot)
+    solved = [values[-1]]
+    for i in range(m - 2, -1, -1):
+        solved.append(values[i] - ratios[i] * solved[-1])
+    result = xp.concat(solved[::-1], axis=-2)
+    failed = xp.any(failed, axis=(-2, -1), keepdims=True)
+    return xp.where(failed, xp.full(result.shape, float("nan"), dtype=result.dtype), result)
