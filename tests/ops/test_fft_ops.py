@@ -157,3 +157,24 @@ def test_zero_fft_length_is_refused():
 
 
 assert tf  # TensorFlow is the oracle (skips the module without it)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.complex64, np.bool_],
+                         ids=lambda d: np.dtype(d).name)
+def test_roll(dtype, backend):
+    """Roll (tf.signal.fftshift): scalar and vector shifts, negative axes, an axis named twice,
+    shifts beyond the length, empty and size-1 dimensions."""
+    from tf_call import compare
+
+    for shape in [(2, 3, 4), (1, 5), (0, 3), (4,)]:
+        x = np.arange(math.prod(shape)).reshape(shape).astype(dtype)
+        cases = [(1, 0), ([1, -2], [-1, -1]), ([7, 3], [0, -1]), (0, 0)]
+        for shift, axis in cases:
+            if any(not -len(shape) <= a < len(shape) for a in np.atleast_1d(axis)):
+                continue
+            compare("Roll", [x, np.array(shift, np.int32), np.array(axis, np.int32)], backend=backend)
+    compare_error("Roll", [np.ones((2, 2), dtype), np.array([1, 1], np.int32), np.array([0], np.int32)],
+                  backend=backend)
+    compare_error("Roll", [np.ones((2, 2), dtype), np.array(1, np.int32), np.array(2, np.int32)],
+                  backend=backend)

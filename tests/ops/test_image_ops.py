@@ -119,15 +119,23 @@ def test_crop_and_resize(method, backend):
 
 SAMPLING_KERNELS = ["lanczos1", "lanczos3", "lanczos5", "gaussian", "box", "triangle",
                     "keyscubic", "mitchellcubic"]
+KERNEL_RADIUS = {"lanczos1": 1, "lanczos3": 3, "lanczos5": 5, "gaussian": 1.5, "box": 1,
+                 "triangle": 1, "keyscubic": 2, "mitchellcubic": 2}
+
+
+def _resample_roundings(kernel_type, scale, antialias):
+    """Roundings in a separable resampling: each output sums at most 2 ceil(radius *
+    max(1/scale, 1)) + 1 inputs per axis, one rounding per term and two per weight, plus 4."""
+    reach = [2 * int(np.ceil(KERNEL_RADIUS[kernel_type] * (max(1 / s, 1) if antialias else 1))) + 1
+             for s in scale]
+    return 2 * (reach[0] + reach[1]) + 4
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("antialias", [True, False])
 @pytest.mark.parametrize("kernel_type", SAMPLING_KERNELS)
 def test_scale_and_translate(kernel_type, antialias, backend):
-    """Down- and upscaling with and without translation. Each output is a normalized weighted
-    sum of at most 2 ceil(radius * max(1/scale, 1)) + 1 inputs per axis; the bound counts one
-    rounding per term and per weight (and the weights' own rounding: 2 per weight)."""
+    """Down- and upscaling with and without translation, within _resample_roundings."""
     rng = np.random.default_rng(43)
     for dtype in [np.float32, np.uint8, np.float64]:
         images = random(rng, (2, 6, 7, 2), dtype, 0, 5)
@@ -135,10 +143,7 @@ def test_scale_and_translate(kernel_type, antialias, backend):
                                          ((11, 13), (2.2, 2.1), (0.3, -0.5)),
                                          ((1, 1), (0.1, 0.2), (0.0, 0.0)),
                                          ((6, 7), (1.0, 1.0), (2.5, -9.0))]:
-            radius = {"lanczos1": 1, "lanczos5": 5, "gaussian": 1.5, "box": 1,
-                      "triangle": 1}.get(kernel_type, 3 if kernel_type == "lanczos3" else 2)
-            reach = [2 * int(np.ceil(radius * (max(1 / s, 1) if antialias else 1))) + 1 for s in scale]
-            roundings = 2 * (reach[0] + reach[1]) + 4
+            roundings = _resample_roundings(kernel_type, scale, antialias)
             _bounded("ScaleAndTranslate", [images, np.array(size, np.int32),
                                            np.array(scale, np.float32), np.array(translation, np.float32)],
                      {"kernel_type": kernel_type, "antialias": antialias}, backend, roundings)
@@ -162,7 +167,8 @@ def test_scale_and_translate_lowering_of_tf_image_resize():
         ours = run_kernel("ScaleAndTranslate", [images, np.array([4, 6], np.int32), scale,
                                                 np.zeros(2, np.float32)],
                           {"kernel_type": kernel_type, "antialias": antialias})[0]
-        np.testing.assert_allclose(ours, expected, rtol=0, atol=64 * F32_EPS)
+        roundings = _resample_roundings(kernel_type, scale, antialias)
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=roundings * F32_EPS)  # |x| < 1
 
 
 def _boxes(rng, n):
@@ -258,3 +264,46 @@ def test_extract_image_patches(padding, backend):
                     compare_error("ExtractImagePatches", [images], attrs, backend=backend)
                 else:
                     compare("ExtractImagePatches", [images], attrs, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("pad_per_class", [False, True])
+@pytest.mark.parametrize("clip_boxes", [False, True])
+def test_combined_non_max_suppression(clip_boxes, pad_per_class, backend):
+    """Boxes per class (q = classes) or shared (q = 1), some outside [0, 1]; random scores
+    (no ties: TensorFlow's unstable sort leaves equal scores in unspecified order)."""
+    rng = np.random.default_rng(48)
+    attrs = {"pad_per_class": pad_per_class, "clip_boxes": clip_boxes}
+    for batch, boxes_n, classes, q in [(2, 20, 3, 3), (1, 20, 3, 1), (3, 1, 1, 1), (1, 0, 2, 1)]:
+        corner = rng.uniform(-0.2, 1.0, (batch, boxes_n, q, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(0, 0.5, corner.shape)], -1).astype(np.float32)
+        scores = rng.uniform(0, 1, (batch, boxes_n, classes)).astype(np.float32)
+        for per_class, total in [(4, 7), (2, 100), (10, 3)]:
+            compare("CombinedNonMaxSuppression",
+                    [boxes, scores, np.int32(per_class), np.int32(total), np.float32(0.4),
+                     np.float32(0.2)], attrs, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_image_extra_refusals(backend):
+    """Requests TensorFlow refuses are refused with a SavedModelError."""
+    boxes = np.array([[0, 0, 1, 1], [0, 0, 0.5, 0.5]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    compare_error("NonMaxSuppressionV3", [boxes, scores, np.int32(2), np.float32(1.5), np.float32(0)],
+                  backend=backend)
+    compare_error("NonMaxSuppressionV3", [boxes, scores[:1], np.int32(2), np.float32(0.5), np.float32(0)],
+                  backend=backend)
+    compare_error("NonMaxSuppressionV3", [boxes, scores, np.array([2, 2], np.int32), np.float32(0.5),
+                                          np.float32(0)], backend=backend)
+    images = np.ones((1, 4, 4, 3), np.float32)
+    compare_error("ScaleAndTranslate", [images, np.array([0, 2], np.int32), np.ones(2, np.float32),
+                                        np.zeros(2, np.float32)], backend=backend)
+    compare_error("CropAndResize", [images, boxes, np.zeros(2, np.int32), np.array([0, 2], np.int32)],
+                  backend=backend)
+    compare_error("CropAndResize", [images, boxes, np.zeros(1, np.int32), np.array([2, 2], np.int32)],
+                  backend=backend)
+    compare_error("AdjustHue", [np.ones((1, 4, 4, 2), np.float32), np.float32(0.1)], backend=backend)
+    compare_error("RGBToHSV", [np.ones((4, 2), np.float32)], backend=backend)
+    compare_error("ExtractImagePatches", [images], {"ksizes": [2, 1, 1, 1], "strides": [1, 1, 1, 1],
+                                                    "rates": [1, 1, 1, 1], "padding": "VALID"},
+                  backend=backend)

@@ -412,3 +412,75 @@ def test_linalg_refusals(backend):
 
 
 assert tf
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_matrix_square_root(dtype, backend):
+    """Diagonalizable A = V diag(lambda) V^-1 with positive eigenvalues (Hermitian positive
+    definite ones included): the principal root moves by at most ||L^-1|| ||dA||, ||L^-1|| <=
+    kappa(V)^2 / min(sqrt(l_i) + sqrt(l_j)) (the Frechet derivative's inverse), with a backward
+    error of 4 n eps ||A||. Real matrices without a real root give NaN, as TensorFlow's."""
+    rng = np.random.default_rng(91)
+    for n in SIZES:
+        for batch in BATCHES:
+            values = rng.uniform(0.2, 4.0, batch + (n,))
+            vectors = _random(rng, batch + (n, n), dtype) + 2 * np.sqrt(n) * np.eye(n)
+            a = (_wide(vectors) * values[..., None, :]) @ np.linalg.inv(_wide(vectors))
+            for matrix, kappa in [(a, np.linalg.cond(_wide(vectors))), (_lower_hermitian(
+                    _hermitian_positive(rng, batch + (n, n), dtype)), 1.0)]:
+                matrix = matrix.astype(dtype)
+                ours, expected = _both("MatrixSquareRoot", [matrix], {}, backend)
+                eigenvalues = np.abs(np.linalg.eigvals(_wide(matrix)))
+                gap = 2 * np.sqrt(np.min(eigenvalues))
+                bound = 4 * n * _eps(dtype) * _norm(matrix) * float(np.max(kappa)) ** 2 / gap
+                _within("MatrixSquareRoot (TensorFlow vs ours)", ours[0], _wide(expected[0]), 2 * bound)
+                root = _wide(ours[0])
+                _within("MatrixSquareRoot residual", root @ root, _wide(matrix),
+                        4 * n * _eps(dtype) * _norm(root) ** 2)
+    if np.dtype(dtype).kind == "f":
+        for no_root in [np.diag([4.0, -1.0]), np.zeros((2, 2))]:
+            ours, expected = _both("MatrixSquareRoot", [no_root.astype(dtype)], {}, backend)
+            assert np.isnan(ours[0]).all() and np.isnan(expected[0]).all()
+    _empty("MatrixSquareRoot", dtype, {}, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_linalg_shape_refusals(backend):
+    compare_error("Qr", [np.ones(3)], backend=backend)
+    compare_error("Svd", [np.ones(3)], backend=backend)
+    compare_error("MatrixDeterminant", [np.ones((2, 3))], backend=backend)
+    compare_error("SelfAdjointEigV2", [np.ones((2, 3))], backend=backend)
+    compare_error("MatrixTriangularSolve", [np.eye(3), np.ones((2, 1))], backend=backend)
+    compare_error("MatrixTriangularSolve", [np.ones((2, 3, 3)), np.ones((4, 3, 1))], backend=backend)
+    compare_error("MatrixSolveLs", [np.ones((3, 2)), np.ones((2, 1)), np.float64(0)], backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("partial_pivoting", [True, False])
+def test_tridiagonal_solve(partial_pivoting, dtype, backend):
+    """Within the solve bound 3 m eps kappa(A) ||x|| (diagonally dominant systems, so that
+    elimination without pivoting is stable too); a singular system, and without pivoting a
+    zero pivot, gives NaN (TensorFlow's complex kernels: zeros, see EXCLUSIONS.md)."""
+    rng = np.random.default_rng(92)
+    attrs = {"partial_pivoting": partial_pivoting}
+    for batch in BATCHES:
+        for m in (1, 2, 6):
+            diagonals = _random(rng, batch + (3, m), dtype)
+            diagonals[..., 1, :] += 4  # diagonally dominant
+            rhs = _random(rng, batch + (m, 2), dtype)
+            ours, expected = _both("TridiagonalSolve", [diagonals, rhs], attrs, backend)
+            w = _wide(diagonals)
+            dense = (np.eye(m) * w[..., 1, None, :]).astype(w.dtype)
+            dense = dense + np.eye(m, k=1) * w[..., 0, :, None] + np.eye(m, k=-1) * w[..., 2, :, None]
+            reference = np.linalg.solve(dense, _wide(rhs))
+            bound = 3 * m * _eps(dtype) * _cond(dense) * _norm(reference)
+            _close("TridiagonalSolve", ours[0], expected[0], reference, bound, backend)
+    singular = np.stack([np.zeros((3, 3)), np.ones((3, 3))]).astype(dtype)
+    ours, expected = _both("TridiagonalSolve", [singular, np.ones((2, 3, 1), dtype)], attrs, backend)
+    if np.dtype(dtype).kind == "f":
+        np.testing.assert_array_equal(np.isnan(ours[0]), np.isnan(expected[0]))
+    assert np.isnan(ours[0][0]).all()
+    _both("TridiagonalSolve", [np.zeros((2, 3, 0), dtype), np.zeros((2, 0, 3), dtype)], attrs, backend)
+    compare_error("TridiagonalSolve", [np.ones((2, 4), dtype), np.ones((4, 1), dtype)], backend=backend)

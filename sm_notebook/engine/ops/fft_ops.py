@@ -1,4 +1,5 @@
-"""Fast Fourier transforms: FFT/IFFT (1-3D, complex) and RFFT/IRFFT (1-3D, real <-> complex).
+"""Fast Fourier transforms: FFT/IFFT (1-3D, complex) and RFFT/IRFFT (1-3D, real <-> complex),
+and Roll (tf.signal.fftshift).
 
 Written once against the array API's ``fft`` extension (``xp.fft.fftn`` and friends),
 which numpy, cupy and array_api_strict provide. TensorFlow's CPU kernels (DUCC) only
@@ -88,3 +89,23 @@ for _rank in (1, 2, 3):
     for _inverse in (False, True):
         _complex_transform(_inverse, _rank)
         _real_transform(_inverse, _rank)
+
+
+@op_kernel("Roll")
+def roll(ctx, inputs, attrs):
+    """Shift elements along axes, wrapping around (what tf.signal.fftshift lowers to); shifts
+    of an axis named twice add up."""
+    xp, (x,) = namespace(ctx, inputs[0])
+    shifts, axes = host_ints(ctx, inputs[1]), host_ints(ctx, inputs[2])
+    if len(shifts) != len(axes):
+        fail("Roll", f"shift and axis must have the same size, got {shifts} and {axes}")
+    total: dict = {}
+    for shift, axis in zip(shifts, axes):
+        if not -x.ndim <= axis < x.ndim:
+            fail("Roll", f"axis {axis} is out of range for a tensor of rank {x.ndim}")
+        axis %= x.ndim
+        total[axis] = total.get(axis, 0) + shift
+    moved = {a: s for a, s in total.items() if x.shape[a] and s % x.shape[a]}
+    if not moved:
+        return [xp.asarray(x, copy=True)]
+    return [xp.roll(x, shift=tuple(moved.values()), axis=tuple(moved))]

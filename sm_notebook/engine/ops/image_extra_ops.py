@@ -13,7 +13,9 @@ import math
 
 import numpy as np
 
-from ._numeric import astype, fail, host_ints, is_half, namespace, np_dtype, op_kernel, pad
+from ._arrays import scalar
+from ._numeric import astype, fail, host_ints, namespace, np_dtype, op_kernel, pad, wide
+from .image_ops import resample_axis
 from .nn_ops import _window_slices, window_geometry
 
 _F = np.float32
@@ -180,9 +182,7 @@ def scale_and_translate(ctx, inputs, attrs):
         fail(op, "input images must have positive height and width")
     rows = scale_translate_weights(kernel_type, in_h, height, scale[0], translation[0], antialias)
     cols = scale_translate_weights(kernel_type, in_w, width, scale[1], translation[1], antialias)
-    channels_first = xp.permute_dims(astype(xp, images, _F), (0, 3, 1, 2))
-    out = xp.matmul(xp.matmul(xp.asarray(rows), channels_first), xp.asarray(np.ascontiguousarray(cols.T)))
-    return [xp.permute_dims(out, (0, 2, 3, 1))]
+    return [resample_axis(xp, resample_axis(xp, astype(xp, images, _F), 1, rows), 2, cols)]
 
 
 # --- Non-max suppression ---------------------------------------------------------------------
@@ -250,7 +250,7 @@ def greedy_suppression(scores, similarity, max_output, threshold, score_threshol
 def _nms_inputs(ctx, op, inputs, with_thresholds=True):
     boxes = np.asarray(ctx.to_numpy(inputs[0]))
     scores = np.asarray(ctx.to_numpy(inputs[1]))
-    max_output = int(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0])
+    max_output = int(scalar(ctx, inputs[2], op, "max_output_size"))
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         fail(op, f"boxes must be 2-D [num_boxes, 4], got shape {boxes.shape}")
     if scores.shape != (boxes.shape[0],):
@@ -261,8 +261,8 @@ def _nms_inputs(ctx, op, inputs, with_thresholds=True):
     return boxes.astype(compute), scores.astype(compute), max_output
 
 
-def _threshold(ctx, x, dtype):
-    return dtype(np.asarray(ctx.to_numpy(x)).reshape(-1)[0])
+def _threshold(ctx, x, dtype, op="NonMaxSuppression", what="threshold"):
+    return dtype(scalar(ctx, x, op, what))
 
 
 def _nms(op, ctx, inputs, iou_threshold, score_threshold, sigma=0.0):
@@ -308,8 +308,7 @@ def non_max_suppression_v4(ctx, inputs, attrs):
     """V3 plus valid_outputs; with pad_to_max_output_size the indices are zero-padded."""
     selected, _ = _nms("NonMaxSuppressionV4", ctx, inputs, _threshold(ctx, inputs[3], _F),
                        _threshold(ctx, inputs[4], _F))
-    pad = int(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0]) \
-        if attrs.get("pad_to_max_output_size", False) else None
+    pad = _threshold(ctx, inputs[2], int) if attrs.get("pad_to_max_output_size", False) else None
     return [_indices(selected, pad), np.asarray(len(selected), np.int32)]
 
 
@@ -323,8 +322,7 @@ def non_max_suppression_v5(ctx, inputs, attrs):
         fail(op, "soft_nms_sigma must be non-negative")
     selected, scores = _nms(op, ctx, inputs, _threshold(ctx, inputs[3], dtype),
                             _threshold(ctx, inputs[4], dtype), sigma)
-    pad = int(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0]) \
-        if attrs.get("pad_to_max_output_size", False) else None
+    pad = _threshold(ctx, inputs[2], int) if attrs.get("pad_to_max_output_size", False) else None
     out_dtype = np_dtype(ctx.to_numpy(inputs[1]).dtype)
     padded_scores = list(scores) + [0] * ((pad or 0) - len(scores))
     return [_indices(selected, pad), np.asarray(padded_scores, dtype).astype(out_dtype),
@@ -337,7 +335,7 @@ def non_max_suppression_with_overlaps(ctx, inputs, attrs):
     op = "NonMaxSuppressionWithOverlaps"
     overlaps = np.asarray(ctx.to_numpy(inputs[0])).astype(_F)
     scores = np.asarray(ctx.to_numpy(inputs[1])).astype(_F)
-    max_output = int(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0])
+    max_output = int(scalar(ctx, inputs[2], op, "max_output_size"))
     if overlaps.ndim != 2 or overlaps.shape[0] != overlaps.shape[1]:
         fail(op, f"overlaps must be square, got shape {overlaps.shape}")
     if scores.shape != (overlaps.shape[0],):
@@ -359,10 +357,6 @@ def _channels(op, xp, images, min_rank=1):
     return images[..., 0], images[..., 1], images[..., 2]
 
 
-def _computed(xp, x):
-    return (astype(xp, x, _F), x.dtype) if is_half(x) else (x, x.dtype)
-
-
 def rgb_to_hsv(xp, r, g, b):
     """TensorFlow's RGBToHSV formula, elementwise."""
     value = xp.maximum(xp.maximum(r, g), b)
@@ -379,7 +373,7 @@ def rgb_to_hsv(xp, r, g, b):
 @op_kernel("RGBToHSV")
 def rgb_to_hsv_kernel(ctx, inputs, attrs):
     xp, (images,) = namespace(ctx, inputs[0])
-    images, dtype = _computed(xp, images)
+    dtype, images = images.dtype, wide(xp, images)
     h, s, v = rgb_to_hsv(xp, *_channels("RGBToHSV", xp, images))
     return [astype(xp, xp.stack([h, s, v], axis=-1), dtype)]
 
@@ -387,7 +381,7 @@ def rgb_to_hsv_kernel(ctx, inputs, attrs):
 @op_kernel("HSVToRGB")
 def hsv_to_rgb_kernel(ctx, inputs, attrs):
     xp, (images,) = namespace(ctx, inputs[0])
-    images, dtype = _computed(xp, images)
+    dtype, images = images.dtype, wide(xp, images)
     h, s, v = _channels("HSVToRGB", xp, images)
     dh = h * 6
     red = xp.clip(xp.abs(dh - 3) - 1, 0, 1)
@@ -417,8 +411,8 @@ def adjust_hue(ctx, inputs, attrs):
     components (TensorFlow's hue/value-range formulas)."""
     op = "AdjustHue"
     xp, (images,) = namespace(ctx, inputs[0])
-    images, dtype = _computed(xp, images)
-    delta = float(np.asarray(ctx.to_numpy(inputs[1])).reshape(-1)[0])
+    dtype, images = images.dtype, wide(xp, images)
+    delta = float(scalar(ctx, inputs[1], op, "delta"))
     r, g, b = _channels(op, xp, images, min_rank=3)
     v_max = xp.maximum(xp.maximum(r, g), b)
     v_min = xp.minimum(xp.minimum(r, g), b)
@@ -451,8 +445,8 @@ def adjust_saturation(ctx, inputs, attrs):
     """Scale saturation (clamped to [0, 1]) in HSV, with TensorFlow's sextant HSV-to-RGB."""
     op = "AdjustSaturation"
     xp, (images,) = namespace(ctx, inputs[0])
-    images, dtype = _computed(xp, images)
-    factor = float(_F(np.asarray(ctx.to_numpy(inputs[1])).reshape(-1)[0]))
+    dtype, images = images.dtype, wide(xp, images)
+    factor = float(_F(scalar(ctx, inputs[1], op, "scale")))
     h, s, v = rgb_to_hsv(xp, *_channels(op, xp, images, min_rank=3))
     s = xp.clip(s * factor, 0, 1)
     chroma = s * v
@@ -473,8 +467,9 @@ def adjust_contrast(ctx, inputs, attrs):
     xp, (images,) = namespace(ctx, inputs[0])
     if images.ndim < 3:
         fail("AdjustContrastv2", f"input must be at least 3-D, got shape {tuple(images.shape)}")
-    images, dtype = _computed(xp, images)
-    factor = float(np.asarray(ctx.to_numpy(inputs[1])).reshape(-1)[0].astype(np_dtype(images.dtype)))
+    dtype, images = images.dtype, wide(xp, images)
+    factor = float(np_dtype(images.dtype).type(
+        scalar(ctx, inputs[1], "AdjustContrastv2", "contrast_factor")))
     mean = xp.mean(images, axis=(-3, -2), keepdims=True) if images.size else images
     return [astype(xp, (images - mean) * factor + mean, dtype)]
 
@@ -513,3 +508,52 @@ def extract_image_patches(ctx, inputs, attrs):
     if not taps:
         return [xp.zeros((batch, *outs, 0), dtype=images.dtype)]
     return [xp.concat(taps, axis=-1)]
+
+
+@op_kernel("CombinedNonMaxSuppression")
+def combined_non_max_suppression(ctx, inputs, attrs):
+    """Per image: hard NMS per class (boxes shared across classes when q = 1), then the
+    best ``max_total_size`` over all classes by score; boxes clipped to [0, 1] with
+    clip_boxes. Outputs are zero-padded. Equal scores are ordered by class then selection
+    (TensorFlow's unstable sort leaves their order unspecified)."""
+    op = "CombinedNonMaxSuppression"
+    boxes = np.asarray(ctx.to_numpy(inputs[0])).astype(_F)
+    scores = np.asarray(ctx.to_numpy(inputs[1])).astype(_F)
+    per_class = int(scalar(ctx, inputs[2], op, "max_output_size_per_class"))
+    total = int(scalar(ctx, inputs[3], op, "max_total_size"))
+    iou_threshold = _threshold(ctx, inputs[4], _F)
+    score_threshold = _threshold(ctx, inputs[5], _F)
+    if boxes.ndim != 4 or boxes.shape[-1] != 4:
+        fail(op, f"boxes must be 4-D [batch, num_boxes, q, 4], got shape {boxes.shape}")
+    if scores.ndim != 3 or scores.shape[:2] != boxes.shape[:2]:
+        fail(op, f"scores must be 3-D [batch, num_boxes, num_classes] matching boxes, got {scores.shape}")
+    batch, num_boxes, q, _ = boxes.shape
+    classes = scores.shape[2]
+    if q != 1 and q != classes:
+        fail(op, f"third dimension of boxes must be either 1 or {classes}, got {q}")
+    if per_class <= 0 or total <= 0:
+        fail(op, "max_size_per_class and max_total_size must be > 0")
+    if not 0 <= iou_threshold <= 1:
+        fail(op, "iou_threshold must be in [0, 1]")
+    detections = min(total, per_class * classes) if attrs.get("pad_per_class", False) else total
+    out_boxes = np.zeros((batch, detections, 4), _F)
+    out_scores = np.zeros((batch, detections), _F)
+    out_classes = np.zeros((batch, detections), _F)
+    valid = np.zeros(batch, np.int32)
+    for b in range(batch):
+        found = []  # (score, class, box)
+        for c in range(classes):
+            class_boxes = boxes[b, :, c if q > 1 else 0, :]
+            corners = _corners(class_boxes)
+            selected, _ = greedy_suppression(
+                scores[b, :, c], lambda i, others, corners=corners: _iou_with(corners, i, others),
+                min(per_class, num_boxes), iou_threshold, score_threshold)
+            found.extend((scores[b, i, c], c, class_boxes[i]) for i in selected)
+        found.sort(key=lambda item: -item[0])
+        found = found[:detections]
+        valid[b] = len(found)
+        for k, (score, c, box) in enumerate(found):
+            out_boxes[b, k] = np.clip(box, 0, 1) if attrs.get("clip_boxes", True) else box
+            out_scores[b, k] = score
+            out_classes[b, k] = c
+    return [out_boxes, out_scores, out_classes, valid]

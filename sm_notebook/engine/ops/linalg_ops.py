@@ -14,9 +14,12 @@ defined). float16 inputs (``MatrixInverse``, ``Qr``) are computed in float32.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ._numeric import astype, fail, is_half, namespace, np_dtype, op_kernel
+from ._arrays import scalar
+from ._numeric import astype, fail, namespace, np_dtype, op_kernel, wide
 
 _LinAlgError = np.linalg.LinAlgError
 
@@ -41,9 +44,7 @@ def _hermitian_from_lower(xp, x):
 
 def _computed(xp, x):
     """(x in the precision computed in, its dtype to return): float16 goes through float32."""
-    if is_half(x):
-        return astype(xp, x, np.float32), x.dtype
-    return x, x.dtype
+    return wide(xp, x), x.dtype
 
 
 def _per_matrix(xp, x, factor):
@@ -308,7 +309,7 @@ def matrix_solve_ls(ctx, inputs, attrs):
     if tuple(matrix.shape[:-2]) != tuple(rhs.shape[:-2]) or matrix.shape[-2] != rhs.shape[-2]:
         fail(op, f"matrix and rhs must have matching batch shapes and row counts, got "
                  f"{tuple(matrix.shape)} and {tuple(rhs.shape)}")
-    l2 = float(np.asarray(ctx.to_numpy(inputs[2])).reshape(-1)[0])
+    l2 = float(scalar(ctx, inputs[2], op, "l2_regularizer"))
     m, n = matrix.shape[-2], matrix.shape[-1]
     batch = tuple(matrix.shape[:-2])
     if matrix.size == 0 or rhs.size == 0:
@@ -329,3 +330,122 @@ def matrix_solve_ls(ctx, inputs, attrs):
     solved = triangular_solve(xp, _adjoint(xp, factor), triangular_solve(xp, factor, target, True),
                               False)
     return [solved if overdetermined else xp.matmul(adjoint, solved)]
+
+
+
+_SQRT_ITERATIONS = 60
+
+
+def _denman_beavers(xp, a):
+    """Principal square root of one matrix: Y <- (mu Y + (mu Z)^-1) / 2, Z <- (mu Z +
+    (mu Y)^-1) / 2 from Y = A, Z = I, mu = |det Y det Z|^(-1 / 2n) (Higham, Functions of
+    Matrices, 6.28); one more step once the relative change is below sqrt(eps) (the
+    convergence is quadratic). None where it breaks down or does not settle."""
+    n = a.shape[-1]
+    settle = math.sqrt(float(np.finfo(np_dtype(a.dtype)).eps))
+    y, z = a, xp.eye(n, dtype=a.dtype)
+    closing = False
+    for _ in range(_SQRT_ITERATIONS):
+        try:
+            y_inv, z_inv = xp.linalg.inv(y), xp.linalg.inv(z)
+        except _LinAlgError:
+            return None
+        log_scale = -(float(xp.linalg.slogdet(y)[1]) + float(xp.linalg.slogdet(z)[1])) / (2 * n)
+        if not math.isfinite(log_scale):
+            return None
+        mu = math.exp(log_scale)
+        new_y = (mu * y + z_inv / mu) / 2
+        z = (mu * z + y_inv / mu) / 2
+        change = float(xp.linalg.matrix_norm(new_y - y))
+        y = new_y
+        if closing:
+            return y if bool(xp.all(xp.isfinite(y))) else None
+        closing = change <= settle * float(xp.linalg.matrix_norm(y))
+    return None
+
+
+@op_kernel("MatrixSquareRoot")
+def matrix_square_root(ctx, inputs, attrs):
+    """The principal square root of each matrix, by the Denman-Beavers iteration (the array
+    API has no Schur decomposition, which TensorFlow's Eigen kernel uses). Where there is none
+    in the dtype (a singular matrix, a real matrix with a negative eigenvalue: the iteration
+    breaks down or does not settle) the result is NaN, as TensorFlow's real kernels give."""
+    op = "MatrixSquareRoot"
+    xp, (a,) = namespace(ctx, inputs[0])
+    _matrices(op, a)
+    if a.size == 0:
+        return [xp.zeros(a.shape, dtype=a.dtype)]
+    n = a.shape[-1]
+    flat = xp.reshape(a, (-1, n, n))
+    missing = xp.full((n, n), float("nan"), dtype=a.dtype)
+    roots = []
+    for i in range(flat.shape[0]):
+        root = _denman_beavers(xp, flat[i, ...])
+        roots.append(missing if root is None else root)
+    return [xp.reshape(xp.stack(roots), a.shape)]
+
+
+@op_kernel("TridiagonalSolve")
+def tridiagonal_solve(ctx, inputs, attrs):
+    """Solve tridiagonal systems given as [..., 3, M] diagonals (superdiagonal, diagonal,
+    subdiagonal; the super's last and the sub's first entries unused). With partial_pivoting
+    (the default) by a dense solve with partial pivoting (the array API has no banded solver);
+    without, by the Thomas algorithm, as TensorFlow, so that a zero pivot gives NaN even for an
+    invertible matrix. A singular system gives NaN, as TensorFlow's real kernels give;
+    ``perturb_singular`` is refused."""
+    op = "TridiagonalSolve"
+    xp, (diagonals, rhs) = namespace(ctx, inputs[0], inputs[1])
+    if diagonals.ndim < 2 or diagonals.shape[-2] != 3:
+        fail(op, f"diagonals must have shape [..., 3, M], got {tuple(diagonals.shape)}")
+    if rhs.ndim < 2 or tuple(rhs.shape[:-2]) != tuple(diagonals.shape[:-2]) \
+            or rhs.shape[-2] != diagonals.shape[-1]:
+        fail(op, f"rhs must have shape [..., M, K] matching diagonals {tuple(diagonals.shape)}, "
+                 f"got {tuple(rhs.shape)}")
+    if attrs.get("perturb_singular", False):
+        fail(op, "perturb_singular=True is not supported (it perturbs zero pivots of TensorFlow's "
+                 "own elimination order, which a dense solve does not reproduce)")
+    m = diagonals.shape[-1]
+    if diagonals.size == 0 or rhs.size == 0:
+        return [xp.zeros(rhs.shape, dtype=rhs.dtype)]
+    if not attrs.get("partial_pivoting", True):
+        return [_thomas(xp, diagonals, rhs)]
+    ctx.check_alloc(list(diagonals.shape[:-2]) + [m, m], np_dtype(diagonals.dtype), op)
+    eye = xp.eye(m, dtype=diagonals.dtype)
+    upper, middle, lower = (xp.expand_dims(diagonals[..., i, :], axis=-2) for i in range(3))
+    # matrix[i, j]: diagonal at j == i, superdiagonal[i] at j == i + 1, subdiagonal[i] at j == i - 1
+    dense = (eye * middle + xp.eye(m, k=1, dtype=diagonals.dtype) * xp.matrix_transpose(upper)
+             + xp.eye(m, k=-1, dtype=diagonals.dtype) * xp.matrix_transpose(lower))
+    try:
+        return [xp.linalg.solve(dense, rhs)]
+    except _LinAlgError:
+        flat_a = xp.reshape(dense, (-1, m, m))
+        flat_b = xp.reshape(rhs, (-1, m, rhs.shape[-1]))
+        solved = []
+        for i in range(flat_a.shape[0]):
+            try:
+                solved.append(xp.linalg.solve(flat_a[i, ...], flat_b[i, ...]))
+            except _LinAlgError:
+                solved.append(xp.full(tuple(flat_b.shape[1:]), float("nan"), dtype=rhs.dtype))
+        return [xp.reshape(xp.stack(solved), rhs.shape)]
+
+
+def _thomas(xp, diagonals, rhs):
+    """Tridiagonal elimination without pivoting, batched; NaN for a system with a zero pivot."""
+    m = diagonals.shape[-1]
+    upper, middle, lower = (xp.expand_dims(diagonals[..., i, :], axis=-1) for i in range(3))
+    ratios, values = [], []
+    pivot = middle[..., 0:1, :]
+    failed = pivot == 0
+    ratios.append(upper[..., 0:1, :] / pivot)
+    values.append(rhs[..., 0:1, :] / pivot)
+    for i in range(1, m):
+        pivot = middle[..., i:i + 1, :] - lower[..., i:i + 1, :] * ratios[-1]
+        failed = failed | (pivot == 0)
+        ratios.append(upper[..., i:i + 1, :] / pivot)
+        values.append((rhs[..., i:i + 1, :] - lower[..., i:i + 1, :] * values[-1]) / pivot)
+    solved = [values[-1]]
+    for i in range(m - 2, -1, -1):
+        solved.append(values[i] - ratios[i] * solved[-1])
+    result = xp.concat(solved[::-1], axis=-2)
+    failed = xp.any(failed, axis=(-2, -1), keepdims=True)
+    return xp.where(failed, xp.full(result.shape, float("nan"), dtype=result.dtype), result)
