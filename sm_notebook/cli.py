@@ -153,26 +153,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_input_file(key: str, spec: str):
     """x=file.npy, x=file.npz or x=file.npz[name] (never pickles)."""
-    import numpy as np
-
-    from .errors import SavedModelError
-
-    name = None
-    if spec.endswith("]") and "[" in spec:
-        spec, name = spec[:-1].split("[", 1)
-    try:
-        loaded = np.load(spec, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SavedModelError(f"Cannot read input {key!r} from {spec!r}: {exc}.") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        names = loaded.files
-        if name is None and len(names) != 1:
-            raise SavedModelError(f"{spec!r} holds {names}; pick one with {key}={spec}[name].")
-        name = name or names[0]
-        if name not in names:
-            raise SavedModelError(f"{spec!r} has no array {name!r}; it has {names}.")
-        return loaded[name]
-    return loaded
+    from .literals import load_array_file
+    return load_array_file(spec, what=f"input {key!r}")
 
 
 def _parse_examples(key: str, text: str) -> list:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SavedModelError
+from ..literals import load_array_file
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -20,37 +21,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def read_input_file(text: str, spec=None) -> np.ndarray:
     """The array in file ``text`` (``x.npy``, ``x.npz``, ``x.npz[name]`` or an image), shaped
     for ``spec`` (a TensorSpec) when it is an image."""
-    member = None
-    if text.endswith("]") and "[" in text:
-        text, member = text[:-1].split("[", 1)
-    path = Path(text).expanduser()
+    bare = text[:-1].split("[", 1)[0] if text.endswith("]") and "[" in text else text
+    path = Path(bare).expanduser()
     if not path.is_file():
         raise SavedModelError(f"Input file {str(path)!r} does not exist (or is not a file). "
                               f"Give a {', '.join(ARRAY_SUFFIXES + IMAGE_SUFFIXES)} file.")
     suffix = path.suffix.lower()
     if suffix in ARRAY_SUFFIXES:
-        return _read_array(path, member)
+        return load_array_file(str(path) + text[len(bare):], what=f"input file {path.name!r}")
     if suffix in IMAGE_SUFFIXES:
         return _read_image(path, spec)
     raise SavedModelError(f"Cannot read input file {path.name!r}: unknown type {suffix or '(none)'}; "
                           f"use {', '.join(ARRAY_SUFFIXES + IMAGE_SUFFIXES)}.")
-
-
-def _read_array(path: Path, member):
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SavedModelError(f"Cannot read {str(path)!r} as a numpy file: {exc}.") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        return loaded
-    with loaded:
-        names = loaded.files
-        if member is None and len(names) != 1:
-            raise SavedModelError(f"{path.name!r} holds {names}; pick one with {path.name}[name].")
-        member = member or names[0]
-        if member not in names:
-            raise SavedModelError(f"{path.name!r} has no array {member!r}; it has {names}.")
-        return loaded[member]
 
 
 def _read_image(path: Path, spec):
