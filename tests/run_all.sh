@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
-python3 -m pip install --quiet -e ".[test]"
+python3 -m pip install --quiet -e ".[test,zoo]"
 if [ ! -x /usr/lib/chromium/chromium-headless-shell ] && command -v apt-get >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium-headless-shell >/dev/null
