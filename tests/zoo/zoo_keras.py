@@ -38,7 +38,6 @@ APPLICATIONS = [
     ("NASNetMobile", 32, {}),
     ("Xception", 71, {}),
     ("InceptionV3", 75, {}),
-    ("InceptionResNetV2", 75, {}),
     ("RegNetX002", 32, {}),
     ("VGG16", 32, {"include_top": False, "pooling": "avg"}),
 ]
