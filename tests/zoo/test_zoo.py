@@ -9,6 +9,7 @@ refuses the model cleanly, naming the ops it lacks; `test_pass_rate` holds the g
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.zoo, pytest.mark.interop]
 #: The share of the zoo's signatures that must match TensorFlow (issue 11); the rest
 #: must be refused with a clear error.
 PASS_RATE_GOAL = 0.95
-GENERATION_TIMEOUT_S = 40 * 60
+#: Generating the whole zoo takes about 12 minutes on 2 idle cores; past this the
+#: generator is stopped and the entries it had not finished fail their tests.
+GENERATION_TIMEOUT_S = 25 * 60
 
 NAMES = list(make_zoo.load_registry())
 RESULTS: dict = {}
@@ -34,15 +37,22 @@ RESULTS: dict = {}
 
 @pytest.fixture(scope="session")
 def zoo_root():
-    """The zoo directory, generated first where entries are missing (needs TensorFlow)."""
+    """The zoo directory, generated first where entries are missing (needs TensorFlow;
+    SM_NOTEBOOK_ZOO_GENERATE=0 uses what is there)."""
     root = zoo_cache.zoo_dir()
-    if make_zoo.missing_entries(root):
+    if make_zoo.missing_entries(root) and os.environ.get("SM_NOTEBOOK_ZOO_GENERATE") != "0":
         pytest.importorskip("tensorflow")
         jobs = os.environ.get("SM_NOTEBOOK_ZOO_JOBS", str(min(2, os.cpu_count() or 1)))
-        completed = subprocess.run([sys.executable, str(HERE / "make_zoo.py"), "--jobs", jobs],
-                                   capture_output=True, text=True, timeout=GENERATION_TIMEOUT_S)
-        if completed.returncode:
-            print(completed.stdout[-20000:])  # the failures are also each entry's test failure
+        generator = subprocess.Popen([sys.executable, str(HERE / "make_zoo.py"), "--jobs", jobs],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        try:
+            output, _ = generator.communicate(timeout=GENERATION_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(generator.pid, signal.SIGKILL)  # its worker processes too
+            output, _ = generator.communicate()
+        if generator.returncode:
+            print(output[-20000:])  # the failures are also each entry's test failure
     return root
 
 

@@ -362,13 +362,14 @@ def tf_function_entries():
                    "MatrixSolve, MatrixTriangularSolve, Lu, LogMatrixDeterminant", linalg_functions, {}),
         ("cumulative", "Cumsum, Cumprod, CumulativeLogsumexp", cumulative_functions, {}),
         ("stateless_random", "StatelessRandomUniformV2/NormalV2/TruncatedNormalV2/UniformIntV2, "
-                             "StatelessMultinomial, stateless dropout; compared bit for bit",
-         random_functions, {"exact": ("stateless|*",), "ref64": False,
-                            "no_ref64_because": "random bits depend on the dtype: compared exactly"}),
-        ("quantize", "QuantizeV2/Dequantize, FakeQuantWithMinMaxArgs/Vars, QuantizeAndDequantizeV4 "
-                     "(float32 only: the float64 variant is the same float32 graph)", quantize_functions,
-         {"exact": ("quantize|*",), "ref64": False,
-          "no_ref64_because": "quantization rounds to a grid: TensorFlow's float32 result is compared exactly"}),
+                             "StatelessMultinomial, stateless dropout", random_functions,
+         {"exact": ("stateless|uniform", "stateless|dropout"), "ref64": False,
+          "no_ref64_because": "random bits depend on the dtype: uniform values and dropout are "
+                              "compared bit for bit, normals (float32 log/sin/cos) by the stated bound"}),
+        ("quantize", "QuantizeV2/Dequantize, FakeQuantWithMinMaxArgs/Vars, QuantizeAndDequantizeV4",
+         quantize_functions, {"ref64": False, "no_ref64_because": "quantization rounds to a grid "
+                              "that float64 would not reproduce; one grid step is far beyond the "
+                              "stated bound"}),
         ("ctc", "CTCGreedyDecoder, CTCBeamSearchDecoder (float32 only)", ctc_functions,
          {"ref64": False, "no_ref64_because": "decoded labels are exact; log-probabilities "
                                               "are checked against the stated float32 bound"}),
