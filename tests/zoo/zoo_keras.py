@@ -38,22 +38,27 @@ APPLICATIONS = [
     ("NASNetMobile", 32, {}),
     ("Xception", 71, {}),
     ("InceptionV3", 75, {}),
-    ("RegNetX002", 32, {}),
     ("VGG16", 32, {"include_top": False, "pooling": "avg"}),
 ]
+#: Families Keras 3 dropped; tf_keras (Keras 2) still has them.
+TF_KERAS_APPLICATIONS = [("RegNetX002", 32, {})]
 
 
 def perturb_batch_norm(model, seed=7):
-    """Give BatchNormalization non-trivial statistics (random init leaves mean 0, variance 1)."""
+    """Give BatchNormalization non-trivial statistics (random init leaves mean 0, variance 1);
+    gamma or beta may be absent (scale=False, center=False)."""
     rng = np.random.default_rng(seed)
+    draws = {"gamma": lambda n: 1 + 0.1 * rng.standard_normal(n),
+             "beta": lambda n: 0.1 * rng.standard_normal(n),
+             "moving_mean": lambda n: 0.1 * rng.standard_normal(n),
+             "moving_variance": lambda n: 1 + 0.2 * rng.random(n)}
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([
-                (1 + 0.1 * rng.standard_normal(gamma.shape)).astype(gamma.dtype),
-                (0.1 * rng.standard_normal(beta.shape)).astype(beta.dtype),
-                (0.1 * rng.standard_normal(mean.shape)).astype(mean.dtype),
-                (1 + 0.2 * rng.random(variance.shape)).astype(variance.dtype)])
+            for attribute, draw in draws.items():
+                variable = getattr(layer, attribute, None)
+                if variable is not None:
+                    value = draw(tuple(variable.shape))
+                    variable.assign(value.astype(np.dtype(getattr(variable.dtype, "name", variable.dtype))))
 
 
 def application_builder(constructor, side, extra):
@@ -69,11 +74,29 @@ def application_builder(constructor, side, extra):
     return build
 
 
+def tf_keras_application_builder(constructor, side, extra):
+    def build(dtype):
+        import tensorflow as tf
+        import tf_keras
+        use_float(dtype)
+        model = getattr(tf_keras.applications, constructor)(
+            weights=None, input_shape=(side, side, 3), classes=10, **extra)
+        perturb_batch_norm(model)
+        return tf_keras_serving(model, tf.TensorSpec([None, side, side, 3], dtype, name="images"))
+    return build
+
+
 def application_entries():
-    return [Entry(f"keras_app_{name.lower()}", f"keras.applications/{family(name)}", "keras",
-                  f"keras.applications.{name}(weights=None), {side}x{side}x3 input"
-                  + (f", {extra}" if extra else ""), application_builder(name, side, extra))
-            for name, side, extra in APPLICATIONS]
+    entries = []
+    for library, producer, applications, builder in (
+            ("keras", "keras", APPLICATIONS, application_builder),
+            ("tf_keras", "tf_keras", TF_KERAS_APPLICATIONS, tf_keras_application_builder)):
+        entries += [Entry(f"{library.replace('_', '')}_app_{name.lower()}",
+                          f"keras.applications/{family(name)}", producer,
+                          f"{library}.applications.{name}(weights=None), {side}x{side}x3 input"
+                          + (f", {extra}" if extra else ""), builder(name, side, extra))
+                    for name, side, extra in applications]
+    return entries
 
 
 def family(name):

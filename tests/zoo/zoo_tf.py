@@ -164,13 +164,13 @@ def image_functions():
     image = ("image", [None, 12, 12, 3], "float")
     positive = {"image": lambda rng, b: rng.random((b, 12, 12, 3))}
     return [
-        Function("crop_and_resize", (image, ("boxes", [None, 4], "float"), ("box_index", [None], "int32")),
+        Function("crop_and_resize", (image, ("boxes", [None, 4], "float32"), ("box_index", [None], "int32")),
                  lambda image, boxes, box_index: {
                      "bilinear": tf.image.crop_and_resize(image, boxes, box_index, [5, 5]),
                      "nearest": tf.image.crop_and_resize(image, boxes, box_index, [4, 6], "nearest")},
                  {"boxes": lambda rng, b: boxes(rng, 2 * b),
                   "box_index": lambda rng, b: rng.integers(0, b, size=2 * b)}),
-        Function("non_max_suppression", (("boxes", [None, 4], "float"), ("scores", [None], "float")),
+        Function("non_max_suppression", (("boxes", [None, 4], "float32"), ("scores", [None], "float32")),
                  lambda boxes, scores: {
                      "v3": tf.image.non_max_suppression(boxes, scores, 5, 0.4, 0.1),
                      "v4": tf.image.non_max_suppression_padded(
@@ -487,8 +487,9 @@ def feature_columns_graph(dtype):
     dense = tf.cast(fc.input_layer(features, columns), dtype)
     weights = tf.compat.v1.get_variable("head", [dense.shape[-1], 2], dtype)
     logits = tf.matmul(dense, weights)
+    scores = tf.cast(tf.nn.softmax(logits), tf.float32)  # a classify signature's scores are float32
     return ({"serving_default": tf.compat.v1.saved_model.classification_signature_def(
-        examples, tf.constant([[b"no", b"yes"]]), tf.nn.softmax(logits)),
+        examples, tf.constant([[b"no", b"yes"]]), scores),
         "predict": predict_signature({"examples": examples}, {"logits": logits})},
         tf.compat.v1.tables_initializer())
 
