@@ -356,7 +356,9 @@ def tf_function_entries():
         ("segment", "segment_*, unsorted_segment_*, sparse_segment_* reductions", segment_functions, {}),
         ("bincount", "Bincount, DenseBincount (weights, axis=-1, binary_output)", bincount_functions, {}),
         ("image", "CropAndResize, NonMaxSuppressionV3/V4/V5, ResizeArea, ScaleAndTranslate "
-                  "(antialias), resize bicubic, RGBToHSV/HSVToRGB, AdjustContrastv2/Saturation/Hue",
+                  "(antialias), resize bicubic, RGBToHSV/HSVToRGB, AdjustContrastv2/Saturation/Hue; "
+                  "crops and resizes are float32 whatever the input dtype, so they are checked "
+                  "against the stated bound, colour ops against float64",
          image_functions, {"batch_sizes": (1, 2)}),
         ("linalg", "Cholesky, Qr, Svd, SelfAdjointEigV2, Eig (symmetric input), MatrixInverse, "
                    "MatrixSolve, MatrixTriangularSolve, Lu, LogMatrixDeterminant", linalg_functions, {}),
