@@ -173,8 +173,10 @@ def image_functions():
         Function("non_max_suppression", (("boxes", [None, 4], "float32"), ("scores", [None], "float32")),
                  lambda boxes, scores: {
                      "v3": tf.image.non_max_suppression(boxes, scores, 5, 0.4, 0.1),
-                     "v4": tf.image.non_max_suppression_padded(
-                         boxes, scores, 5, 0.4, 0.1, pad_to_max_output_size=True)[0],
+                     # tf.image.non_max_suppression_padded is plain ops in TF2; V4 itself:
+                     "v4": tf.raw_ops.NonMaxSuppressionV4(
+                         boxes=boxes, scores=scores, max_output_size=5, iou_threshold=0.4,
+                         score_threshold=0.1, pad_to_max_output_size=True)[0],
                      "v5": tf.image.non_max_suppression_with_scores(
                          boxes, scores, 5, 0.4, 0.1, soft_nms_sigma=0.5)[0]},
                  {"boxes": lambda rng, b: boxes(rng, 8 * b), "scores": lambda rng, b: rng.random(8 * b)}),
@@ -314,6 +316,7 @@ def sorting_functions():
             "top_values": tf.math.top_k(x, 3).values, "top_indices": tf.math.top_k(x, 3).indices}),
         Function("sets", (tokens,), lambda tokens: dict(zip(
             ("unique", "index", "count"), tf.unique_with_counts(tokens))) | {
+                "unique_only": tf.unique(tokens)[0],
                 "setdiff": tf.compat.v1.setdiff1d(tokens, tf.constant([1, 3, 5]))[0],
                 "in_set": tf.reduce_any(tf.equal(tokens[:, None], [2, 4]), axis=1)},
             {"tokens": lambda rng, b: rng.integers(0, 7, size=4 * b)}),
