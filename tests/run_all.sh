@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
-python3 -m pip install --quiet -e ".[test]"
+python3 -m pip install --quiet -e ".[test,zoo]"
 # the graph view widget's front end (dagre bundled, never committed); without it the graph view
 # shows its static SVG and its browser test skips
 bash tools/build_frontend.sh || echo "run_all: the graph view's front end was not built" >&2
