@@ -5,7 +5,7 @@ The public surface only; heavy parts (engine, builder, notebook) load on first u
 from .errors import SavedModelError, SavedModelWarning, TagSetNotFoundError
 
 __all__ = [
-    "inspect", "load", "Builder", "Graph", "signature",
+    "inspect", "load", "Builder", "Graph", "signature", "set_num_threads",
     "SavedModelError", "TagSetNotFoundError", "SavedModelWarning",
 ]
 __version__ = "0.1.0"
@@ -28,6 +28,14 @@ def load(export_dir, tags=None, backend="numpy", **options):
     """
     from .engine.loader import load_model
     return load_model(export_dir, tags=tags, backend=backend, **options)
+
+
+def set_num_threads(threads):
+    """Cap the BLAS threads the engine gives large matrix products (1: one core for
+    everything); ``None`` (the default) picks the cores other processes leave free. Small
+    products always run on one thread. ``SM_NOTEBOOK_NUM_THREADS`` sets the starting cap."""
+    from .engine.blas import set_num_threads as _set
+    _set(threads)
 
 
 def __getattr__(name):

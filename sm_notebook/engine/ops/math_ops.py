@@ -12,6 +12,7 @@ import operator
 
 import numpy as np
 
+from ..blas import BLAS
 from . import _special
 from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
                        lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
@@ -715,6 +716,8 @@ def _matmul(xp, a, b, out_dtype=None):
     out_dtype = out_dtype or np_dtype(a.dtype)
     if is_half(a) or is_half(b):
         a, b = astype(xp, a, np.float32), astype(xp, b, np.float32)
+    if is_numpy(xp) and a.ndim and b.ndim:
+        BLAS.for_product(math.prod(a.shape[-2:]) * b.shape[-1])
     return astype(xp, xp.matmul(a, b), out_dtype)
 
 
@@ -735,6 +738,7 @@ def mat_mul(ctx, inputs, attrs):
                 and a.shape[1] == b.shape[0] and not attrs.get("transpose_a")
                 and not attrs.get("transpose_b")
                 and a.shape[0] * b.shape[1] * a.dtype.itemsize <= ctx.memory_cap):
+            BLAS.for_product(a.shape[0] * a.shape[1] * b.shape[1])
             return [np.dot(a, b)]
     return _mat_mul_general(ctx, inputs, attrs)
 
@@ -937,5 +941,6 @@ def _einsum_matmul_plan(label_lists, output, a, b):
 
 def _run_einsum_plan(plan, a, b):
     a_order, a_shape, b_order, b_shape, product_shape, out_order = plan
+    BLAS.for_product(math.prod(a_shape[-2:]) * b_shape[-1])
     product = np.matmul(a.transpose(a_order).reshape(a_shape), b.transpose(b_order).reshape(b_shape))
     return product.reshape(product_shape).transpose(out_order)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..blas import BLAS
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
                        np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
 
@@ -289,6 +290,7 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     if all(k == 1 for k in window) and not any(b or a for b, a in pads):
         picked = x[(slice(None),) + tuple(slice(0, s * (o - 1) + 1, s) if o else slice(0, 0)
                                           for s, o in zip(strides, out_sizes))]
+        BLAS.for_product(picked.size * out_channels)
         return np.matmul(picked.reshape(-1, weights.shape[0]), weights).reshape(
             (n, *out_sizes, out_channels))
     x = _zero_padded(x, pads)
@@ -301,6 +303,7 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     image_bytes = pixels * depth * x.itemsize
     if image_bytes <= _PATCH_CHUNK_BYTES:  # a few whole images per matmul
         chunk = _batch_chunk(n, image_bytes, _PATCH_CHUNK_BYTES)
+        BLAS.for_product(chunk * pixels * depth * out_channels)
         flat_out = out.reshape(n * pixels, out_channels)
         for b in range(0, n, chunk):
             e = min(n, b + chunk)
@@ -309,6 +312,7 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
         return out
     rows = _batch_chunk(out_sizes[0], image_bytes // out_sizes[0], _PATCH_CHUNK_BYTES)
     row_pixels = pixels // out_sizes[0]
+    BLAS.for_product(rows * row_pixels * depth * out_channels)
     for b in range(n):  # large images: a few output rows per matmul
         flat_out = out[b].reshape(pixels, out_channels)
         for r in range(0, out_sizes[0], rows):
