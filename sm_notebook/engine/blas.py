@@ -1,21 +1,30 @@
-"""BLAS threads per operation: small matrix products single-threaded, large ones on the
-cores the machine has free, so a busy machine never leaves numpy's BLAS spin-waiting.
+"""BLAS threads per operation: small matrix products on one thread, large ones split into
+parts that a few threads take one at a time, so a busy machine never leaves one thread
+waiting for another.
 
 numpy's OpenBLAS splits every product above a small size over all cores in equal parts
-and the caller waits for the slowest; when another process holds one of the cores, that
-part waits for the scheduler and the call takes many times longer (MobileNetV2 at batch 8
-went from 22 ms to 240 ms on a 2-core machine with one busy core). Kernels call
-`for_product(m * n * k)` before a large product; a plan run ends with `restore()`, which
-gives the caller's thread count back. The count for large products is the user's cap
-(`set_num_threads`, or ``SM_NOTEBOOK_NUM_THREADS``), else the cores this process may use
-minus the load other processes put on them, sampled from ``/proc/stat`` at most twice a
-second. Without OpenBLAS or MKL in the process (or without ``/proc``) nothing changes.
+and the caller spin-waits for the slowest; when another process holds one of the cores,
+that part waits for the scheduler and the call takes many times longer (MobileNetV2 at
+batch 8 went from 22 ms to 240 ms on a 2-core machine with one busy core). Here numpy's
+BLAS runs on one thread during a plan run; large products (`matmul`, `run_parts`) are cut
+into row blocks that the calling thread and a few pool threads pull from a shared
+counter, so a thread the scheduler holds back simply takes fewer blocks (TensorFlow's
+thread pool degrades the same way). A large product that cannot be cut (few rows) uses
+OpenBLAS's own threads when other processes leave cores free (``/proc/stat``, sampled at
+most twice a second). The thread count is the user's cap (`set_num_threads`, or
+``SM_NOTEBOOK_NUM_THREADS``), else the cores this process may use. A plan run ends with
+`restore()`, which gives the caller's BLAS thread count back. Without OpenBLAS or MKL in
+the process (or without ``/proc``) numpy's BLAS is left as it is.
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import queue
+import threading
 import time
+
+import numpy as np
 
 from ..errors import SavedModelError
 
@@ -24,6 +33,10 @@ OPENBLAS_SINGLE_THREAD_MNK = 65536 * 4
 #: m * n * k from which a product is split over several threads (~0.3 ms on one core:
 #: waking and joining the threads is then a few percent of the work)
 THREADED_MNK = 1 << 24
+#: multiply-adds per part of a split product (~0.2 ms on one core: the part's Python
+#: overhead and hand-over stay small), and the parts per thread (for load balance)
+PART_MNK = 1 << 23
+PARTS_PER_THREAD = 4
 #: seconds between two samples of the machine's load
 SAMPLE_INTERVAL = 0.5
 #: load of other processes (in cores) tolerated per extra thread; above it, one thread fewer
@@ -101,14 +114,68 @@ class _Load:
         return self.free
 
 
+class _Pool:
+    """Daemon threads that help the calling thread through the parts of one operation."""
+
+    def __init__(self):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list = []
+        self.lock = threading.Lock()
+
+    def _work(self):
+        while True:
+            parts, run, done = self.jobs.get()
+            error = None
+            try:
+                for i in parts:
+                    run(i)
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                error = exc
+            done.put(error)
+
+    def run(self, run, count: int, helpers: int) -> None:
+        """``run(i)`` for i in range(count) on this thread and up to ``helpers`` others;
+        each thread takes the next part when it finishes one."""
+        helpers = min(helpers, count - 1)
+        if helpers <= 0 or not self.lock.acquire(blocking=False):  # nested or concurrent: inline
+            for i in range(count):
+                run(i)
+            return
+        try:
+            while len(self.threads) < helpers:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"sm_notebook-blas-{len(self.threads)}")
+                thread.start()
+                self.threads.append(thread)
+            parts = iter(range(count))   # next() of a range iterator is atomic under the GIL
+            done: queue.SimpleQueue = queue.SimpleQueue()
+            for _ in range(helpers):
+                self.jobs.put((parts, run, done))
+            error = None
+            try:
+                for i in parts:
+                    run(i)
+            except BaseException as exc:  # noqa: BLE001 - raised once the helpers stopped
+                error = exc
+                for _ in parts:            # drain: the helpers find nothing left
+                    pass
+            for _ in range(helpers):
+                error = done.get() or error
+            if error is not None:
+                raise error
+        finally:
+            self.lock.release()
+
+
 class BlasThreads:
-    """The thread count numpy's BLAS uses for the product about to run (one per process)."""
+    """The thread count numpy's BLAS uses and the split of large products (one per process)."""
 
     def __init__(self):
         self._lib = None
         self._found = False
         self.cap = _env_cap()
         self.load = _Load()
+        self.pool = _Pool()
         self.current = None    # the count last set by this module
         self.caller = None     # the count the caller had before the run changed it
 
@@ -118,20 +185,19 @@ class BlasThreads:
             self._lib = _find_library()
         return self._lib
 
+    def threads(self) -> int:
+        """Threads a split operation may use: the cap, else this process's cores."""
+        return self.cap if self.cap is not None else self.load.cores
+
     def threads_for(self, mnk: int) -> int:
-        """Threads a product of m * n * k multiply-adds should use now."""
+        """OpenBLAS threads for a product of m * n * k multiply-adds that is not split."""
         if mnk < THREADED_MNK:
             return 1
         if self.cap is not None:
             return self.cap
-        return max(1, int(self.load.free_cores() + SPARE_CORE_SLACK))
+        return max(1, min(self.load.cores, int(self.load.free_cores() + SPARE_CORE_SLACK)))
 
-    def for_product(self, mnk: int) -> None:
-        """Set the BLAS thread count for a product of m * n * k multiply-adds (only when it
-        changes; products OpenBLAS keeps on one thread anyway are left alone)."""
-        if mnk <= OPENBLAS_SINGLE_THREAD_MNK:
-            return
-        threads = self.threads_for(mnk)
+    def _set(self, threads: int) -> None:
         if threads == self.current:
             return
         functions = self._functions()
@@ -142,6 +208,48 @@ class BlasThreads:
             self.caller = getter()
         setter(threads)
         self.current = threads
+
+    def for_product(self, mnk: int) -> None:
+        """Set the BLAS thread count for a product of m * n * k multiply-adds (only when it
+        changes; products OpenBLAS keeps on one thread anyway are left alone)."""
+        if mnk > OPENBLAS_SINGLE_THREAD_MNK:
+            self._set(self.threads_for(mnk))
+
+    def parts(self, mnk: int, rows: int) -> int:
+        """How many row blocks to cut a product of ``rows`` rows and m * n * k
+        multiply-adds into (1: do not split)."""
+        if mnk < THREADED_MNK or rows < 2:
+            return 1
+        threads = self.threads()
+        if threads < 2:
+            return 1
+        return max(1, min(rows, threads * PARTS_PER_THREAD, mnk // PART_MNK))
+
+    def run_parts(self, run, count: int, part_mnk: int) -> None:
+        """``run(i)`` for each of ``count`` parts of m * n * k multiply-adds each, spread
+        over the threads (numpy's BLAS on one thread meanwhile)."""
+        if count > 1:
+            self._set(1)
+            self.pool.run(run, count, self.threads() - 1)
+        else:
+            self.for_product(part_mnk)
+            run(0)
+
+    def matmul(self, a, b):
+        """``a @ b`` of 2-D numpy arrays, a large product cut into row blocks of ``a``."""
+        m, k = a.shape
+        n = b.shape[1]
+        parts = self.parts(m * k * n, m)
+        if parts == 1:
+            self.for_product(m * k * n)
+            return np.matmul(a, b)
+        out = np.empty((m, n), dtype=np.result_type(a.dtype, b.dtype))
+        bounds = [m * i // parts for i in range(parts + 1)]
+
+        def block(i):
+            np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]])
+        self.run_parts(block, parts, bounds[1] * k * n)
+        return out
 
     def restore(self) -> None:
         """Give the caller's thread count back after a run that changed it."""

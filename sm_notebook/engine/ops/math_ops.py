@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from ..blas import BLAS
+from ..blas import BLAS, OPENBLAS_SINGLE_THREAD_MNK
 from . import _special
 from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
                        lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
@@ -738,7 +738,8 @@ def mat_mul(ctx, inputs, attrs):
                 and a.shape[1] == b.shape[0] and not attrs.get("transpose_a")
                 and not attrs.get("transpose_b")
                 and a.shape[0] * b.shape[1] * a.dtype.itemsize <= ctx.memory_cap):
-            BLAS.for_product(a.shape[0] * a.shape[1] * b.shape[1])
+            if a.shape[0] * a.shape[1] * b.shape[1] > OPENBLAS_SINGLE_THREAD_MNK:
+                return [BLAS.matmul(a, b)]
             return [np.dot(a, b)]
     return _mat_mul_general(ctx, inputs, attrs)
 

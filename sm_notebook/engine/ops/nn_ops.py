@@ -86,8 +86,11 @@ def _softmax(op, log):
         if logits.ndim < 1:
             fail(op, "logits must have rank >= 1")
         w = wide(xp, logits)
-        if is_numpy(xp) and 1 < w.shape[-1] <= _SHORT_ROWS and w.size and np_dtype(w.dtype).kind == "f":
-            return [astype(xp, _softmax_short_rows(w, log), logits.dtype)]
+        if is_numpy(xp) and w.size and w.shape[-1] > 1 and np_dtype(w.dtype).kind == "f":
+            if w.size <= _SHORT_ROWS * w.shape[-1]:  # a few rows: in place on one fresh array
+                return [astype(xp, _softmax_few_rows(w, log), logits.dtype)]
+            if w.shape[-1] <= _SHORT_ROWS:
+                return [astype(xp, _softmax_short_rows(w, log), logits.dtype)]
         shifted = w - xp.max(w, axis=-1, keepdims=True) if w.shape[-1] else w
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=-1, keepdims=True)
@@ -97,6 +100,18 @@ def _softmax(op, log):
 
 
 _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such rows first
+
+
+def _softmax_few_rows(x, log):
+    """(Log)softmax of a few rows on numpy: every step after the first writes into the
+    array the first step allocated."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    if log:
+        shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return shifted
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=-1, keepdims=True)
+    return shifted
 
 
 def _softmax_short_rows(x, log):
@@ -283,16 +298,16 @@ def _zero_padded(x, pads, value=0):
 
 def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     """Cross-correlation on numpy as BLAS matmuls: 1x1 windows directly, others over im2col
-    patches built a few images at a time (bounded memory)."""
+    patches built a few images (or output rows) at a time, so memory stays bounded and the
+    parts of a large convolution spread over the BLAS threads (`BLAS.run_parts`)."""
     window = tuple(int(k) for k in w.shape[:-2])
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     weights = np.ascontiguousarray(w).reshape(-1, out_channels)
     if all(k == 1 for k in window) and not any(b or a for b, a in pads):
         picked = x[(slice(None),) + tuple(slice(0, s * (o - 1) + 1, s) if o else slice(0, 0)
                                           for s, o in zip(strides, out_sizes))]
-        BLAS.for_product(picked.size * out_channels)
-        return np.matmul(picked.reshape(-1, weights.shape[0]), weights).reshape(
-            (n, *out_sizes, out_channels))
+        flat = BLAS.matmul(picked.reshape(-1, weights.shape[0]), weights)
+        return flat.reshape((n, *out_sizes, out_channels))
     x = _zero_padded(x, pads)
     out = np.empty((n, *out_sizes, out_channels), dtype=np.result_type(x.dtype, weights.dtype))
     if not out.size:
@@ -300,26 +315,40 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     view = _numpy_windows(x, window, dilations, strides, out_sizes)
     depth = weights.shape[0]
     pixels = math.prod(out_sizes)
-    image_bytes = pixels * depth * x.itemsize
-    if image_bytes <= _PATCH_CHUNK_BYTES:  # a few whole images per matmul
-        chunk = _batch_chunk(n, image_bytes, _PATCH_CHUNK_BYTES)
-        BLAS.for_product(chunk * pixels * depth * out_channels)
+    row_pixels = pixels // out_sizes[0]
+    blocks = _conv_blocks(n, out_sizes[0], row_pixels * depth * x.itemsize,
+                          BLAS.parts(n * pixels * depth * out_channels, n * out_sizes[0]))
+    if blocks[0][1] - blocks[0][0] > 1:  # whole images per block
         flat_out = out.reshape(n * pixels, out_channels)
-        for b in range(0, n, chunk):
-            e = min(n, b + chunk)
+
+        def block(i):
+            b, e, _, _ = blocks[i]
             patches = view[b:e].reshape((e - b) * pixels, depth)
             np.matmul(patches, weights, out=flat_out[b * pixels:e * pixels])
-        return out
-    rows = _batch_chunk(out_sizes[0], image_bytes // out_sizes[0], _PATCH_CHUNK_BYTES)
-    row_pixels = pixels // out_sizes[0]
-    BLAS.for_product(rows * row_pixels * depth * out_channels)
-    for b in range(n):  # large images: a few output rows per matmul
-        flat_out = out[b].reshape(pixels, out_channels)
-        for r in range(0, out_sizes[0], rows):
-            e = min(out_sizes[0], r + rows)
+    else:  # output rows of one image per block
+        flat_out = out.reshape(n, out_sizes[0] * row_pixels, out_channels)
+
+        def block(i):
+            b, _, r, e = blocks[i]
             patches = view[b, r:e].reshape((e - r) * row_pixels, depth)
-            np.matmul(patches, weights, out=flat_out[r * row_pixels:e * row_pixels])
+            np.matmul(patches, weights, out=flat_out[b, r * row_pixels:e * row_pixels])
+    b, e, r, f = blocks[0]
+    BLAS.run_parts(block, len(blocks), (e - b) * (f - r) * row_pixels * depth * out_channels)
     return out
+
+
+def _conv_blocks(n, rows, row_bytes, parts):
+    """(first image, end image, first row, end row) of each block of an im2col conv: whole
+    images when one image's patches fit the chunk budget and there are enough images for
+    ``parts`` blocks, else runs of output rows of one image; patches stay within
+    `_PATCH_CHUNK_BYTES`."""
+    image_bytes = rows * row_bytes
+    if image_bytes <= _PATCH_CHUNK_BYTES and (n >= parts or rows == 1):
+        chunk = min(_batch_chunk(n, image_bytes, _PATCH_CHUNK_BYTES), -(-n // parts))
+        return [(b, min(n, b + chunk), 0, rows) for b in range(0, n, chunk)]
+    per_image = max(1, -(-parts // n))
+    step = min(_batch_chunk(rows, row_bytes, _PATCH_CHUNK_BYTES), -(-rows // per_image))
+    return [(b, b + 1, r, min(rows, r + step)) for b in range(n) for r in range(0, rows, step)]
 
 
 def _depthwise_numpy(x, w, strides, dilations, pads, outs):
