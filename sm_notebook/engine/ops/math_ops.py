@@ -729,19 +729,23 @@ def _adjoint(xp, m):
 _BLAS_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
-@kernel("MatMul")
-def mat_mul(ctx, inputs, attrs):
+@prepared_kernel("MatMul")
+def prepare_mat_mul(node, ctx):
     """a @ b of two matrices; transpose_a/transpose_b transpose (without conjugating)."""
-    if ctx.is_numpy:  # plain float matrices: straight to BLAS (which raises no numpy warnings)
-        a, b = inputs
+    attrs = node.attrs
+    if not ctx.is_numpy or attrs.get("transpose_a") or attrs.get("transpose_b"):
+        return lambda inputs: _mat_mul_general(ctx, inputs, attrs)
+    cap = ctx.memory_cap
+
+    def run(inputs):
+        a, b = inputs  # plain float matrices: straight to BLAS (which raises no numpy warnings)
         if (a.dtype in _BLAS_FLOATS and b.dtype is a.dtype and a.ndim == 2 and b.ndim == 2
-                and a.shape[1] == b.shape[0] and not attrs.get("transpose_a")
-                and not attrs.get("transpose_b")
-                and a.shape[0] * b.shape[1] * a.dtype.itemsize <= ctx.memory_cap):
+                and a.shape[1] == b.shape[0] and a.shape[0] * b.shape[1] * a.dtype.itemsize <= cap):
             if a.shape[0] * a.shape[1] * b.shape[1] > OPENBLAS_SINGLE_THREAD_MNK:
                 return [BLAS.matmul(a, b)]
             return [np.dot(a, b)]
-    return _mat_mul_general(ctx, inputs, attrs)
+        return _mat_mul_general(ctx, inputs, attrs)
+    return run
 
 
 @op_kernel_wrapper

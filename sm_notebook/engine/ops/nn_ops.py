@@ -105,12 +105,12 @@ _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such r
 def _softmax_few_rows(x, log):
     """(Log)softmax of a few rows on numpy: every step after the first writes into the
     array the first step allocated."""
-    shifted = x - x.max(axis=-1, keepdims=True)
+    shifted = x - np.maximum.reduce(x, axis=-1, keepdims=True)
     if log:
-        shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        shifted -= np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
         return shifted
     np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=-1, keepdims=True)
+    shifted /= np.add.reduce(shifted, axis=-1, keepdims=True)
     return shifted
 
 
