@@ -79,14 +79,29 @@ for _op, _compute in {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu
     _activation(_op, _compute)
 
 
+_SOFTMAX_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
 def _softmax(op, log):
-    @op_kernel(op)
+    @prepared_op_kernel(op)
+    def prepare(node, ctx):
+        if not (ctx.is_numpy and ctx.optimize):
+            return lambda inputs: run(ctx, inputs, node.attrs)
+
+        def run_numpy(inputs):
+            x = inputs[0]
+            if (type(x) is np.ndarray and x.dtype in _SOFTMAX_FLOATS and x.ndim
+                    and 1 < x.shape[-1] and 0 < x.size <= _SHORT_ROWS * x.shape[-1]):
+                return [_softmax_few_rows(x, log)]
+            return run(ctx, inputs, node.attrs)
+        return run_numpy
+
     def run(ctx, inputs, attrs):
         xp, (logits,) = namespace(ctx, inputs[0])
         if logits.ndim < 1:
             fail(op, "logits must have rank >= 1")
         w = wide(xp, logits)
-        if is_numpy(xp) and w.size and w.shape[-1] > 1 and np_dtype(w.dtype).kind == "f":
+        if is_numpy(xp) and ctx.optimize and w.size and w.shape[-1] > 1 and np_dtype(w.dtype).kind == "f":
             if w.size <= _SHORT_ROWS * w.shape[-1]:  # a few rows: in place on one fresh array
                 return [astype(xp, _softmax_few_rows(w, log), logits.dtype)]
             if w.shape[-1] <= _SHORT_ROWS:
