@@ -114,8 +114,39 @@ class _Load:
         return self.free
 
 
+class _Job:
+    """One operation's parts: an iterator the threads share (``next`` of a range iterator is
+    atomic under the GIL), a count of finished parts and the errors raised."""
+
+    def __init__(self, run, count):
+        self.run, self.count = run, count
+        self.parts = iter(range(count))
+        self.finished = 0
+        self.errors: list = []
+        self.lock = threading.Lock()
+        self.all_done = threading.Event()
+
+    def work(self):
+        for i in self.parts:
+            try:
+                self.run(i)
+            except BaseException as exc:  # noqa: BLE001 - raised by the calling thread
+                self.errors.append(exc)
+                self.finish(1 + sum(1 for _ in self.parts))  # the rest is not run
+            else:
+                self.finish(1)
+
+    def finish(self, parts):
+        with self.lock:
+            self.finished += parts
+            if self.finished == self.count:
+                self.all_done.set()
+
+
 class _Pool:
-    """Daemon threads that help the calling thread through the parts of one operation."""
+    """Daemon threads that help the calling thread through the parts of one operation. The
+    caller waits only for parts a helper has started: a helper the scheduler has not run
+    yet finds no parts left when it wakes, and nobody waits for it."""
 
     def __init__(self):
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -124,14 +155,7 @@ class _Pool:
 
     def _work(self):
         while True:
-            parts, run, done = self.jobs.get()
-            error = None
-            try:
-                for i in parts:
-                    run(i)
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-                error = exc
-            done.put(error)
+            self.jobs.get().work()
 
     def run(self, run, count: int, helpers: int) -> None:
         """``run(i)`` for i in range(count) on this thread and up to ``helpers`` others;
@@ -147,22 +171,13 @@ class _Pool:
                                           name=f"sm_notebook-blas-{len(self.threads)}")
                 thread.start()
                 self.threads.append(thread)
-            parts = iter(range(count))   # next() of a range iterator is atomic under the GIL
-            done: queue.SimpleQueue = queue.SimpleQueue()
+            job = _Job(run, count)
             for _ in range(helpers):
-                self.jobs.put((parts, run, done))
-            error = None
-            try:
-                for i in parts:
-                    run(i)
-            except BaseException as exc:  # noqa: BLE001 - raised once the helpers stopped
-                error = exc
-                for _ in parts:            # drain: the helpers find nothing left
-                    pass
-            for _ in range(helpers):
-                error = done.get() or error
-            if error is not None:
-                raise error
+                self.jobs.put(job)
+            job.work()
+            job.all_done.wait()
+            if job.errors:
+                raise job.errors[0]
         finally:
             self.lock.release()
 

@@ -366,11 +366,12 @@ def _conv_blocks(n, rows, row_bytes, parts):
     return [(b, b + 1, r, min(rows, r + step)) for b in range(n) for r in range(0, rows, step)]
 
 
-def _depthwise_numpy(x, w, strides, dilations, pads, outs):
+def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
     """Depthwise conv on numpy: a multiply-add per kernel position over the outputs it meets
     (no padded copy), a few images at a time so the passes stay in cache. Filters are tiled
     along the output width and strided input columns are regrouped by phase, so every pass
-    runs over long contiguous rows."""
+    runs over long contiguous rows. ``memo`` (a node's dict) keeps the tiled filters of
+    the last filter array seen (a constant: the same array object every call)."""
     n, channels = int(x.shape[0]), int(x.shape[-1])
     multiplier = int(w.shape[-1])
     rank = len(outs)
@@ -382,9 +383,15 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     program, first = _depthwise_program(
         tuple(int(k) for k in w.shape[:-2]), tuple(strides), tuple(dilations),
         tuple(tuple(p) for p in pads), tuple(int(d) for d in x.shape[1:-1]), tuple(outs))
-    filters = w[..., 0] if multiplier == 1 else w
-    # filters[offsets] repeated along the output's last spatial axis: (..., out width, *lanes)
-    tiled = np.repeat(np.expand_dims(filters, rank), outs[-1], axis=rank)
+    last = memo.get("tiled") if memo is not None else None
+    if last is not None and last[0] is w and last[1] == outs[-1]:
+        tiled = last[2]
+    else:
+        filters = w[..., 0] if multiplier == 1 else w
+        # filters[offsets] repeated along the output's last spatial axis: (..., out width, *lanes)
+        tiled = np.repeat(np.expand_dims(filters, rank), outs[-1], axis=rank)
+        if memo is not None:
+            memo["tiled"] = (w, outs[-1], tiled)
     if not first:
         out.fill(0)
     step = strides[-1]
@@ -606,10 +613,11 @@ _conv_kernel("Conv3D", 5, "NDHWC")
 @prepared_op_kernel("DepthwiseConv2dNative")
 def prepare_depthwise_conv2d(node, ctx):
     geometry = ConvGeometry("DepthwiseConv2dNative", node.attrs, 4, "NHWC")
-    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry)
+    memo: dict = {}
+    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
 
 
-def depthwise_conv2d(ctx, inputs, geometry):
+def depthwise_conv2d(ctx, inputs, geometry, memo=None):
     """Each input channel c convolved with filter[..., c, m]: output channel c * M + m."""
     xp, (x, w) = namespace(ctx, *inputs)
     op = "DepthwiseConv2dNative"
@@ -624,7 +632,7 @@ def depthwise_conv2d(ctx, inputs, geometry):
     ctx.check_alloc([n, *outs, channels * multiplier], out_dtype, op)
     work_x, work_w = wide(xp, x), wide(xp, w)
     if is_numpy(xp) and ctx.optimize:  # the general code is the reference
-        out = _depthwise_numpy(work_x, work_w, strides, dilations, pads, outs)
+        out = _depthwise_numpy(work_x, work_w, strides, dilations, pads, outs, memo)
         return [_from_channels_last(xp, astype(xp, out, out_dtype), data_format)]
     work_x = pad(xp, work_x, [(0, 0)] + pads + [(0, 0)])
     out = xp.zeros((n, *outs, channels, multiplier), dtype=work_x.dtype)
