@@ -11,7 +11,8 @@ against TensorFlow's (max |difference| / max |TF output|), time rounds of calls 
 and batch 8 with all runtimes interleaved round by round (ratios are medians of per-round
 ratios to TensorFlow, so load drifts cancel out), then start each runtime in fresh
 processes (alternating) for the cold start (process start to first result, from the
-converted file) and the peak RSS after a batch-8 call. ``--busy`` also times every round
+converted file; every side from compiled bytecode, as installed packages are) and the peak
+RSS after a batch-8 call. ``--busy`` also times every round
 with a competing CPU-bound process and reports busy/idle ratios.
 
     python benchmarks/bench_peers.py [--repeats R] [--cold-runs N] [--busy] [model ...]
@@ -23,6 +24,7 @@ under ``--work`` on first use).
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.util
 import json
 import os
@@ -266,6 +268,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if "tensorflow" not in args.runtimes:
         args.runtimes.append("tensorflow")  # the reference of every ratio and output check
+    # bytecode for sm_notebook's cold starts, as an installed package has (peers have theirs)
+    compileall.compile_dir(ROOT / "sm_notebook", quiet=1)
     rows = []
     with competing_process() if args.busy else _no_spinner() as spinner:
         for name in args.models:
