@@ -81,10 +81,10 @@ def convert(runtime: str, model_dir: Path, out: Path) -> Path:
     elif runtime == "openvino":
         command = [sys.executable, "-c", "import openvino as ov, sys; "
                    "ov.save_model(ov.convert_model(sys.argv[1]), sys.argv[2])", str(model_dir), str(target)]
-    else:
+    else:  # the file is written only once the conversion succeeded
         command = [sys.executable, "-c", "import sys, tensorflow as tf; "
-                   "open(sys.argv[2], 'wb').write(tf.lite.TFLiteConverter.from_saved_model(sys.argv[1]).convert())",
-                   str(model_dir), str(target)]
+                   "flat = tf.lite.TFLiteConverter.from_saved_model(sys.argv[1]).convert(); "
+                   "open(sys.argv[2], 'wb').write(flat)", str(model_dir), str(target)]
     done = subprocess.run(command, capture_output=True, text=True, env=_quiet_env())
     if done.returncode or not target.exists():
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
@@ -189,7 +189,7 @@ def bench_model(name, args, spinner) -> list[dict]:
             row["artifact"] = str(convert(runtime, model_dir, args.work / name))
             calls[runtime] = load(runtime, row["artifact"], input_name)
         except Exception as exc:  # noqa: BLE001 - a peer that cannot convert is reported
-            row["error"] = f"conversion failed: {exc}"
+            row["error"] = f"cannot convert or load: {str(exc)[:110]}"
     expected = calls["tensorflow"](x8) if "tensorflow" in calls else None
     for runtime, call in list(calls.items()):
         try:

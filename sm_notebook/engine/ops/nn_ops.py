@@ -257,6 +257,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+_THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -396,10 +397,13 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
         out.fill(0)
     step = strides[-1]
     chunk = _batch_chunk(n, out[:1].nbytes, _TAP_CHUNK_BYTES)
-    scratch = np.empty((chunk, *outs) + lanes, dtype=dtype)
-    for b in range(0, n, chunk):
+    starts = range(0, n, chunk)
+
+    def block(i):  # the images [b, e): numpy's loops release the GIL, so blocks run in parallel
+        b = starts[i]
         e = min(n, b + chunk)
-        part, target_part, scratch_part = x[b:e], out[b:e], scratch[:e - b]
+        part, target_part = x[b:e], out[b:e]
+        scratch_part = np.empty((e - b, *outs) + lanes, dtype=dtype)
         phases = [np.ascontiguousarray(part[..., r::step, :]) for r in range(step)] \
             if step > 1 else [part]
         for k, (offsets, phase, source_index, target_index, scratch_index, width) in \
@@ -415,6 +419,11 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
             product = scratch_part[scratch_index]
             np.multiply(source, weights, out=product)
             np.add(target, product, out=target)
+    if out.size * len(program) >= _THREADED_TAPS:
+        BLAS.run_parts(block, len(starts), 0)
+    else:
+        for i in range(len(starts)):
+            block(i)
     return out.reshape((n, *outs, channels * multiplier))
 
 
