@@ -48,9 +48,11 @@ def _inputs(signature_inputs, batch, rng):
 
 
 def _time_rounds(sides, calls, repeats, spinner=None) -> list[dict]:
-    """Per side ``{"idle": [seconds per call, ...], "busy": [...]}`` over ``repeats`` rounds
-    of ``calls`` calls; the sides alternate within each round, and with a ``spinner`` (the
-    competing process) each round is run once paused ("idle") and once running ("busy")."""
+    """Per side ``{"idle": [seconds per call, ...], "busy": [...], "cpu": [...]}`` over
+    ``repeats`` rounds of ``calls`` calls; the sides alternate within each round, and with a
+    ``spinner`` (the competing process) each round is run once paused ("idle") and once
+    running ("busy"). "cpu": this process's CPU seconds per call in the idle rounds (all
+    its threads: less sensitive to other processes' load than the wall time)."""
     for _ in range(3):
         for call, args in sides:
             call(**args)
@@ -62,7 +64,7 @@ def _time_rounds(sides, calls, repeats, spinner=None) -> list[dict]:
     for _ in range(max(3, calls // 10)):
         for call, args in sides:
             call(**args)
-    times = [{"idle": [], "busy": []} for _ in sides]
+    times = [{"idle": [], "busy": [], "cpu": []} for _ in sides]
     conditions = ("idle",) if spinner is None else ("idle", "busy")
     for _ in range(repeats):
         for condition in conditions:
@@ -70,13 +72,19 @@ def _time_rounds(sides, calls, repeats, spinner=None) -> list[dict]:
                 spinner.send_signal(signal.SIGCONT if condition == "busy" else signal.SIGSTOP)
                 time.sleep(0.05)
             for (call, args), runs in zip(sides, times):
-                start = time.perf_counter()
+                cpu, start = _cpu_seconds(), time.perf_counter()
                 for _ in range(calls):
                     call(**args)
                 runs[condition].append((time.perf_counter() - start) / calls)
+                if condition == "idle":
+                    runs["cpu"].append((_cpu_seconds() - cpu) / calls)
     if spinner is not None:
         spinner.send_signal(signal.SIGSTOP)
     return times
+
+
+def _cpu_seconds() -> float:
+    return time.process_time()  # all threads of this process, nanosecond clock
 
 
 def _ratio(a, b) -> float:
@@ -121,7 +129,8 @@ def bench(name, calls, repeats, spinner=None, batch=None):
     verdict = "ok" if ratio <= target else "SLOWER THAN TARGET"
     line = (f"{name:22s} batch {batch:2d}  ours {statistics.median(ours_t['idle']) * 1e6:9.1f} us  "
             f"TF {statistics.median(tf_t['idle']) * 1e6:9.1f} us  "
-            f"ratio {ratio:5.2f} (target <= {target})  {verdict}")
+            f"ratio {ratio:5.2f} (target <= {target})  {verdict};  CPU per call: ours "
+            f"{statistics.median(ours_t['cpu']) * 1e6:.0f} us  TF {statistics.median(tf_t['cpu']) * 1e6:.0f} us")
     if spinner is not None:
         line += (f"\n{'':22s} busy: ours {statistics.median(ours_t['busy']) * 1e6:9.1f} us  "
                  f"TF {statistics.median(tf_t['busy']) * 1e6:9.1f} us  ratio "
