@@ -289,6 +289,17 @@ def _env_cap():
 BLAS = BlasThreads()
 
 
+def _after_fork():
+    """A forked child has none of the parent's pool threads: start from an empty pool (jobs
+    queued for threads that do not exist would keep their arrays alive)."""
+    BLAS.pool = _Pool()
+    BLAS.current = BLAS.caller = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 def set_num_threads(threads: int | None) -> None:
     """Cap the BLAS threads of large products at ``threads`` (1: everything on one core);
     ``None`` chooses from the cores other processes leave free (the default; the

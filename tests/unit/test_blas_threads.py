@@ -97,3 +97,17 @@ def test_a_run_gives_numpys_count_back():
     np.ones((64, 64), np.float32) @ np.ones((64, 64), np.float32)
     BLAS.restore()
     assert getter() == before
+
+
+def test_a_forked_child_starts_with_an_empty_pool(monkeypatch):
+    import os
+    monkeypatch.setattr(BLAS, "cap", 2)
+    BLAS.run_parts(lambda i: None, 4, 0)   # the parent has a helper thread now
+    pid = os.fork()
+    if pid == 0:  # child: parts still all run, and no job waits for a thread that is not there
+        seen = []
+        BLAS.run_parts(seen.append, 4, 0)
+        os._exit(0 if sorted(seen) == [0, 1, 2, 3] and len(BLAS.pool.threads) == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    BLAS.restore()
+    assert os.WEXITSTATUS(status) == 0
