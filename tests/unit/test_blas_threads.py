@@ -90,7 +90,7 @@ def test_a_run_gives_numpys_count_back():
     functions = BLAS._functions()
     if functions is None:
         pytest.skip("no OpenBLAS/MKL found in this process")
-    setter, getter = functions
+    _, getter = functions
     before = getter()
     BLAS.for_product(blas.OPENBLAS_SINGLE_THREAD_MNK + 1)
     assert getter() == 1

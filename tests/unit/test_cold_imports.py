@@ -20,5 +20,5 @@ def test_float32_models_run_without_ml_dtypes():
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n")
     root = str(Path(__file__).resolve().parents[2])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=root)
+                          env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=root, check=False)
     assert done.returncode == 0, done.stderr

@@ -16,7 +16,7 @@ from ..blas import BLAS, OPENBLAS_SINGLE_THREAD_MNK
 from . import _special
 from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
                        lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
-from .registry import kernel, prepared_kernel
+from .registry import prepared_kernel
 
 # --------------------------------------------------------------------------- unary
 
