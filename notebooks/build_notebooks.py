@@ -77,12 +77,36 @@ NOTEBOOKS["01_inspecting_a_savedmodel.ipynb"] = [
     "def normalise(text):\n"
     "    return [line if 'contains the following ops' not in line else\n"
     "            sorted(line.split(': ', 1)[1].strip('{}').split(', ')) for line in text.splitlines()]\n"
-    "print(ours[:700])\n"
+    "for line in normalise(ours):  # the ops sets printed sorted\n"
+    "    print(line if isinstance(line, str) else '    ops: ' + ', '.join(line))\n"
     "print('identical to saved_model_cli:', normalise(ours) == normalise(theirs))",
+    "md:## In a notebook: `%load_ext sm_notebook` and `%savedmodel`\n\n"
+    "The magics give the same answers as rich displays (tables that read in light and dark "
+    "themes; problems first). `%savedmodel?` lists every sub-command.",
+    "%load_ext sm_notebook",
+    "%savedmodel show ../tests/fixtures/models/tf1_multi_tags --tags serve",
+    "md:`summary` is the parameter table Keras users expect, read from the variables index "
+    "(no values loaded):",
+    "%savedmodel summary ../tests/fixtures/models/keras3_cnn",
+    "md:## What changed between two exports? `diff`\n\n"
+    "Tag-sets, signatures (keys, tensors, dtypes, shapes, method names), variables (added, "
+    "removed, reshaped, and changed values with the largest difference), assets and op counts. "
+    "Here an edited copy of the model with one signature renamed:",
+    "import tempfile\n"
+    "edited = Path(tempfile.mkdtemp()) / 'edited'\n"
+    "b = sm_notebook.Builder.from_saved_model(model)\n"
+    "b.rename_signature('lookup', 'tokens_to_ids', tags='serve')\n"
+    "b.save(edited)\n"
+    "sm_notebook.diff(model, edited)",
+    "md:The same from the command line: `sm-notebook diff --dir OLD --dir NEW` (exit status 1 "
+    "when something differs), or `%savedmodel diff OLD NEW` for two paths:",
+    "%savedmodel diff ../tests/fixtures/models/keras3_mlp ../tests/fixtures/models/tfkeras_mlp",
     "md:## A health check\n\n`diagnose()` looks for everything that makes a model fail to load or "
     "behave unexpectedly: colliding tag-sets, dangling signature tensors, missing variables or "
     "assets, a stale fingerprint.",
     "print(info.diagnose())",
+    "md:or, as a table with each fix: `%savedmodel diagnose PATH`.",
+    "%savedmodel diagnose ../tests/fixtures/models/tf1_multi_tags",
 ]
 
 NOTEBOOKS["02_signatures.ipynb"] = [
@@ -127,14 +151,25 @@ NOTEBOOKS["02_signatures.ipynb"] = [
     "reloaded = sm_notebook.load(out_dir, tags='serve')\n"
     "np.allclose(reloaded.signatures['serving_default'](features=feed)['probabilities'],\n"
     "            expected[key + '|outputs|output_0'], rtol=1e-5, atol=1e-6)",
-    "md:## The same edit with the widget\n\n`%savedmodel edit PATH` opens the signature editor; "
-    "everything it does is also reachable from Python (`editor.builder`, `editor.save()`).",
+    "md:## Running from the notebook: `%savedmodel run`\n\n"
+    "Inputs are notebook variables, Python literals or numpy constructors (parsed, never "
+    "evaluated). The result shows each output's shape, dtype, min/max/mean, NaN/Inf counts, the "
+    "top classes of score-like outputs (named from a vocabulary asset when the model has one) and a "
+    "histogram; a bar follows the ops of long runs and Ctrl-C stops at the next op.",
+    "%load_ext sm_notebook",
     "# ignore-output\n"
-    "from sm_notebook.notebook.widgets.signature_editor import SignatureEditor\n"
-    "editor = SignatureEditor(MODELS / 'keras3_mlp', tags='serve', signature='serving_default')\n"
-    "editor",
+    "%savedmodel run ../tests/fixtures/models/keras3_mlp features=feed -o outputs",
+    "outputs['output_0'].shape",
+    "md:## The same edit with the editor widget\n\n`%savedmodel edit PATH` opens the model "
+    "editor: signatures, tag-sets and assets as tabs, one Save (disabled while an edit is "
+    "invalid; by default to a new `<name>_edited` directory, never over the model) and a full "
+    "diff preview. Everything it does is also reachable from Python (`editor.builder`, "
+    "`editor.save()`).",
+    "# ignore-output\n"
+    "%savedmodel edit ../tests/fixtures/models/keras3_mlp --tags serve -o model_editor",
     "md:What the mouse does, code can do: rename the output, check the Builder's rules, preview "
     "the edit as `%%savedmodel` cell text, and save.",
+    "editor = model_editor.signatures  # the Signatures tab\n"
     "editor.select('serving_default')\n"
     "editor.rename_output('output_0', 'probabilities')\n"
     "print(editor.cell_text)\n"
@@ -179,7 +214,10 @@ NOTEBOOKS["03_tags_and_collisions.ipynb"] = [
     "    chosen = info.meta_graph('serve')\n"
     "print('loaded metagraph #', chosen.index, 'with', list(chosen.signatures))\n"
     "print(caught[0].message)",
-    "print(info.diagnose())",
+    "md:`%savedmodel show` marks the shadowed metagraph in its heading, and `diagnose` explains "
+    "the collision with its fix:",
+    "%load_ext sm_notebook",
+    "%savedmodel diagnose ../tests/fixtures/models/tf1_duplicate_tags",
     "md:## Fixing each story with the Builder\n\n"
     "* Story 2: add a plain `{serve}` metagraph sharing the CPU graph.\n"
     "* Story 3: give the duplicate its own tag-set.",
@@ -369,13 +407,17 @@ NOTEBOOKS["07_composing_a_model.ipynb"] = [
     "manual = np.exp(z - z.max(1, keepdims=True)); manual /= manual.sum(1, keepdims=True)\n"
     "print('matches numpy:', np.allclose(ours, manual, rtol=1e-5, atol=1e-6))",
     "# ignore-output\n"
-    "import importlib.util\n"
+    "# TensorFlow runs in a child process, so its start-up log lines stay out of this notebook.\n"
+    "import importlib.util, json, subprocess, sys\n"
+    "np.save(export.parent / 'batch.npy', batch)\n"
+    "check = ('import json, sys, numpy as np, tensorflow as tf; '\n"
+    "         'f = tf.saved_model.load(sys.argv[1]).signatures[\"serving_default\"]; '\n"
+    "         'x = tf.constant(np.load(sys.argv[2])); '\n"
+    "         'print(json.dumps(f(x=x)[\"probabilities\"].numpy().tolist()))')\n"
     "if importlib.util.find_spec('tensorflow'):\n"
-    "    import os\n"
-    "    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')\n"
-    "    import tensorflow as tf\n"
-    "    loaded = tf.saved_model.load(str(export))\n"
-    "    tf_out = loaded.signatures['serving_default'](x=tf.constant(batch))['probabilities'].numpy()\n"
+    "    child = subprocess.run([sys.executable, '-c', check, str(export), str(export.parent / 'batch.npy')],\n"
+    "                           capture_output=True, text=True, check=True)\n"
+    "    tf_out = np.array(json.loads(child.stdout.strip().splitlines()[-1]), np.float32)\n"
     "    print('matches TensorFlow:', np.allclose(ours, tf_out, rtol=1e-5, atol=1e-6))\n"
     "else:\n"
     "    print('TensorFlow is not installed; skipped.')",
@@ -467,6 +509,102 @@ NOTEBOOKS["08_scoring_at_scale.ipynb"] = [
     "cluster.close()",
 ]
 
+NOTEBOOKS["09_graph_view.ipynb"] = [
+    "md:# 9. The graph view\n\n"
+    "`sm_notebook.inspect(path).graph(signature, tags)` draws what **one signature** runs: "
+    "the nodes its outputs depend on, traced back to its inputs, and nothing else (no saver, "
+    "restore or init nodes). Calls (`StatefulPartitionedCall`, `If`/`While`/`Case` bodies) are "
+    "single boxes that open in place into their function bodies; name scopes (Keras layers) fold "
+    "into one box each; edges carry dtype and shape; ops the engine cannot run are outlined red.\n\n"
+    "In JupyterLab the view is an interactive widget: its front end (laid out by dagre) is "
+    "bundled into the package by `tools/build_frontend.sh` when it is installed, and nothing is "
+    "fetched when it is shown. Everywhere else (nbconvert, GitHub, the outputs saved in this "
+    "notebook) it is a static SVG of the collapsed top level, drawn in Python without a "
+    "browser: `view.to_svg()`, also in the view's rich display. (The cells showing views are "
+    "not compared by nbval: without the built front end they add a line saying how to build "
+    "it. The SVG itself is compared, in the cell after the first view.)",
+    SETUP,
+    "md:## A TF1 export: the bundled example\n\n"
+    "The example model bundled with sm_notebook has three metagraphs sharing one graph. Its "
+    "`serving_default` signature is a softmax classifier:",
+    "# ignore-output\n"
+    "from sm_notebook.examples import example_model_path\n\n"
+    "example = example_model_path()\n"
+    "info = sm_notebook.inspect(example)\n"
+    "view = info.graph('serving_default', tags='serve')\n"
+    "view",
+    "from IPython.display import SVG\n\n"
+    "SVG(view.to_svg())  # the same picture every time: nbval compares it",
+    "md:Each box is an op (its type over its name) or a name scope folded into one box: `weights` "
+    "holds the variable and the `Identity` that reads it. The widget opens a scope with its "
+    "\u2295; here it stays folded.\n\n"
+    "## What Netron shows for the same model\n\n"
+    "Netron draws a metagraph's whole `GraphDef`: every node stored in `saved_model.pb`, whether "
+    "a signature reaches it or not. For the `{serve}` metagraph of this file that is:",
+    "from collections import Counter\n\n"
+    "graph_def = info.meta_graph('serve').proto.graph_def\n"
+    "shown = set(view.model.main.nodes)\n"
+    "left_out = [node for node in graph_def.node if node.name not in shown]\n"
+    "print(f'{len(graph_def.node)} nodes in the GraphDef; the view of serving_default draws '\n"
+    "      f'{len(shown & {n.name for n in graph_def.node})} of them (and one box per output)')\n"
+    "Counter(node.name.split('/')[0] for node in left_out).most_common()",
+    "md:So Netron's picture of this file also holds the saver (`save/...`: `SaveV2`, "
+    "`RestoreV2`, `MergeV2Checkpoints`), the initialisers (`init`, `init_tables`, the "
+    "`Assign` of each variable), the vocabulary table of the other signature (`lookup`) and, "
+    "since TF1 builders store one graph for every metagraph, the training step of `{train}` "
+    "(`gradients/...`, `GradientDescent`). None of that runs when `serving_default` is "
+    "called, and none of it is in the view.\n\n"
+    "## A TF2 export: calls that open in place\n\n"
+    "A TF2 (Keras) export keeps almost nothing in its main graph: the signature is one "
+    "`StatefulPartitionedCall` of a wrapper function, which calls the model's function, where "
+    "the layers are. The variables the call captures are folded into one `(captured)` box.",
+    "# ignore-output\n"
+    "cnn = sm_notebook.inspect(MODELS / 'keras3_cnn').graph()\n"
+    "cnn",
+    "for body_id, body in cnn.model.bodies.items():\n"
+    "    print(f\"{body_id or '(the signature in the main graph)':45} {len(body.nodes):4} nodes\")",
+    "md:Netron shows this file's main `GraphDef`: the signature's call box next to the saver's "
+    "own calls and every variable handle, and it cannot open the function bodies in place, "
+    "where the layers are. The file holds:",
+    "mg = cnn.info.meta_graphs[0].proto\n"
+    "print(len(mg.graph_def.node), 'nodes in the main graph:', dict(Counter(n.op for n in mg.graph_def.node).most_common(6)))\n"
+    "print(len(mg.graph_def.library.function), 'library functions:', sorted(f.signature.name for f in mg.graph_def.library.function))",
+    "md:In the widget, \u2295 on the call opens the wrapper in place, \u2295 on its call opens the "
+    "model's body, where each Keras layer is one box (its weights inside it); \u2296 on a frame "
+    "closes it again. Clicking a box shows its op type, attributes (defaults marked), device, "
+    "inputs and outputs, and for variables their dtype, shape and value statistics; the search "
+    "field finds nodes by name or op type in every body and opens what hides them. The same facts "
+    "from Python:",
+    "cnn.find('Conv2D')",
+    "kernel = next(n.name for n in cnn.model.main.nodes.values() if n.kind == 'variable')\n"
+    "cnn.details(kernel)['variable']",
+    "md:## Ops the engine cannot run\n\n"
+    "The engine's scan marks every op it lacks (or refuses, for IO): the op is outlined red, and "
+    "a scope or call holding one is dashed red. The fixtures use none, so here the example's "
+    "`MatMul` is renamed in memory to `SparseMatMul`, a TensorFlow op the engine does not "
+    "implement (the file is not touched):",
+    "demo = sm_notebook.inspect(example)\n"
+    "for node in demo.meta_graph('serve').proto.graph_def.node:\n"
+    "    if node.op == 'MatMul':\n"
+    "        node.op = 'SparseMatMul'\n"
+    "marked = demo.graph('serving_default', tags='serve')\n"
+    "marked.model.unsupported()  # (function body, node, op, why)",
+    "# ignore-output\n"
+    "marked",
+    "md:## `%savedmodel graph` and the model browser\n\n"
+    "`%savedmodel graph PATH [--signature KEY] [--tags T]` shows the same view "
+    "(`serving_default` when there is one), and the model browser "
+    "(`%savedmodel edit PATH --widget browser`) has a graph tab for the selected signature.",
+    "%load_ext sm_notebook",
+    "# ignore-output\n"
+    "%savedmodel graph ../sm_notebook/examples/multi_tag_model --tags serve --signature lookup",
+    "md:## A picture to keep\n\n`to_svg()` is a complete SVG document: write it next to a report.",
+    "import tempfile\n\n"
+    "svg_file = Path(tempfile.mkdtemp()) / 'serving_default.svg'\n"
+    "svg_file.write_text(view.to_svg())\n"
+    "print(svg_file.name, svg_file.stat().st_size > 0)",
+]
+
 def make_notebook(cells: list[str]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -481,11 +619,37 @@ def make_notebook(cells: list[str]) -> nbformat.NotebookNode:
     return nb
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def drop_bundled_widgets(nb: nbformat.NotebookNode) -> None:
+    """Leave out the saved state of anywidget views (the graph view): it holds their front-end
+    bundle, third-party code included, which is never committed. Their outputs keep the
+    static SVG the view also displays."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    dropped = {key for key, model in state.items() if model.get("model_module") == "anywidget"}
+    for key in list(dropped):
+        layout = state[key].get("state", {}).get("layout", "")
+        if isinstance(layout, str) and layout.startswith("IPY_MODEL_"):
+            dropped.add(layout[len("IPY_MODEL_"):])
+    for key in dropped:
+        state.pop(key, None)
+    if not state:
+        nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view and view.get("model_id") in dropped:
+                del output["data"][WIDGET_VIEW]
+
+
 def build(name: str) -> Path:
     path = HERE / name
     nb = make_notebook(NOTEBOOKS[name])
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(HERE)}}).execute()
+    drop_bundled_widgets(nb)
     nbformat.write(nb, path)
     return path
 

@@ -5,7 +5,8 @@ The public surface only; heavy parts (engine, builder, notebook) load on first u
 from .errors import SavedModelError, SavedModelWarning, TagSetNotFoundError
 
 __all__ = [
-    "inspect", "load", "Builder", "Graph", "signature", "set_num_threads",
+    "inspect", "load", "diff", "summary", "Builder", "Graph", "signature", "Ragged",
+    "set_num_threads",
     "SavedModelError", "TagSetNotFoundError", "SavedModelWarning",
 ]
 __version__ = "0.1.0"
@@ -14,7 +15,28 @@ __version__ = "0.1.0"
 def inspect(export_dir):
     """Describe a SavedModel: tag-sets, metagraphs, signatures, ops, variables, assets."""
     from .inspection import inspect as _inspect  # module named inspection: `inspect` stays this function
-    return _inspect(export_dir)
+    info = _inspect(export_dir)
+    info.extra_checks.append(_engine_check)
+    return info
+
+
+def _engine_check(info):
+    """diagnose()'s view of what the engine will do (the same verdicts as `sm-notebook scan`)."""
+    from .engine.scan import engine_problems
+    return engine_problems(info)
+
+
+def diff(a, b, values=True):
+    """What differs between the exports in ``a`` and ``b``: tag-sets, signatures, variables
+    (values too unless ``values=False``), assets and op counts. Prints as text, shows as HTML."""
+    from .compare import diff as _diff
+    return _diff(a, b, values=values)
+
+
+def summary(export_dir, tags=None):
+    """A Keras-style table of the variables (parameters and bytes) grouped by layer."""
+    from .parameters import summary as _summary
+    return _summary(export_dir, tags)
 
 
 def load(export_dir, tags=None, backend="numpy", **options):
@@ -31,17 +53,27 @@ def load(export_dir, tags=None, backend="numpy", **options):
 
 
 def set_num_threads(threads):
-    """Cap the BLAS threads the engine gives large matrix products (1: one core for
-    everything); ``None`` (the default) picks the cores other processes leave free. Small
+    """Cap the threads the engine gives large matrix products and convolutions (1: one core
+    for everything); ``None`` (the default) uses the cores this process may run on. Small
     products always run on one thread. ``SM_NOTEBOOK_NUM_THREADS`` sets the starting cap."""
     from .engine.blas import set_num_threads as _set
     _set(threads)
+
+
+def _graph_view(info, signature, tags):
+    """``SavedModelInfo.graph``: the view sits in the notebook layer, above inspection, so the
+    public surface (above every layer) builds it."""
+    from .notebook.graph_view import GraphView
+    return GraphView(info, signature, tags)
 
 
 def __getattr__(name):
     if name in ("Builder", "Graph", "signature"):
         from . import builder
         return getattr(builder, name)
+    if name == "Ragged":
+        from .format.ragged import Ragged
+        return Ragged
     if name == "ops":
         import importlib
         return importlib.import_module(".ops", __name__)

@@ -1,4 +1,5 @@
-"""The `sm-notebook` command: `show` and `run` (as saved_model_cli prints them), `diagnose`, `scan`, `demo`.
+"""The `sm-notebook` command: `show` and `run` (as saved_model_cli prints them), `diagnose`,
+`scan`, `diff`, `summary`, `demo`.
 
 Each subcommand is one entry of SUBCOMMANDS: a function adding its arguments
 and a function running it (returning the exit status). Imports stay inside the
@@ -30,8 +31,8 @@ def add_show_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", required=True, help="Directory containing the SavedModel.")
     parser.add_argument("--all", action="store_true",
                         help="Show all available information in the SavedModel.")
-    parser.add_argument("--tag_set", help="Comma-separated tags of one MetaGraphDef, e.g. serve,gpu.")
-    parser.add_argument("--signature_def",
+    parser.add_argument("--tag_set", "--tags", dest="tag_set", help="Comma-separated tags of one MetaGraphDef, e.g. serve,gpu.")
+    parser.add_argument("--signature_def", "--signature", dest="signature_def",
                         help="A SignatureDef key: show its inputs and outputs (needs --tag_set).")
     parser.add_argument("--list_ops", action="store_true",
                         help="Show the ops used by the MetaGraphDef of --tag_set.")
@@ -76,11 +77,46 @@ def run_diagnose(args) -> int:
     return 1 if any(p.severity == "error" for p in report.problems) else 0
 
 
+# -- diff and summary -------------------------------------------------------
+
+def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", required=True, action="append", dest="dirs",
+                        help="A SavedModel directory; give --dir twice: the old one, then the new one.")
+    parser.add_argument("--no_values", action="store_true",
+                        help="Do not read variable values (shapes and dtypes are still compared).")
+
+
+def run_diff(args) -> int:
+    from . import diff
+    from .errors import SavedModelError
+
+    if len(args.dirs) != 2:
+        raise SavedModelError(f"diff compares two SavedModels; got {len(args.dirs)} --dir. "
+                              "Use: sm-notebook diff --dir OLD --dir NEW.")
+    result = diff(*args.dirs, values=not args.no_values)
+    _write(f"{result}\n")
+    return 0 if result.identical else 1
+
+
+def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", required=True, help="Directory containing the SavedModel.")
+    parser.add_argument("--tag_set", "--tags", dest="tag_set",
+                        help="Comma-separated tags of the MetaGraphDef (default: the only one).")
+
+
+def run_summary(args) -> int:
+    from . import summary
+
+    tags = None if args.tag_set is None else parse_tag_set(args.tag_set)
+    _write(f"{summary(args.dir, tags)}\n")
+    return 0
+
+
 # -- scan -------------------------------------------------------------------
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", required=True, help="Directory containing the SavedModel.")
-    parser.add_argument("--tag_set", help="Comma-separated tags of the MetaGraphDef to scan "
+    parser.add_argument("--tag_set", "--tags", dest="tag_set", help="Comma-separated tags of the MetaGraphDef to scan "
                                           "(default: the only one).")
 
 
@@ -97,8 +133,8 @@ def run_scan(args) -> int:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", required=True, help="Directory containing the SavedModel.")
-    parser.add_argument("--tag_set", required=True, help="Comma-separated tags, e.g. serve,gpu.")
-    parser.add_argument("--signature_def", required=True, help="The SignatureDef key to run.")
+    parser.add_argument("--tag_set", "--tags", dest="tag_set", required=True, help="Comma-separated tags, e.g. serve,gpu.")
+    parser.add_argument("--signature_def", "--signature", dest="signature_def", required=True, help="The SignatureDef key to run.")
     parser.add_argument("--inputs", default="",
                         help="'x=file.npy;y=file.npz[key]': inputs read from numpy files.")
     parser.add_argument("--input_exprs", default="",
@@ -117,26 +153,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_input_file(key: str, spec: str):
     """x=file.npy, x=file.npz or x=file.npz[name] (never pickles)."""
-    import numpy as np
-
-    from .errors import SavedModelError
-
-    name = None
-    if spec.endswith("]") and "[" in spec:
-        spec, name = spec[:-1].split("[", 1)
-    try:
-        loaded = np.load(spec, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SavedModelError(f"Cannot read input {key!r} from {spec!r}: {exc}.") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        names = loaded.files
-        if name is None and len(names) != 1:
-            raise SavedModelError(f"{spec!r} holds {names}; pick one with {key}={spec}[name].")
-        name = name or names[0]
-        if name not in names:
-            raise SavedModelError(f"{spec!r} has no array {name!r}; it has {names}.")
-        return loaded[name]
-    return loaded
+    from .literals import load_array_file
+    return load_array_file(spec, what=f"input {key!r}")
 
 
 def _parse_examples(key: str, text: str) -> list:
@@ -174,7 +192,7 @@ def run_run(args) -> int:
 
     import numpy as np
 
-    from . import load
+    from . import Ragged, load
     from .errors import SavedModelError
 
     inputs = gather_inputs(args)
@@ -184,6 +202,17 @@ def run_run(args) -> int:
         os.makedirs(args.outdir, exist_ok=True)
     values = model.numpy(outputs)
     for key in sorted(values):
+        if isinstance(values[key], Ragged):  # components in one .npz, TensorFlow's order
+            _write(f"Result for output key {key}:\n{values[key]!r}\n")
+            if args.outdir:
+                path = os.path.join(args.outdir, key + ".npz")
+                if os.path.exists(path) and not args.overwrite:
+                    raise SavedModelError(f"{path} exists; pass --overwrite to replace it.")
+                parts = values[key].components()
+                np.savez(path, flat_values=parts[0], **{f"row_splits_{i}": p for i, p in
+                                                          enumerate(parts[1:])})
+                _write(f"Output {key} is saved to {path}\n")
+            continue
         value = np.asarray(values[key])
         _write(f"Result for output key {key}:\n{value}\n")
         if args.outdir:
@@ -204,19 +233,15 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args) -> int:
     """The main job on the bundled example: show, diagnose, tag-set rules, a run, then the tutorials."""
-    import os
-    import subprocess
-    from pathlib import Path
-
     from . import TagSetNotFoundError, inspect, load
     from .examples import example_model_path
     from .format.savedmodel import read_saved_model
     from . import showtext
 
     path = example_model_path()
-    _write(f"== The bundled example SavedModel: {path}\n\n$ sm-notebook show --all\n")
+    _write(f"== The bundled example SavedModel: {path}\n\n$ sm-notebook show --dir {path} --all\n")
     _write(showtext.show_all_text(read_saved_model(path)))
-    _write(f"\n$ sm-notebook diagnose\n{inspect(path).diagnose()}\n")
+    _write(f"\n$ sm-notebook diagnose --dir {path}\n{inspect(path).diagnose()}\n")
     _write("\n== Exact tag-set matching: load(path, tags='gpu') ->\n")
     try:
         load(path, tags="gpu")
@@ -231,13 +256,51 @@ def run_demo(args) -> int:
     tokens = [b"cat", b"sat", b"bird"]
     ids = model.numpy(model.signatures["lookup"](tokens=tokens))["ids"]
     _write(f"\n== Vocabulary lookup through the model's asset: {tokens} -> {ids}\n")
+    return _open_tutorials(args)
+
+
+def lab_command(notebooks) -> list[str]:
+    """The JupyterLab command line for ``notebooks`` (``--allow-root`` when running as root,
+    which JupyterLab otherwise refuses, as in most Docker images)."""
+    import os
+    command = [sys.executable, "-m", "jupyterlab", str(notebooks)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
+
+
+def _open_tutorials(args) -> int:
+    """Open the tutorials in JupyterLab when that can work; otherwise print what to run."""
+    import importlib.util
+    import os
+    import shlex
+    from pathlib import Path
+
     notebooks = Path(__file__).resolve().parent.parent / "notebooks"
-    if args.no_lab or not notebooks.is_dir() or not sys.stdin.isatty() or os.environ.get("CI"):
-        _write(f"\nTutorials: jupyter lab {notebooks}\n")
+    if not notebooks.is_dir():
+        _write("\nThe tutorial notebooks are in the source repository's notebooks/ folder.\n")
         return 0
-    _write(f"\n== Opening the tutorials in JupyterLab ({notebooks}); Ctrl-C to stop.\n")
+    command = lab_command(notebooks)
+    shown = shlex.join(["jupyter", "lab", *command[3:]])
+    if importlib.util.find_spec("jupyterlab") is None:
+        _write(f"\nTutorials: JupyterLab is not installed. Run:\n"
+               f"  {shlex.quote(sys.executable)} -m pip install 'jupyterlab>=4' matplotlib\n  {shown}\n")
+        return 0
+    if args.no_lab or not sys.stdin.isatty() or os.environ.get("CI"):
+        _write(f"\nTutorials: {shown}\n")
+        return 0
+    _write(f"\n== Opening the tutorials in JupyterLab ({notebooks}); Ctrl-C to stop.\n$ {shown}\n")
     sys.stdout.flush()
-    return subprocess.call([sys.executable, "-m", "jupyterlab", str(notebooks)])
+    return subprocess_call(command)
+
+
+def subprocess_call(command) -> int:
+    """Run ``command`` in the foreground; Ctrl-C ends it (exit status 0)."""
+    import subprocess
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
 
 
 # -- the subcommand table ---------------------------------------------------
@@ -267,6 +330,11 @@ SUBCOMMANDS = [
                "Exit status 1 when the report has errors, 0 otherwise."),
     Subcommand("scan", "list ops the engine cannot run or refuses (IO), before running anything",
                add_scan_arguments, run_scan, "Exit status 1 when a reachable op is unsupported or denied."),
+    Subcommand("diff", "compare two SavedModels: tag-sets, signatures, variables, assets, ops",
+               add_diff_arguments, run_diff,
+               "  sm-notebook diff --dir OLD --dir NEW\nExit status 0 when nothing differs, 1 otherwise."),
+    Subcommand("summary", "parameters per layer (a Keras-style table) with totals and bytes",
+               add_summary_arguments, run_summary),
     Subcommand("run", "run a signature without TensorFlow (as saved_model_cli run prints it)",
                add_run_arguments, run_run,
                "  sm-notebook run --dir D --tag_set serve --signature_def serving_default \\\n"
@@ -300,10 +368,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def _error(exc) -> int:
-    message = str(exc)
-    suggestions = getattr(exc, "suggestions", None)
-    if suggestions and getattr(exc, "requested", None) is not None:
-        message += f"\nOn the command line: --tag_set {','.join(sorted(suggestions[0]))}"
+    message = getattr(exc, "command_line_message", None) or str(exc)
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1
 

@@ -5,13 +5,15 @@ unloadable or wrong; warnings make it surprising; notes are worth knowing.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SavedModelError
 from .format import savedmodel as files
-from .tags import (duplicate_groups, format_tag_set, misspelled_standard_tag, shadowing_message,
-                   tag_sets_of)
+from .graph_reach import foreign_ops
+from .tags import (SHADOWING_FIX, duplicate_groups, format_tag_set, misspelled_standard_tag,
+                   shadowing_message, tag_sets_of)
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
 
@@ -69,11 +71,13 @@ class DiagnosticReport:
         return report_html(self)
 
 
-def diagnose(info) -> DiagnosticReport:
-    """Run every check over an inspected SavedModel (a SavedModelInfo)."""
+def diagnose(info, extra_checks=()) -> DiagnosticReport:
+    """Run every check over an inspected SavedModel (a SavedModelInfo), then ``extra_checks``
+    (functions of ``info`` yielding Problems, from higher layers)."""
     problems: list[Problem] = []
-    for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_variables,
-                  _check_assets, _check_fingerprint):
+    for check in (_check_no_meta_graphs, check_tag_sets, _check_signatures, _check_serving,
+                  _check_variables, _check_assets, _check_fingerprint, _check_foreign_ops,
+                  *extra_checks):
         problems.extend(check(info))
     summary = [f"MetaGraphDef #{mg.index} {format_tag_set(mg.tags)}: "
                f"{len(mg.signatures)} signature(s) ({', '.join(mg.signatures) or 'none'}), "
@@ -100,8 +104,8 @@ def check_tag_sets(info):
     """Tag-set problems: duplicates, empty, split strings, misspellings, 'serve' ambiguity."""
     proto = info.proto
     for group in duplicate_groups(proto):
-        yield Problem("error", "duplicate-tag-set", shadowing_message(proto, group),
-                      "Give each metagraph a distinct tag-set or remove the duplicate.", group[1])
+        yield Problem("error", "duplicate-tag-set", shadowing_message(proto, group, with_fix=False),
+                      SHADOWING_FIX[0].upper() + SHADOWING_FIX[1:], group[1])
     available = list(dict.fromkeys(tag_sets_of(proto)))
     for mg in info.meta_graphs:
         tags = mg.tags
@@ -156,7 +160,7 @@ def _check_signatures(info):
         for key, sig in mg.signatures.items():
             for side, specs in (("input", sig.inputs), ("output", sig.outputs)):
                 for spec in specs.values():
-                    names = [spec.name] if spec.encoding == "name" else []
+                    names = [spec.name] if spec.encoding == "name" else list(spec.components)
                     for name in names:
                         node = name.split(":")[0].lstrip("^")
                         if node not in nodes:
@@ -165,6 +169,35 @@ def _check_signatures(info):
                                           f"{name!r}, but the graph has no node {node!r}.",
                                           "Point it at an existing tensor (Builder.add_signature) or "
                                           "remove the signature.", mg.index)
+
+
+#: Output keys TensorFlow invents when a serving function returns a bare tensor or a tuple.
+AUTO_OUTPUT_KEY = re.compile(r"output_\d+")
+
+
+def _check_serving(info):
+    """Serving conventions: the metagraph TF Serving loads has serving_default; outputs have
+    real names."""
+    serving = [mg for mg in info.meta_graphs if mg.tags == {"serve"}] or \
+        [mg for mg in info.meta_graphs if "serve" in mg.tags]
+    for mg in info.meta_graphs:
+        keys = [k for k in mg.signatures if not k.startswith("__saved_model")]
+        if len(serving) == 1 and mg is serving[0] and keys and "serving_default" not in keys:
+            yield Problem("warning", "no-serving-default",
+                          f"This serving metagraph has no 'serving_default' signature (it has "
+                          f"{', '.join(keys)}); TensorFlow Serving requests that name no signature "
+                          "fail with 'Serving signature key \"serving_default\" not found'.",
+                          f"Builder.rename_signature({keys[0]!r}, 'serving_default') or add one.",
+                          mg.index)
+        for key in keys:
+            auto = sorted(k for k in mg.signatures[key].outputs if AUTO_OUTPUT_KEY.fullmatch(k))
+            if auto:
+                yield Problem("warning", "auto-output-names",
+                              f"Signature {key!r} has auto-generated output names ({', '.join(auto)}): "
+                              "the serving function returned a tensor or a tuple, so clients must "
+                              "know what each position means.",
+                              f"Return a dict from the serving function, or "
+                              f"Builder.rename_output({key!r}, {auto[0]!r}, 'a_real_name').", mg.index)
 
 
 def _check_variables(info):
@@ -181,7 +214,7 @@ def _check_variables(info):
             return
     keys = set(info.bundle.keys()) if info.bundle is not None else set()
     for mg in info.meta_graphs:
-        expected = [v for v in mg.variables if v.checkpoint_key or not mg.is_tf2]
+        expected = [v for v in mg.variables if v.checkpoint_key or not mg.is_tf2 or info.bundle is None]
         if expected and info.bundle is None:
             yield Problem("error", "missing-variables-bundle",
                           f"The graph has {len(expected)} variable(s) but there is no "
@@ -224,9 +257,32 @@ def _check_fingerprint(info):
     except SavedModelError as exc:
         yield Problem("warning", "fingerprint-unchecked", f"fingerprint.pb could not be checked: {exc}")
         return
+    if stale == ["checkpoint_hash"] and info.bundle is None:
+        return  # the variables are missing: _check_variables says so, the fingerprint is not stale
     if stale:
         yield Problem("warning", "stale-fingerprint",
                       f"fingerprint.pb does not match the files ({', '.join(stale)} differ): it was "
                       "written for another version of this model, and tools that key caches on "
                       "it will be misled.",
                       "Delete fingerprint.pb or re-save with sm_notebook.Builder (which rewrites it).")
+
+
+def _check_foreign_ops(info):
+    """Ops from outside core TensorFlow that a signature, init op or restore op can run
+    (graph_reach.foreign_ops): `load` refuses the model, as TensorFlow without the library
+    would; which other ops the engine lacks is `sm-notebook scan`'s report."""
+    for mg in info.meta_graphs:
+        found = foreign_ops(mg.proto)
+        if not found:
+            continue
+        by_library: dict = {}
+        for op, _, _, library in found:
+            by_library.setdefault(library, set()).add(op)
+        listed = "; ".join(f"{', '.join(sorted(ops))} from {library}"
+                           for library, ops in sorted(by_library.items()))
+        yield Problem("error", "foreign-ops",
+                      f"The model runs ops from outside core TensorFlow: {listed}. TensorFlow "
+                      "loads it only with those libraries installed, and sm_notebook's engine "
+                      "refuses it.",
+                      "Run it with TensorFlow and the library (pip install it), or export the "
+                      "model without those ops (e.g. preprocess outside the model).", mg.index)

@@ -15,13 +15,16 @@ class TagSetNotFoundError(SavedModelError):
         requested: the tag-set asked for (a frozenset, or None).
         available: every tag-set in the file, in file order.
         suggestions: the likeliest intended tag-sets, best first.
+        command_line_message: the same explanation with advice spelled as command-line
+            flags (``--tag_set serve,gpu``) instead of Python (``tags=['serve', 'gpu']``).
     """
 
-    def __init__(self, message, requested, available, suggestions):
+    def __init__(self, message, requested, available, suggestions, command_line_message=None):
         super().__init__(message)
         self.requested = requested
         self.available = list(available)
         self.suggestions = list(suggestions)
+        self.command_line_message = command_line_message or message
 
 
 class CorruptFileError(SavedModelError):
@@ -47,3 +50,18 @@ class SignatureNotFoundError(SavedModelError, KeyError):
 
     def __str__(self):  # KeyError would quote the message
         return str(self.args[0])
+
+
+class UnsupportedOpError(SavedModelError):
+    """A call needs ops sm_notebook's engine does not run.
+
+    Attributes:
+        ops: the op names, sorted.
+        branch: None when the ops run whenever the signature (or init op) runs; else the
+            branch of a conditional that needs them (the call took it).
+    """
+
+    def __init__(self, message, ops, branch=None):
+        super().__init__(message)
+        self.ops = sorted(set(ops))
+        self.branch = branch

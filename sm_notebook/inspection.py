@@ -22,6 +22,8 @@ class TensorSpec:
     dtype: str          # TensorFlow enum name, e.g. "DT_FLOAT"
     shape: tuple | None  # None for unknown rank; None entries for unknown dims
     encoding: str = "name"  # "name", "coo_sparse" or "composite_tensor"
+    components: tuple = ()  # composite tensors: the graph tensors of their components
+    ragged: str = ""        # a ragged output's spec, or which part of a ragged input this is
 
     @property
     def dtype_short(self) -> str:
@@ -35,7 +37,14 @@ class TensorSpec:
     def __str__(self):
         shape = "unknown rank" if self.shape is None else "(" + ", ".join(
             "None" if d is None else str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
-        return f"{self.key}: {self.dtype} {shape} <- {self.name or self.encoding}"
+        return f"{self.key}: {self.dtype} {shape} <- {self.source}"
+
+    @property
+    def source(self) -> str:
+        """Where the value comes from: the tensor name, or a composite's components."""
+        if self.components:
+            return f"{self.encoding}({', '.join(self.components)})"
+        return self.name or self.encoding
 
 
 @dataclass
@@ -108,6 +117,7 @@ class SavedModelInfo:
 
     def __init__(self, export_dir, proto, meta_graphs, fingerprint, bundle, bundle_error):
         self.export_dir = Path(export_dir)
+        self.extra_checks: list = []  # check(info) -> Problems, added by the package root
         self.proto = proto
         self.meta_graphs: list[MetaGraphInfo] = meta_graphs
         self.fingerprint = fingerprint
@@ -139,10 +149,17 @@ class SavedModelInfo:
                 f"its signatures are: {', '.join(sorted(mg.signatures)) or 'none'}.")
         return mg.signatures[key]
 
+    def graph(self, signature: str = "serving_default", tags=None):
+        """The graph ``signature`` runs, as a view: an interactive widget in JupyterLab,
+        ``to_svg()`` for a static picture (see sm_notebook.notebook.graph_view)."""
+        from . import _graph_view  # built above this layer; the package root wires it in
+        return _graph_view(self, signature, tags)
+
     def diagnose(self):
-        """The whole-model consistency report (see sm_notebook.diagnose)."""
+        """The whole-model consistency report (see sm_notebook.diagnose), with the checks
+        of higher layers the package root adds (``extra_checks``: the engine's verdict)."""
         from .diagnose import diagnose
-        return diagnose(self)
+        return diagnose(self, self.extra_checks)
 
     def __repr__(self):
         sets = ", ".join(format_tag_set(t) for t in self.tag_sets)
@@ -175,23 +192,42 @@ def _open_bundle(export_dir):
         return None, exc
 
 
-def tensor_spec(key, info) -> TensorSpec:
-    """A TensorSpec from a TensorInfo proto."""
-    from .format.tensors import dtype_name, shape_from_proto
+def tensor_spec(key, info, ragged_part: str = "") -> TensorSpec:
+    """A TensorSpec from a TensorInfo proto; a ragged composite takes its values' dtype and
+    its RaggedTensorSpec's shape. ``ragged_part`` says which component of a ragged input
+    (flattened into dense signature inputs) this one is."""
+    from .format.ragged import ragged_spec
+    from .format.tensors import dtype_name, numpy_to_dtype, shape_from_proto
     encoding = info.WhichOneof("encoding") or "name"
     name = info.name if encoding == "name" else (
         info.coo_sparse.values_tensor_name if encoding == "coo_sparse" else "")
     shape = shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
-    return TensorSpec(key, name, dtype_name(info.dtype), shape, encoding)
+    spec = ragged_spec(info.composite_tensor.type_spec) if encoding == "composite_tensor" else None
+    if spec is None:
+        return TensorSpec(key, name, dtype_name(info.dtype), shape, encoding, ragged=ragged_part)
+    return TensorSpec(key, name, dtype_name(numpy_to_dtype(spec.dtype)), spec.shape, encoding,
+                      tuple(c.name for c in info.composite_tensor.components), str(spec))
+
+
+def _ragged_parts(meta_graph, key) -> dict[str, str]:
+    """Signature input key -> which component of which ragged argument it is."""
+    from .format.ragged import ragged_signature_inputs
+    parts = {}
+    for name, arg in ragged_signature_inputs(meta_graph, key).items():
+        for i, component in enumerate(arg.keys):
+            role = "flat_values" if i == 0 else f"row_splits[{i - 1}]"
+            parts[component] = f"{role} of ragged input {name!r}: {arg.spec}"
+    return parts
 
 
 def _signatures(meta_graph) -> dict[str, SignatureInfo]:
     result = {}
     for key in sorted(meta_graph.signature_def):
         sig = meta_graph.signature_def[key]
+        parts = _ragged_parts(meta_graph, key)
         result[key] = SignatureInfo(
             key, sig.method_name,
-            {k: tensor_spec(k, sig.inputs[k]) for k in sorted(sig.inputs)},
+            {k: tensor_spec(k, sig.inputs[k], parts.get(k, "")) for k in sorted(sig.inputs)},
             {k: tensor_spec(k, sig.outputs[k]) for k in sorted(sig.outputs)})
     return result
 
@@ -256,6 +292,26 @@ def _tf2_variables(meta_graph, bundle) -> list[VariableInfo]:
                     key = attribute.checkpoint_key
         result.append(VariableInfo(var.name or paths.get(node_id, ""), dtype_name(var.dtype),
                                    shape_from_proto(var.shape), key, paths.get(node_id, ""), var.trainable))
+    return result
+
+
+def distinct_variables(variables, bundle) -> list[VariableInfo]:
+    """``variables`` without repeats of one value: Keras 3 exports save each variable under
+    two object-graph paths (``variables/0`` and ``_all_variables/0``); entries with the same
+    name, dtype, shape and stored checksum count once."""
+    seen, result = set(), []
+    for var in variables:
+        checksum = None
+        if bundle is not None and var.checkpoint_key in bundle:
+            try:
+                checksum = bundle.entry(var.checkpoint_key).crc32c
+            except SavedModelError:
+                checksum = None
+        identity = (var.name, var.dtype, var.shape, checksum)
+        if checksum is not None and identity in seen:
+            continue
+        seen.add(identity)
+        result.append(var)
     return result
 
 

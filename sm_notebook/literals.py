@@ -336,3 +336,27 @@ def split_assignments(text: str, flag: str) -> list[tuple[str, str]]:
             raise SavedModelError(f"Cannot parse {flag} {part!r}: expected <input key>=<value>.")
         pairs.append((key.strip(), value.strip()))
     return pairs
+
+
+def load_array_file(spec: str, what: str = "input"):
+    """The array in ``x.npy``, ``x.npz`` (its only array) or ``x.npz[name]``; never unpickles.
+    ``what`` names the input in messages."""
+    import numpy as np
+    name = None
+    if spec.endswith("]") and "[" in spec:
+        spec, name = spec[:-1].split("[", 1)
+    try:
+        loaded = np.load(spec, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SavedModelError(f"Cannot read {what} from {spec!r}: {exc}.") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return loaded
+    with loaded:
+        names = loaded.files
+        if name is None and len(names) != 1:
+            base = spec.rsplit("/", 1)[-1]
+            raise SavedModelError(f"{spec!r} holds {names}; pick one with {base}[name].")
+        name = name or names[0]
+        if name not in names:
+            raise SavedModelError(f"{spec!r} has no array {name!r}; it has {names}.")
+        return loaded[name]

@@ -102,7 +102,8 @@ def tensor_table_html(specs: dict) -> str:
     if not specs:
         return muted_html("none")
     rows = [[code_html(s.key), esc(dtype_text(s.dtype)), esc(shape_text(s.shape)),
-             code_html(s.name or s.encoding)] for s in specs.values()]
+             code_html(s.source) + (f'<div style="color:{MUTED}">{esc(s.ragged)}</div>'
+                                    if s.ragged else "")] for s in specs.values()]
     return table_html(["key", "dtype", "shape", "tensor"], rows)
 
 
@@ -132,8 +133,8 @@ def signature_text(sig) -> str:
     lines = [f"signature {sig.key!r} (method {sig.method_name or '(none)'})"]
     for side, specs in (("inputs", sig.inputs), ("outputs", sig.outputs)):
         lines.append(f"  {side}:")
-        lines += [f"    {s.key}: {dtype_text(s.dtype)} {shape_text(s.shape)} <- {s.name or s.encoding}"
-                  for s in specs.values()] or ["    (none)"]
+        lines += [f"    {s.key}: {dtype_text(s.dtype)} {shape_text(s.shape)} <- {s.source}"
+                  + (f"  ({s.ragged})" if s.ragged else "") for s in specs.values()] or ["    (none)"]
     return "\n".join(lines)
 
 
@@ -163,7 +164,21 @@ def function_rows(mg) -> list[tuple[str, str, str]]:
     return rows
 
 
-def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str:
+def shadowed_note(shadowed_by: int | None) -> str:
+    """The heading remark for a metagraph hidden by an earlier one with the same tag-set."""
+    if shadowed_by is None:
+        return ""
+    return f"SHADOWED by #{shadowed_by} (same tag-set; loading by tags never reaches it)"
+
+
+def shadowing_index(info) -> dict[int, int]:
+    """Metagraph index -> the index of the earlier metagraph with the same tag-set."""
+    from .tags import duplicate_groups
+    return {index: group[0] for group in duplicate_groups(info.proto) for index in group[1:]}
+
+
+def meta_graph_html(mg, signature: str | None = None, open_: bool = True,
+                    shadowed_by: int | None = None) -> str:
     """One MetaGraphInfo: signatures, variables, assets, ops census, TF2 functions."""
     sigs = {k: v for k, v in mg.signatures.items() if signature is None or k == signature}
     parts = [f'<div style="color:{MUTED}">TensorFlow {esc(mg.tensorflow_version or "?")}'
@@ -193,13 +208,16 @@ def meta_graph_html(mg, signature: str | None = None, open_: bool = True) -> str
             parts.append(details_html(f"functions ({len(mg.concrete_functions)})",
                                       table_html(["function", "kind", "callable with"], rows)))
     title = f"MetaGraphDef #{mg.index} {code_html(tags_text(mg.tags))}"
+    if shadowed_by is not None:
+        title += " " + badge_html("error", shadowed_note(shadowed_by))
     return details_html(f'<b>{title}</b>', "".join(parts), open_=open_)
 
 
-def meta_graph_text(mg, signature: str | None = None) -> str:
+def meta_graph_text(mg, signature: str | None = None, shadowed_by: int | None = None) -> str:
     """One MetaGraphInfo as plain text."""
+    note = f" {shadowed_note(shadowed_by)}" if shadowed_by is not None else ""
     lines = [f"MetaGraphDef #{mg.index} with tag-set {tags_text(mg.tags)}"
-             f" (TensorFlow {mg.tensorflow_version or '?'})"]
+             f" (TensorFlow {mg.tensorflow_version or '?'}){note}"]
     sigs = [s for k, s in mg.signatures.items() if signature is None or k == signature]
     for sig in sigs:
         lines += ["  " + line for line in signature_text(sig).splitlines()]
@@ -236,7 +254,9 @@ def saved_model_html(info, tags=None, signature: str | None = None, report=None)
         if worth:
             parts.append(problems_table_html(worth))
     meta_graphs = _selected(info, tags)
-    parts += [meta_graph_html(mg, signature, open_=len(meta_graphs) <= 3) for mg in meta_graphs]
+    shadowed = shadowing_index(info)
+    parts += [meta_graph_html(mg, signature, open_=len(meta_graphs) <= 3, shadowed_by=shadowed.get(mg.index))
+              for mg in meta_graphs]
     return box_html("".join(parts), f"SavedModel {code_html(info.export_dir.name)}")
 
 
@@ -246,8 +266,9 @@ def saved_model_text(info, tags=None, signature: str | None = None, report=None)
     lines = [f"SavedModel {info.export_dir}: {len(info.meta_graphs)} metagraph(s): {sets}"]
     if report is not None:
         lines += [str(p) for p in report.problems if p.severity in ("error", "warning")]
+    shadowed = shadowing_index(info)
     for mg in _selected(info, tags):
-        lines.append(meta_graph_text(mg, signature))
+        lines.append(meta_graph_text(mg, signature, shadowed.get(mg.index)))
     return "\n".join(lines)
 
 
@@ -279,6 +300,7 @@ class RunResult:
     backend: str = "numpy"
     seconds: float = 0.0
     inputs: dict = field(default_factory=dict)
+    labels: list | None = None  # class names for score-like outputs (from a vocabulary asset)
 
     def __repr__(self):
         keys = ", ".join(self.outputs)
@@ -294,10 +316,13 @@ class RunResult:
 def _array_summary(value):
     """(dtype, shape, preview) for one output; the preview is short."""
     import numpy as np
-    try:
-        array = np.asarray(value)
-    except Exception:  # a backend array numpy refuses (cupy): describe it without moving it
-        array = None
+    from .format.ragged import Ragged
+    if isinstance(value, Ragged):  # its rows as lists: numpy would make an object array
+        preview = repr(value.map_arrays(np.asarray).to_list())
+        preview = preview if len(preview) <= 400 else preview[:400] + " …"
+        dtype = "string" if value.dtype.kind in "OSU" else value.dtype.name
+        return f"ragged {dtype}", shape_text(value.shape), preview
+    array = _host_array(value)
     if array is None:
         return str(getattr(value, "dtype", "?")), str(tuple(getattr(value, "shape", ()))), type(value).__name__
     preview = np.array2string(array, threshold=12, edgeitems=3, precision=4, max_line_width=80)
@@ -306,13 +331,105 @@ def _array_summary(value):
     return str(array.dtype), shape_text(array.shape), preview
 
 
+def _host_array(value):
+    """``value`` as a numpy array, or None for a backend array numpy refuses (cupy) and for
+    ragged values."""
+    import numpy as np
+    from .format.ragged import Ragged
+    if isinstance(value, Ragged):
+        return None
+    try:
+        return np.asarray(value)
+    except Exception:
+        return None
+
+
+def value_statistics(array) -> dict | None:
+    """min, max, mean and NaN/Inf counts of a numeric array (None for strings, empty arrays)."""
+    import numpy as np
+    if array is None or array.dtype.kind not in "biuf" or array.size == 0:
+        return None
+    values = array.astype(np.float64, copy=False)
+    finite = values[np.isfinite(values)]
+    stats = {"nan": int(np.isnan(values).sum()), "inf": int(np.isinf(values).sum())}
+    if finite.size:
+        stats.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean()))
+    return stats
+
+
+def looks_like_class_scores(array) -> bool:
+    """A float array of shape (batch, classes) with at least 2 classes."""
+    return (array is not None and array.dtype.kind == "f" and array.ndim == 2
+            and array.shape[-1] >= 2 and array.size > 0)
+
+
+def top_k(array, k: int = 5, labels=None, rows: int = 3) -> list[list[tuple]]:
+    """Per row (at most ``rows``): the ``k`` best (class index, label or None, score)."""
+    import numpy as np
+    table = np.atleast_2d(array)[:rows]
+    result = []
+    for row in table:
+        order = np.argsort(-np.nan_to_num(row.astype(np.float64), nan=-np.inf), kind="stable")[:k]
+        result.append([(int(i), labels[i] if labels is not None and i < len(labels) else None, float(row[i]))
+                       for i in order])
+    return result
+
+
+def histogram_svg(array, bins: int = 24, width: int = 240, height: int = 48) -> str:
+    """An inline SVG histogram of the finite values (empty string when there is nothing to draw)."""
+    import numpy as np
+    stats = value_statistics(array)
+    if stats is None or "min" not in stats or array.size < 2:
+        return ""
+    values = array.astype(np.float64, copy=False).ravel()
+    values = values[np.isfinite(values)]
+    counts, edges = np.histogram(values, bins=bins)
+    top = counts.max() or 1
+    bar = width / bins
+    rects = "".join(f'<rect x="{i * bar:.1f}" y="{height - c / top * height:.1f}" width="{bar - 1:.1f}" '
+                    f'height="{c / top * height:.1f}"><title>{edges[i]:.4g} to {edges[i + 1]:.4g}: {c}</title></rect>'
+                    for i, c in enumerate(counts) if c)
+    return (f'<svg class="sm-notebook-histogram" width="{width}" height="{height + 12}" '
+            f'style="fill:var(--jp-brand-color1, #1976d2);color:{MUTED}" role="img" '
+            f'aria-label="histogram of {values.size} values">{rects}'
+            f'<text x="0" y="{height + 11}" font-size="9" fill="currentColor">{edges[0]:.3g}</text>'
+            f'<text x="{width}" y="{height + 11}" font-size="9" text-anchor="end" fill="currentColor">'
+            f'{edges[-1]:.3g}</text></svg>')
+
+
+def _statistics_text(stats) -> str:
+    if stats is None:
+        return ""
+    text = (f"min {stats['min']:.4g} · max {stats['max']:.4g} · mean {stats['mean']:.4g}"
+            if "min" in stats else "no finite values")
+    bad = [f"{stats[k]} {name}" for k, name in (("nan", "NaN"), ("inf", "Inf")) if stats[k]]
+    return text + (" · " + ", ".join(bad) if bad else " · no NaN/Inf")
+
+
+def _top_k_text(array, labels) -> list[str]:
+    lines = []
+    for number, row in enumerate(top_k(array, labels=labels)):
+        best = ", ".join(f"{label if label is not None else '#' + str(i)} {score:.4g}" for i, label, score in row)
+        lines.append(f"top-{len(row)} (row {number}): {best}")
+    return lines
+
+
 def run_result_html(result: RunResult) -> str:
     rows = []
     for key, value in result.outputs.items():
         dtype, shape, preview = _array_summary(value)
+        array = _host_array(value)
+        stats = value_statistics(array)
+        details = ""
+        if stats is not None:
+            color = SEVERITY_COLORS["error"][0] if stats["nan"] or stats["inf"] else MUTED
+            details += f'<div style="color:{color}">{esc(_statistics_text(stats))}</div>'
+        if looks_like_class_scores(array):
+            details += "".join(f"<div>{esc(line)}</div>" for line in _top_k_text(array, result.labels))
+        details += histogram_svg(array) if array is not None else ""
         rows.append([code_html(key), esc(dtype), esc(shape),
                      f'<pre style="margin:0;font-family:{CODE};background:transparent;color:inherit">'
-                     f'{esc(preview)}</pre>'])
+                     f'{esc(preview)}</pre>{details}'])
     where = f" on {result.backend}" if result.backend else ""
     head = (f'<div style="color:{MUTED}">{len(result.outputs)} output(s) in '
             f'{result.seconds * 1e3:.1f} ms{esc(where)}'
@@ -326,8 +443,14 @@ def run_result_text(result: RunResult) -> str:
              f"{result.seconds * 1e3:.1f} ms on {result.backend}"]
     for key, value in result.outputs.items():
         dtype, shape, preview = _array_summary(value)
+        array = _host_array(value)
         lines.append(f"  {key}: {dtype} {shape}")
         lines += ["    " + line for line in preview.splitlines()]
+        stats = value_statistics(array)
+        if stats is not None:
+            lines.append(f"    {_statistics_text(stats)}")
+        if looks_like_class_scores(array):
+            lines += ["    " + line for line in _top_k_text(array, result.labels)]
     return "\n".join(lines)
 
 

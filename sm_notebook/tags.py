@@ -72,6 +72,8 @@ def _closest(tag: str, candidate: frozenset):
     if tag in candidate:
         return tag
     low = tag.strip().lower()
+    if len(low.split()) > 1:
+        return None  # several words in one string: explained as such, not as a misspelling
     best, best_ratio = None, 0.0
     for other in candidate:
         if low == other.strip().lower():
@@ -100,10 +102,11 @@ def _compare(requested: frozenset, candidate: frozenset):
         if _looks_split(requested, word):
             return (f"your request is the characters of {word!r} (a string was iterated where "
                     f"one tag was meant); this tag-set holds {word!r} itself"), 0.95
-    if any("," in t for t in requested):
-        parts = frozenset(p.strip() for t in requested for p in t.split(",") if p.strip())
-        if parts == candidate:
-            return "your tag contains commas: pass the tags as a list, not one string", 0.93
+    for separator, what in ((",", "commas"), (None, "spaces")):
+        if any(len(t.split(separator)) > 1 for t in requested):
+            parts = frozenset(p.strip() for t in requested for p in t.split(separator) if p.strip())
+            if parts == candidate:
+                return f"your tag contains {what}: give each tag separately, not one string", 0.93
     if requested and requested < candidate:
         extra = ", ".join(sorted(candidate - requested))
         return f"contains every tag you asked for, plus {extra}", 0.8 - 0.01 * len(candidate - requested)
@@ -138,6 +141,15 @@ def suggest_tag_sets(requested: frozenset, available: Iterable[frozenset]) -> li
     return suggestions
 
 
+def tags_advice(tag_set, command_line: bool = False) -> str:
+    """How to ask for ``tag_set``: ``tags=['gpu', 'serve']`` in Python, ``--tag_set gpu,serve``
+    on the command line."""
+    tags = sorted(tag_set)
+    if command_line:
+        return f"--tag_set {','.join(tags)}" if tags else "--tag_set ''"
+    return f"tags={tags!r}"
+
+
 def describe_tag_set(saved_model, tag_set) -> str:
     """``{'serve', 'gpu'} (signatures: a, b)`` for messages."""
     for mg in saved_model.meta_graphs:
@@ -162,12 +174,19 @@ def tag_set_not_found(saved_model, requested, where="the SavedModel") -> TagSetN
             f"({' and '.join(format_tag_set(ts) for ts in containing)}) and none equals it, "
             "so there is no single metagraph to pick; name the full tag-set you want.")
     suggestions = suggest_tag_sets(requested, available)
-    if suggestions:
-        lines.append("Did you mean:")
-        lines += [f"  - tags={sorted(s.tag_set)!r}: {s.reason}" for s in suggestions[:5]]
-    example = sorted((suggestions[0].tag_set if suggestions else unique[0]) if unique else [])
-    lines.append(f"What to do: pass one available tag-set exactly, e.g. tags={example!r}.")
-    return TagSetNotFoundError("\n".join(lines), requested, available, [s.tag_set for s in suggestions])
+    example = (suggestions[0].tag_set if suggestions else unique[0]) if unique else frozenset()
+
+    def render(command_line):
+        advice = lines.copy()
+        if suggestions:
+            advice.append("Did you mean:")
+            advice += [f"  - {tags_advice(s.tag_set, command_line)}: {s.reason}" for s in suggestions[:5]]
+        advice.append(f"What to do: pass one available tag-set exactly, e.g. "
+                      f"{tags_advice(example, command_line)}.")
+        return "\n".join(advice)
+
+    return TagSetNotFoundError(render(False), requested, available, [s.tag_set for s in suggestions],
+                               render(True))
 
 
 def duplicate_groups(saved_model) -> list[list[int]]:
@@ -178,8 +197,9 @@ def duplicate_groups(saved_model) -> list[list[int]]:
     return [group for group in by_set.values() if len(group) > 1]
 
 
-def shadowing_message(saved_model, group: list[int]) -> str:
-    """Explain that the first metagraph of ``group`` hides the others."""
+def shadowing_message(saved_model, group: list[int], with_fix: bool = True) -> str:
+    """Explain that the first metagraph of ``group`` hides the others (and how to fix it,
+    unless ``with_fix`` is False because the fix is shown apart)."""
     tag_set = frozenset(saved_model.meta_graphs[group[0]].meta_info_def.tags)
     parts = [f"{len(group)} MetaGraphDefs share the tag-set {format_tag_set(tag_set)} "
              f"(indices {', '.join(map(str, group))}). TensorFlow loads the first (index {group[0]}) "
@@ -190,9 +210,13 @@ def shadowing_message(saved_model, group: list[int]) -> str:
         lost = sorted(k for k in keys - first_keys if not k.startswith("__saved_model"))
         parts.append(f"MetaGraphDef #{index} is shadowed; its signatures unreachable by tag: "
                      f"{', '.join(lost) if lost else 'none (all also exist in the first)'}.")
-    parts.append("Fix: give each metagraph a distinct tag-set (Builder.set_tags) or remove the "
-                 "duplicate (Builder.remove_meta_graph).")
+    if with_fix:
+        parts.append(f"Fix: {SHADOWING_FIX}")
     return " ".join(parts)
+
+
+SHADOWING_FIX = ("give each metagraph a distinct tag-set (Builder.set_tags) or remove the "
+                 "duplicate (Builder.remove_meta_graph).")
 
 
 def select_meta_graph(saved_model, tags=None, export_dir=None):
@@ -213,10 +237,16 @@ def select_meta_graph(saved_model, tags=None, export_dir=None):
         if len(available) == 1:
             return 0, saved_model.meta_graphs[0]
         unique = list(dict.fromkeys(available))
-        lines = [f"The SavedModel in {where} has {len(available)} MetaGraphDefs; pass tags= to choose one:"]
-        lines += [f"  - {describe_tag_set(saved_model, ts)}" for ts in unique]
-        lines.append(f"What to do: e.g. tags={sorted(unique[0])!r}.")
-        raise TagSetNotFoundError("\n".join(lines), None, available, unique)
+
+        def render(command_line):
+            flag = "--tag_set" if command_line else "tags="
+            lines = [f"The SavedModel in {where} has {len(available)} MetaGraphDefs; "
+                     f"pass {flag} to choose one:"]
+            lines += [f"  - {describe_tag_set(saved_model, ts)}" for ts in unique]
+            lines.append(f"What to do: e.g. {tags_advice(unique[0], command_line)}.")
+            return "\n".join(lines)
+
+        raise TagSetNotFoundError(render(False), None, available, unique, render(True))
     matches = [i for i, ts in enumerate(available) if ts == requested]
     if not matches:
         raise tag_set_not_found(saved_model, requested, where)

@@ -6,7 +6,8 @@
 
 The signature is read once on the client (dtypes and shapes of the lazy result come
 from the SignatureDef, nothing runs to infer them); each worker process loads the
-model once, cached by path and fingerprint, and reuses it for every chunk.
+model once, cached by path and fingerprint, and reuses it for every chunk. The path may
+be an fsspec URL (``s3://...``; see `remote`): each machine copies the export once.
 Needs the optional dependency: ``pip install -e ".[dask]"``.
 """
 from __future__ import annotations

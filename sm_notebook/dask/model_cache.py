@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..errors import SavedModelError
 from ..format import savedmodel as files
+from .remote import describing_copy, is_url, local_copy
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,17 @@ def get_model(key: ModelKey) -> CachedModel:
         cached = _CACHE.get(key)
         if cached is None:
             import sm_notebook
-            here = model_fingerprint(key.path)
+            path = key.path
+            if is_url(path):  # copied once into this machine's cache, checked against the fingerprint
+                path = str(local_copy(path, key.fingerprint, model_fingerprint))
+            here = model_fingerprint(path)
             if here != key.fingerprint:
                 raise SavedModelError(
                     f"The model files at {key.path!r} seen by this process ({_where()}) differ from "
                     "those the client read when predict() was called (fingerprint "
                     f"{here} != {key.fingerprint}). Make every worker see the same export, "
                     "or call predict() again after re-exporting.")
-            model = sm_notebook.load(key.path, tags=list(key.tags) if key.tags is not None else None,
+            model = sm_notebook.load(path, tags=list(key.tags) if key.tags is not None else None,
                                      backend=key.backend)
             cached = _CACHE[key] = CachedModel(model)
             _LOADS[key] += 1
@@ -102,7 +107,14 @@ def check_model_files(path: str, fingerprint: str) -> str | None:
     """None when this process reads the same export as the client, else what is wrong
     (run on every worker through ``client.run`` before a job is scheduled)."""
     try:
-        here = model_fingerprint(path)
+        if is_url(path):
+            described = describing_copy(path)
+            try:
+                here = model_fingerprint(described)
+            finally:
+                shutil.rmtree(described, ignore_errors=True)
+        else:
+            here = model_fingerprint(path)
     except (SavedModelError, OSError) as exc:
         return str(exc)
     if here != fingerprint:

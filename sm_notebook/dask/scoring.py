@@ -8,6 +8,7 @@ worker's cached model and checks what comes back against the SignatureDef.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from ..engine.model import TensorSpec, convert_input, spec_text
 from ..errors import SavedModelError
 from .model_cache import ModelKey, get_model, model_fingerprint
+from .remote import describing_copy, is_url
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,26 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
             f"backend must be a name ('numpy' or 'cupy') for Dask workers to load the model with, "
             f"got {backend!r}.")
     path = _local_path(model_path)
-    info = sm_notebook.inspect(path)
+    if is_url(path):
+        described = describing_copy(path)
+        try:
+            return _describe(sm_notebook.inspect(described), path, model_fingerprint(described),
+                             signature, tags, backend, batch_size, outputs)
+        finally:
+            shutil.rmtree(described, ignore_errors=True)
+    return _describe(sm_notebook.inspect(path), path, model_fingerprint(path),
+                     signature, tags, backend, batch_size, outputs)
+
+
+def _describe(info, path, fingerprint, signature, tags, backend, batch_size, outputs) -> ScoringSpec:
     meta_graph = info.meta_graph(tags)
-    info.signature(signature, tags)  # a clear error listing the keys when it is absent
+    described = info.signature(signature, tags)  # a clear error listing the keys when absent
+    ragged = [k for k, s in described.inputs.items() if s.ragged]
+    if ragged:
+        raise SavedModelError(
+            f"Signature {signature!r} takes a ragged argument (inputs {', '.join(ragged)}): its "
+            "row_splits do not split row by row, so a chunked Dask job cannot score it. Call the "
+            "signature directly (sm_notebook.load(...).signatures[...]) with sm_notebook.Ragged.")
     signature_def = meta_graph.proto.signature_def[signature]
     inputs = {k: _engine_spec(v, f"Input {k!r} of signature {signature!r}")
               for k, v in sorted(signature_def.inputs.items())}
@@ -59,22 +78,18 @@ def describe_scoring(model_path, signature, tags, backend, batch_size, outputs) 
             f"Signature {signature!r} has output(s) that are not one row per input row "
             f"({'; '.join(not_row_wise)}): a chunked job cannot assemble them. Pick row-wise "
             f"outputs with outputs=[...]; candidates: {', '.join(row_wise) or 'none'}.")
-    key = ModelKey(path, model_fingerprint(path), tuple(sorted(meta_graph.tags)), backend)
+    key = ModelKey(path, fingerprint, tuple(sorted(meta_graph.tags)), backend)
     return ScoringSpec(key, signature, inputs, selected, frozenset(signature_def.defaults),
                        None if batch_size is None else int(batch_size))
 
 
 def _local_path(model_path) -> str:
-    """An absolute local path; ``file://`` URLs are accepted, other URLs are refused."""
+    """An absolute local path (``file://`` URLs included), or an fsspec URL as given."""
     path = os.fspath(model_path)
-    if isinstance(path, str) and "://" in path:
-        scheme, rest = path.split("://", 1)
-        if scheme != "file":
-            raise SavedModelError(
-                f"model_path {path!r}: {scheme}:// URLs are not supported yet; the workers load "
-                "the model from a file system path. Copy the export to a path every worker can "
-                "read (local disk, NFS, a mounted bucket) and pass that path.")
-        path = rest
+    if is_url(path):
+        return path
+    if isinstance(path, str) and path.startswith("file://"):
+        path = path[len("file://"):]
     return os.path.abspath(path)
 
 
@@ -82,8 +97,8 @@ def _engine_spec(info, what: str) -> TensorSpec:
     from ..format.tensors import dtype_to_numpy, shape_from_proto
     if info.WhichOneof("encoding") != "name":
         raise SavedModelError(
-            f"{what} is a {info.WhichOneof('encoding')} (sparse or composite) tensor; only dense "
-            "tensors can be fed or fetched by sm_notebook's engine.")
+            f"{what} is a {info.WhichOneof('encoding')} (sparse or composite) tensor; Dask "
+            "scoring assembles dense tensors only.")
     shape = shape_from_proto(info.tensor_shape) if info.HasField("tensor_shape") else None
     return TensorSpec(info.name, dtype_to_numpy(info.dtype), shape)
 

@@ -301,9 +301,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def set_num_threads(threads: int | None) -> None:
-    """Cap the BLAS threads of large products at ``threads`` (1: everything on one core);
-    ``None`` chooses from the cores other processes leave free (the default; the
-    environment variable ``SM_NOTEBOOK_NUM_THREADS`` sets the starting cap)."""
+    """Cap the threads of large products at ``threads`` (1: everything on one core); ``None``
+    (the default): the cores this process may run on for split products, OpenBLAS's own
+    threads only on cores other processes leave free. ``SM_NOTEBOOK_NUM_THREADS`` sets the
+    starting cap."""
     if threads is not None:
         threads = int(threads)
         if threads < 1:

@@ -66,8 +66,7 @@ def collapse_loops(pnodes: dict, fed: set, assemble, runtime) -> tuple:
         rest = {n: p for n, p in pnodes.items() if n not in member_names}
         exit_index = {name: k for k, name in enumerate(loop.exit_names)}
         node = PlanNode(loop.name, "_V1Loop", loop.inputs, loop.controls, {"frame": target[-1]},
-                        None, len(loop.exit_names), None, run=loop.run,
-                        flags=frozenset({"stateful"}) if loop.body.has_effects else frozenset())
+                        None, len(loop.exit_names), None, run=loop.run, flags=_loop_flags(loop.body))
         for p in rest.values():
             p.inputs = [(loop.name, exit_index[s]) if s in exit_index else (s, i) for s, i in p.inputs]
             p.controls = [loop.name if c in member_names else c for c in p.controls]
@@ -77,6 +76,16 @@ def collapse_loops(pnodes: dict, fed: set, assemble, runtime) -> tuple:
         for name, k in exit_index.items():
             exits[name] = (loop.name, k)
         pnodes = rest
+
+
+def _loop_flags(body) -> frozenset:
+    """A loop is stateful when its body is; only call-private state (TF1 TensorArrays)
+    leaves it free of effects (no model lock) though never folded or hoisted."""
+    if body.has_effects:
+        return frozenset({"stateful"})
+    if "private" in body.step_kinds:
+        return frozenset({"stateful", "call_private"})
+    return frozenset()
 
 
 def _input_frame(p, frame):

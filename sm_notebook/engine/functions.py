@@ -41,6 +41,7 @@ class Node:
     function: str | None = None                  # the FunctionDef it comes from
     func_attrs: dict | None = None               # attrs of that function's instantiation
     depth: int = 0                               # how many calls deep it was inlined
+    local: str | None = None                     # its name inside its function, once inlined
 
 
 @dataclass
@@ -272,7 +273,7 @@ def _inline(call: Node, function: str, func_proto, library: FunctionLibrary, nod
         copy = Node(prefix + node.name, node.op, [ref(r) for r in node.inputs],
                     [control(c) for c in node.controls] + extra_controls,
                     node.attr, node.function, func_attrs if func_attrs is not None else node.func_attrs,
-                    depth)
+                    depth, node.local or node.name)
         nodes[copy.name] = copy
     done = prefix + "_done"
     ret_refs = [ref(r) for r in body.rets]
@@ -354,6 +355,6 @@ def inline_calls(nodes, roots, library: FunctionLibrary, fed=frozenset()):
         if any(r.node in inlined for r in node.inputs) or any(c in inlined for c in node.controls):
             node = Node(node.name, node.op, [redirect_ref(r) for r in node.inputs],
                         [redirect_control(c) for c in node.controls], node.attr, node.function,
-                        node.func_attrs, node.depth)
+                        node.func_attrs, node.depth, node.local)
         result[name] = node
     return result, redirect_ref, redirect_control

@@ -9,18 +9,20 @@ tensor fed the path of its file inside assets/.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import opdefs
-from ..errors import SavedModelError
-from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside, unpack_any
+from ..errors import SavedModelError, SavedModelWarning
+from ..format.savedmodel import ASSETS_DIR, read_saved_model, resolve_inside
 from .context import DEFAULT_MAX_LOOP_ITERATIONS, DEFAULT_MEMORY_CAP
-from .model import INIT_OP_SIGNATURE, LoadedModel
+from .model import LoadedModel
 from .runtime import Runtime, tensor_ref
-from .scan import MAIN_OP_COLLECTIONS, problem_status, reachable, root_nodes
+from .scan import (INIT_OP_SIGNATURE, asset_file_defs, init_op_name, nodes_of, reachable,
+                   refuse_at_load)
 
 
 
@@ -64,8 +66,7 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap,
     meta_graph = source.meta_graph
     runtime = Runtime(meta_graph, source.export_dir, backend, allow_io, memory_cap, optimize,
                       max_loop_iterations=int(max_loop_iterations))
-    if not allow_io:
-        _refuse_io(meta_graph, *reachable(meta_graph, root_nodes(meta_graph)))
+    refuse_at_load(meta_graph, allow_io)
     signature_nodes, signature_functions = reachable(meta_graph, _signature_roots(meta_graph))
     if meta_graph.object_graph_def.nodes:
         _restore_tf2(runtime, source)
@@ -80,7 +81,7 @@ def start_model(source: ModelSource, backend, allow_io, memory_cap,
     writes = opdefs.ops_with("variable_write")  # when no signature can write, reads are folded
     runtime.freeze_variables = not any(  # restore and init ops have run: only signatures count
         n.op in writes
-        for n, _ in _ops_of(meta_graph, signature_nodes, signature_functions))
+        for n, _ in nodes_of(meta_graph, signature_nodes, signature_functions))
     return LoadedModel(source, runtime, feeds, start_model)
 
 
@@ -93,53 +94,6 @@ def _unbound_handles(runtime, meta_graph, nodes) -> bool:
     """Whether a signature uses a main-graph VarHandleOp that no capture bound."""
     return any(n.op == "VarHandleOp" and n.name not in runtime.bindings
                for n in meta_graph.graph_def.node if n.name in nodes)
-
-
-def _ops_of(meta_graph, node_names, function_names):
-    graph = meta_graph.graph_def
-    for node in graph.node:
-        if node.name in node_names:
-            yield node, None
-    for fdef in graph.library.function:
-        if fdef.signature.name in function_names:
-            for node in fdef.node_def:
-                yield node, fdef.signature.name
-
-
-def _refuse_io(meta_graph, live_nodes, live_functions):
-    denied = [(n.op, n.name, f) for n, f in _ops_of(meta_graph, live_nodes, live_functions)
-              if problem_status(n.op) == "denied"]
-    if denied:
-        listed = "; ".join(f"{op} (node {node!r} in {'function ' + repr(f) if f else 'the main graph'})"
-                           for op, node, f in denied[:10])
-        raise SavedModelError(
-            f"The model would run IO ops, refused before anything runs: {listed}. They read or "
-            "write files or run code outside the model. Load with allow_io=True only if you trust it.")
-
-
-def init_op_name(meta_graph) -> str | None:
-    """The node the loader runs once after restoring, as TensorFlow picks it."""
-    sig = meta_graph.signature_def.get(INIT_OP_SIGNATURE)
-    if sig is not None and INIT_OP_SIGNATURE in sig.outputs:
-        return tensor_ref(sig.outputs[INIT_OP_SIGNATURE].name).node
-    for key in MAIN_OP_COLLECTIONS:
-        collection = meta_graph.collection_def.get(key)
-        if collection is not None and collection.node_list.value:
-            return tensor_ref(collection.node_list.value[0]).node
-    return None
-
-
-def asset_file_defs(meta_graph) -> list:
-    """The AssetFileDefs of the metagraph (field, or the TF1 saved_model_assets collection)."""
-    found = list(meta_graph.asset_file_def)
-    collection = meta_graph.collection_def.get("saved_model_assets")
-    if collection is not None and collection.HasField("any_list"):
-        names = {a.tensor_info.name for a in found}
-        for value in collection.any_list.value:
-            asset = unpack_any(value)
-            if asset.tensor_info.name not in names:
-                found.append(asset)
-    return found
 
 
 def asset_path(export_dir, filename: str) -> Path:
@@ -240,6 +194,7 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
     prefix = _variables_prefix(source.export_dir)
     reader = None
     restored: dict[int, Variable] = {}
+    resources: dict[int, object] = {}   # captured resource objects -> their main-graph Ref
     nodes = runtime.graph.nodes
     calls = opdefs.ops_with("function_call")
     for proto in meta_graph.graph_def.node:
@@ -262,6 +217,9 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
             if kind in ("constant", "asset") and source_node.op == "Placeholder":
                 runtime.bindings[ref.node] = _captured_value(runtime, source, saved, kind)
                 continue
+            if kind == "resource":
+                resources.setdefault(node_id, ref)
+                continue
             if kind != "variable" or source_node.op not in ("VarHandleOp", "Placeholder"):
                 continue
             var = restored.get(node_id)
@@ -275,6 +233,97 @@ def _restore_tf2(runtime: Runtime, source: ModelSource) -> None:
                 shared = _attr_text(attrs, "shared_name", ref.node)
                 container = _attr_text(attrs, "container", ref.node)
                 runtime.ctx.resources[("var", container, shared or ref.node)] = var
+    if resources and prefix is not None:
+        _restore_saveables(runtime, object_graph, reader or _reader(prefix, source.export_dir),
+                           resources, restored)
+
+
+def _restore_saveables(runtime, object_graph, reader, resources: dict, variables: dict) -> None:
+    """Restore the saved state of captured resources (MutableHashTable, DenseHashTable, ...)
+    as TensorFlow's loader does: each SavedObject ``saveable_objects`` entry names a save
+    function, which gives the checkpoint keys of its tensors (``name, slice, tensor``
+    triples for the object's checkpoint key), and a restore function, called with those
+    tensors read from the bundle. Both run on the resource the signatures capture."""
+    checkpoint = reader.object_graph()
+    paths = _object_paths(object_graph)
+    stored = set(reader.keys())
+    for node_id, ref in sorted(resources.items()):
+        saved = object_graph.nodes[node_id]
+        attributes = {a.name: a.checkpoint_key for a in checkpoint.nodes[node_id].attributes} \
+            if checkpoint is not None and node_id < len(checkpoint.nodes) else {}
+        if not saved.saveable_objects:
+            if attributes:
+                warnings.warn(SavedModelWarning(
+                    f"Object {paths.get(node_id, node_id)!r} has saved state "
+                    f"({', '.join(sorted(attributes))}) but the export gives no function to "
+                    "restore it; it starts as its creator makes it."), stacklevel=4)
+            continue
+        handle = None
+        for name, saveable in sorted(saved.saveable_objects.items()):
+            key = attributes.get(name)
+            if key is None:
+                continue  # nothing saved under this name: left as created, as TensorFlow does
+            where = f"{name!r} of object {paths.get(node_id, node_id)!r}"
+            try:
+                if handle is None:
+                    handle = runtime.run_graph({}, fetches=[f"{ref.node}:{ref.index}"],
+                                               name=f"resource {paths.get(node_id, node_id)!r}")[0]
+                _restore_saveable(runtime, object_graph, reader, stored, saveable, key,
+                                  {node_id: handle, **variables})
+            except SavedModelError as exc:
+                raise SavedModelError(
+                    f"The saved state {where} (checkpoint key {key!r}), which a signature "
+                    f"uses, cannot be restored: {exc} Refused rather than run the model "
+                    "without it.") from exc
+
+
+def _restore_saveable(runtime, object_graph, reader, stored, saveable, key, captured):
+    """Run one saveable's save function for its checkpoint keys, read them, and pass the
+    tensors to its restore function."""
+    save_fn, save_captures = _bare_function(object_graph, saveable.save_function)
+    restore_fn, restore_captures = _bare_function(object_graph, saveable.restore_function)
+    specs = runtime.call_function(save_fn, [np.array(key.encode(), dtype=object)]
+                                  + _captures(save_captures, captured), {})
+    tensors = []
+    for spec in specs[0::3]:  # (name, slice spec, tensor) per saved tensor
+        spec_key = np.asarray(spec).reshape(()).item()
+        spec_key = spec_key.decode("utf-8") if isinstance(spec_key, bytes) else str(spec_key)
+        if spec_key not in stored:
+            raise SavedModelError(f"the checkpoint lacks {spec_key!r}.")
+        tensors.append(runtime.ctx.asarray(reader.read(spec_key)))
+    runtime.call_function(restore_fn, tensors + _captures(restore_captures, captured), {})
+
+
+def _bare_function(object_graph, node_id: int):
+    """``(function name, captured object ids)`` of a save or restore function object."""
+    if not 0 <= node_id < len(object_graph.nodes) or \
+            object_graph.nodes[node_id].WhichOneof("kind") != "bare_concrete_function":
+        raise SavedModelError(f"its save/restore function (object {node_id}) is not a "
+                              "concrete function; the export is malformed.")
+    name = object_graph.nodes[node_id].bare_concrete_function.concrete_function_name
+    function = object_graph.concrete_functions.get(name)
+    return name, list(function.bound_inputs) if function is not None else []
+
+
+def _captures(ids, captured: dict) -> list:
+    missing = [i for i in ids if i not in captured]
+    if missing:
+        raise SavedModelError(f"its functions capture objects {missing}, which no signature "
+                              "captures, so sm_notebook has no value for them.")
+    return [captured[i] for i in ids]
+
+
+def _object_paths(object_graph) -> dict:
+    """Object id -> its attribute path from the root (``h``, ``layer.table``)."""
+    paths, pending = {0: ""}, [0]
+    while pending:
+        parent = pending.pop()
+        for child in object_graph.nodes[parent].children:
+            if child.node_id not in paths:
+                base = paths[parent]
+                paths[child.node_id] = f"{base}.{child.local_name}" if base else child.local_name
+                pending.append(child.node_id)
+    return paths
 
 
 def _captured_value(runtime, source: ModelSource, saved, kind: str):

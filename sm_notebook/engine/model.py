@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SavedModelError
+from ..format.ragged import Ragged, ragged_signature_inputs
 from ..format.tensors import dtype_to_numpy, shape_from_proto
 from .plan import Debugger, StopExecution
+from .ragged import assemble_ragged, expand_ragged_inputs, ragged_output_spec
 
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 
@@ -46,6 +48,10 @@ def spec_text(dtype, shape) -> str:
 
 
 def _spec(info, where: str) -> TensorSpec:
+    if info.WhichOneof("encoding") == "composite_tensor":
+        ragged = ragged_output_spec(info, _spec, where)
+        if ragged is not None:
+            return ragged
     if info.WhichOneof("encoding") != "name":
         raise SavedModelError(
             f"{where} is a {info.WhichOneof('encoding')} (sparse or composite) tensor; only dense "
@@ -61,7 +67,13 @@ class SignatureOutputs(dict):
         self._backend = backend
 
     def numpy(self) -> dict:
-        return {k: self._backend.to_numpy(v) for k, v in self.items()}
+        return {k: _to_numpy(self._backend, v) for k, v in self.items()}
+
+
+def _to_numpy(backend, value):
+    if isinstance(value, Ragged):
+        return value.map_arrays(backend.to_numpy)
+    return backend.to_numpy(value)
 
 
 @dataclass
@@ -90,12 +102,15 @@ class SignatureFunction:
                        for k, v in sorted(signature_def.inputs.items())}
         self.outputs = {k: _spec(v, f"Output {k!r} of signature {key!r}")
                         for k, v in sorted(signature_def.outputs.items())}
+        self.ragged_inputs = ragged_signature_inputs(model._source.meta_graph, key)
         self._input_keys = list(self.inputs)
-        self._output_keys = list(self.outputs)
+        self._fetches = [c for s in self.outputs.values() for c in getattr(s, "components", (s,))]
         self._plan = None
 
     def __repr__(self):
-        args = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
+        parts = {k for arg in self.ragged_inputs.values() for k in arg.keys}
+        args = ", ".join([f"{k}: {arg.spec}" for k, arg in self.ragged_inputs.items()]
+                         + [f"{k}: {v}" for k, v in self.inputs.items() if k not in parts])
         outs = ", ".join(f"{k}: {v}" for k, v in self.outputs.items())
         return f"<SignatureFunction {self.key}({args}) -> {{{outs}}}>"
 
@@ -109,7 +124,7 @@ class SignatureFunction:
     def _compile(self, runtime):
         return runtime.graph_plan(
             [s.name for s in self.inputs.values()] + list(self._model._feeds),
-            [s.name for s in self.outputs.values()], name=f"signature {self.key!r}")
+            [s.name for s in self._fetches], name=f"signature {self.key!r}")
 
     def __call__(self, **inputs) -> SignatureOutputs:
         args = self._convert(inputs)
@@ -120,6 +135,21 @@ class SignatureFunction:
                 values = runtime.run_plan(plan, args)
         else:
             values = runtime.run_plan(plan, args)
+        return self._outputs(values, plan, args)
+
+    def run_watched(self, watch, **inputs) -> SignatureOutputs:
+        """Call the signature reporting each step to ``watch`` (an engine.watch.RunWatch);
+        after ``watch.cancel()`` it stops at the next step boundary and raises RunCancelled."""
+        from .watch import RunCancelled
+        args = self._convert(inputs)
+        plan = self.plan
+        runtime = self._model._runtime.watching(watch)
+        watch.begin(len(plan.steps))
+        try:
+            with self._model._call_lock if plan.has_effects else nullcontext():
+                values = runtime.run_plan(plan, args)
+        except StopExecution:
+            raise RunCancelled(self.key, watch.done, watch.total, watch.stopped_at) from None
         return self._outputs(values, plan, args)
 
     def debug(self, trace=True, stop_after=None, **inputs) -> DebugRun:
@@ -146,6 +176,9 @@ class SignatureFunction:
     # ---------------------------------------------------------------- inputs and outputs
 
     def _convert(self, inputs: dict) -> list:
+        backend = self._model._runtime.ctx.backend
+        inputs = expand_ragged_inputs(inputs, self.ragged_inputs, backend.to_numpy,
+                                      lambda k: f"Input {k!r} of signature {self.key!r}")
         unknown = [k for k in inputs if k not in self.inputs]
         missing = [k for k in self._input_keys if k not in inputs
                    and k not in self._signature_def.defaults]
@@ -158,7 +191,6 @@ class SignatureFunction:
             valid = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
             raise SavedModelError(
                 f"Signature {self.key!r}: {' and '.join(problems)}. Its inputs are: {valid}.")
-        backend = self._model._runtime.ctx.backend
         args = []
         for k in self._input_keys:
             value = inputs[k] if k in inputs else _default(self._signature_def.defaults[k])
@@ -177,8 +209,8 @@ class SignatureFunction:
         tensors), so changing an output changes nothing else."""
         backend = self._model._runtime.ctx.backend
         inputs = [a for a in args if type(a) is np.ndarray]
-        result = {}
-        for position, (k, v) in enumerate(zip(self._output_keys, values)):
+        fetched = []
+        for position, v in enumerate(values):
             if type(v) is np.ndarray:
                 if (position in plan.constant_fetches or not v.flags.writeable
                         or _shares_memory(v, inputs)):
@@ -187,7 +219,13 @@ class SignatureFunction:
                 v = v.copy()
             if backend.is_numpy and not isinstance(v, np.ndarray):
                 v = np.asarray(v)
-            result[k] = v
+            fetched.append(v)
+        result, taken = {}, iter(fetched)
+        for k, spec in self.outputs.items():
+            if isinstance(spec, TensorSpec):
+                result[k] = next(taken)
+            else:
+                result[k] = assemble_ragged([next(taken) for _ in spec.components])
         return SignatureOutputs(result, backend)
 
 
@@ -334,8 +372,8 @@ class LoadedModel:
                              runtime.ctx.max_loop_iterations, runtime.optimize)
 
     def numpy(self, outputs) -> dict:
-        """Any signature's outputs as numpy arrays."""
-        return {k: self._runtime.ctx.to_numpy(v) for k, v in outputs.items()}
+        """Any signature's outputs as numpy arrays (ragged ones as `Ragged` of numpy arrays)."""
+        return {k: _to_numpy(self._runtime.ctx.backend, v) for k, v in outputs.items()}
 
     @property
     def variables(self) -> dict:

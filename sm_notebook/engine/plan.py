@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import opdefs
-from ..errors import SavedModelError
+from ..errors import SavedModelError, UnsupportedOpError
 from .attrs import decode_node_attrs
 from .blas import BLAS
 from .context import check_output_count
@@ -37,7 +37,9 @@ from .functions import ARG_OP, Ref, inline_calls
 from .fusion import fold_scales, fuse_epilogues
 from .ops.control_flow_ops import DEAD
 from .nodes import PlanNode, toposort
-from .ops.registry import get_kernel
+from .ops.registry import KERNELS, get_kernel
+from .reach import (Missing, Support, check_support, fold_branches, prune_dead_nodes, refused_error,
+                    static_switches)
 
 #: Largest result (bytes) constant folding keeps; bigger ones are recomputed per call.
 FOLD_LIMIT_BYTES = 512 * 2**20
@@ -70,17 +72,13 @@ def compile_plan(runtime, nodes: dict, feeds: list, fetches: list, targets=(), *
 
     ``runtime`` supplies ``ctx``, ``library``, ``defaults``, ``allow_io`` and
     ``optimize``; ``bindings`` maps node names to values that replace those nodes
-    (captured variables); ``freeze`` lets variable reads be folded.
+    (captured variables); ``freeze`` lets variable reads be folded. Ops the engine lacks
+    are refused here unless only a branch needs them (reach.py).
     """
-    fed = frozenset(feeds)
-    roots = [f.node for f in fetches if f not in fed] + list(targets)
-    nodes, redirect_ref, redirect_control = inline_calls(nodes, roots, runtime.library, fed)
-    fetches = [redirect_ref(f) for f in fetches]
-    targets = [redirect_control(t) for t in targets]
-    needed = _reachable(nodes, [f for f in fetches if f not in fed], targets, fed)
-    pnodes = _bind(runtime, {n: nodes[n] for n in needed}, fed, bindings or {})
-    feeds = [(f.node, f.index) for f in feeds]
-    fetches = [_flat(pnodes, f, fed, runtime.defaults) for f in fetches]
+    bound = bind_body(runtime, nodes, feeds, fetches, targets, bindings or {})
+    if bound.support.refused:
+        raise refused_error(name[0].upper() + name[1:], bound.support.refused)
+    pnodes, feeds, fetches, targets = bound.pnodes, bound.feeds, bound.fetches, bound.targets
     if any("v1_control_flow" in p.flags and p.op in ("Enter", "RefEnter") for p in pnodes.values()):
         from .frames import collapse_loops
         pnodes, moved, exits = collapse_loops(pnodes, set(feeds),
@@ -89,7 +87,51 @@ def compile_plan(runtime, nodes: dict, feeds: list, fetches: list, targets=(), *
         fetches = [_follow(exits, moved, f) for f in fetches]
         targets = [_follow_control(moved, t) for t in targets]
     dead = any(p.op in ("Switch", "RefSwitch") for p in pnodes.values())
-    return assemble(runtime, pnodes, feeds, fetches, targets, name=name, dead=dead, freeze=freeze)
+    plan = assemble(runtime, pnodes, feeds, fetches, targets, name=name, dead=dead, freeze=freeze)
+    plan.support = bound.support
+    return plan
+
+
+@dataclass
+class BoundBody:
+    """A body inlined, pruned to its fetches and bound (`bind_body`)."""
+    pnodes: dict
+    feeds: list      # (node, index)
+    fetches: list    # (node, flat index)
+    targets: list
+    support: Support
+
+
+def bind_body(runtime, nodes: dict, feeds: list, fetches: list, targets=(),
+              bindings: dict | None = None) -> BoundBody:
+    """Inline calls (If/Case with a constant predicate become calls of their branch),
+    prune to what the fetches and targets need, bind kernels, and sort the ops the engine
+    lacks by when they would run (`reach.check_support`); `scan` shares this."""
+    fed = frozenset(feeds)
+    library = runtime.library
+    roots = [f.node for f in fetches if f not in fed] + list(targets)
+    nodes, redirect_ref, redirect_control = inline_calls(nodes, roots, library, fed)
+    while folded := fold_branches(runtime, nodes, fed):
+        nodes = {**nodes, **folded}
+        roots = [redirect_ref(f).node for f in fetches if f not in fed] + \
+            [redirect_control(t) for t in targets]
+        nodes, again_ref, again_control = inline_calls(nodes, roots, library, fed)
+        redirect_ref = _chain(redirect_ref, again_ref)
+        redirect_control = _chain(redirect_control, again_control)
+    fetches = [redirect_ref(f) for f in fetches]
+    targets = [redirect_control(t) for t in targets]
+    needed = {n: nodes[n] for n in _reachable(nodes, [f for f in fetches if f not in fed],
+                                               targets, fed)}
+    dead_ports = static_switches(runtime, needed, fed)
+    pnodes, missing = _bind(runtime, needed, fed, bindings or {}, fetches)
+    support = check_support(runtime, pnodes, fed, missing, dead_ports)
+    flat_fetches = [_flat(pnodes, f, fed, runtime.defaults) for f in fetches]
+    pnodes = prune_dead_nodes(pnodes, support.dead_nodes, {s for s, _ in flat_fetches} | set(targets))
+    return BoundBody(pnodes, [(f.node, f.index) for f in feeds], flat_fetches, targets, support)
+
+
+def _chain(first, then):
+    return lambda x: then(first(x))
 
 
 def _follow(exits: dict, moved: dict, ref: tuple) -> tuple:
@@ -132,9 +174,12 @@ def op_info(op: str, defaults=None):
     return declared if declared is not None else opdefs.get(op)
 
 
-def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
-    """PlanNodes: kernels looked up (IO refused), attrs decoded, inputs made flat."""
-    pnodes = {}
+def _bind(runtime, nodes: dict, fed, bindings: dict, fetches=()) -> tuple[dict, dict]:
+    """PlanNodes (kernels looked up, IO refused, attrs decoded, inputs made flat), and
+    the nodes whose op has no kernel: name -> `Missing` (their kernel is set by
+    `check_support`)."""
+    pnodes, missing = {}, {}
+    consumed = None  # node -> outputs its consumers use, for missing ops without an OpDef
     for node in nodes.values():
         where = f" in function {node.function!r}" if node.function else ""
         if node.name in bindings:
@@ -148,18 +193,46 @@ def _bind(runtime, nodes: dict, fed, bindings: dict) -> dict:
         if "anonymous_handle" in flags and node.function is None:
             flags = flags | {"handle"}  # a restored resource: created once, then shared
         _refuse_io(runtime, node.op, node.name, node.function, flags)
-        kernel = get_kernel(node.op, node.name, node.function)
+        kernel = KERNELS.get(node.op)
         attrs = decode_node_attrs(node.attr, node.op, runtime.defaults, node.func_attrs,
                                   where=f" (node {node.name!r}{where})")
-        if "handle" in flags and not attrs.get("shared_name"):
-            attrs["shared_name"] = node.name  # TensorFlow's rule for unnamed variables
-        n_out = _output_count(node, attrs, runtime.defaults, runtime.ctx.memory_cap)
+        if kernel is None:
+            missing[node.name] = Missing(node.op, node.name, node.local or node.name, node.function)
+            if consumed is None:
+                consumed = _outputs_used(nodes, fetches)
+            n_out = _missing_output_count(node, attrs, runtime.defaults, consumed,
+                                          runtime.ctx.memory_cap)
+        else:
+            if "handle" in flags and not attrs.get("shared_name"):
+                attrs["shared_name"] = node.name  # TensorFlow's rule for unnamed variables
+            n_out = _output_count(node, attrs, runtime.defaults, runtime.ctx.memory_cap)
         controls = [c for c in node.controls if c in nodes]  # not fed-only nodes
         pnodes[node.name] = PlanNode(node.name, node.op, list(node.inputs), controls,
                                      attrs, kernel, n_out, node.function, flags=flags)
     for pnode in list(pnodes.values()):
         pnode.inputs = [_input(runtime, pnodes, pnode, r, fed) for r in pnode.inputs]
-    return pnodes
+    return pnodes, missing
+
+
+def _outputs_used(nodes: dict, fetches) -> dict:
+    """Node name -> 1 + the highest output index its consumers and the fetches read."""
+    used: dict = {}
+    for ref in [r for node in nodes.values() for r in node.inputs] + list(fetches):
+        used[ref.node] = max(used.get(ref.node, 1), ref.index + 1)
+    return used
+
+
+def _missing_output_count(node, attrs, defaults, consumed: dict, memory_cap) -> int:
+    """Outputs of a node without a kernel: from its OpDef when there is one (the model's
+    stripped_op_list names extension ops too), else as many as its consumers use."""
+    if op_info(node.op, defaults) is not None:
+        try:
+            return _output_count(node, attrs, defaults, memory_cap)
+        except SavedModelError:
+            pass
+    count = consumed.get(node.name, 1)
+    check_output_count(count, f"Op {node.op} (node {node.name!r})", memory_cap)
+    return count
 
 
 def _output_count(node, attrs, defaults, memory_cap=None) -> int:
@@ -201,7 +274,7 @@ def _flat(pnodes: dict, ref: Ref, fed, defaults=None) -> tuple:
         return ref.node, ref.index
     src = pnodes[ref.node]
     index = ref.index
-    if ref.arg is not None and src.kernel is not None:
+    if ref.arg is not None and src.value is None and op_info(src.op, defaults) is not None:
         index = op_info(src.op, defaults).output_index(src.attrs, ref.arg, ref.index)
     if index >= src.n_out:
         raise SavedModelError(
@@ -411,6 +484,7 @@ class Plan:
     def __init__(self, name, steps: list, pnodes: dict, feeds, fetches, dead, allow_dead_fetch,
                  optimized=True):
         self.name = name
+        self.support: Support | None = None  # missing ops by when they run (compile_plan)
         self.dead = dead
         self.optimized = optimized
         self.allow_dead_fetch = allow_dead_fetch
@@ -594,7 +668,7 @@ def execute_steps(steps, slots, info, dead_info=None, debugger: Debugger | None 
             for i in free:
                 slots[i] = None
     except Exception as exc:  # noqa: BLE001 - re-raised with the node's name
-        if k < 0:
+        if k < 0 or isinstance(exc, UnsupportedOpError):  # names its node already
             raise
         where = info[k]
         raise SavedModelError(f"Node {where.name!r} ({where.op}){where.where()} failed: {exc}") from exc
@@ -608,9 +682,12 @@ def _is_dead(dead_info, slots, inputs) -> bool:
 
 
 def _step_kind(p: PlanNode) -> str:
-    """'pure', 'read' (a variable read) or 'effect' (any other stateful kernel)."""
+    """'pure', 'read' (a variable read), 'private' (state private to the call: never
+    hoisted, no lock) or 'effect' (any other stateful kernel)."""
     if "stateful" not in p.flags:
         return "pure"
+    if "call_private" in p.flags:
+        return "private"
     return "read" if "variable_read" in p.flags else "effect"
 
 
@@ -716,7 +793,7 @@ def compile_steps(plan: Plan, indexes, preset: tuple = ()):
 
 
 def _failed(info, k, exc):
-    if k < 0:
+    if k < 0 or isinstance(exc, UnsupportedOpError):
         return exc
     where = info[k]
     return SavedModelError(f"Node {where.name!r} ({where.op}){where.where()} failed: {exc}")

@@ -7,7 +7,8 @@ from .attrs import OpDefaults
 from .context import DEFAULT_MEMORY_CAP, KernelContext
 from .functions import FunctionLibrary, graph_body, parse_graph_input
 from .malloc import keep_freed_memory
-from .plan import Debugger, Plan, compile_plan
+from .plan import Debugger, Plan, bind_body, compile_plan
+from .reach import Support
 from ..errors import SavedModelError
 
 
@@ -48,11 +49,19 @@ class Runtime:
         self.freeze_variables = False     # True when no signature writes a variable
         self.debugger: Debugger | None = None
         self._function_plans: dict = {}
+        self._function_supports: dict = {}
 
     def _bind_context(self, ctx):
         ctx.function_caller = self.call_function
         ctx.function_runner = self.function_runner
         ctx.loop_body_runner = self.loop_body_runner
+
+    def watching(self, debugger: Debugger) -> "Runtime":
+        """This model's optimised plans run under ``debugger`` (a RunWatch): the top-level
+        steps report to it; function bodies and loops run as usual."""
+        view = copy.copy(self)
+        view.debugger = debugger
+        return view
 
     def debugging(self, debugger: Debugger) -> "Runtime":
         """This model under ``debugger``: unoptimised plans, same variables and tables."""
@@ -86,15 +95,32 @@ class Runtime:
         """Run a plan from inside a kernel (a plan run is already under way)."""
         return plan.execute(args, self.debugger)
 
+    def _function_body(self, name: str, attrs: dict | None):
+        body = self.library.body(name)
+        if attrs:
+            return body, {n: _with_attrs(node, attrs) for n, node in body.nodes.items()}
+        return body, body.nodes
+
+    def function_support(self, name: str, attrs: dict | None = None) -> Support:
+        """The ops function ``name`` needs that the engine lacks, by when they run
+        (reach.py); a function that cannot be bound at all is left to its call."""
+        key = _function_key(name, attrs)
+        found = self._function_supports.get(key)
+        if found is None:
+            self._function_supports[key] = Support()  # a recursive call adds nothing new
+            try:
+                body, nodes = self._function_body(name, attrs)
+                found = bind_body(self, nodes, body.args, body.rets, body.control_rets).support
+            except SavedModelError:
+                found = Support()
+            self._function_supports[key] = found
+        return found
+
     def function_plan(self, name: str, attrs: dict | None = None) -> Plan:
-        key = name if not attrs else (name, repr(sorted(attrs.items(), key=lambda kv: kv[0])))
+        key = _function_key(name, attrs)
         plan = self._function_plans.get(key)
         if plan is None:
-            body = self.library.body(name)
-            if attrs:
-                nodes = {n: _with_attrs(node, attrs) for n, node in body.nodes.items()}
-            else:
-                nodes = body.nodes
+            body, nodes = self._function_body(name, attrs)
             plan = compile_plan(self, nodes, body.args, body.rets, body.control_rets,
                                 name=f"function {name!r}")
             plan.n_args = len(body.args)
@@ -140,6 +166,10 @@ class Runtime:
             debugger.depth -= 1
 
 
+def _function_key(name: str, attrs: dict | None):
+    return name if not attrs else (name, repr(sorted(attrs.items(), key=lambda kv: kv[0])))
+
+
 def _no_debugger(run):
     return lambda inputs, debugger=None: run(inputs)
 
@@ -147,4 +177,4 @@ def _no_debugger(run):
 def _with_attrs(node, attrs):
     from .functions import Node
     return Node(node.name, node.op, node.inputs, node.controls, node.attr, node.function,
-                attrs, node.depth)
+                attrs, node.depth, node.local)

@@ -15,21 +15,21 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
-COMMANDS = ("show", "diagnose", "run", "edit", "scan")
-WIDGETS = ("signatures", "tags", "run", "browser")
+COMMANDS = ("show", "diagnose", "run", "edit", "scan", "diff", "summary", "graph")
+WIDGETS = ("model", "signatures", "tags", "assets", "run", "browser")
 BACKENDS = ("numpy", "cupy")
 OPTIONS_FOR = {  # option attribute -> commands that accept it (cell mode counts as "cell")
-    "tags": {"show", "run", "edit", "scan", "cell"},
-    "signature": {"show", "run", "edit"},
+    "tags": {"show", "run", "edit", "scan", "summary", "graph", "cell"},
+    "signature": {"show", "run", "edit", "graph"},
     "backend": {"run", "edit"},
     "widget": {"edit"},
     "write": {"cell"},
     "overwrite": {"cell"},
     "to": {"cell"},
-    "inputs": {"run"},
+    "inputs": {"run", "diff"},
 }
-OPTION_FLAGS = ("--tags", "--signature", "--backend", "--output", "--widget", "--write",
-                "--overwrite", "--to")
+OPTION_FLAGS = ("--tags", "--tag_set", "--signature", "--signature_def", "--backend", "--output",
+                "--widget", "--write", "--overwrite", "--to")
 
 
 def split_arguments(line: str) -> list[str]:
@@ -84,12 +84,14 @@ class SavedModelMagics(Magics):
     @argument("inputs", nargs="*", metavar="NAME=VALUE",
               help="run: signature inputs, each VALUE a notebook variable, a literal or a numpy "
                    "constructor (parsed, never evaluated)")
-    @argument("-t", "--tags", help="tag-set, comma-separated, e.g. serve,gpu ({} for the empty set)")
-    @argument("-s", "--signature", help="signature key (run: default serving_default)")
+    @argument("-t", "--tags", "--tag_set", dest="tags",
+              help="tag-set, comma-separated, e.g. serve,gpu ({} for the empty set)")
+    @argument("-s", "--signature", "--signature_def", dest="signature",
+              help="signature key (run: default serving_default)")
     @argument("-b", "--backend", choices=BACKENDS, help="run: array backend (default numpy)")
     @argument("-o", "--output", metavar="NAME",
               help="store the result in this notebook variable (run: the dict of outputs)")
-    @argument("-w", "--widget", choices=WIDGETS, help="edit: which widget to open (default signatures)")
+    @argument("-w", "--widget", choices=WIDGETS, help="edit: which widget to open (default model: every tab)")
     @argument("--write", action="store_true", help="cell: write the edited model (default: dry run)")
     @argument("--overwrite", action="store_true", help="cell: allow replacing an existing directory")
     @argument("--to", metavar="DIR", help="cell: write here instead of back to PATH")
@@ -110,11 +112,22 @@ class SavedModelMagics(Magics):
             Values are parsed, never evaluated (see sm_notebook.literals): compute
             anything else in a cell first. The outputs are shown and, with -o NAME,
             stored as a dict in NAME. The line is taken as typed: IPython's {expr}
-            and $name expansion does not apply.
+            and $name expansion does not apply. A bar shows the ops done; Ctrl-C
+            (interrupt the kernel) stops the run at the next op, leaving the model usable.
         %savedmodel scan PATH [--tags ...]
             Ops the engine cannot run (unsupported) or will not run (denied).
-        %savedmodel edit PATH [--widget signatures|tags|run|browser]
-            Open an editor widget (signature editor by default).
+        %savedmodel graph PATH [--signature KEY] [--tags T]
+            The signature's graph (default serving_default): an interactive view in
+            JupyterLab (calls and name scopes expand in place, search, details), a
+            static SVG elsewhere. Same as sm_notebook.inspect(PATH).graph(KEY, T).
+        %savedmodel diff OLD NEW
+            What differs: tag-sets, signatures, variables (max abs difference of
+            changed values), assets and op counts.
+        %savedmodel summary PATH [--tags ...]
+            Parameters per layer (a Keras-style table) with totals and bytes.
+        %savedmodel edit PATH [--widget model|signatures|tags|assets|run|browser]
+            Open an editor widget: by default the model editor (signatures,
+            tag-sets and assets as tabs, one Save with a full diff preview).
 
         %%savedmodel PATH [--tags serve] [--write [--to DIR] [--overwrite]]
             Apply the edits in the cell through sm_notebook.Builder. Without
@@ -136,7 +149,7 @@ class SavedModelMagics(Magics):
             The full format: help(sm_notebook.notebook.edits).
 
         Options -o NAME store the result object (SavedModelInfo, DiagnosticReport,
-        scan result, widget, Builder) in NAME for every sub-command.
+        scan result, GraphView, widget, Builder) in NAME for every sub-command.
         """
         args = self._parse(line, cell)
         try:
@@ -242,16 +255,30 @@ class SavedModelMagics(Magics):
                       "".join(display.scan_html(r) for r in reports))
         self._store(args, reports[0] if len(reports) == 1 else reports)
 
+    def _diff(self, args):
+        import sm_notebook
+        if len(args.inputs) != 1:
+            raise UsageError("%savedmodel diff needs two SavedModel directories: "
+                             "%savedmodel diff OLD NEW.")
+        other = Path(os.path.expanduser(args.inputs[0]))
+        if not other.is_dir():
+            raise UsageError(f"No such directory: {args.inputs[0]}")
+        result = sm_notebook.diff(args.path, other)
+        self._display(str(result), result._repr_html_())
+        self._store(args, result)
+
+    def _summary(self, args):
+        import sm_notebook
+        result = sm_notebook.summary(args.path, args.tags)
+        self._display(str(result), result._repr_html_())
+        self._store(args, result)
+
     def _run(self, args):
         import sm_notebook
         from .. import render as display
-        from .widgets.progress import Progress
+        from .widgets.progress import Progress, cancel_on_interrupt
         info = sm_notebook.inspect(args.path)
-        if args.tags is None and len(info.meta_graphs) > 1:
-            from .edits import tag_set_text
-            raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
-                             f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
-        mg = info.meta_graph(args.tags)
+        mg = _chosen_meta_graph(info, args)
         key = args.signature or _default_signature(mg)
         sig = info.signature(key, args.tags)
         inputs = self._parse_inputs(args.inputs, sig)
@@ -262,11 +289,24 @@ class SavedModelMagics(Magics):
             model = sm_notebook.load(args.path, tags=args.tags if args.tags is not None else mg.tags,
                                      backend=backend)
             progress.step(f"running {key!r}")
-            with display.Timer() as timer:
-                outputs = model.signatures[key](**inputs)
-        result = display.RunResult(dict(outputs), key, mg.tags, backend, timer.seconds, inputs)
+            watch = progress.watch()  # per-op progress; Ctrl-C stops at the next op
+            with display.Timer() as timer, cancel_on_interrupt(watch):
+                outputs = model.signatures[key].run_watched(watch, **inputs)
+        from .input_files import score_labels
+        outputs = dict(outputs)
+        result = display.RunResult(outputs, key, mg.tags, backend, timer.seconds, inputs,
+                                   labels=score_labels(mg, outputs))
         self._display(display.run_result_text(result), display.run_result_html(result))
         self._store(args, result.outputs)
+
+    def _graph(self, args):
+        import sm_notebook
+        from IPython.display import display
+        info = sm_notebook.inspect(args.path)
+        key = args.signature or _default_signature(_chosen_meta_graph(info, args))
+        view = info.graph(key, tags=args.tags)
+        display(view)
+        self._store(args, view)
 
     def _parse_inputs(self, assignments, sig) -> dict:
         """NAME=VALUE items -> inputs; values parsed by sm_notebook.literals (variables looked up)."""
@@ -296,10 +336,14 @@ class SavedModelMagics(Magics):
     def _edit(self, args):
         from IPython.display import display
         from . import widgets
-        if args.widget in (None, "signatures"):
+        if args.widget in (None, "model"):
+            widget = widgets.ModelEditor(args.path, tags=args.tags, signature=args.signature)
+        elif args.widget == "signatures":
             widget = widgets.SignatureEditor(args.path, tags=args.tags, signature=args.signature)
         elif args.widget == "tags":
             widget = widgets.TagSetEditor(args.path)
+        elif args.widget == "assets":
+            widget = widgets.AssetEditor(args.path, tags=args.tags)
         elif args.widget == "run":
             widget = widgets.RunPanel(args.path, tags=args.tags, signature=args.signature,
                                       backend=args.backend or "numpy", namespace=self.shell.user_ns)
@@ -349,6 +393,15 @@ def _describe_inputs(sig) -> str:
 def callable_signatures(mg) -> list[str]:
     """Signature keys a user would call (TF2's __saved_model_init_op is left out)."""
     return [k for k in mg.signatures if not k.startswith("__saved_model")]
+
+
+def _chosen_meta_graph(info, args):
+    """The metagraph ``--tags`` selects; with several and no ``--tags``, a UsageError listing them."""
+    if args.tags is None and len(info.meta_graphs) > 1:
+        from .edits import tag_set_text
+        raise UsageError(f"{args.path} has {len(info.meta_graphs)} metagraphs; pass --tags, one of: "
+                         f"{' | '.join(tag_set_text(t) for t in info.tag_sets)}.")
+    return info.meta_graph(args.tags)
 
 
 def _default_signature(mg) -> str:
@@ -484,7 +537,8 @@ def _candidates(words, current, cell_mode) -> list[str]:
     return []
 
 
-_VALUE_OPTIONS = {"-t": "tags", "--tags": "tags", "-s": "signature", "--signature": "signature",
+_VALUE_OPTIONS = {"-t": "tags", "--tags": "tags", "--tag_set": "tags", "-s": "signature",
+                  "--signature": "signature", "--signature_def": "signature",
                   "-b": "backend", "--backend": "backend", "-w": "widget", "--widget": "widget",
                   "-o": "output", "--output": "output", "--to": "to"}
 

@@ -50,10 +50,11 @@ HOST = frozenset({
     "AsString", "DecodeBase64", "EncodeBase64", "ReduceJoin", "RegexFullMatch", "RegexReplace",
     "StaticRegexFullMatch", "StaticRegexReplace", "StringJoin", "StringLength", "StringLower",
     "StringUpper", "StringSplitV2", "StringStrip", "StringToHashBucketFast",
-    "StringToHashBucketStrong", "StringToNumber", "Substr",
+    "StringToHashBucketStrong", "StringToNumber", "Substr", "StringNGrams", "Fingerprint",
     "ParseExample", "ParseExampleV2", "ParseSingleExample",
     "RestoreV2",
     "AnonymousHashTable", "AnonymousMutableHashTable", "AnonymousMutableHashTableOfTensors",
+    "AnonymousMutableDenseHashTable",
     "HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
     "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2",
     "MutableDenseHashTable", "MutableDenseHashTableV2",
@@ -78,6 +79,13 @@ ANONYMOUS_HANDLE = frozenset({
     "AnonymousHashTable", "AnonymousMutableHashTable", "AnonymousMutableHashTableOfTensors",
     "AnonymousMutableDenseHashTable",
 })
+
+#: Stateful, but the state lives and dies within one call: each run of TensorArrayV3 makes
+#: a new TF1 TensorArray that only this call's ops see. Never folded or hoisted out of a
+#: loop, yet no side effect outside the call, so a plan holding only these runs
+#: concurrently with other calls (no model lock).
+CALL_PRIVATE = frozenset(f"TensorArray{op}{version}" for version in ("V2", "V3") for op in (
+    "", "Write", "Read", "Gather", "Scatter", "Size", "Concat", "Split", "Close"))
 
 #: Holds a variable's value (TF1 ref variables and TF2 resource handles).
 VARIABLE = frozenset({"VariableV2", "Variable", "VarHandleOp"})
@@ -163,7 +171,8 @@ NO_FOLD = frozenset({
 
 #: Flag name -> the ops carrying it (``stateful`` comes from the OpDefs instead).
 CURATED: dict[str, frozenset] = {
-    "io": IO, "host": HOST, "handle": HANDLE, "anonymous_handle": ANONYMOUS_HANDLE, "variable": VARIABLE,
+    "io": IO, "host": HOST, "handle": HANDLE, "anonymous_handle": ANONYMOUS_HANDLE,
+    "call_private": CALL_PRIVATE, "variable": VARIABLE,
     "ref_variable": REF_VARIABLE, "variable_read": VARIABLE_READ,
     "variable_write": VARIABLE_WRITE, "ref_consumer": REF_CONSUMER,
     "v1_control_flow": V1_CONTROL_FLOW, "takes_dead": TAKES_DEAD, "call": CALL,

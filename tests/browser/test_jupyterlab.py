@@ -7,39 +7,17 @@ disk with sm_notebook.inspect. Then it types a duplicate tag-set into the tag
 editor and checks the warning, and renders the rich display in the dark theme.
 Screenshots go to artifacts/ (gitignored). The server is stopped by its pid.
 """
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 import sm_notebook
+from lab_session import (ARTIFACTS, MODELS, jupyterlab, launch_chromium, open_notebook, run_all,
+                         skip_without_browser, sync_playwright, write_notebook)
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "tests" / "fixtures" / "models"
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path(os.environ.get("SM_NOTEBOOK_CHROMIUM", "/usr/lib/chromium/chromium-headless-shell"))
-TIMEOUT_MS = 60_000
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if sync_playwright is None:
-    pytest.skip("playwright (pip install playwright) is not installed", allow_module_level=True)
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium-headless-shell "
-                "(or set SM_NOTEBOOK_CHROMIUM)", allow_module_level=True)
+skip_without_browser()
 
 CELLS = [
     "%load_ext sm_notebook",
@@ -47,22 +25,6 @@ CELLS = [
     "%savedmodel edit edited_model --tags serve -o editor",
     "%savedmodel edit tagged_model --widget tags -o tag_editor",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_notebook(path: Path):
-    notebook = {
-        "cells": [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {},
-                   "outputs": [], "source": source} for i, source in enumerate(CELLS)],
-        "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                    "name": "python3"}},
-        "nbformat": 4, "nbformat_minor": 5}
-    path.write_text(json.dumps(notebook, indent=1))
 
 
 @pytest.fixture(scope="module")
@@ -74,44 +36,9 @@ def lab(tmp_path_factory):
     for name, fixture in (("shown_model", "tf1_multi_tags"), ("edited_model", "tf1_multi_tags"),
                           ("tagged_model", "tf1_multi_tags")):
         shutil.copytree(MODELS / fixture, root / name)
-    write_notebook(root / "editor.ipynb")
-    env = dict(os.environ)
-    for variable, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                             ("JUPYTERLAB_SETTINGS_DIR", "settings"),
-                             ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("IPYTHONDIR", "ipython")):
-        (base / folder).mkdir()
-        env[variable] = str(base / folder)
-    news = base / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True)
-    news.write_text(json.dumps({"fetchNews": "false"}))  # no news pop-up over the widgets
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    port = free_port()
-    log = open(base / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(base / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.3)
+    write_notebook(root / "editor.ipynb", CELLS)
+    with jupyterlab(base, root) as url:
         yield url, root
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
 
 
 def widget_with_label(page, kind: str, label: str):
@@ -120,22 +47,14 @@ def widget_with_label(page, kind: str, label: str):
         has=page.locator(".widget-label").get_by_text(label, exact=True))
 
 
-def run_all(page):
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-
-
 def test_signature_and_tag_editors_in_jupyterlab(lab):
     url, root = lab
     started = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--disable-dev-shm-usage"])
+        browser = launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{url}/lab/tree/editor.ipynb")
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+            page = open_notebook(browser, url, "editor.ipynb")
             run_all(page)
             editor = page.locator(".jp-OutputArea-output .jupyter-widgets").filter(
                 has=page.get_by_text("Remove signature")).first
@@ -156,17 +75,20 @@ def test_signature_and_tag_editors_in_jupyterlab(lab):
             tensor_list.select_option(index=0)
             widget_with_label(page, "text", "as key").locator("input").fill("probs")
             editor.locator("button.jupyter-button", has_text="+ output").click()
-            editor.get_by_text("2 edit(s), valid.").or_(editor.get_by_text("1 edit(s), valid.")).wait_for()
-            editor.get_by_text("add: scores").wait_for()
+            editor.get_by_text("edit(s) across the tabs, valid.").wait_for()
+            editor.get_by_text("add: scores").first.wait_for()
 
-            # Save over the model: the editor asks before replacing it.
-            editor.locator("button.jupyter-button", has_text="Save").click()
-            editor.get_by_text("exists. Overwrite it?").wait_for()
-            editor.locator("button.jupyter-button", has_text="Overwrite").click()
+            # The model editor's one Save writes to a new <name>_edited directory by default,
+            # after a full diff preview; the model being edited is left as it was.
+            before = (root / "edited_model" / "saved_model.pb").read_bytes()
+            editor.locator("button.jupyter-button >> visible=true", has_text="Preview diff").click()
+            editor.get_by_text("Saving would write:").wait_for()
+            editor.locator("button.jupyter-button >> visible=true", has_text="Save").click()
             editor.get_by_text("Saved 1 edit(s)").wait_for()
-            editor.screenshot(path=str(ARTIFACTS / "jupyterlab_signature_editor.png"))
+            editor.screenshot(path=str(ARTIFACTS / "jupyterlab_model_editor.png"))
+            assert (root / "edited_model" / "saved_model.pb").read_bytes() == before
 
-            serve = sm_notebook.inspect(root / "edited_model").meta_graph(["serve"])
+            serve = sm_notebook.inspect(root / "edited_model_edited").meta_graph(["serve"])
             assert set(serve.signatures) == {"lookup", "serving_default", "scores"}
             scores = serve.signatures["scores"]
             assert {k: s.name for k, s in scores.inputs.items()} == {"x": "x:0"}
@@ -175,7 +97,7 @@ def test_signature_and_tag_editors_in_jupyterlab(lab):
 
             # The tag-set editor: typing a duplicate tag-set shows the warning before any write.
             tag_editor = page.locator(".jp-OutputArea-output .jupyter-widgets").filter(
-                has=page.get_by_text("Tag-sets", exact=False)).filter(has=page.get_by_text("#1", exact=True)).first
+                has=page.get_by_text("Tag-sets", exact=False)).filter(has=page.get_by_text("#1", exact=True)).last
             tag_editor.scroll_into_view_if_needed()
             tag_editor.locator(".widget-text input").nth(1).fill("serve")
             tag_editor.get_by_text("duplicate-tag-set").wait_for()

@@ -125,6 +125,24 @@ def test_each_worker_process_loads_the_model_once(client, tmp_path):
     assert per_worker and all(n == 1 for n in per_worker), counts
 
 
+def test_an_fsspec_url_is_copied_once_per_worker_process(client, tmp_path):
+    from test_dask_remote import zipped_export
+    cache = tmp_path / "worker_cache"
+    client.run(lambda: os.environ.__setitem__("SM_NOTEBOOK_CACHE", str(cache)))
+    try:
+        url = zipped_export(tmp_path)
+        x = np.random.default_rng(2).normal(size=(90, 8)).astype("float32")
+        lazy = smd.predict(url, da.from_array(x, chunks=15))
+        np.testing.assert_array_equal(lazy.compute(), single_process("keras3_mlp", "serving_default",
+                                                                     features=x)["output_0"])
+        counts = client.run(smd.model_loads)
+        per_worker = [n for loads in counts.values() for (p, *_), n in loads.items() if p == url]
+        assert per_worker and all(n == 1 for n in per_worker), counts
+        assert len([p for p in cache.glob("remote_models/*/*") if p.is_dir()]) == 1  # one machine: one copy
+    finally:
+        client.run(lambda: os.environ.pop("SM_NOTEBOOK_CACHE", None))
+
+
 def _bad_dtype_chunk(rows):
     return np.array([["x"] * 8] * rows)
 

@@ -32,7 +32,10 @@ def copy_model(tmp_path):
 @pytest.fixture(scope="session")
 def ip():
     """IPython's in-process test shell with %load_ext sm_notebook done."""
+    from IPython.terminal.interactiveshell import TerminalInteractiveShell
     from IPython.testing.globalipapp import start_ipython
-    shell = start_ipython()
+    # start_ipython() makes the shell once and then returns None (a second test module
+    # importing this fixture gets the same shell)
+    shell = start_ipython() or TerminalInteractiveShell.instance()
     shell.run_line_magic("load_ext", "sm_notebook")
     return shell

@@ -254,7 +254,8 @@ def test_run_cupy_without_cupy_is_a_usage_error(ip):
 # ---------------------------------------------------------------- edit (widgets)
 
 @pytest.mark.parametrize("widget, cls", [
-    ("", "SignatureEditor"), ("--widget signatures", "SignatureEditor"), ("--widget tags", "TagSetEditor"),
+    ("", "ModelEditor"), ("--widget signatures", "SignatureEditor"), ("--widget tags", "TagSetEditor"),
+    ("--widget assets", "AssetEditor"),
     ("--widget run", "RunPanel"), ("--widget browser", "ModelBrowser")])
 def test_edit_opens_a_widget_and_stores_it(ip, widget, cls):
     run(ip, f"edit {fixture_model('tf1_multi_tags')} {widget} -o w")
@@ -263,7 +264,7 @@ def test_edit_opens_a_widget_and_stores_it(ip, widget, cls):
 
 def test_edit_passes_tags_and_signature(ip):
     run(ip, f"edit {fixture_model('tf1_multi_tags')} --tags serve,gpu -s predict_gpu -o w")
-    assert ip.user_ns["w"].draft.key == "predict_gpu"
+    assert ip.user_ns["w"].signatures.draft.key == "predict_gpu"
 
 
 # ---------------------------------------------------------------- %%savedmodel
@@ -349,8 +350,9 @@ def complete(ip, line):
 
 
 def test_completes_sub_commands(ip):
-    assert complete(ip, "%savedmodel ") == ["show", "diagnose", "run", "edit", "scan"]
-    assert complete(ip, "%savedmodel di") == ["diagnose"]
+    assert complete(ip, "%savedmodel ") == ["show", "diagnose", "run", "edit", "scan", "diff", "summary", "graph"]
+    assert complete(ip, "%savedmodel dia") == ["diagnose"]
+    assert complete(ip, "%savedmodel di") == ["diagnose", "diff"]
 
 
 def test_completes_paths(ip):
@@ -371,3 +373,33 @@ def test_completes_options_and_backends(ip):
     path = fixture_model("tf1_multi_tags")
     assert complete(ip, f"%savedmodel run {path} --ba") == ["--backend"]
     assert complete(ip, f"%savedmodel run {path} --backend ") == ["numpy", "cupy"]
+
+
+# ---------------------------------------------------------------- diff, summary, option spellings
+
+def test_diff_shows_what_changed_and_stores_it(ip, copy_model, tmp_path):
+    from sm_notebook.builder import Builder
+    old = copy_model("tf1_multi_tags")
+    builder = Builder.from_saved_model(old)
+    builder.rename_signature("lookup", "vocab_lookup", tags="serve")
+    new = builder.save(tmp_path / "new")
+    (bundle,) = run(ip, f"diff {old} {new} -o d")
+    assert "- signature lookup" in bundle["text/plain"] and "+ signature vocab_lookup" in bundle["text/plain"]
+    assert "vocab_lookup" in bundle["text/html"]
+    assert not ip.user_ns["d"].identical
+    assert "needs two SavedModel directories" in usage_error(ip, f"diff {old}")
+    assert "No such directory" in usage_error(ip, f"diff {old} {tmp_path / 'none'}")
+
+
+def test_summary_is_a_parameter_table(ip):
+    (bundle,) = run(ip, f"summary {fixture_model('keras3_mlp')}")
+    assert "Total params" in bundle["text/plain"] and "hidden" in bundle["text/html"]
+    (bundle,) = run(ip, f"summary {fixture_model('tf1_multi_tags')} --tags serve")
+    assert "weights" in bundle["text/plain"]
+
+
+def test_magics_accept_the_command_line_spellings(ip):
+    path = fixture_model("tf1_multi_tags")
+    (by_cli_names,) = run(ip, f"show {path} --tag_set serve,gpu --signature_def predict_gpu")
+    (by_magic_names,) = run(ip, f"show {path} --tags serve,gpu --signature predict_gpu")
+    assert by_cli_names["text/plain"] == by_magic_names["text/plain"]

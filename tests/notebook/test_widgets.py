@@ -163,11 +163,29 @@ def test_save_writes_through_the_builder(tmp_path):
     assert list(serve.signatures["serving_default"].outputs) == ["probs"]
 
 
+def test_the_default_target_is_a_new_directory_never_the_model(copy_model):
+    path = copy_model("tf1_multi_tags")
+    editor = SignatureEditor(path)
+    assert editor.save_bar.save_button.disabled  # nothing to save yet
+    editor.select("lookup").set_key("tokens_to_ids")
+    assert not editor.save_bar.save_button.disabled
+    before = (path / "saved_model.pb").read_bytes()
+    editor.save_bar.save_button.click()
+    assert (path / "saved_model.pb").read_bytes() == before
+    saved = path.with_name("tf1_multi_tags_edited")
+    assert "tokens_to_ids" in sm_notebook.inspect(saved).meta_graph(["serve"]).signatures
+    assert "Saved" in editor.save_bar.status.value
+    editor.set_key("ids")
+    assert editor.save_bar.status.value == ""  # the old status does not outlive an edit
+    assert TagSetEditor(path).save_bar.target.value.endswith("tf1_multi_tags_edited_2")
+
+
 def test_save_over_an_existing_model_asks_first(copy_model):
     path = copy_model("tf1_multi_tags")
     editor = SignatureEditor(path)
     editor.select("lookup").set_key("tokens_to_ids")
     before = (path / "saved_model.pb").read_bytes()
+    editor.save_bar.target.value = str(path)
     editor.save_bar.save_button.click()
     assert editor.save_bar.awaiting_confirmation and "Overwrite it?" in editor.save_bar.status.value
     assert (path / "saved_model.pb").read_bytes() == before
@@ -182,7 +200,7 @@ def test_save_over_an_existing_model_asks_first(copy_model):
 def test_tag_editor_saving_in_place_reloads(copy_model):
     path = copy_model("tf1_multi_tags")
     editor = TagSetEditor(path).set_tags(2, "train,eval")
-    editor.save(overwrite=True)
+    editor.save(path, overwrite=True)
     assert editor.edits == [] and editor.info.tag_sets[2] == frozenset({"train", "eval"})
     assert "was {&#x27;eval&#x27;, &#x27;train&#x27;}" in editor.rows.children[2].children[2].value
 
@@ -308,11 +326,16 @@ def test_run_panel_runs_and_shows_outputs_and_timing():
     assert "last run" in cheap_repr(panel)
 
 
-def test_run_panel_reports_errors_in_the_panel():
-    panel = RunPanel(fixture_model("keras3_mlp"), namespace={"bad": np.ones((2, 3), np.float32)})
+def test_run_panel_reports_errors_in_the_panel_and_clears_the_old_result():
+    panel = RunPanel(fixture_model("keras3_mlp"), namespace={"bad": np.ones((2, 3), np.float32),
+                                                             "good": np.ones((2, 8), np.float32)})
+    panel.set_input("features", "good")
+    panel.run_button.click()
+    assert panel.result is not None and "output_0" in panel.result_view.value
     panel.set_input("features", "bad")
     panel.run_button.click()
     assert panel.result is None and "var(--jp-error-color1" in panel.status.value
+    assert panel.result_view.value == "" and panel.progress_box.children == ()
 
 
 def test_run_panel_cupy_toggle_without_cupy_says_so():

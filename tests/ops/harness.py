@@ -84,3 +84,16 @@ def check_op(op, inputs, attrs, tf_outputs, backend="numpy", tolerance=None):
     assert len(ours) == len(expected), f"{op}: {len(ours)} outputs, TensorFlow gave {len(expected)}"
     for i, (a, b) in enumerate(zip(ours, expected)):
         assert_same(a, b, tolerance, what=f"{op} output {i} on {backend}")
+
+
+def assert_bits_equal(ours, expected, what=""):
+    """Same dtype, shape and bit pattern (floats compared as unsigned integers: NaN
+    payloads and the sign of zero included)."""
+    ours, expected = np.asarray(ours), np.asarray(expected)
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape, \
+        f"{what}: {ours.dtype}{ours.shape} != TensorFlow's {expected.dtype}{expected.shape}"
+    as_bits = np.dtype(f"u{expected.dtype.itemsize}") if expected.dtype.kind in "fcV" else expected.dtype
+    mismatch = np.flatnonzero(ours.view(as_bits) != expected.view(as_bits))
+    assert mismatch.size == 0, (f"{what}: {mismatch.size} of {expected.size} differ, first at "
+                                f"{mismatch[:3]}: {ours.reshape(-1)[mismatch[:3]]} != "
+                                f"{expected.reshape(-1)[mismatch[:3]]}")

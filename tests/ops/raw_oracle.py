@@ -150,3 +150,23 @@ def _to_ours(ctx, kern, value):
     if hasattr(value, "__array_namespace__"):
         return read_only(ctx.to_numpy(value)) if on_host(kern.op) else value
     return value
+
+
+def conform_bits(op, named_inputs, attrs=None, backend="numpy", inferred=()):
+    """`conform` with bit equality (floats compared as their bit patterns). Where
+    TensorFlow's CPU build has no kernel for the dtypes there is nothing to compare;
+    ``inferred``: attrs TensorFlow's Python wrapper infers from the inputs (ours get them)."""
+    from harness import assert_bits_equal
+    attrs = dict(attrs or {})
+    expected = tf_raw(op, named_inputs, {k: v for k, v in attrs.items() if k not in inferred})
+    if isinstance(expected, tf.errors.NotFoundError):
+        return
+    inputs = flat_inputs(named_inputs)
+    if isinstance(expected, Exception):
+        with pytest.raises(SavedModelError):
+            run_kernel(op, inputs, attrs, backend=backend)
+        return
+    ours = run_kernel(op, inputs, attrs, backend=backend)
+    assert len(ours) == len(expected), f"{op}: {len(ours)} outputs, TensorFlow gave {len(expected)}"
+    for i, (a, b) in enumerate(zip(ours, expected)):
+        assert_bits_equal(a, b, f"{op} {attrs} output {i} on {backend}")

@@ -264,7 +264,7 @@ def test_scan_reports_reachable_problems_only_as_blocking(tmp_path):
     assert report.unsupported == ["NoSuchOp"] and report.denied == [] and not report.ok
     unreachable = {(p.op, p.status) for p in report.problems if not p.reachable}
     assert unreachable == {("WriteFile", "denied"), ("AlsoMissing", "unsupported")}
-    assert "NoSuchOp: node 'y' in main graph" in str(report)
+    assert "NoSuchOp (from an unknown library (not core TensorFlow)): node 'y' in main graph" in str(report)
 
 
 def test_public_op_lists():

@@ -13,8 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sm_notebook"
 LAYERS = {
     "errors": 0, "_proto": 0,
     "format": 1, "opdefs": 1,
-    "tags": 2, "inspection": 2, "diagnose": 2, "render": 2, "showtext": 2, "literals": 2,
-    "builder": 3, "engine": 3, "ops": 3, "examples": 3,
+    "tags": 2, "inspection": 2, "diagnose": 2, "graph_reach": 2, "render": 2, "showtext": 2,
+    "literals": 2, "compare": 2, "parameters": 2,
+    "builder": 3, "engine": 3, "ops": 3, "examples": 3, "graphview": 3,
     "cli": 4, "notebook": 4, "dask": 4,
 }
 #: sibling packages of one layer that must not import each other, except the named entry

@@ -179,9 +179,31 @@ def resize_area(ctx, inputs, attrs):
     ctx.check_alloc([width, in_width], _F, "ResizeArea")
     row_weights, row_box = _area_weights(in_height, height, align_corners)
     col_weights, col_box = _area_weights(in_width, width, align_corners)
-    box = row_box * col_box
-    channels_first = xp.permute_dims(astype(xp, images, _F), (0, 3, 1, 2))
-    out = xp.matmul(xp.matmul(xp.asarray(row_weights), channels_first),
-                    xp.asarray(np.ascontiguousarray(col_weights.T)))
-    out = out * xp.asarray(_F(1) / box)
-    return [xp.permute_dims(out, (0, 2, 3, 1))]
+    out = resample_axis(xp, resample_axis(xp, astype(xp, images, _F), 1, row_weights), 2, col_weights)
+    return [out * xp.asarray(_F(1) / (row_box * col_box))]
+
+
+def resample_axis(xp, x, axis, weights):
+    """``x`` resampled along ``axis`` by an (out, in) host weight matrix whose rows are bands
+    (each row's nonzero weights lie in one run): the weighted sum of each band's inputs, one
+    gather and multiply-add per band offset, in increasing input order."""
+    out_size, in_size = weights.shape
+    nonzero = weights != 0
+    has_any = nonzero.any(axis=1)
+    first = np.where(has_any, nonzero.argmax(axis=1), 0)
+    last = np.where(has_any, in_size - 1 - nonzero[:, ::-1].argmax(axis=1), -1)
+    width = int(np.max(last - first + 1, initial=0))
+    shape = [1] * x.ndim
+    shape[axis] = out_size
+    if width <= 0 or in_size == 0:
+        out_shape = list(x.shape)
+        out_shape[axis] = out_size
+        return xp.zeros(tuple(out_shape), dtype=x.dtype)
+    rows = np.arange(out_size)
+    total = None
+    for offset in range(width):
+        source = np.minimum(first + offset, in_size - 1)
+        weight = np.where(first + offset <= last, weights[rows, source], 0).astype(weights.dtype)
+        term = xp.take(x, xp.asarray(source.astype(np.int64)), axis=axis) * xp.asarray(weight.reshape(shape))
+        total = term if total is None else total + term
+    return total

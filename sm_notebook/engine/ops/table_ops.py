@@ -1,4 +1,5 @@
-"""Hash-table kernels: HashTableV2 / MutableHashTable* and the LookupTable* ops.
+"""Hash-table kernels: HashTableV2 / MutableHashTable* / MutableDenseHashTable and the
+LookupTable* ops.
 
 A table op returns a `TableHandle`; the table itself (`HashTable`) lives in
 ``ctx.resources[handle.key]``. Handles with the same container and shared_name
@@ -42,6 +43,31 @@ class HashTable:
     def describe(self):
         return f"{self.key_dtype.name}->{self.value_dtype.name}"
 
+    def check_keys(self, array, keys: list, op: str) -> None:
+        """Refuse keys this kind of table cannot hold (dense tables: its marker keys, and
+        key arrays that are not vectors); ``keys``: the elements of ``array``."""
+
+
+@dataclass(eq=False)
+class DenseHashTable(HashTable):
+    """A MutableDenseHashTable: TensorFlow keeps it in open-addressed buckets where
+    ``empty_key`` and ``deleted_key`` mark free slots, so neither can be a key. Here the
+    entries are a dict: lookups, size and inserts agree with TensorFlow; LookupTableExport
+    gives the live entries in insertion order, not TensorFlow's bucket array (which also
+    lists the free slots)."""
+    empty_key: object = None
+    deleted_key: object = None
+
+    def check_keys(self, array, keys: list, op: str) -> None:
+        shape = np.shape(array)
+        if len(shape) > 1:
+            raise SavedModelError(f"{op}: a dense table takes a scalar key or a vector of them; "
+                                  f"expected key shape [n], got {list(shape)}.")
+        for marker, what in ((self.empty_key, "empty_key"), (self.deleted_key, "deleted_key")):
+            if marker in keys:
+                raise SavedModelError(f"{op}: using the {what} ({marker!r}) as a table key is "
+                                      "not allowed (TensorFlow refuses it too).")
+
 
 def _key_of(value):
     """A hashable Python key for one table key element (strings as bytes)."""
@@ -56,7 +82,7 @@ def _keys(array) -> list:
     return [_key_of(v) for v in np.asarray(array).reshape(-1)]
 
 
-def _create(ctx, attrs, op, mutable, value_shape=(), anonymous=False):
+def _create(ctx, attrs, op, mutable, value_shape=(), anonymous=False, make=HashTable, **extra):
     """The handle of the table ``container/shared_name``, created on first use.
 
     Without a shared_name, a table is private to its node when the engine passes the
@@ -75,9 +101,10 @@ def _create(ctx, attrs, op, mutable, value_shape=(), anonymous=False):
     key = ("table", container, shared_name)
     table = ctx.resources.get(key)
     if table is None:
-        table = HashTable(key_dtype, value_dtype, tuple(value_shape), mutable, initialized=mutable)
+        table = make(key_dtype, value_dtype, tuple(value_shape), mutable, initialized=mutable,
+                     **extra)
         ctx.resources[key] = table
-    elif not isinstance(table, HashTable) or \
+    elif not isinstance(table, make) or \
             (table.key_dtype, table.value_dtype) != (key_dtype, value_dtype):
         have = table.describe() if isinstance(table, HashTable) else type(table).__name__
         raise SavedModelError(f"{op}: conflicting key/value dtypes "
@@ -121,6 +148,36 @@ def mutable_hash_table_of_tensors(ctx, inputs, attrs):
 @kernel("AnonymousMutableHashTableOfTensors")
 def anonymous_mutable_hash_table_of_tensors(ctx, inputs, attrs):
     return _tensors_table(ctx, attrs, "AnonymousMutableHashTableOfTensors", anonymous=True)
+
+
+def _dense_table(ctx, inputs, attrs, op, anonymous=False):
+    shape = attrs.get("value_shape", ())
+    if shape is None or None in shape:
+        raise SavedModelError(f"{op}: value_shape must be fully defined, got {shape}.")
+    markers = []
+    for value, what in ((inputs[0], "empty_key"), (inputs[1], "deleted_key")):
+        array = np.asarray(value)
+        if array.ndim != 0:
+            raise SavedModelError(f"{op}: {what} of shape {array.shape}: sm_notebook's engine "
+                                  "runs dense tables with scalar keys only.")
+        markers.append(_keys(array)[0])
+    if markers[0] == markers[1]:
+        raise SavedModelError(f"{op}: empty_key and deleted_key must differ, both are "
+                              f"{markers[0]!r}.")
+    if "key_dtype" not in attrs:  # the OpDef's key_dtype is the empty_key's type
+        attrs = {**attrs, "key_dtype": np.asarray(inputs[0]).dtype}
+    return _create(ctx, attrs, op, mutable=True, value_shape=shape, anonymous=anonymous,
+                   make=DenseHashTable, empty_key=markers[0], deleted_key=markers[1])
+
+
+@kernel("MutableDenseHashTableV2", "MutableDenseHashTable")
+def mutable_dense_hash_table(ctx, inputs, attrs):
+    return _dense_table(ctx, inputs, attrs, "MutableDenseHashTableV2")
+
+
+@kernel("AnonymousMutableDenseHashTable")
+def anonymous_mutable_dense_hash_table(ctx, inputs, attrs):
+    return _dense_table(ctx, inputs, attrs, "AnonymousMutableDenseHashTable", anonymous=True)
 
 
 def _table(ctx, handle, op) -> HashTable:
@@ -315,10 +372,14 @@ def lookup_table_find(ctx, inputs, attrs):
         per_key = True
     elif default.size < 1:
         raise SavedModelError(f"{op}: default_value must hold a value.")
+    if per_key and isinstance(table, DenseHashTable):  # TensorFlow's dense table: the first row
+        per_key, default = False, default.reshape((-1,) + shape)[0]
     flat_defaults = default.reshape((keys.size,) + shape) if per_key else None
     fallback = default if shape else default.reshape(-1)[0]
     out = np.empty((keys.size,) + shape, dtype=table.value_dtype)
-    for i, k in enumerate(_keys(keys)):
+    listed = _keys(keys)
+    table.check_keys(keys, listed, op)
+    for i, k in enumerate(listed):
         value = table.data.get(k)
         if value is None:
             value = flat_defaults[i] if per_key else fallback
@@ -333,7 +394,9 @@ def lookup_table_insert(ctx, inputs, attrs):
     if not table.mutable:
         raise SavedModelError(f"{op}: insert not supported by initializable (immutable) tables.")
     _check_dtypes(table, inputs[1], inputs[2], op)
-    table.data.update(zip(_keys(inputs[1]), _rows(table, inputs[1], inputs[2], op)))
+    keys = _keys(inputs[1])
+    table.check_keys(inputs[1], keys, op)
+    table.data.update(zip(keys, _rows(table, inputs[1], inputs[2], op)))
     return []
 
 
@@ -344,7 +407,9 @@ def lookup_table_remove(ctx, inputs, attrs):
     if not table.mutable:
         raise SavedModelError(f"{op}: remove not supported by initializable (immutable) tables.")
     _check_dtypes(table, inputs[1], None, op)
-    for k in _keys(inputs[1]):
+    keys = _keys(inputs[1])
+    table.check_keys(inputs[1], keys, op)
+    for k in keys:
         table.data.pop(k, None)
     return []
 
@@ -354,12 +419,29 @@ def lookup_table_import(ctx, inputs, attrs):
     op = "LookupTableImportV2"
     table = _table(ctx, inputs[0], op)
     _check_dtypes(table, inputs[1], inputs[2], op)
+    if isinstance(table, DenseHashTable):
+        _import_buckets(table, np.asarray(inputs[1]), np.asarray(inputs[2]), op)
+        return []
     rows = _rows(table, inputs[1], inputs[2], op)
     if table.mutable:
         table.data = dict(zip(_keys(inputs[1]), rows))
     else:
         _initialize(table, _keys(inputs[1]), rows, op)
     return []
+
+
+def _import_buckets(table, keys, values, op):
+    """A dense table's import: TensorFlow's layout, keys ``[n, 1]`` and values ``[n, value
+    size]``, where rows whose key is empty_key or deleted_key are free slots."""
+    width = int(np.prod(table.value_shape, dtype=np.int64))
+    if keys.ndim != 2 or keys.shape[1] != 1 or values.shape != (keys.shape[0], width):
+        raise SavedModelError(f"{op}: a dense table imports keys of shape [n, 1] and values of "
+                              f"shape [n, {width}], got {list(keys.shape)} and {list(values.shape)}.")
+    rows = list(values.reshape((keys.shape[0],) + table.value_shape))
+    if not table.value_shape:
+        rows = [v.item() if isinstance(v, np.generic) else v for v in rows]
+    markers = (table.empty_key, table.deleted_key)
+    table.data = {k: v for k, v in zip(_keys(keys), rows) if k not in markers}
 
 
 @kernel("LookupTableSizeV2", "LookupTableSize")
@@ -377,4 +459,7 @@ def lookup_table_export(ctx, inputs, attrs):
     for i, (k, v) in enumerate(table.data.items()):
         keys[i] = k
         values[i] = v
+    if isinstance(table, DenseHashTable):  # TensorFlow's layout: one row per entry
+        width = int(np.prod(table.value_shape, dtype=np.int64))
+        return [keys.reshape(-1, 1), values.reshape(len(keys), width)]
     return [keys, values]

@@ -28,12 +28,25 @@ def builder_with_edits(path, edits):
 
 
 def save_edited(editor, export_dir=None, overwrite=False) -> Path:
-    """Write ``editor.builder`` (atomic); saving over the editor's own model reloads it."""
-    target = Path(export_dir or editor.path)
+    """Write ``editor.builder`` (atomic) to ``export_dir``, by default the Save bar's target
+    (a new sibling directory); saving over the editor's own model reloads it."""
+    target = Path(export_dir or editor.save_bar.target.value).expanduser()
     editor.builder.save(target, overwrite=overwrite)
     if target.resolve() == Path(editor.path).resolve():
         editor.reload()
     return target
+
+
+def default_save_target(path) -> Path:
+    """Where an editor saves unless told otherwise: a new sibling ``<name>_edited`` (then
+    ``_edited_2``, ...), never the model being edited."""
+    source = Path(path).expanduser().resolve()
+    candidate = source.with_name(f"{source.name}_edited")
+    number = 2
+    while candidate.exists():
+        candidate = source.with_name(f"{source.name}_edited_{number}")
+        number += 1
+    return candidate
 
 
 def initial_meta_graph(info, tags=None, signature=None):
@@ -114,12 +127,22 @@ class SaveBar(W.VBox):
         self.confirm_box.layout.display = "none"
         self.status.value = message_html("Not saved.")
 
+    def clear(self):
+        """Forget the last save's status and any pending confirmation (after a new edit)."""
+        self.confirm_box.layout.display = "none"
+        self.status.value = ""
+
+    def allow(self, allowed: bool, reason: str = ""):
+        """Enable Save, or disable it with ``reason`` as its tooltip."""
+        self.save_button.disabled = not allowed
+        self.save_button.tooltip = "" if allowed else reason
+
     def _write(self, overwrite):
         from ...errors import SavedModelError
         self.confirm_box.layout.display = "none"
         try:
             message = self.on_save(Path(self.target.value).expanduser(), overwrite)
-        except SavedModelError as exc:
+        except (SavedModelError, OSError) as exc:  # permission denied, disk full: shown here
             self.status.value = message_html(str(exc), "error")
             return
         self.status.value = message_html(message, "ok")

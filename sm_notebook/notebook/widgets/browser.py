@@ -1,4 +1,5 @@
-"""Model browser: metagraphs by tag-set, signatures and their tensors, variables, assets, ops."""
+"""Model browser: metagraphs by tag-set, signatures and their tensors, variables, assets, ops,
+and the selected signature's graph."""
 from __future__ import annotations
 
 import html
@@ -19,6 +20,9 @@ def signature_cli_text(meta_graph, key: str) -> str:
         return display.signature_text(meta_graph.signatures[key])
 
 
+GRAPH_TAB = 4
+
+
 class ModelBrowser(W.VBox):
     """Browse a SavedModel; ``select(tags, signature)`` does from Python what the controls do."""
 
@@ -32,11 +36,14 @@ class ModelBrowser(W.VBox):
         self.variables_view = W.HTML()
         self.assets_view = W.HTML()
         self.ops_view = W.HTML()
+        self.graph_box = W.VBox()
+        self.graph_view = None      # GraphView of the selected signature, made when the tab opens
         tabs = W.Tab(children=[W.VBox([W.HBox([self.signature_picker]), self.signature_view]),
-                               self.variables_view, self.assets_view, self.ops_view])
-        for i, title in enumerate(("signatures", "variables", "assets", "ops")):
+                               self.variables_view, self.assets_view, self.ops_view, self.graph_box])
+        for i, title in enumerate(("signatures", "variables", "assets", "ops", "graph")):
             tabs.set_title(i, title)
         self.tabs = tabs
+        tabs.observe(lambda _: self._show_graph(), names="selected_index")
         header = W.HTML(f"<b>{html.escape(str(self.info.export_dir))}</b> "
                         f"<span style='color:var(--jp-ui-font-color2, #888)'>"
                         f"{len(self.info.meta_graphs)} metagraph(s)</span>")
@@ -98,7 +105,32 @@ class ModelBrowser(W.VBox):
 
     def _show_signature(self):
         sig = self.signature
+        self.graph_view = None
+        self._show_graph()
         if sig is None:
             self.signature_view.value = display.box_html(display.muted_html("this metagraph has no signatures"))
             return
         self.signature_view.value = display.signature_html(sig) + pre_html(self.signature_text)
+
+    def show_graph(self):
+        """Open the graph tab on the selected signature's graph; returns its GraphView (or None)."""
+        self.tabs.selected_index = GRAPH_TAB
+        self._show_graph()
+        return self.graph_view
+
+    def _show_graph(self):
+        if self.tabs.selected_index != GRAPH_TAB:
+            return
+        sig = self.signature
+        if sig is None:
+            self.graph_box.children = [W.HTML(display.muted_html("no signature selected"))]
+            return
+        if self.graph_view is not None and self.graph_view.signature == sig.key:
+            return
+        from ..graph_view import BUNDLE, BUILD_COMMAND
+        self.graph_view = self.info.graph(sig.key, tags=self.meta_graph.tags)
+        if BUNDLE.exists():
+            self.graph_box.children = [self.graph_view.widget]
+            return
+        note = display.muted_html(f"Static picture; the interactive graph needs {BUILD_COMMAND}.")
+        self.graph_box.children = [W.HTML(note + self.graph_view.to_svg())]

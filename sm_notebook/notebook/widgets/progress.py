@@ -1,10 +1,34 @@
 """Progress for long work (loading big bundles, long runs): a bar, the current step, elapsed time."""
 from __future__ import annotations
 
+import contextlib
 import html
+import signal
+import threading
 import time
 
 import ipywidgets as W
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(watch):
+    """While the block runs, the first Ctrl-C (SIGINT) cancels ``watch`` (the run stops at the
+    next step boundary) instead of interrupting a kernel mid-op; a second one interrupts as
+    usual. Outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum, frame):
+        watch.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Progress:
@@ -55,6 +79,26 @@ class Progress:
             self.bar.max = self.count + 1
         self._render()
 
+    def watch(self, on_cancel=None):
+        """A RunWatch whose steps move this bar (ops done of the plan's ops, the current node,
+        live elapsed time); with ``on_cancel`` a Cancel button appears next to the bar."""
+        from ...engine.watch import RunWatch
+        watch = RunWatch(on_step=self.show_steps)
+        if on_cancel is not None:
+            self.cancel_button = W.Button(description="Cancel", icon="stop", button_style="warning",
+                                          layout=W.Layout(width="auto"))
+            self.cancel_button.on_click(lambda _: (watch.cancel(), on_cancel()))
+            self.widget.children = (*self.widget.children, self.cancel_button)
+        return watch
+
+    def show_steps(self, watch):
+        """Show a RunWatch's progress: ``done`` of ``total`` ops and the node running."""
+        self.bar.max = max(watch.total, 1)
+        self.count = min(watch.done, self.bar.max)
+        node = (watch.node or "").rsplit("/", 1)[-1]
+        self.label = f"{watch.done}/{watch.total} ops · {node}"
+        self._render()
+
     def finish(self, label: str = "done"):
         self.count = self.bar.max
         self.label = f"{label}"
@@ -83,6 +127,7 @@ class Progress:
             self.finish(f"done in {self.elapsed:.2f} s")
             if self._handle is not None:
                 self.close()
-        else:
+        else:  # the caller shows the error; a red bar repeating it would say it twice
             self.fail(f"{exc_type.__name__}: {exc}")
+            self.close()
         return False

@@ -1,15 +1,24 @@
-"""Run panel: pick a tag-set and signature, feed notebook variables, typed values or generated inputs,
-see outputs and timing. Typed values are parsed by sm_notebook.literals, never evaluated."""
+"""Run panel: pick a tag-set and signature, feed notebook variables, typed values, files or
+generated inputs, see outputs (statistics, top-k, histogram) and timing. Typed values are parsed by sm_notebook.literals, never evaluated."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import ipywidgets as W
 
 from ... import render as display
+from ..input_files import read_input_file, score_labels
 from ._common import initial_meta_graph, load_info, message_html
 from .progress import Progress
 
 GENERATED = ("zeros", "random")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input read from a file when the panel runs (see notebook/input_files.py)."""
+    path: str
 BACKENDS = ("numpy", "cupy")
 
 
@@ -54,12 +63,16 @@ class RunPanel(W.VBox):
     """Run a signature; ``set_input``, ``inputs()``, ``run()`` and ``result`` do the same from Python."""
 
     def __init__(self, path_or_info, tags=None, signature=None, backend="numpy", namespace=None,
-                 batch_size: int = 1):
+                 batch_size: int = 1, background=None):
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
         self.namespace = namespace if namespace is not None else _user_namespace()
         self.sources: dict = {}       # input key -> "zeros" | "random" | variable name | typed value | array
         self.result: display.RunResult | None = None
+        #: run in a thread so that Cancel can be clicked (default: inside a Jupyter kernel)
+        self.background = _in_kernel() if background is None else background
+        self._thread = None
+        self._watch = None
         self.load_seconds = 0.0
         self._models: dict = {}
         mg0 = initial_meta_graph(self.info, tags, signature)
@@ -113,6 +126,17 @@ class RunPanel(W.VBox):
             self.signature_picker.value = signature
         return self
 
+    def set_input_file(self, key: str, path):
+        """Feed input ``key`` from a ``.npy``/``.npz`` (``x.npz[name]``) or image file (read at run time)."""
+        sig = self.signature
+        if sig is None or key not in sig.inputs:
+            raise KeyError(f"No input {key!r}; inputs: {list(sig.inputs) if sig else []}")
+        self.sources[key] = InputFile(str(path))
+        field = self._file_fields.get(key)
+        if field is not None and field.value != str(path):
+            field.value = str(path)
+        return self
+
     def set_input(self, key: str, source):
         """Feed input ``key`` from "zeros", "random", a notebook variable's name, a typed value
         (``"[[1.0, 2.0]]"``, ``"np.ones((2, 8), np.float32)"``: see sm_notebook.literals), or an array."""
@@ -142,6 +166,8 @@ class RunPanel(W.VBox):
                 result[key] = generate_input(spec, source, self.batch_field.value, seed=i)
             elif isinstance(source, str):  # a variable's name or a typed value: parsed, never evaluated
                 result[key] = parse_value(source, what=f"input {key!r}", names=self.namespace)
+            elif isinstance(source, InputFile):
+                result[key] = read_input_file(source.path, spec)
             else:
                 result[key] = source
         return result
@@ -157,9 +183,12 @@ class RunPanel(W.VBox):
             self.load_seconds = timer.seconds
         return self._models[key]
 
-    def run(self, progress: Progress | None = None) -> display.RunResult:
-        """Run the selected signature on `inputs()`; the result is kept in ``result`` and shown."""
+    def run(self, progress: Progress | None = None, watch=None) -> display.RunResult:
+        """Run the selected signature on `inputs()`; the result is kept in ``result`` and shown.
+        ``watch`` (a RunWatch) sees every op and can cancel the run."""
+        from ...engine.watch import RunWatch
         progress = progress or Progress("run", steps=2, show=False)
+        watch = watch or RunWatch()
         sig = self.signature
         feeds = self.inputs()
         with progress:
@@ -167,21 +196,58 @@ class RunPanel(W.VBox):
             model = self.model()
             progress.step(f"running {sig.key!r}")
             with display.Timer() as timer:
-                outputs = model.signatures[sig.key](**feeds)
-        self.result = display.RunResult(dict(outputs), sig.key, self.meta_graph.tags,
-                                        self.backend_toggle.value, timer.seconds, feeds)
+                outputs = model.signatures[sig.key].run_watched(watch, **feeds)
+        outputs = dict(outputs)
+        self.result = display.RunResult(outputs, sig.key, self.meta_graph.tags,
+                                        self.backend_toggle.value, timer.seconds, feeds,
+                                        labels=score_labels(self.meta_graph, outputs))
         self.result_view.value = display.run_result_html(self.result)
         self.status.value = message_html(
             f"ran in {timer.seconds * 1e3:.1f} ms (model load {self.load_seconds * 1e3:.0f} ms, once)", "ok")
         return self.result
 
+    def wait(self, timeout=None):
+        """Wait for a background run started by the Run button to end."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self
+
+    def cancel(self):
+        """Stop the run under way at its next op (what the Cancel button does)."""
+        if self._watch is not None:
+            self._watch.cancel()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _run_from_button(self):
+        if self.running:
+            return
         progress = Progress("run", steps=2, show=False)
+        watch = progress.watch(on_cancel=lambda: None)
+        self._watch = watch
         self.progress_box.children = [progress.widget]
+        self.run_button.disabled = True
+        if self.background:
+            import threading
+            self._thread = threading.Thread(target=self._run_and_report, args=(progress, watch),
+                                            name="sm_notebook run panel", daemon=True)
+            self._thread.start()
+        else:
+            self._run_and_report(progress, watch)
+
+    def _run_and_report(self, progress, watch):
         try:
-            self.run(progress)
+            self.run(progress, watch)
         except Exception as exc:  # shown in the panel: a button has nowhere else to report
+            self.result = None  # an old result under a new error would read as this run's
+            self.result_view.value = ""
+            self.progress_box.children = []
             self.status.value = message_html(f"{type(exc).__name__}: {exc}", "error")
+        finally:
+            self.run_button.disabled = False
 
     def _on_meta_graph(self):
         keys = [k for k in self.meta_graph.signatures if not k.startswith("__saved_model")]
@@ -192,7 +258,7 @@ class RunPanel(W.VBox):
 
     def _render_inputs(self):
         sig = self.signature
-        self._dropdowns, self._value_fields = {}, {}
+        self._dropdowns, self._value_fields, self._file_fields = {}, {}, {}
         rows = []
         variables = notebook_arrays(self.namespace)
         for key, spec in (sig.inputs.items() if sig else []):
@@ -209,11 +275,26 @@ class RunPanel(W.VBox):
             typed.observe(lambda c, k=key: self.set_input(k, c.new.strip()) if c.new.strip() else None,
                           names="value")
             self._value_fields[key] = typed
+            from_file = W.Text(placeholder="or a file: x.npy, x.npz[name], photo.jpg",
+                               value=source.path if isinstance(source, InputFile) else "",
+                               continuous_update=False, layout=W.Layout(width="260px"))
+            from_file.observe(lambda c, k=key: self.set_input_file(k, c.new.strip()) if c.new.strip() else None,
+                              names="value")
+            self._file_fields[key] = from_file
             rows.append(W.HBox([W.HTML(display.code_html(key), layout=W.Layout(width="160px")),
                                 W.HTML(display.muted_html(f"{display.dtype_text(spec.dtype)} "
                                                           f"{display.shape_text(spec.shape)}"),
-                                       layout=W.Layout(width="160px")), dropdown, typed]))
+                                       layout=W.Layout(width="160px")), dropdown, typed, from_file]))
         self.inputs_box.children = rows or [W.HTML(display.muted_html("no inputs" if sig else "no signature"))]
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where a button's handler may run the model in a thread)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def _user_namespace():

@@ -14,8 +14,8 @@ import ipywidgets as W
 from ...errors import SavedModelError
 from ... import render as display
 from ..edits import METHOD_NAMES, Edit, format_edits
-from ._common import (SaveBar, TrialBuilders, builder_with_edits, initial_meta_graph, load_info,
-                      message_html, save_edited)
+from ._common import (SaveBar, TrialBuilders, builder_with_edits, default_save_target,
+                      initial_meta_graph, load_info, message_html, save_edited)
 
 NEW = "\u2795 new signature"
 MAX_PICKER_ROWS = 200
@@ -128,7 +128,8 @@ class SignatureDraft:
 class SignatureEditor(W.VBox):
     """Edit the signatures of a SavedModel; everything the controls do has a Python method."""
 
-    def __init__(self, path_or_info, tags=None, signature=None, save_to=None):
+    def __init__(self, path_or_info, tags=None, signature=None, save_to=None, save_bar=True):
+        self.on_change = None  # called after every edit (the ModelEditor listens)
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
         self.drafts: dict = {}          # (metagraph index, original key or "#n" for new) -> SignatureDraft
@@ -157,7 +158,8 @@ class SignatureEditor(W.VBox):
         self.add_output_button = W.Button(description="+ output")
         self.checks = W.HTML()
         self.preview = W.HTML()
-        self.save_bar = SaveBar(save_to or self.path, self._save_from_bar)
+        self.save_bar = SaveBar(save_to or default_save_target(self.path), self._save_from_bar)
+        self.save_bar.layout.display = None if save_bar else "none"
         picker = W.VBox([W.HBox([self.search]), self.tensor_list,
                          W.HBox([self.row_key, self.add_input_button, self.add_output_button])])
         super().__init__([
@@ -489,11 +491,16 @@ class SignatureEditor(W.VBox):
 
     def _refresh_checks(self):
         edits = self.edits
+        self.save_bar.clear()
+        if self.on_change is not None:
+            self.on_change()
         if not edits:
             self.checks.value = message_html("No changes yet.")
             self.preview.value = ""
+            self.save_bar.allow(False, "no changes yet")
             return
         errors, notes = self.check()
+        self.save_bar.allow(not errors, "; ".join(errors))
         lines = [message_html(p, "error") for p in errors] + [message_html(n, "warning") for n in notes]
         if not errors:
             lines.insert(0, message_html(f"{len(edits)} edit(s), valid.", "ok"))

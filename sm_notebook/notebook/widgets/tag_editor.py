@@ -7,7 +7,8 @@ import ipywidgets as W
 
 from ... import render as display
 from ..edits import Edit, format_edits, parse_tag_set
-from ._common import SaveBar, TrialBuilders, builder_with_edits, load_info, message_html, save_edited
+from ._common import (SaveBar, TrialBuilders, builder_with_edits, default_save_target, load_info,
+                      message_html, save_edited)
 
 TAG_PROBLEM_CODES = ("duplicate-tag-set", "empty-tag-set", "split-string-tag", "misspelled-tag",
                      "ambiguous-serve", "no-plain-serve")
@@ -31,7 +32,8 @@ def tag_set_problems(info, tag_sets) -> list:
 class TagSetEditor(W.VBox):
     """Edit tag-sets per metagraph; ``set_tags(index, tags)``, ``problems``, ``edits``, ``save()``."""
 
-    def __init__(self, path_or_info, save_to=None):
+    def __init__(self, path_or_info, save_to=None, save_bar=True):
+        self.on_change = None  # called after every edit (the ModelEditor listens)
         self.info = load_info(path_or_info)
         self.path = self.info.export_dir
         self._trials = TrialBuilders(self.path)
@@ -39,7 +41,8 @@ class TagSetEditor(W.VBox):
         self.rows = W.VBox()
         self.diagnostics = W.HTML()
         self.preview = W.HTML()
-        self.save_bar = SaveBar(save_to or self.path, self._save_from_bar)
+        self.save_bar = SaveBar(save_to or default_save_target(self.path), self._save_from_bar)
+        self.save_bar.layout.display = None if save_bar else "none"
         super().__init__([W.HTML("<b>Tag-sets</b> (comma-separated tags per metagraph)"), self.rows,
                           self.diagnostics, self.preview, self.save_bar])
         self._build_rows()
@@ -122,6 +125,10 @@ class TagSetEditor(W.VBox):
     def _refresh(self):
         problems = self.problems
         errors, notes = self.check()
+        self.save_bar.clear()
+        self.save_bar.allow(bool(self.edits) and not errors, "; ".join(errors) or "no changes yet")
+        if self.on_change is not None:
+            self.on_change()
         lines = "".join(f"<div>{message_html(e, 'error')}</div>" for e in errors) + \
             "".join(f"<div>{message_html(n, 'warning')}</div>" for n in notes)
         if problems:
