@@ -6,6 +6,7 @@ from .errors import SavedModelError, SavedModelWarning, TagSetNotFoundError
 
 __all__ = [
     "inspect", "load", "diff", "summary", "Builder", "Graph", "signature", "Ragged",
+    "set_num_threads",
     "SavedModelError", "TagSetNotFoundError", "SavedModelWarning",
 ]
 __version__ = "0.1.0"
@@ -49,6 +50,14 @@ def load(export_dir, tags=None, backend="numpy", **options):
     """
     from .engine.loader import load_model
     return load_model(export_dir, tags=tags, backend=backend, **options)
+
+
+def set_num_threads(threads):
+    """Cap the threads the engine gives large matrix products and convolutions (1: one core
+    for everything); ``None`` (the default) uses the cores this process may run on. Small
+    products always run on one thread. ``SM_NOTEBOOK_NUM_THREADS`` sets the starting cap."""
+    from .engine.blas import set_num_threads as _set
+    _set(threads)
 
 
 def _graph_view(info, signature, tags):

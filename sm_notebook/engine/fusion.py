@@ -88,7 +88,7 @@ EPILOGUE_PRODUCERS = frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative", "Co
                                 "MatMul", "BatchMatMulV2", "BatchMatMulV3"})
 _ADDS = frozenset({"AddV2", "Add", "BiasAdd"})
 _SCALES = frozenset({"Mul"})
-_CLIPS = {"Relu": (0.0, np.inf), "Relu6": (0.0, 6.0)}
+_CLIPS = {"Relu": (0.0, None), "Relu6": (0.0, 6.0)}
 _SMALL_CHANNELS = 1024  # channel vectors tiled along the next axis so numpy's inner loops stay long
 
 
@@ -237,10 +237,13 @@ def _fits_into(small, big) -> bool:
 
 
 def _clip_step(reference, low, high):
-    """Relu/Relu6 in place (np.clip keeps NaN, as the kernels do)."""
+    """Relu/Relu6 in place (np.maximum and np.clip keep NaN, as the kernels do)."""
     def run(y, extras):
         if _writable(y) and y.dtype.itemsize >= 4:
-            np.clip(y, low, high, out=y)
+            if high is None:
+                np.maximum(y, low, out=y)
+            else:
+                np.clip(y, low, high, out=y)
             return y
         return reference([y])[0]
     return run

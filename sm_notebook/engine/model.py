@@ -194,8 +194,12 @@ class SignatureFunction:
         args = []
         for k in self._input_keys:
             value = inputs[k] if k in inputs else _default(self._signature_def.defaults[k])
-            array = convert_input(value, self.inputs[k], f"Input {k!r} of signature {self.key!r}",
-                                  backend)
+            spec = self.inputs[k]
+            if (type(value) is np.ndarray and backend.is_numpy and value.dtype == spec.dtype
+                    and spec.dtype.kind in "biufc" and _shape_fits(value.shape, spec.shape)):
+                args.append(value)  # already what convert_input would return
+                continue
+            array = convert_input(value, spec, f"Input {k!r} of signature {self.key!r}", backend)
             args.append(backend.asarray(array))
         return args + list(self._model._feeds.values())
 
@@ -262,14 +266,16 @@ def convert_input(value, spec: TensorSpec, what: str, backend=None) -> np.ndarra
         except (ValueError, TypeError) as exc:
             raise SavedModelError(f"{what} expects {spec}; {exc}.") from None
         array = _cast(source, want, spec, what, isinstance(value, np.ndarray))
-    if spec.shape is not None:
-        ok = len(spec.shape) == array.ndim and all(
-            d is None or d == n for d, n in zip(spec.shape, array.shape))
-        if not ok:
-            raise SavedModelError(
-                f"{what} expects shape {spec_text(want, spec.shape)}, got shape "
-                f"{tuple(array.shape)}.")
+    if not _shape_fits(array.shape, spec.shape):
+        raise SavedModelError(
+            f"{what} expects shape {spec_text(want, spec.shape)}, got shape {tuple(array.shape)}.")
     return array
+
+
+def _shape_fits(shape, spec_shape) -> bool:
+    """Whether an array shape matches a spec's (None: any shape; None dimensions: any size)."""
+    return spec_shape is None or (len(spec_shape) == len(shape) and all(
+        d is None or d == n for d, n in zip(spec_shape, shape)))
 
 
 def _string_array(value, spec, what) -> np.ndarray:

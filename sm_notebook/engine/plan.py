@@ -31,6 +31,7 @@ import numpy as np
 from .. import opdefs
 from ..errors import SavedModelError, UnsupportedOpError
 from .attrs import decode_node_attrs
+from .blas import BLAS
 from .context import check_output_count
 from .functions import ARG_OP, Ref, inline_calls
 from .fusion import fold_scales, fuse_epilogues
@@ -572,7 +573,10 @@ class Plan:
         """Feed ``args`` (in feed order), run every step, return the fetches; numpy's
         floating-point warnings are off meanwhile (kernels run inside `run` only)."""
         with np.errstate(all="ignore"):
-            return self.execute(args, debugger)
+            try:
+                return self.execute(args, debugger)
+            finally:
+                BLAS.restore()
 
     def execute(self, args, debugger: Debugger | None = None) -> list:
         """Fill the slots, run every step (`execute_steps`), collect the fetches. From the

@@ -142,6 +142,44 @@ def test_conv_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
     _within(fast[0], general[0], bound)
 
 
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Every product cut into parts over 3 threads, im2col patches of a few hundred bytes
+    (so the image and output-row blocks of `_conv_numpy` are all taken), every depthwise
+    image a block of its own."""
+    from sm_notebook.engine import blas
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(blas, "THREADED_MNK", 1)
+    monkeypatch.setattr(blas, "PART_MNK", 1)
+    monkeypatch.setattr(blas, "OPENBLAS_SINGLE_THREAD_MNK", 0)
+    monkeypatch.setattr(blas.BLAS, "cap", 3)
+    monkeypatch.setattr(nn_ops, "_PATCH_CHUNK_BYTES", 300)
+    monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", 1)      # one image per depthwise block
+    monkeypatch.setattr(nn_ops, "_THREADED_TAPS", 0)
+    yield
+    blas.BLAS.restore()
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS),
+       op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
+def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everything, data, dtype, op):
+    x_shape, w_shape, attrs = _conv_case(data)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, w = _readonly(rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype))
+    fast, general = _both(op, [x, w], attrs)
+    (magnitude,) = _kernel(op, [np.abs(x).astype(np.float64), np.abs(w).astype(np.float64)], attrs, False)
+    compute = np.float32 if dtype == np.float16 else dtype
+    terms = w_shape[0] * w_shape[1] * (1 if op.startswith("Depthwise") else w_shape[2])
+    _within(fast[0], general[0], 2 * (_gamma(terms, compute) * magnitude + _rounding(dtype, magnitude)))
+    a, b = _readonly(rng.standard_normal((data.draw(dims) * 5, x_shape[-1])).astype(dtype),
+                     rng.standard_normal((x_shape[-1], w_shape[-1])).astype(dtype))
+    (split,) = _kernel("MatMul", [a, b], {}, True)  # (MatMul's BLAS path is not optional)
+    exact = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)
+    magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+    _within(split, exact, _gamma(a.shape[1], compute) * magnitude + 2 * _rounding(dtype, magnitude))
+
+
 @SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), op=st.sampled_from(["MaxPool", "AvgPool"]))
 def test_pool_fast_paths_are_the_general_path_within_rounding(data, dtype, op):

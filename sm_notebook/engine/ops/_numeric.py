@@ -68,6 +68,8 @@ def scalar(xp, value, like):
 
 
 def astype(xp, x, dtype):
+    if type(x) is np.ndarray and x.dtype is dtype:  # numpy, already of that dtype
+        return x
     dtype = np_dtype(dtype)
     if is_numpy(xp):
         return np.asarray(x).astype(dtype, copy=False)

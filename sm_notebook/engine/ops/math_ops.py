@@ -12,10 +12,11 @@ import operator
 
 import numpy as np
 
+from ..blas import BLAS, OPENBLAS_SINGLE_THREAD_MNK
 from . import _special
 from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
                        lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
-from .registry import kernel, prepared_kernel
+from .registry import prepared_kernel
 
 # --------------------------------------------------------------------------- unary
 
@@ -715,6 +716,8 @@ def _matmul(xp, a, b, out_dtype=None):
     out_dtype = out_dtype or np_dtype(a.dtype)
     if is_half(a) or is_half(b):
         a, b = astype(xp, a, np.float32), astype(xp, b, np.float32)
+    if is_numpy(xp) and a.ndim and b.ndim:
+        BLAS.for_product(math.prod(a.shape[-2:]) * b.shape[-1])
     return astype(xp, xp.matmul(a, b), out_dtype)
 
 
@@ -726,17 +729,23 @@ def _adjoint(xp, m):
 _BLAS_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
-@kernel("MatMul")
-def mat_mul(ctx, inputs, attrs):
+@prepared_kernel("MatMul")
+def prepare_mat_mul(node, ctx):
     """a @ b of two matrices; transpose_a/transpose_b transpose (without conjugating)."""
-    if ctx.is_numpy:  # plain float matrices: straight to BLAS (which raises no numpy warnings)
-        a, b = inputs
+    attrs = node.attrs
+    if not ctx.is_numpy or attrs.get("transpose_a") or attrs.get("transpose_b"):
+        return lambda inputs: _mat_mul_general(ctx, inputs, attrs)
+    cap = ctx.memory_cap
+
+    def run(inputs):
+        a, b = inputs  # plain float matrices: straight to BLAS (which raises no numpy warnings)
         if (a.dtype in _BLAS_FLOATS and b.dtype is a.dtype and a.ndim == 2 and b.ndim == 2
-                and a.shape[1] == b.shape[0] and not attrs.get("transpose_a")
-                and not attrs.get("transpose_b")
-                and a.shape[0] * b.shape[1] * a.dtype.itemsize <= ctx.memory_cap):
+                and a.shape[1] == b.shape[0] and a.shape[0] * b.shape[1] * a.dtype.itemsize <= cap):
+            if a.shape[0] * a.shape[1] * b.shape[1] > OPENBLAS_SINGLE_THREAD_MNK:
+                return [BLAS.matmul(a, b)]
             return [np.dot(a, b)]
-    return _mat_mul_general(ctx, inputs, attrs)
+        return _mat_mul_general(ctx, inputs, attrs)
+    return run
 
 
 @op_kernel_wrapper
@@ -937,5 +946,6 @@ def _einsum_matmul_plan(label_lists, output, a, b):
 
 def _run_einsum_plan(plan, a, b):
     a_order, a_shape, b_order, b_shape, product_shape, out_order = plan
+    BLAS.for_product(math.prod(a_shape[-2:]) * b_shape[-1])
     product = np.matmul(a.transpose(a_order).reshape(a_shape), b.transpose(b_order).reshape(b_shape))
     return product.reshape(product_shape).transpose(out_order)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..blas import BLAS
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
                        np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
 
@@ -78,15 +79,33 @@ for _op, _compute in {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu
     _activation(_op, _compute)
 
 
+_SOFTMAX_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
 def _softmax(op, log):
-    @op_kernel(op)
+    @prepared_op_kernel(op)
+    def prepare(node, ctx):
+        if not (ctx.is_numpy and ctx.optimize):
+            return lambda inputs: run(ctx, inputs, node.attrs)
+
+        def run_numpy(inputs):
+            x = inputs[0]
+            if (type(x) is np.ndarray and x.dtype in _SOFTMAX_FLOATS and x.ndim
+                    and 1 < x.shape[-1] and 0 < x.size <= _SHORT_ROWS * x.shape[-1]):
+                return [_softmax_few_rows(x, log)]
+            return run(ctx, inputs, node.attrs)
+        return run_numpy
+
     def run(ctx, inputs, attrs):
         xp, (logits,) = namespace(ctx, inputs[0])
         if logits.ndim < 1:
             fail(op, "logits must have rank >= 1")
         w = wide(xp, logits)
-        if is_numpy(xp) and 1 < w.shape[-1] <= _SHORT_ROWS and w.size and np_dtype(w.dtype).kind == "f":
-            return [astype(xp, _softmax_short_rows(w, log), logits.dtype)]
+        if is_numpy(xp) and ctx.optimize and w.size and w.shape[-1] > 1 and np_dtype(w.dtype).kind == "f":
+            if w.size <= _SHORT_ROWS * w.shape[-1]:  # a few rows: in place on one fresh array
+                return [astype(xp, _softmax_few_rows(w, log), logits.dtype)]
+            if w.shape[-1] <= _SHORT_ROWS:
+                return [astype(xp, _softmax_short_rows(w, log), logits.dtype)]
         shifted = w - xp.max(w, axis=-1, keepdims=True) if w.shape[-1] else w
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=-1, keepdims=True)
@@ -96,6 +115,18 @@ def _softmax(op, log):
 
 
 _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such rows first
+
+
+def _softmax_few_rows(x, log):
+    """(Log)softmax of a few rows on numpy: every step after the first writes into the
+    array the first step allocated."""
+    shifted = x - np.maximum.reduce(x, axis=-1, keepdims=True)
+    if log:
+        shifted -= np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
+        return shifted
+    np.exp(shifted, out=shifted)
+    shifted /= np.add.reduce(shifted, axis=-1, keepdims=True)
+    return shifted
 
 
 def _softmax_short_rows(x, log):
@@ -226,6 +257,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+_THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -282,15 +314,16 @@ def _zero_padded(x, pads, value=0):
 
 def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     """Cross-correlation on numpy as BLAS matmuls: 1x1 windows directly, others over im2col
-    patches built a few images at a time (bounded memory)."""
+    patches built a few images (or output rows) at a time, so memory stays bounded and the
+    parts of a large convolution spread over the BLAS threads (`BLAS.run_parts`)."""
     window = tuple(int(k) for k in w.shape[:-2])
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     weights = np.ascontiguousarray(w).reshape(-1, out_channels)
     if all(k == 1 for k in window) and not any(b or a for b, a in pads):
         picked = x[(slice(None),) + tuple(slice(0, s * (o - 1) + 1, s) if o else slice(0, 0)
                                           for s, o in zip(strides, out_sizes))]
-        return np.matmul(picked.reshape(-1, weights.shape[0]), weights).reshape(
-            (n, *out_sizes, out_channels))
+        flat = BLAS.matmul(picked.reshape(-1, weights.shape[0]), weights)
+        return flat.reshape((n, *out_sizes, out_channels))
     x = _zero_padded(x, pads)
     out = np.empty((n, *out_sizes, out_channels), dtype=np.result_type(x.dtype, weights.dtype))
     if not out.size:
@@ -298,31 +331,48 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
     view = _numpy_windows(x, window, dilations, strides, out_sizes)
     depth = weights.shape[0]
     pixels = math.prod(out_sizes)
-    image_bytes = pixels * depth * x.itemsize
-    if image_bytes <= _PATCH_CHUNK_BYTES:  # a few whole images per matmul
-        chunk = _batch_chunk(n, image_bytes, _PATCH_CHUNK_BYTES)
+    row_pixels = pixels // out_sizes[0]
+    blocks = _conv_blocks(n, out_sizes[0], row_pixels * depth * x.itemsize,
+                          BLAS.parts(n * pixels * depth * out_channels, n * out_sizes[0]))
+    if blocks[0][1] - blocks[0][0] > 1:  # whole images per block
         flat_out = out.reshape(n * pixels, out_channels)
-        for b in range(0, n, chunk):
-            e = min(n, b + chunk)
+
+        def block(i):
+            b, e, _, _ = blocks[i]
             patches = view[b:e].reshape((e - b) * pixels, depth)
             np.matmul(patches, weights, out=flat_out[b * pixels:e * pixels])
-        return out
-    rows = _batch_chunk(out_sizes[0], image_bytes // out_sizes[0], _PATCH_CHUNK_BYTES)
-    row_pixels = pixels // out_sizes[0]
-    for b in range(n):  # large images: a few output rows per matmul
-        flat_out = out[b].reshape(pixels, out_channels)
-        for r in range(0, out_sizes[0], rows):
-            e = min(out_sizes[0], r + rows)
+    else:  # output rows of one image per block
+        flat_out = out.reshape(n, out_sizes[0] * row_pixels, out_channels)
+
+        def block(i):
+            b, _, r, e = blocks[i]
             patches = view[b, r:e].reshape((e - r) * row_pixels, depth)
-            np.matmul(patches, weights, out=flat_out[r * row_pixels:e * row_pixels])
+            np.matmul(patches, weights, out=flat_out[b, r * row_pixels:e * row_pixels])
+    b, e, r, f = blocks[0]
+    BLAS.run_parts(block, len(blocks), (e - b) * (f - r) * row_pixels * depth * out_channels)
     return out
 
 
-def _depthwise_numpy(x, w, strides, dilations, pads, outs):
+def _conv_blocks(n, rows, row_bytes, parts):
+    """(first image, end image, first row, end row) of each block of an im2col conv: whole
+    images when one image's patches fit the chunk budget and there are enough images for
+    ``parts`` blocks, else runs of output rows of one image; patches stay within
+    `_PATCH_CHUNK_BYTES`."""
+    image_bytes = rows * row_bytes
+    if image_bytes <= _PATCH_CHUNK_BYTES and (n >= parts or rows == 1):
+        chunk = min(_batch_chunk(n, image_bytes, _PATCH_CHUNK_BYTES), -(-n // parts))
+        return [(b, min(n, b + chunk), 0, rows) for b in range(0, n, chunk)]
+    per_image = max(1, -(-parts // n))
+    step = min(_batch_chunk(rows, row_bytes, _PATCH_CHUNK_BYTES), -(-rows // per_image))
+    return [(b, b + 1, r, min(rows, r + step)) for b in range(n) for r in range(0, rows, step)]
+
+
+def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
     """Depthwise conv on numpy: a multiply-add per kernel position over the outputs it meets
     (no padded copy), a few images at a time so the passes stay in cache. Filters are tiled
     along the output width and strided input columns are regrouped by phase, so every pass
-    runs over long contiguous rows."""
+    runs over long contiguous rows. ``memo`` (a node's dict) keeps the tiled filters of
+    the last filter array seen (a constant: the same array object every call)."""
     n, channels = int(x.shape[0]), int(x.shape[-1])
     multiplier = int(w.shape[-1])
     rank = len(outs)
@@ -334,17 +384,26 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
     program, first = _depthwise_program(
         tuple(int(k) for k in w.shape[:-2]), tuple(strides), tuple(dilations),
         tuple(tuple(p) for p in pads), tuple(int(d) for d in x.shape[1:-1]), tuple(outs))
-    filters = w[..., 0] if multiplier == 1 else w
-    # filters[offsets] repeated along the output's last spatial axis: (..., out width, *lanes)
-    tiled = np.repeat(np.expand_dims(filters, rank), outs[-1], axis=rank)
+    last = memo.get("tiled") if memo is not None else None
+    if last is not None and last[0] is w and last[1] == outs[-1]:
+        tiled = last[2]
+    else:
+        filters = w[..., 0] if multiplier == 1 else w
+        # filters[offsets] repeated along the output's last spatial axis: (..., out width, *lanes)
+        tiled = np.repeat(np.expand_dims(filters, rank), outs[-1], axis=rank)
+        if memo is not None:
+            memo["tiled"] = (w, outs[-1], tiled)
     if not first:
         out.fill(0)
     step = strides[-1]
     chunk = _batch_chunk(n, out[:1].nbytes, _TAP_CHUNK_BYTES)
-    scratch = np.empty((chunk, *outs) + lanes, dtype=dtype)
-    for b in range(0, n, chunk):
+    starts = range(0, n, chunk)
+
+    def block(i):  # the images [b, e): numpy's loops release the GIL, so blocks run in parallel
+        b = starts[i]
         e = min(n, b + chunk)
-        part, target_part, scratch_part = x[b:e], out[b:e], scratch[:e - b]
+        part, target_part = x[b:e], out[b:e]
+        scratch_part = np.empty((e - b, *outs) + lanes, dtype=dtype)
         phases = [np.ascontiguousarray(part[..., r::step, :]) for r in range(step)] \
             if step > 1 else [part]
         for k, (offsets, phase, source_index, target_index, scratch_index, width) in \
@@ -360,6 +419,11 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs):
             product = scratch_part[scratch_index]
             np.multiply(source, weights, out=product)
             np.add(target, product, out=target)
+    if out.size * len(program) >= _THREADED_TAPS:
+        BLAS.run_parts(block, len(starts), 0)
+    else:
+        for i in range(len(starts)):
+            block(i)
     return out.reshape((n, *outs, channels * multiplier))
 
 
@@ -558,10 +622,11 @@ _conv_kernel("Conv3D", 5, "NDHWC")
 @prepared_op_kernel("DepthwiseConv2dNative")
 def prepare_depthwise_conv2d(node, ctx):
     geometry = ConvGeometry("DepthwiseConv2dNative", node.attrs, 4, "NHWC")
-    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry)
+    memo: dict = {}
+    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
 
 
-def depthwise_conv2d(ctx, inputs, geometry):
+def depthwise_conv2d(ctx, inputs, geometry, memo=None):
     """Each input channel c convolved with filter[..., c, m]: output channel c * M + m."""
     xp, (x, w) = namespace(ctx, *inputs)
     op = "DepthwiseConv2dNative"
@@ -576,7 +641,7 @@ def depthwise_conv2d(ctx, inputs, geometry):
     ctx.check_alloc([n, *outs, channels * multiplier], out_dtype, op)
     work_x, work_w = wide(xp, x), wide(xp, w)
     if is_numpy(xp) and ctx.optimize:  # the general code is the reference
-        out = _depthwise_numpy(work_x, work_w, strides, dilations, pads, outs)
+        out = _depthwise_numpy(work_x, work_w, strides, dilations, pads, outs, memo)
         return [_from_channels_last(xp, astype(xp, out, out_dtype), data_format)]
     work_x = pad(xp, work_x, [(0, 0)] + pads + [(0, 0)])
     out = xp.zeros((n, *outs, channels, multiplier), dtype=work_x.dtype)

@@ -10,7 +10,6 @@ ids and indices are SavedModelErrors worded like TensorFlow's InvalidArgument er
 """
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from ._numeric import fail, host_ints, op_kernel
@@ -22,7 +21,13 @@ _UFUNCS = {"Sum": np.add, "Prod": np.multiply, "Max": np.maximum, "Min": np.mini
 def _extreme(dtype: np.dtype, which: str):
     """The lowest ("Max": ``-FLT_MAX`` for float32, not ``-inf``) or highest ("Min") value
     of ``dtype``: what TensorFlow's unsorted max and min start from."""
-    info = ml_dtypes.finfo(dtype) if dtype.kind in "fV" else np.iinfo(dtype)
+    if dtype.kind == "f":
+        info = np.finfo(dtype)
+    elif dtype.kind == "V":  # bfloat16 and other ml_dtypes floats: imported only when met
+        import ml_dtypes
+        info = ml_dtypes.finfo(dtype)
+    else:
+        info = np.iinfo(dtype)
     return info.min if which == "Max" else info.max
 
 
