@@ -30,7 +30,9 @@ MODELS = ROOT / "tests" / "fixtures" / "models"
 
 JOBS = {  # name -> fixture, signature input, output, rows per chunk, rows per batch
     "mlp": ("keras3_mlp", "features", "output_0", 10_000, None),
-    "mobilenetv2": ("keras3_mobilenetv2", "keras_tensor_12", "output_0", 250, 50),
+    # 100 images (11 MB) a chunk, 20 a batch, on both sides: a worker's peak memory is mostly
+    # the chunks it holds and one batch's activations, whichever runtime scores them
+    "mobilenetv2": ("keras3_mobilenetv2", "keras_tensor_12", "output_0", 100, 20),
 }
 
 

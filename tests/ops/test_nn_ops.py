@@ -176,6 +176,9 @@ CONV2D_CASES = [  # (input NHWC, filter HWIO, strides, dilations, padding, expli
     ((2, 5, 6, 3), (3, 3, 3, 2), (1, 2), (1, 1), "EXPLICIT", [(1, 2), (0, 3)]),
     ((1, 5, 5, 1), (1, 1, 1, 5), (1, 1), (1, 1), "VALID", None),
     ((1, 4, 4, 4), (2, 2, 2, 6), (1, 1), (1, 1), "SAME", None),   # 2 groups
+    ((2, 9, 8, 6), (7, 7, 1, 6), (1, 1), (1, 1), "SAME", None),   # groups = channels (ConvNeXt)
+    ((1, 6, 7, 3), (3, 3, 1, 6), (2, 1), (1, 2), "VALID", None),  # groups = channels, 2 outputs each
+    ((1, 1, 1, 4), (1, 1, 1, 4), (1, 1), (1, 1), "SAME", None),   # groups = channels, 1x1
     ((0, 4, 4, 2), (2, 2, 2, 3), (1, 1), (1, 1), "SAME", None),   # empty batch
 ]
 

@@ -557,6 +557,12 @@ def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     if out_channels % groups:
         fail(op, f"output depth {out_channels} must be divisible by the number of groups {groups}")
     per_group = out_channels // groups
+    if filter_channels == 1 and len(out_sizes) == 2 and is_numpy(xp) and ctx.optimize:
+        # one input channel per group (Keras 3's Conv2D(groups=channels), e.g. ConvNeXt's 7x7):
+        # a depthwise convolution, output channel g * per_group + j as DepthwiseConv2dNative's
+        depthwise = xp.reshape(w, (*w.shape[:2], groups, per_group))
+        out = _depthwise_numpy(wide(xp, x), wide(xp, depthwise), strides, dilations, pads, out_sizes)
+        return astype(xp, out, np_dtype(x.dtype))
     parts = [
         _conv_channels_last(ctx, xp, x[..., g * filter_channels:(g + 1) * filter_channels],
                             w[..., g * per_group:(g + 1) * per_group],
