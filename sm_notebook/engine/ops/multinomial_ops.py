@@ -1,0 +1,143 @@
+"""StatelessMultinomial, bit for bit TensorFlow's CPU kernel (``MultinomialFunctor``).
+
+Per row: the largest finite logit ``m`` (the dtype's lowest value if none), the
+cumulative sums in float64 of ``exp(logit - m)`` over the finite logits, then per sample
+a uniform double (``SimplePhilox::RandDouble``: two consecutive 32-bit words, the first
+giving the high 20 mantissa bits) times the row's total, and the class is the number of
+CDF entries not above it (``std::upper_bound``). A row without finite logits gives
+``num_classes``.
+
+TensorFlow shards the rows over its intra-op thread pool and each shard starts its
+stream ``start_row * (num_samples + 3) // 4`` blocks in, then draws its rows one after
+the other; so the samples depend on where the shards begin. The split is Eigen's
+``parallelFor`` for the kernel's cost estimate, reproduced here for a given thread
+count (`tensorflow_threads`). A single shard (a total cost under about 210000 cycles:
+batch 1, or small batch x classes x samples) does not depend on the thread count.
+TensorFlow's vectorized ``exp`` may differ from ours by an ulp in a CDF entry, which
+changes a sample only when the uniform draw falls on that ulp.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ...errors import SavedModelError
+from ._arrays import xp_dtype
+from .random_ops import _host, _namespace, _seed_generator, _unit_double, philox_words
+from .registry import kernel
+
+_LOGIT_DTYPES = ("float16", "float32", "float64")
+# Eigen's TensorCostModel constants (cycles)
+_STARTUP_CYCLES = 100000.0
+_PER_THREAD_CYCLES = 100000.0
+_TASK_SIZE = 40000.0
+_MAX_OVERSHARDING = 4
+
+
+def tensorflow_threads() -> int:
+    """TensorFlow's default intra-op pool size: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _divup(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def shard_size(batch: int, num_classes: int, num_samples: int, threads: int) -> int:
+    """Rows per shard of TensorFlow's CPU kernel (``batch`` when it runs as one shard).
+
+    ``Shard`` hands the rows to Eigen's ``parallelFor`` with the kernel's cost per row,
+    ``50 * (num_samples * log2(num_classes) + num_classes)`` cycles.
+    """
+    cost = int(50 * (num_samples * math.log(num_classes) / math.log(2) + num_classes))
+    if batch <= 1 or threads <= 1:
+        return batch
+    wanted = (batch * cost - _STARTUP_CYCLES) / _PER_THREAD_CYCLES + 0.9
+    if min(threads, max(1, int(min(wanted, 2**31 - 1)))) == 1:
+        return batch
+    # Eigen's CalculateParallelForBlock
+    block_size = min(batch, max(_divup(batch, _MAX_OVERSHARDING * threads),
+                                int(_TASK_SIZE / cost) if cost else 2**62))
+    max_block_size = min(batch, 2 * block_size)
+    block_count = _divup(batch, block_size)
+    max_efficiency = block_count / (_divup(block_count, threads) * threads)
+    previous = block_count
+    while max_efficiency < 1.0 and previous > 1:
+        coarser_size = _divup(batch, previous - 1)
+        if coarser_size > max_block_size:
+            break
+        coarser_count = _divup(batch, coarser_size)
+        previous = coarser_count
+        efficiency = coarser_count / (_divup(coarser_count, threads) * threads)
+        if efficiency + 0.01 >= max_efficiency:
+            block_size, block_count = coarser_size, coarser_count
+            max_efficiency = max(max_efficiency, efficiency)
+    return block_size
+
+
+def multinomial(xp, gen, logits, num_samples: int, out_dtype, threads: int):
+    """Samples ``[batch, num_samples]`` of ``out_dtype`` from ``logits`` (float64 array
+    ``[batch, classes]``) as TensorFlow's CPU kernel draws them with ``threads`` threads."""
+    f64, i64, u64 = xp_dtype(xp, np.float64), xp_dtype(xp, np.int64), xp_dtype(xp, np.uint64)
+    batch, classes = logits.shape
+    finite = xp.isfinite(logits)
+    zeros = xp.zeros_like(logits)
+    lowest = xp.asarray(-np.finfo(np.float64).max, dtype=f64)
+    top = xp.max(xp.where(finite, logits, lowest), axis=1, keepdims=True)
+    cdf = xp.cumulative_sum(xp.where(finite, xp.exp(xp.where(finite, logits - top, zeros)), zeros),
+                            axis=1)
+    rows_per_shard = shard_size(batch, classes, num_samples, threads)
+    row = xp.reshape(xp.arange(batch, dtype=i64), (batch, 1))
+    sample = xp.reshape(xp.arange(num_samples, dtype=i64), (1, num_samples))
+    start = (row // rows_per_shard) * rows_per_shard
+    word = (start * (num_samples + 3) // 4) * 4 + 2 * ((row - start) * num_samples + sample)
+    words = philox_words(xp, gen.key, gen.counter, xp.astype(xp.reshape(word // 4, (-1,)), u64))
+    second_pair = xp.reshape(word % 4, (-1,)) == 2
+    high = xp.where(second_pair, words[2], words[0])
+    low = xp.where(second_pair, words[3], words[1])
+    uniforms = xp.reshape(_unit_double(xp, high, low), (batch, num_samples))
+    targets = uniforms * cdf[:, -1:]
+    out = xp_dtype(xp, out_dtype)
+    rows = [xp.searchsorted(cdf[b, :], targets[b, :], side="right") for b in range(batch)]
+    return xp.astype(xp.stack(rows, axis=0), out) if rows else xp.zeros((0, num_samples), dtype=out)
+
+
+@kernel("StatelessMultinomial")
+def stateless_multinomial(ctx, inputs, attrs):
+    op = "StatelessMultinomial"
+    logits, num_samples_t, seed = inputs
+    logit_dtype = np.dtype(attrs.get("T", np.dtype(np.float32)))
+    out_dtype = np.dtype(attrs.get("output_dtype", np.dtype(np.int64)))
+    if logit_dtype.name not in _LOGIT_DTYPES:
+        raise SavedModelError(f"{op}: logits of dtype {logit_dtype.name} are not supported; "
+                              f"TensorFlow's CPU kernel takes {', '.join(_LOGIT_DTYPES)}.")
+    if out_dtype.name not in ("int32", "int64"):
+        raise SavedModelError(f"{op}: output_dtype {out_dtype.name} is not supported; "
+                              "TensorFlow's kernel gives int32 or int64.")
+    if len(logits.shape) != 2:
+        raise SavedModelError(f"{op}: logits should be a matrix [batch, classes], got shape "
+                              f"{list(logits.shape)}.")
+    count = _host(ctx, num_samples_t)
+    if count.ndim != 0:
+        raise SavedModelError(f"{op}: num_samples should be a scalar, got shape {list(count.shape)}.")
+    num_samples = int(count)
+    if num_samples < 0:
+        raise SavedModelError(f"{op}: num_samples should be nonnegative, got {num_samples}.")
+    batch, classes = (int(d) for d in logits.shape)
+    if classes <= 0:
+        raise SavedModelError(f"{op}: num_classes should be positive, got {classes}.")
+    gen = _seed_generator(ctx, op, seed)
+    ctx.check_alloc((batch, num_samples), out_dtype, op)
+    xp = ctx.xp
+    if batch * num_samples == 0:
+        return [xp.zeros((batch, num_samples), dtype=ctx.dtype(out_dtype))]
+    host_xp = _namespace(ctx, logit_dtype)
+    if host_xp is not xp:  # float16 logits on a backend without float16: widen on the host
+        logits = xp.asarray(np.asarray(logits).astype(np.float64))
+    values = xp.astype(logits, ctx.dtype(np.float64))
+    return [multinomial(xp, gen, values, num_samples, out_dtype, tensorflow_threads())]
