@@ -25,7 +25,9 @@ import numpy as np
 
 from ...errors import SavedModelError
 from ._arrays import xp_dtype
-from .random_ops import _host, _namespace, _seed_generator, _unit_double, philox_words
+from ..backend import numpy_namespace
+from .random_ops import (Philox, _host, _namespace, _output_shape, _seed_generator, _unit_double,
+                         philox_words)
 from .registry import kernel
 
 _LOGIT_DTYPES = ("float16", "float32", "float64")
@@ -141,3 +143,141 @@ def stateless_multinomial(ctx, inputs, attrs):
         logits = xp.asarray(np.asarray(logits).astype(np.float64))
     values = xp.astype(logits, ctx.dtype(np.float64))
     return [multinomial(xp, gen, values, num_samples, out_dtype, tensorflow_threads())]
+
+
+# ---- StatelessRandomBinomial (TensorFlow's RandomBinomialFunctor) ---------------------------
+
+#: Generator blocks reserved per output by each sampler (``gen.Skip(k * output_idx)``).
+_BTRS_BLOCKS = 256
+_INVERSION_BLOCKS = 42
+_STIRLING_TAIL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                  0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                  0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                  0.00833056343336287)
+_BINOMIAL_DTYPES = ("float16", "float32", "float64", "int32", "int64")
+
+
+class _Uniforms:
+    """The uniform doubles one output's sampler draws: block ``k`` of its stream gives
+    two (``UniformDistribution<double>``), taken last first as TensorFlow's ``UNIFORM``
+    macro does."""
+
+    def __init__(self, gen: Philox, first_block: int):
+        self.gen, self.next_block, self.pending = gen, first_block, []
+
+    def __call__(self) -> float:
+        if not self.pending:
+            xp = numpy_namespace()
+            w = philox_words(xp, self.gen.key, self.gen.counter, self.next_block, 8)
+            pairs = _unit_double(xp, w[0], w[1]).tolist(), _unit_double(xp, w[2], w[3]).tolist()
+            for first, second in zip(*pairs):
+                self.pending.extend((second, first))
+            self.pending.reverse()
+            self.next_block += 8
+        return self.pending.pop()
+
+
+def _stirling_tail(k: float) -> float:
+    if k <= 9:
+        return _STIRLING_TAIL[int(k)]
+    kp1sq = (k + 1) * (k + 1)
+    return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+
+
+def _binomial_inversion(count: float, prob: float, uniform) -> float:
+    """Sums of geometric waiting times until they pass ``count``."""
+    geom_sum, successes = 0.0, 0
+    log_q = math.log1p(-prob)
+    while True:
+        geom_sum += math.ceil(math.log(uniform()) / log_q)
+        if geom_sum > count:
+            return float(successes)
+        successes += 1
+
+
+def _btrs(count: float, prob: float, uniform) -> float:
+    """Hormann's BTRS transformed rejection, TensorFlow's arithmetic order."""
+    stddev = math.sqrt(count * prob * (1 - prob))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = count * prob + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = prob / (1 - prob)
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = math.floor((count + 1) * prob)
+    while True:
+        u = uniform() - 0.5
+        v = uniform()
+        us = 0.5 - abs(u)
+        k = math.floor((2 * a / us + b) * u + c)
+        if us >= 0.07 and v <= v_r:
+            return float(k)
+        if k < 0 or k > count:
+            continue
+        v = math.log(v * alpha / (a / (us * us) + b))
+        upperbound = ((m + 0.5) * math.log((m + 1) / (r * (count - m + 1)))
+                      + (count + 1) * math.log((count - m + 1) / (count - k + 1))
+                      + (k + 0.5) * math.log(r * (count - k + 1) / (k + 1))
+                      + _stirling_tail(m) + _stirling_tail(count - m)
+                      - _stirling_tail(k) - _stirling_tail(count - k))
+        if v <= upperbound:
+            return float(k)
+
+
+def binomial_samples(gen: Philox, counts: np.ndarray, probs: np.ndarray,
+                     samples_per_batch: int) -> np.ndarray:
+    """float64 samples ``[samples_per_batch, batch]`` for the flat ``counts``/``probs``
+    (of their own dtype, whose arithmetic picks the sampler); output ``i = b *
+    samples_per_batch + s`` starts its stream ``256 * i`` (BTRS) or ``42 * i`` (inversion)
+    blocks in, so the result does not depend on TensorFlow's sharding."""
+    dtype = counts.dtype.type
+    out = np.zeros((samples_per_batch, counts.shape[0]), np.float64)
+    for b, (count, prob) in enumerate(zip(counts, probs)):
+        dcount = float(count)
+        if dcount <= 0.0 or prob <= 0:
+            continue
+        if prob >= 1:
+            out[:, b] = dcount
+            continue
+        if not prob <= 0.5 and not prob > 0.5:  # NaN
+            out[:, b] = np.nan
+            continue
+        flip = bool(prob > 0.5)
+        p = dtype(dtype(1) - prob) if flip else prob
+        use_btrs = bool(dtype(count * p) >= dtype(10))
+        sampler, stride = (_btrs, _BTRS_BLOCKS) if use_btrs else (_binomial_inversion, _INVERSION_BLOCKS)
+        for s in range(samples_per_batch):
+            value = sampler(dcount, float(p), _Uniforms(gen, stride * (b * samples_per_batch + s)))
+            out[s, b] = dcount - value if flip else value
+    return out
+
+
+@kernel("StatelessRandomBinomial")
+def stateless_random_binomial(ctx, inputs, attrs):
+    op = "StatelessRandomBinomial"
+    shape_t, seed, counts_t, probs_t = inputs
+    out_dtype = np.dtype(attrs.get("dtype", np.dtype(np.int64)))
+    counts, probs = _host(ctx, counts_t), _host(ctx, probs_t)
+    for what, dtype in (("dtype", out_dtype), ("T", counts.dtype)):
+        if dtype.name not in _BINOMIAL_DTYPES:
+            raise SavedModelError(f"{op}: {what} {dtype.name} is not supported; TensorFlow's "
+                                  f"CPU kernel takes {', '.join(_BINOMIAL_DTYPES)}.")
+    try:
+        batch_shape = np.broadcast_shapes(counts.shape, probs.shape)
+    except ValueError:
+        raise SavedModelError(f"{op}: counts and probs must have compatible batch dimensions: "
+                              f"{list(counts.shape)} vs. {list(probs.shape)}.") from None
+    dims = _output_shape(ctx, op, shape_t, out_dtype)
+    if len(dims) < len(batch_shape) or dims[len(dims) - len(batch_shape):] != tuple(batch_shape):
+        raise SavedModelError(f"{op}: shape {list(dims)} must end with the broadcast shape of "
+                              f"counts and probs, {list(batch_shape)}.")
+    gen = _seed_generator(ctx, op, seed)
+    num_batches = math.prod(batch_shape)
+    samples_per_batch = math.prod(dims[:len(dims) - len(batch_shape)])
+    values = binomial_samples(gen, np.broadcast_to(counts, batch_shape).reshape(-1),
+                              np.broadcast_to(probs, batch_shape).reshape(-1).astype(counts.dtype),
+                              samples_per_batch) if math.prod(dims) else np.zeros(dims)
+    if out_dtype.name == "float16":  # TensorFlow rounds the double through float
+        values = values.astype(np.float32)
+    host = values.astype(out_dtype).reshape(dims)
+    return [ctx.asarray(host) if ctx.backend.supports(out_dtype) else host]
