@@ -110,3 +110,51 @@ def test_sharding_matches_tensorflow_thread_counts(threads):
         got = multinomial(xp, Philox.from_seed(*seed), logits, num_samples, np.int64, threads)
         assert got.tolist() == want, (threads, batch, classes, num_samples,
                                       shard_size(batch, classes, num_samples, threads))
+
+
+BINOMIAL = "StatelessRandomBinomial"
+BINOMIAL_CASES = [  # counts, probs, output shape: inversion (count * p < 10), BTRS, flips, edges
+    ([5.0, 20.0, 100.0, 1000.0], [0.3, 0.7, 0.5, 0.01], (3, 4)),
+    ([[50.0], [3.0]], [0.1, 0.9, 0.45], (2, 2, 3)),
+    (7.0, 0.2, (5,)), (1000.0, 0.999, (4,)), (1e6, 0.3, (2,)), (40.0, 0.25, ()),
+    ([0.0, 3.0, 4.0, -2.0], [0.5, 0.0, 1.0, 0.5], (2, 4)),
+    ([9.0, 10.0, 11.0], [1.0, 1.0, 0.95], (1, 3)), (5.0, 0.5, (0, 1)),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("count_dtype", ["float32", "float64", "float16", "int32", "int64"])
+def test_binomial(count_dtype, backend):
+    dtype = np.dtype(count_dtype)
+    for i, (counts, probs, shape) in enumerate(BINOMIAL_CASES):
+        if dtype == np.float16 and np.max(counts) > 65504:
+            continue  # not a float16 count
+        for out in ("int64", "float32", "float64", "int32", "float16"):
+            named = {"shape": np.array(shape, np.int32), "seed": SEEDS[i % 3],
+                     "counts": np.array(counts).astype(dtype), "probs": np.array(probs).astype(dtype)}
+            conform_bits(BINOMIAL, named, {"dtype": np.dtype(out), "T": dtype}, backend,
+                         inferred=("T",))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_binomial_refused(backend):
+    f32 = np.dtype(np.float32)
+    for shape, counts, probs in [((3,), [1.0, 2.0], [0.5, 0.5, 0.5]),  # incompatible batch dims
+                                 ((3, 2), [1.0, 2.0], [0.5]),  # shape does not end with [2]
+                                 ((-1,), [1.0], [0.5])]:
+        named = {"shape": np.array(shape, np.int32), "seed": SEEDS[0],
+                 "counts": np.array(counts, f32), "probs": np.array(probs, f32)}
+        conform_bits(BINOMIAL, named, {"dtype": np.dtype(np.int64), "T": f32}, backend,
+                     inferred=("T",))
+
+
+def test_binomial_many_parameters():
+    """Hundreds of (count, prob) pairs: BTRS rejections and long inversion runs."""
+    rng = np.random.default_rng(7)
+    counts = np.floor(10 ** rng.uniform(0, 5, 300))
+    probs = rng.uniform(0, 1, 300)
+    for dtype in (np.float32, np.float64):
+        named = {"shape": np.array([4, 300], np.int32), "seed": SEEDS[2],
+                 "counts": counts.astype(dtype), "probs": probs.astype(dtype)}
+        conform_bits(BINOMIAL, named, {"dtype": np.dtype(np.float64), "T": np.dtype(dtype)},
+                     "numpy", inferred=("T",))

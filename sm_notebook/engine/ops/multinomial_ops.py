@@ -1,4 +1,6 @@
-"""StatelessMultinomial, bit for bit TensorFlow's CPU kernel (``MultinomialFunctor``).
+"""StatelessMultinomial and StatelessRandomBinomial, bit for bit TensorFlow's CPU kernels.
+
+Multinomial (``MultinomialFunctor``).
 
 Per row: the largest finite logit ``m`` (the dtype's lowest value if none), the
 cumulative sums in float64 of ``exp(logit - m)`` over the finite logits, then per sample
@@ -15,6 +17,10 @@ count (`tensorflow_threads`). A single shard (a total cost under about 210000 cy
 batch 1, or small batch x classes x samples) does not depend on the thread count.
 TensorFlow's vectorized ``exp`` may differ from ours by an ulp in a CDF entry, which
 changes a sample only when the uniform draw falls on that ulp.
+
+Binomial (``RandomBinomialFunctor``): each output has its own stretch of the stream, so
+sharding does not matter; the rejection samplers run one output at a time on the host in
+float64 with the C library's log/log1p (Python's math), as TensorFlow's do.
 """
 from __future__ import annotations
 
@@ -271,6 +277,9 @@ def stateless_random_binomial(ctx, inputs, attrs):
     if len(dims) < len(batch_shape) or dims[len(dims) - len(batch_shape):] != tuple(batch_shape):
         raise SavedModelError(f"{op}: shape {list(dims)} must end with the broadcast shape of "
                               f"counts and probs, {list(batch_shape)}.")
+    if counts.dtype.kind == "f" and not np.all(np.isfinite(counts)):
+        raise SavedModelError(f"{op}: counts must be finite; TensorFlow's sampler has no "
+                              "defined result for an infinite or NaN count.")
     gen = _seed_generator(ctx, op, seed)
     num_batches = math.prod(batch_shape)
     samples_per_batch = math.prod(dims[:len(dims) - len(batch_shape)])
