@@ -158,3 +158,15 @@ def test_binomial_many_parameters():
                  "counts": counts.astype(dtype), "probs": probs.astype(dtype)}
         conform_bits(BINOMIAL, named, {"dtype": np.dtype(np.float64), "T": np.dtype(dtype)},
                      "numpy", inferred=("T",))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_binomial_nan_prob_float_output(backend):
+    """A NaN prob gives NaN samples (float outputs; TensorFlow's integer outputs are then
+    not defined, see EXCLUSIONS.md)."""
+    for out in ("float32", "float64", "float16"):
+        named = {"shape": np.array([2, 3], np.int32), "seed": SEEDS[1],
+                 "counts": np.array([5.0, 20.0, 100.0], np.float32),
+                 "probs": np.array([np.nan, 0.7, 0.5], np.float32)}
+        conform_bits(BINOMIAL, named, {"dtype": np.dtype(out), "T": np.dtype(np.float32)},
+                     backend, inferred=("T",))

@@ -288,5 +288,6 @@ def stateless_random_binomial(ctx, inputs, attrs):
                               samples_per_batch) if math.prod(dims) else np.zeros(dims)
     if out_dtype.name == "float16":  # TensorFlow rounds the double through float
         values = values.astype(np.float32)
-    host = values.astype(out_dtype).reshape(dims)
+    with np.errstate(invalid="ignore"):  # NaN (a NaN prob) to an integer dtype
+        host = values.astype(out_dtype).reshape(dims)
     return [ctx.asarray(host) if ctx.backend.supports(out_dtype) else host]
