@@ -170,3 +170,32 @@ def test_binomial_nan_prob_float_output(backend):
                  "probs": np.array([np.nan, 0.7, 0.5], np.float32)}
         conform_bits(BINOMIAL, named, {"dtype": np.dtype(out), "T": np.dtype(np.float32)},
                      backend, inferred=("T",))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seeded_stateful_multinomial_advances_like_tensorflow(backend):
+    """``Multinomial`` with seed/seed2: TensorFlow's first, second, ... call of one kernel."""
+    from types import SimpleNamespace
+
+    from raw_oracle import tf
+    from sm_notebook.engine.context import KernelContext
+    from sm_notebook.engine.ops import registry
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32),
+                                  tf.TensorSpec([], tf.int32)])  # one trace, one kernel
+    def sample(logits, n):
+        return tf.raw_ops.Multinomial(logits=logits, num_samples=n, seed=7, seed2=11)
+
+    rng = np.random.default_rng(3)
+    calls = [(rng.normal(size=(2, 5)), 3), (rng.normal(size=(2, 5)), 3),
+             (rng.normal(size=(0, 5)), 3), (rng.normal(size=(2, 5)), 0), (rng.normal(size=(3, 5)), 9)]
+    calls = [(logits.astype(np.float32), n) for logits, n in calls]
+    expected = [sample(tf.constant(logits), tf.constant(n)).numpy() for logits, n in calls]
+    ctx = KernelContext(backend=backend)
+    attrs = {"seed": 7, "seed2": 11, "T": np.dtype(np.float32), "output_dtype": np.dtype(np.int64)}
+    node = SimpleNamespace(name="draw", op="Multinomial", attrs=attrs, function=None)
+    run = registry.get_kernel("Multinomial").prepare(node, ctx)
+    for (logits, n), want in zip(calls, expected):
+        got = ctx.to_numpy(run([ctx.asarray(logits), ctx.asarray(np.int32(n))])[0])
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype

@@ -32,9 +32,9 @@ import numpy as np
 from ...errors import SavedModelError
 from ._arrays import xp_dtype
 from ..backend import numpy_namespace
-from .random_ops import (Philox, _host, _namespace, _output_shape, _seed_generator, _unit_double,
-                         philox_words)
-from .registry import kernel
+from .random_ops import (RESERVED_BLOCKS_PER_OUTPUT, Philox, _host, _namespace, _output_shape,
+                         _seed_generator, _stateful_generator, _unit_double, philox_words)
+from .registry import kernel, prepared_kernel
 
 _LOGIT_DTYPES = ("float16", "float32", "float64")
 # Eigen's TensorCostModel constants (cycles)
@@ -115,10 +115,9 @@ def multinomial(xp, gen, logits, num_samples: int, out_dtype, threads: int):
     return xp.astype(xp.stack(rows, axis=0), out) if rows else xp.zeros((0, num_samples), dtype=out)
 
 
-@kernel("StatelessMultinomial")
-def stateless_multinomial(ctx, inputs, attrs):
-    op = "StatelessMultinomial"
-    logits, num_samples_t, seed = inputs
+def _multinomial_call(ctx, op, logits, num_samples_t, attrs, generator):
+    """One call of a multinomial kernel: its samples and the number drawn (0 when the
+    output is empty). ``generator()`` gives the Philox position, read after the checks."""
     logit_dtype = np.dtype(attrs.get("T", np.dtype(np.float32)))
     out_dtype = np.dtype(attrs.get("output_dtype", np.dtype(np.int64)))
     if logit_dtype.name not in _LOGIT_DTYPES:
@@ -139,16 +138,42 @@ def stateless_multinomial(ctx, inputs, attrs):
     batch, classes = (int(d) for d in logits.shape)
     if classes <= 0:
         raise SavedModelError(f"{op}: num_classes should be positive, got {classes}.")
-    gen = _seed_generator(ctx, op, seed)
+    gen = generator()
     ctx.check_alloc((batch, num_samples), out_dtype, op)
     xp = ctx.xp
     if batch * num_samples == 0:
-        return [xp.zeros((batch, num_samples), dtype=ctx.dtype(out_dtype))]
-    host_xp = _namespace(ctx, logit_dtype)
-    if host_xp is not xp:  # float16 logits on a backend without float16: widen on the host
+        return xp.zeros((batch, num_samples), dtype=ctx.dtype(out_dtype)), 0
+    if _namespace(ctx, logit_dtype) is not xp:  # float16 on a backend without it: widen on the host
         logits = xp.asarray(np.asarray(logits).astype(np.float64))
     values = xp.astype(logits, ctx.dtype(np.float64))
-    return [multinomial(xp, gen, values, num_samples, out_dtype, tensorflow_threads())]
+    samples = multinomial(xp, gen, values, num_samples, out_dtype, tensorflow_threads())
+    return samples, batch * num_samples
+
+
+@kernel("StatelessMultinomial")
+def stateless_multinomial(ctx, inputs, attrs):
+    op = "StatelessMultinomial"
+    logits, num_samples_t, seed = inputs
+    return [_multinomial_call(ctx, op, logits, num_samples_t, attrs,
+                              lambda: _seed_generator(ctx, op, seed))[0]]
+
+
+@prepared_kernel("Multinomial")
+def prepare_multinomial(node, ctx):
+    """The seeded stateful op (``tf.random.categorical`` with a seed): each call reserves
+    ``256 * batch * 2 * ceil4(num_samples)`` blocks of the generator."""
+    state = {"gen": _stateful_generator(node)}
+
+    def run(inputs):
+        logits, num_samples_t = inputs
+        samples, drawn = _multinomial_call(ctx, "Multinomial", logits, num_samples_t,
+                                           node.attrs, lambda: state["gen"])
+        if drawn:
+            batch, num_samples = samples.shape
+            state["gen"] = state["gen"].skipped(
+                batch * 2 * _divup(num_samples, 4) * 4 * RESERVED_BLOCKS_PER_OUTPUT)
+        return [samples]
+    return run
 
 
 # ---- StatelessRandomBinomial (TensorFlow's RandomBinomialFunctor) ---------------------------
