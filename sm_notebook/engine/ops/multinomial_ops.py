@@ -188,23 +188,32 @@ _STIRLING_TAIL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
 _BINOMIAL_DTYPES = ("float16", "float32", "float64", "int32", "int64")
 
 
-class _Uniforms:
-    """The uniform doubles one output's sampler draws: block ``k`` of its stream gives
-    two (``UniformDistribution<double>``), taken last first as TensorFlow's ``UNIFORM``
-    macro does."""
+_PREFETCH_BLOCKS = 4  # blocks drawn ahead per output: enough for most samples
 
-    def __init__(self, gen: Philox, first_block: int):
-        self.gen, self.next_block, self.pending = gen, first_block, []
+
+def _draw_order(gen: Philox, first_blocks: np.ndarray, blocks: int) -> list[list[float]]:
+    """Per output, the uniform doubles of blocks ``first + 0 .. blocks - 1`` in the order
+    its sampler takes them: block by block, each block's two values
+    (``UniformDistribution<double>``) last first, as TensorFlow's ``UNIFORM`` macro does."""
+    xp = numpy_namespace()
+    offsets = (first_blocks[:, None] + np.arange(blocks, dtype=np.uint64)).reshape(-1)
+    w = philox_words(xp, gen.key, gen.counter, offsets)
+    pairs = np.stack([_unit_double(xp, w[2], w[3]), _unit_double(xp, w[0], w[1])], axis=1)
+    return pairs.reshape(first_blocks.shape[0], 2 * blocks).tolist()
+
+
+class _Uniforms:
+    """The uniform doubles one output's sampler draws, starting with ``drawn`` (the
+    values of blocks ``next_block - len(drawn) / 2 ..``), more computed on demand."""
+
+    def __init__(self, gen: Philox, next_block: int, drawn: list[float]):
+        self.gen, self.next_block, self.pending = gen, next_block, drawn[::-1]
 
     def __call__(self) -> float:
         if not self.pending:
-            xp = numpy_namespace()
-            w = philox_words(xp, self.gen.key, self.gen.counter, self.next_block, 8)
-            pairs = _unit_double(xp, w[0], w[1]).tolist(), _unit_double(xp, w[2], w[3]).tolist()
-            for first, second in zip(*pairs):
-                self.pending.extend((second, first))
-            self.pending.reverse()
-            self.next_block += 8
+            self.pending = _draw_order(self.gen, np.array([self.next_block], np.uint64),
+                                       _PREFETCH_BLOCKS)[0][::-1]
+            self.next_block += _PREFETCH_BLOCKS
         return self.pending.pop()
 
 
@@ -263,22 +272,31 @@ def binomial_samples(gen: Philox, counts: np.ndarray, probs: np.ndarray,
     blocks in, so the result does not depend on TensorFlow's sharding."""
     dtype = counts.dtype.type
     out = np.zeros((samples_per_batch, counts.shape[0]), np.float64)
+    draws = []  # (batch, dcount, p, flip, sampler, stride) of the columns needing a sampler
     for b, (count, prob) in enumerate(zip(counts, probs)):
         dcount = float(count)
         if dcount <= 0.0 or prob <= 0:
             continue
         if prob >= 1:
             out[:, b] = dcount
-            continue
-        if not prob <= 0.5 and not prob > 0.5:  # NaN
+        elif not prob <= 0.5 and not prob > 0.5:  # NaN
             out[:, b] = np.nan
-            continue
-        flip = bool(prob > 0.5)
-        p = dtype(dtype(1) - prob) if flip else prob
-        use_btrs = bool(dtype(count * p) >= dtype(10))
-        sampler, stride = (_btrs, _BTRS_BLOCKS) if use_btrs else (_binomial_inversion, _INVERSION_BLOCKS)
+        else:
+            flip = bool(prob > 0.5)
+            p = dtype(dtype(1) - prob) if flip else prob
+            btrs = bool(dtype(count * p) >= dtype(10))
+            draws.append((b, dcount, float(p), flip, _btrs if btrs else _binomial_inversion,
+                          _BTRS_BLOCKS if btrs else _INVERSION_BLOCKS))
+    if not draws:
+        return out
+    samples = np.arange(samples_per_batch, dtype=np.uint64)
+    first = np.concatenate([(b * samples_per_batch + samples) * stride
+                            for b, _, _, _, _, stride in draws])
+    drawn = iter(_draw_order(gen, first, _PREFETCH_BLOCKS))  # one pass over every output
+    starts = iter(first.tolist())
+    for b, dcount, p, flip, sampler, _ in draws:
         for s in range(samples_per_batch):
-            value = sampler(dcount, float(p), _Uniforms(gen, stride * (b * samples_per_batch + s)))
+            value = sampler(dcount, p, _Uniforms(gen, next(starts) + _PREFETCH_BLOCKS, next(drawn)))
             out[s, b] = dcount - value if flip else value
     return out
 
