@@ -1,9 +1,11 @@
-"""StatelessMultinomial and StatelessRandomBinomial, bit for bit TensorFlow's CPU kernels.
+"""StatelessMultinomial, seeded Multinomial and StatelessRandomBinomial, bit for bit
+TensorFlow's CPU kernels.
 
 Multinomial (``MultinomialFunctor``).
 
 Per row: the largest finite logit ``m`` (the dtype's lowest value if none), the
-cumulative sums in float64 of ``exp(logit - m)`` over the finite logits, then per sample
+cumulative sums in float64 of ``exp(logit - m)`` over the finite logits (summed in order,
+as numpy's cumsum does; a parallel scan on another backend could round differently), then per sample
 a uniform double (``SimplePhilox::RandDouble``: two consecutive 32-bit words, the first
 giving the high 20 mantissa bits) times the row's total, and the class is the number of
 CDF entries not above it (``std::upper_bound``). A row without finite logits gives
