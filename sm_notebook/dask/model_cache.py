@@ -76,6 +76,7 @@ def get_model(key: ModelKey) -> CachedModel:
                     "those the client read when predict() was called (fingerprint "
                     f"{here} != {key.fingerprint}). Make every worker see the same export, "
                     "or call predict() again after re-exporting.")
+            _threads_of_this_worker()
             model = sm_notebook.load(path, tags=list(key.tags) if key.tags is not None else None,
                                      backend=key.backend)
             cached = _CACHE[key] = CachedModel(model)
@@ -120,6 +121,24 @@ def check_model_files(path: str, fingerprint: str) -> str | None:
     if here != fingerprint:
         return f"the files differ from the client's (fingerprint {here} != {fingerprint})"
     return None
+
+
+def _threads_of_this_worker() -> None:
+    """In a distributed worker, let the engine use as many cores as the worker has threads
+    (Dask gives each worker its share of the machine; two single-thread workers whose
+    engines both spread over every core only compete), unless the user capped it."""
+    if os.environ.get("SM_NOTEBOOK_NUM_THREADS"):
+        return
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+        threads = getattr(getattr(worker, "state", None), "nthreads", None) or worker.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return
+    if not threads:
+        return
+    import sm_notebook
+    sm_notebook.set_num_threads(max(1, int(threads)))
 
 
 def _where() -> str:

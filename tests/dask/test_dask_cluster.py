@@ -123,6 +123,8 @@ def test_each_worker_process_loads_the_model_once(client, tmp_path):
     counts = client.run(smd.model_loads)
     per_worker = [n for loads in counts.values() for (p, *_), n in loads.items() if p == str(path)]
     assert per_worker and all(n == 1 for n in per_worker), counts
+    # each single-thread worker's engine keeps to one core (the cluster gives it one)
+    assert set(client.run(lambda: __import__("sm_notebook.engine.blas").engine.blas.BLAS.cap).values()) == {1}
 
 
 def test_an_fsspec_url_is_copied_once_per_worker_process(client, tmp_path):
