@@ -232,7 +232,7 @@ class SignatureFunction:
         if keys is not None and backend.is_numpy and not plan.constant_fetches:
             fetched = [v if type(v) is np.ndarray and v.flags.writeable and not _shares_memory(v, inputs)
                        else _owned_numpy(v) for v in values]
-            return SignatureOutputs(dict(zip(keys, fetched)), backend)
+            return SignatureOutputs(zip(keys, fetched), backend)
         fetched = []
         for position, v in enumerate(values):
             if type(v) is np.ndarray:
@@ -265,7 +265,10 @@ def _shares_memory(value: np.ndarray, inputs) -> bool:
     """Whether ``value`` is, or is a view into, one of ``inputs`` (an array owning its
     memory can only be an input itself)."""
     if value.base is None:
-        return any(value is a for a in inputs)
+        for a in inputs:  # a loop, not any(): a generator costs more than the check
+            if value is a:
+                return True
+        return False
     return any(np.may_share_memory(value, a) for a in inputs)
 
 
