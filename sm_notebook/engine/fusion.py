@@ -238,10 +238,15 @@ def _fits_into(small, big) -> bool:
 
 def _clip_step(reference, low, high):
     """Relu/Relu6 in place (np.maximum and np.clip keep NaN, as the kernels do)."""
+    bounds = {}  # dtype -> low as a 0-d array of it (numpy converts a Python float on every call)
+
     def run(y, extras):
         if _writable(y) and y.dtype.itemsize >= 4:
             if high is None:
-                np.maximum(y, low, out=y)
+                bound = bounds.get(y.dtype)
+                if bound is None:
+                    bound = bounds[y.dtype] = np.asarray(low, dtype=y.dtype)
+                np.maximum(y, bound, out=y)
             else:
                 np.clip(y, low, high, out=y)
             return y

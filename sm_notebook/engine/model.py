@@ -105,6 +105,14 @@ class SignatureFunction:
         self.ragged_inputs = ragged_signature_inputs(model._source.meta_graph, key)
         self._input_keys = list(self.inputs)
         self._fetches = [c for s in self.outputs.values() for c in getattr(s, "components", (s,))]
+        #: output keys when every output is dense (the fetches in order), else None
+        self._dense_outputs = (tuple(self.outputs) if all(
+            isinstance(s, TensorSpec) for s in self.outputs.values()) else None)
+        #: (key, dtype, shape) per input when a numpy array of the spec's dtype and shape
+        #: is taken as it is (no ragged inputs, numeric dtypes), else None
+        self._plain_inputs = (tuple((k, s.dtype, s.shape) for k, s in self.inputs.items())
+                              if not self.ragged_inputs and all(
+                                  s.dtype.kind in "biufc" for s in self.inputs.values()) else None)
         self._plan = None
 
     def __repr__(self):
@@ -176,6 +184,17 @@ class SignatureFunction:
     # ---------------------------------------------------------------- inputs and outputs
 
     def _convert(self, inputs: dict) -> list:
+        plain = self._plain_inputs
+        if plain is not None and len(inputs) == len(plain) and self._model._runtime.ctx.backend.is_numpy:
+            args = []
+            for k, dtype, shape in plain:  # the common call: every input already as it should be
+                value = inputs.get(k)
+                if type(value) is not np.ndarray or value.dtype != dtype or not _shape_fits(value.shape, shape):
+                    break
+                args.append(value)
+            else:
+                args.extend(self._model._feeds.values())
+                return args
         backend = self._model._runtime.ctx.backend
         inputs = expand_ragged_inputs(inputs, self.ragged_inputs, backend.to_numpy,
                                       lambda k: f"Input {k!r} of signature {self.key!r}")
@@ -209,6 +228,11 @@ class SignatureFunction:
         tensors), so changing an output changes nothing else."""
         backend = self._model._runtime.ctx.backend
         inputs = [a for a in args if type(a) is np.ndarray]
+        keys = self._dense_outputs
+        if keys is not None and backend.is_numpy and not plan.constant_fetches:
+            fetched = [v if type(v) is np.ndarray and v.flags.writeable and not _shares_memory(v, inputs)
+                       else _owned_numpy(v) for v in values]
+            return SignatureOutputs(zip(keys, fetched), backend)
         fetched = []
         for position, v in enumerate(values):
             if type(v) is np.ndarray:
@@ -229,11 +253,22 @@ class SignatureFunction:
         return SignatureOutputs(result, backend)
 
 
+def _owned_numpy(value):
+    """A fetched value as a numpy array the caller owns (``value`` is not a constant of the
+    plan, and is read-only, shares memory with an input or is no numpy array)."""
+    if type(value) is np.ndarray:
+        return value.copy()
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
 def _shares_memory(value: np.ndarray, inputs) -> bool:
     """Whether ``value`` is, or is a view into, one of ``inputs`` (an array owning its
     memory can only be an input itself)."""
     if value.base is None:
-        return any(value is a for a in inputs)
+        for a in inputs:  # a loop, not any(): a generator costs more than the check
+            if value is a:
+                return True
+        return False
     return any(np.may_share_memory(value, a) for a in inputs)
 
 

@@ -37,6 +37,7 @@ from .functions import ARG_OP, Ref, inline_calls
 from .fusion import fold_scales, fuse_epilogues
 from .ops.control_flow_ops import DEAD
 from .nodes import PlanNode, toposort
+from .quiet import quiet, restore as restore_warnings
 from .ops.registry import KERNELS, get_kernel
 from .reach import (Missing, Support, check_support, fold_branches, prune_dead_nodes, refused_error,
                     static_switches)
@@ -572,11 +573,12 @@ class Plan:
     def run(self, args, debugger: Debugger | None = None) -> list:
         """Feed ``args`` (in feed order), run every step, return the fetches; numpy's
         floating-point warnings are off meanwhile (kernels run inside `run` only)."""
-        with np.errstate(all="ignore"):
-            try:
-                return self.execute(args, debugger)
-            finally:
-                BLAS.restore()
+        token = quiet()
+        try:
+            return self.execute(args, debugger)
+        finally:
+            BLAS.restore()
+            restore_warnings(token)
 
     def execute(self, args, debugger: Debugger | None = None) -> list:
         """Fill the slots, run every step (`execute_steps`), collect the fetches. From the

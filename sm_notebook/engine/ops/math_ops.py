@@ -739,11 +739,13 @@ def prepare_mat_mul(node, ctx):
 
     def run(inputs):
         a, b = inputs  # plain float matrices: straight to BLAS (which raises no numpy warnings)
-        if (a.dtype in _BLAS_FLOATS and b.dtype is a.dtype and a.ndim == 2 and b.ndim == 2
-                and a.shape[1] == b.shape[0] and a.shape[0] * b.shape[1] * a.dtype.itemsize <= cap):
-            if a.shape[0] * a.shape[1] * b.shape[1] > OPENBLAS_SINGLE_THREAD_MNK:
-                return [BLAS.matmul(a, b)]
-            return [np.dot(a, b)]
+        dtype = a.dtype
+        if dtype in _BLAS_FLOATS and b.dtype is dtype and a.ndim == 2 and b.ndim == 2:
+            (m, k), (k_b, n) = a.shape, b.shape
+            if k == k_b and m * n * dtype.itemsize <= cap:
+                if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
+                    return [BLAS.matmul(a, b)]
+                return [np.dot(a, b)]
         return _mat_mul_general(ctx, inputs, attrs)
     return run
 

@@ -119,7 +119,15 @@ _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such r
 
 def _softmax_few_rows(x, log):
     """(Log)softmax of a few rows on numpy: every step after the first writes into the
-    array the first step allocated."""
+    array the first step allocated. One row reduces to scalars (cheaper than keepdims)."""
+    if x.size == x.shape[-1]:  # the ufuncs' reduce directly: ndarray.max/sum add a Python frame
+        shifted = x - np.maximum.reduce(x, axis=None)
+        if log:
+            shifted -= np.log(np.add.reduce(np.exp(shifted), axis=None))
+            return shifted
+        np.exp(shifted, out=shifted)
+        shifted /= np.add.reduce(shifted, axis=None)
+        return shifted
     shifted = x - np.maximum.reduce(x, axis=-1, keepdims=True)
     if log:
         shifted -= np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
