@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import warnings
 from collections import defaultdict
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "zoo"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import zoo_cache  # noqa: E402
-from bench_engine import _time_pair  # noqa: E402
+from bench_engine import _ratio, _time_rounds  # noqa: E402
 
 
 def batched_feeds(cases, signature, batch_sizes, batch):
@@ -64,7 +65,10 @@ def bench_entry(name, batches, repeats):
         if feeds is None:
             continue
         tf_feeds = {k: tf.constant(v) for k, v in feeds.items()}
-        timings[batch] = _time_pair(ours, feeds, theirs, tf_feeds, None, repeats)
+        ours_runs, tf_runs = (side["idle"] for side in _time_rounds(
+            [(ours, feeds), (theirs, tf_feeds)], None, repeats))
+        timings[batch] = (statistics.median(ours_runs), statistics.median(tf_runs),
+                          _ratio(ours_runs, tf_runs))
     return timings
 
 
