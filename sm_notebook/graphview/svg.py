@@ -107,7 +107,7 @@ def render_svg(model: GraphModel) -> str:
            f'class="sm-notebook-graph">',
            '<defs><marker id="smnb-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
            f'markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="{STROKE}"/></marker></defs>',
-           f'<rect width="100%" height="100%" fill="#ffffff"/>',
+           '<rect width="100%" height="100%" fill="#ffffff"/>',
            f'<text x="12" y="19" font-size="12" fill="#222">{escape(title)}</text>',
            f'<g transform="translate(0,{header:.0f})">']
     by_pair = {(s, t): (label, count, control) for s, t, label, count, control in edges}

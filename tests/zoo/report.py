@@ -79,7 +79,7 @@ def other_failures(results) -> str:
         return "None."
     return "\n".join(f"- **{r.entry}** `{r.signature}` ({r.status}"
                      + (f"; the scan also lists {', '.join(r.unsupported)}" if r.unsupported else "")
-                     + f"):\n  ```\n  " + r.detail.strip().replace("\n", "\n  ") + "\n  ```" for r in bad)
+                     + "):\n  ```\n  " + r.detail.strip().replace("\n", "\n  ") + "\n  ```" for r in bad)
 
 
 def main(argv=None):

@@ -326,7 +326,6 @@ def stateless_random_binomial(ctx, inputs, attrs):
         raise SavedModelError(f"{op}: counts must be finite; TensorFlow's sampler has no "
                               "defined result for an infinite or NaN count.")
     gen = _seed_generator(ctx, op, seed)
-    num_batches = math.prod(batch_shape)
     samples_per_batch = math.prod(dims[:len(dims) - len(batch_shape)])
     values = binomial_samples(gen, np.broadcast_to(counts, batch_shape).reshape(-1),
                               np.broadcast_to(probs, batch_shape).reshape(-1).astype(counts.dtype),
