@@ -83,3 +83,20 @@ def test_an_asset_that_does_not_exist_is_refused_in_the_tab(copy_model, tmp_path
     editor.assets.file_field.value = str(tmp_path / "missing.txt")
     editor.assets.add_button.click()
     assert "no such file" in editor.assets.status.value and editor.edits == []
+
+
+def test_an_os_error_while_writing_is_shown_in_the_widget(copy_model, tmp_path, monkeypatch):
+    """Permission denied (or a full disk) during the write: shown in the bar, nothing raised
+    (works as root too, where directory permissions do not stop writes)."""
+    from sm_notebook.builder import Builder
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "target"))
+
+    editor = ModelEditor(copy_model("tf1_multi_tags"))
+    editor.signatures.select("lookup").set_key("ids")
+    monkeypatch.setattr(Builder, "save", refuse)
+    editor.save_bar.target.value = str(tmp_path / "target")
+    editor.save_bar.save_button.click()
+    assert "Permission denied" in editor.save_bar.status.value
+    assert "var(--jp-error-color1" in editor.save_bar.status.value
