@@ -130,6 +130,12 @@ def _conv_case(data, depthwise=False):
 @given(data=st.data(), dtype=st.sampled_from(FLOATS),
        op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
 def test_conv_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
+    _check_conv_fast_path(data, dtype, op)
+
+
+def _check_conv_fast_path(data, dtype, op):
+    """A random convolution: the fast path equals the general one within the rounding
+    bound of its summed terms. Returns (rng, x shape, w shape, compute dtype) for more checks."""
     x_shape, w_shape, attrs = _conv_case(data)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x, w = _readonly(rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype))
@@ -140,6 +146,7 @@ def test_conv_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
     terms = w_shape[0] * w_shape[1] * (1 if op.startswith("Depthwise") else w_shape[2])
     bound = 2 * (_gamma(terms, compute) * magnitude + _rounding(dtype, magnitude))
     _within(fast[0], general[0], bound)
+    return rng, x_shape, w_shape, compute
 
 
 @pytest.fixture
@@ -164,14 +171,7 @@ def split_everything(monkeypatch):
 @given(data=st.data(), dtype=st.sampled_from(FLOATS),
        op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
 def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everything, data, dtype, op):
-    x_shape, w_shape, attrs = _conv_case(data)
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    x, w = _readonly(rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype))
-    fast, general = _both(op, [x, w], attrs)
-    (magnitude,) = _kernel(op, [np.abs(x).astype(np.float64), np.abs(w).astype(np.float64)], attrs, False)
-    compute = np.float32 if dtype == np.float16 else dtype
-    terms = w_shape[0] * w_shape[1] * (1 if op.startswith("Depthwise") else w_shape[2])
-    _within(fast[0], general[0], 2 * (_gamma(terms, compute) * magnitude + _rounding(dtype, magnitude)))
+    rng, x_shape, w_shape, compute = _check_conv_fast_path(data, dtype, op)
     a, b = _readonly(rng.standard_normal((data.draw(dims) * 5, x_shape[-1])).astype(dtype),
                      rng.standard_normal((x_shape[-1], w_shape[-1])).astype(dtype))
     (split,) = _kernel("MatMul", [a, b], {}, True)  # (MatMul's BLAS path is not optional)
