@@ -112,8 +112,6 @@ def test_keras_preprocessing_layer_matches_tensorflow(tmp_path, library, name):
     make, kind = _layers(layers)[name]
     _export(tmp_path / name, make(), SPECS[kind])
     missing = scan_model(str(tmp_path / name)).unsupported
-    if missing == ["RaggedTensorToTensor"]:
-        pytest.skip("RaggedTensorToTensor (TextVectorization's padding) is not supported yet")
     assert not missing
     theirs = tf.saved_model.load(str(tmp_path / name)).signatures["serving_default"]
     ours = sm_notebook.load(tmp_path / name, tags=["serve"]).signatures["serving_default"]

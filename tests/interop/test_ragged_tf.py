@@ -16,7 +16,6 @@ tf = pytest.importorskip("tensorflow")
 
 import sm_notebook as sm  # noqa: E402
 from sm_notebook import Ragged, SavedModelError  # noqa: E402
-from sm_notebook.engine.ops.registry import KERNELS  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
@@ -137,7 +136,6 @@ def _batches(kind):
 MODULES = {"reductions": Reductions, "ops": RaggedOps, "rank2": RankTwo, "uniform": UniformInner,
            "mapfn": MapFn, "segments": Segments, "split": Split}
 #: kernels another branch provides; the model is skipped until they are here
-NEEDS = {"split": ["DenseBincount"], "textvectorization": ["DenseBincount"]}
 
 
 @pytest.fixture(scope="module")
@@ -182,17 +180,10 @@ def _same(ours, theirs, what):
     np.testing.assert_array_equal(ours, expected, err_msg=what)
 
 
-def _skip_without_kernels(kind):
-    missing = [op for op in NEEDS.get(kind, []) if op not in KERNELS]
-    if missing:
-        pytest.skip(f"needs the {', '.join(missing)} kernel (ops-sparse branch)")
-
-
 @pytest.mark.parametrize("backend, optimize", [("numpy", True), ("numpy", False),
                                                ("array_api_strict", True)])
 @pytest.mark.parametrize("kind", MODULES)
 def test_ragged_model_matches_tensorflow(kind, backend, optimize, exports):
-    _skip_without_kernels(kind)
     if backend != "numpy":
         pytest.importorskip(backend)
     function = tf.saved_model.load(str(exports[kind])).signatures["serving_default"]
@@ -243,7 +234,6 @@ def test_bad_ragged_inputs_are_refused(exports, feed, message):
 @pytest.mark.slow
 def test_text_vectorization_ragged_matches_tensorflow(tmp_path):
     keras = pytest.importorskip("keras")
-    _skip_without_kernels("textvectorization")
     layer = keras.layers.TextVectorization(max_tokens=20, output_mode="int", ragged=True)
     layer.adapt(["the cat sat", "a dog ran far away", "the dog"])
 

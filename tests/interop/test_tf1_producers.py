@@ -108,9 +108,6 @@ def _rounding_bound(name, expected):
 def test_tf1_feature_columns_match_tensorflow(exports, name, optimize):
     path = exports / f"{name}_float32"
     missing = scan_model(str(path)).unsupported
-    if missing and set(missing) <= {"SparseSegmentMean", "SparseSegmentSqrtN",
-                                    "SparseSegmentSum", "SegmentSum"}:
-        pytest.skip(f"these columns need {missing} (another helper's ops)")
     assert not missing
     ours = sm_notebook.load(path, tags=["serve"], optimize=optimize).signatures["serving_default"]
     rng = np.random.default_rng(5)
