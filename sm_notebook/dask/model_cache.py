@@ -69,8 +69,7 @@ def get_model(key: ModelKey) -> CachedModel:
             path = key.path
             if is_url(path):  # copied once into this machine's cache, checked against the fingerprint
                 path = str(local_copy(path, key.fingerprint, model_fingerprint))
-            here = model_fingerprint(path)
-            if here != key.fingerprint:
+            elif (here := model_fingerprint(path)) != key.fingerprint:
                 raise SavedModelError(
                     f"The model files at {key.path!r} seen by this process ({_where()}) differ from "
                     "those the client read when predict() was called (fingerprint "
