@@ -138,15 +138,13 @@ def _by_name(variables) -> dict:
 
 
 def _variable_lines(vars_a, info_a, vars_b, info_b, values: bool) -> list[str]:
-    from .render import dtype_text, shape_text
     a, b = _by_name(vars_a), _by_name(vars_b)
-    lines = [f"{line} {_var_text(var)}" for line, var in
-             [(f"- variable {k}", a[k]) for k in a if k not in b] + [(f"+ variable {k}", b[k]) for k in b if k not in a]]
+    lines = [f"- variable {k} ({_type_text(a[k])})" for k in a if k not in b]
+    lines += [f"+ variable {k} ({_type_text(b[k])})" for k in b if k not in a]
     for name in [k for k in a if k in b]:
         var_a, var_b = a[name], b[name]
         if (var_a.dtype, var_a.shape) != (var_b.dtype, var_b.shape):
-            lines.append(f"~ variable {name}: {dtype_text(var_a.dtype)} {shape_text(var_a.shape)} -> "
-                         f"{dtype_text(var_b.dtype)} {shape_text(var_b.shape)}")
+            lines.append(f"~ variable {name}: {_type_text(var_a)} -> {_type_text(var_b)}")
         elif values:
             change = _value_change(_read(info_a, var_a), _read(info_b, var_b))
             if change:
@@ -154,9 +152,10 @@ def _variable_lines(vars_a, info_a, vars_b, info_b, values: bool) -> list[str]:
     return lines
 
 
-def _var_text(var) -> str:
+def _type_text(var) -> str:
+    """``float32 (3, 2)``."""
     from .render import dtype_text, shape_text
-    return f"({dtype_text(var.dtype)} {shape_text(var.shape)})"
+    return f"{dtype_text(var.dtype)} {shape_text(var.shape)}"
 
 
 def _read(info, var):
