@@ -10,7 +10,7 @@ Where it writes and what: tests/zoo/zoo_cache.py. Nothing is downloaded: weights
 random (fixed seeds), keras-hub models come from constructor configs, vocabularies and
 tokenizer models are made here.
 
-Each entry is declared in zoo_keras.py or zoo_tf.py with a builder ``build(dtype)`` that
+Each entry is declared in zoo_keras.py, zoo_hub_text.py or zoo_tf.py with a builder ``build(dtype)`` that
 returns a `Made` (something that can export itself). The generator builds it for
 float32, exports and reloads the export with TensorFlow, and runs every signature at
 each batch size. The float64 reference is the same builder under float64 (Keras: floatx
@@ -82,9 +82,10 @@ def register(*entries: Entry) -> None:
 
 def load_registry() -> dict:
     if not REGISTRY:
+        import zoo_hub_text
         import zoo_keras
         import zoo_tf
-        register(*zoo_keras.ENTRIES, *zoo_tf.ENTRIES)
+        register(*zoo_keras.ENTRIES, *zoo_hub_text.ENTRIES, *zoo_tf.ENTRIES)
     return REGISTRY
 
 

@@ -136,22 +136,24 @@ def hub_builder(constructor, **config):
     return build
 
 
-def gpt2_generate(dtype):
-    """GPT2CausalLM's own greedy generate_step (cached decoding in a while loop) as the endpoint."""
-    import keras_hub
-    import tensorflow as tf
-    use_float(dtype)
-    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=HUB_VOCABULARY, num_heads=2,
-                                             max_sequence_length=32, dtype=dtype, **TRANSFORMER)
-    causal_lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-    causal_lm.compile(sampler="greedy")
+def causal_generate(backbone_name, causal_name, **config):
+    """A keras_hub CausalLM's own greedy generate_step (cached decoding in a while loop) as
+    the endpoint, over ``backbone_name(**config)``."""
+    def build(dtype):
+        import keras_hub
+        import tensorflow as tf
+        use_float(dtype)
+        backbone = getattr(keras_hub.models, backbone_name)(dtype=dtype, **config)
+        causal_lm = getattr(keras_hub.models, causal_name)(backbone=backbone, preprocessor=None)
+        causal_lm.compile(sampler="greedy")
 
-    def generate(token_ids, padding_mask):
-        return causal_lm.generate_step({"token_ids": token_ids, "padding_mask": padding_mask},
-                                       stop_token_ids=None)
-    specs = [tf.TensorSpec([None, HUB_SEQUENCE], tf.int32, name="token_ids"),
-             tf.TensorSpec([None, HUB_SEQUENCE], tf.bool, name="padding_mask")]
-    return keras_made(causal_lm, {"serving_default": (generate, specs)})
+        def generate(token_ids, padding_mask):
+            return causal_lm.generate_step({"token_ids": token_ids, "padding_mask": padding_mask},
+                                           stop_token_ids=None)
+        specs = [tf.TensorSpec([None, HUB_SEQUENCE], tf.int32, name="token_ids"),
+                 tf.TensorSpec([None, HUB_SEQUENCE], tf.bool, name="padding_mask")]
+        return keras_made(causal_lm, {"serving_default": (generate, specs)})
+    return build
 
 
 def prompt_feed(signature, key, shape, dtype, rng, batch):
@@ -182,7 +184,9 @@ def hub_entries():
                for short, name, config in specs]
     entries.append(Entry("keras_hub_gpt2_generate", "keras-hub/gpt2", "keras-hub",
                          "GPT2CausalLM greedy generate_step (KV cache, while loop): 3-token "
-                         "prompts grown to 8; token ids compared exactly", gpt2_generate,
+                         "prompts grown to 8; token ids compared exactly",
+                         causal_generate("GPT2Backbone", "GPT2CausalLM", **dict(
+                             text, num_heads=2, max_sequence_length=32)),
                          feeds=prompt_feed))
     return entries
 
