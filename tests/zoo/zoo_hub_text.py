@@ -3,17 +3,35 @@ constructor config (2 layers, hidden 16, vocabulary 64, sequences of 8) with ran
 weights, exported by model.export like zoo_keras's BERT entry, plus causal-LM greedy
 generation of architectures other than GPT-2.
 
+RWKV7's TensorFlow path unrolls its recurrence over the sequence in Python
+(``for t in range(T)``) and Qwen3.5's gated delta rule pads the sequence to whole chunks
+under a Python ``if``, so neither can be traced with an unknown sequence length and
+model.export fails; they are exported here as users must, by an ExportArchive endpoint
+whose sequence length is fixed (the batch stays unknown).
+
 Not here, and why (TensorFlow or keras-hub cannot export or run them, not sm_notebook):
 (none so far)
 """
 from __future__ import annotations
 
-from make_zoo import Entry
-from zoo_keras import HUB_VOCABULARY, TRANSFORMER, causal_generate, hub_builder, hub_feed, prompt_feed
+import numpy as np
+
+from make_zoo import Entry, keras_made
+from zoo_keras import (HUB_SEQUENCE, HUB_VOCABULARY, TRANSFORMER, causal_generate, hub_builder,
+                       hub_feed, prompt_feed, use_float)
 
 TEXT = {"vocabulary_size": HUB_VOCABULARY, **TRANSFORMER}
 HEADS = {"num_heads": 2}
 GQA = {"num_query_heads": 2, "num_key_value_heads": 1}
+#: Qwen3.5's gated linear-attention (delta rule) layer before a full-attention one
+LINEAR_ATTENTION = {"layer_types": ["linear_attention", "full_attention"],
+                    "linear_num_key_heads": 2, "linear_num_value_heads": 2,
+                    "linear_key_head_dim": 8, "linear_value_head_dim": 8}
+ENCODER_DECODER = {f"{side}_{key}": value for side in ("encoder", "decoder") for key, value in {
+    "hidden_dim": 16, "intermediate_dim": 32, "num_layers": 2, "num_attention_heads": 2,
+    "num_key_value_heads": 1, "head_dim": 8,
+    "layer_types": ["sliding_attention", "full_attention"]}.items()}
+ENCODER_DECODER["vocabulary_size"] = HUB_VOCABULARY
 
 #: short name, keras_hub.models constructor, config
 BACKBONES = [
@@ -56,22 +74,81 @@ BACKBONES = [
         layer_types=["full_attention", "full_attention"], mlp_bias=False,
         layer_norm_epsilon=1e-6, max_position_embeddings=16, rope_theta=10000.0,
         partial_rotary_factor=1.0)),
-    ("t5gemma", "T5GemmaBackbone", dict(
-        vocabulary_size=HUB_VOCABULARY, encoder_hidden_dim=16, encoder_intermediate_dim=32,
-        encoder_num_layers=2, encoder_num_attention_heads=2, encoder_num_key_value_heads=1,
-        encoder_head_dim=8, encoder_layer_types=["sliding_attention", "full_attention"],
-        decoder_hidden_dim=16, decoder_intermediate_dim=32, decoder_num_layers=2,
-        decoder_num_attention_heads=2, decoder_num_key_value_heads=1, decoder_head_dim=8,
-        decoder_layer_types=["sliding_attention", "full_attention"], sliding_window=4)),
+    ("t5gemma", "T5GemmaBackbone", dict(ENCODER_DECODER, sliding_window=4)),
+    ("t5gemma2", "T5Gemma2Backbone", dict(ENCODER_DECODER, sliding_window=4)),
+    ("gemma4", "Gemma4Backbone", dict(TEXT, **GQA, head_dim=8, image_size=16,
+                                      vision_encoder=None, sliding_window_size=4,
+                                      sliding_window_pattern=2)),
+    ("gemma3n", "Gemma3nBackbone", dict(
+        text_vocab_size=HUB_VOCABULARY, text_hidden_size=16, num_hidden_layers=2,
+        pad_token_id=0, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+        intermediate_size=[32, 32], hidden_activation="gelu_approximate",
+        layer_types=["sliding_attention", "full_attention"], sliding_window=4,
+        rope_theta=10000.0, max_position_embeddings=16, vocab_size_per_layer_input=HUB_VOCABULARY,
+        hidden_size_per_layer_input=4, altup_num_inputs=2, laurel_rank=4)),
+    ("edrec", "EdRecBackbone", dict(vocab_size=HUB_VOCABULARY, num_layers_enc=2,
+                                    num_layers_dec=2, hidden_dim=16, intermediate_dim=32,
+                                    num_heads=2)),
+]
+
+#: Backbones exported with the sequence length fixed to HUB_SEQUENCE (see the module docstring)
+FIXED_SEQUENCE_BACKBONES = [
     ("rwkv7", "RWKV7Backbone", dict(hidden_size=16, head_size=8, num_layers=2,
                                     vocabulary_size=HUB_VOCABULARY, intermediate_dim=32,
                                     gate_lora=8, mv_lora=8, aaa_lora=8, decay_lora=8)),
+    ("qwen3_5", "Qwen3_5Backbone", dict(TEXT, **GQA, **LINEAR_ATTENTION, head_dim=8)),
+    ("qwen3_5_moe", "Qwen3_5MoeBackbone", dict(
+        {"vocabulary_size": HUB_VOCABULARY, "num_layers": 2, "hidden_dim": 16}, **GQA,
+        **LINEAR_ATTENTION, head_dim=8, moe_intermediate_dim=8,
+        shared_expert_intermediate_size=16, num_experts=4, top_k=2)),
 ]
 
 #: short name, backbone constructor, causal LM constructor, backbone config
 GENERATORS = [
     ("gemma", "GemmaBackbone", "GemmaCausalLM", dict(TEXT, **GQA, head_dim=8)),
+    ("mixtral", "MixtralBackbone", "MixtralCausalLM", dict(TEXT, **GQA, num_experts=4, top_k=2,
+                                                           sliding_window=4)),
 ]
+SEQ2SEQ_INPUTS = ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids",
+                  "decoder_padding_mask")
+#: short name, backbone constructor, Seq2SeqLM constructor, backbone config
+SEQ2SEQ_GENERATORS = [
+    ("bart", "BartBackbone", "BartSeq2SeqLM", dict(TEXT, **HEADS, max_sequence_length=16)),
+]
+
+
+def padded_feed(signature, key, shape, dtype, rng, batch):
+    """hub_feed, but each row's padding mask keeps a random 4 to 8 leading tokens (masked
+    attention, as padded batches run)."""
+    if "padding_mask" in key:
+        lengths = rng.integers(HUB_SEQUENCE // 2, HUB_SEQUENCE + 1, size=batch)
+        return (np.arange(HUB_SEQUENCE)[None, :] < lengths[:, None]).astype(dtype)
+    return hub_feed(signature, key, shape, dtype, rng, batch)
+
+
+def seq2seq_prompt_feed(signature, key, shape, dtype, rng, batch):
+    """Padded encoder inputs (padded_feed) and 3-token decoder prompts (prompt_feed)."""
+    if key.startswith("encoder_"):
+        return padded_feed(signature, key, shape, dtype, rng, batch)
+    return prompt_feed(signature, key.removeprefix("decoder_"), shape, dtype, rng, batch)
+
+
+def fixed_sequence_builder(constructor, **config):
+    """``constructor(**config)`` exported as "serving_default" taking its inputs as
+    [batch, HUB_SEQUENCE] tensors by name."""
+    def build(dtype):
+        import keras_hub
+        import tensorflow as tf
+        use_float(dtype)
+        backbone = getattr(keras_hub.models, constructor)(dtype=dtype, **config)
+        names = [tensor.name for tensor in backbone.inputs]
+        specs = [tf.TensorSpec([None, HUB_SEQUENCE], tensor.dtype, name=tensor.name)
+                 for tensor in backbone.inputs]
+
+        def serve(*inputs):
+            return backbone(dict(zip(names, inputs)), training=False)
+        return keras_made(backbone, {"serving_default": (serve, specs)})
+    return build
 
 
 def describe(name, config) -> str:
@@ -79,10 +156,20 @@ def describe(name, config) -> str:
 
 
 ENTRIES = [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub", describe(name, config),
-                 hub_builder(name, **config), feeds=hub_feed)
+                 hub_builder(name, **config), feeds=padded_feed)
            for short, name, config in BACKBONES]
+ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
+                  f"{describe(name, config)}, exported with sequences fixed to {HUB_SEQUENCE}",
+                  fixed_sequence_builder(name, **config), feeds=padded_feed)
+            for short, name, config in FIXED_SEQUENCE_BACKBONES]
 ENTRIES += [Entry(f"keras_hub_{short}_generate", f"keras-hub/{short}", "keras-hub",
                   f"{causal} greedy generate_step (KV cache, while loop): 3-token prompts "
                   "grown to 8; token ids compared exactly",
                   causal_generate(backbone, causal, **config), feeds=prompt_feed)
             for short, backbone, causal, config in GENERATORS]
+ENTRIES += [Entry(f"keras_hub_{short}_generate", f"keras-hub/{short}", "keras-hub",
+                  f"{task} greedy generate_step (encoder once, cached decoder in a while loop): "
+                  "padded encoder inputs, 3-token decoder prompts grown to 8; token ids "
+                  "compared exactly", causal_generate(backbone, task, SEQ2SEQ_INPUTS, **config),
+                  feeds=seq2seq_prompt_feed)
+            for short, backbone, task, config in SEQ2SEQ_GENERATORS]

@@ -136,23 +136,23 @@ def hub_builder(constructor, **config):
     return build
 
 
-def causal_generate(backbone_name, causal_name, **config):
-    """A keras_hub CausalLM's own greedy generate_step (cached decoding in a while loop) as
-    the endpoint, over ``backbone_name(**config)``."""
+def causal_generate(backbone_name, task_name, inputs=("token_ids", "padding_mask"), **config):
+    """A keras_hub CausalLM's (or Seq2SeqLM's) own greedy generate_step (cached decoding in
+    a while loop) as the endpoint, over ``backbone_name(**config)``; ``inputs`` names its
+    [batch, HUB_SEQUENCE] token ids (int32) and padding masks (bool)."""
     def build(dtype):
         import keras_hub
         import tensorflow as tf
         use_float(dtype)
         backbone = getattr(keras_hub.models, backbone_name)(dtype=dtype, **config)
-        causal_lm = getattr(keras_hub.models, causal_name)(backbone=backbone, preprocessor=None)
-        causal_lm.compile(sampler="greedy")
+        task = getattr(keras_hub.models, task_name)(backbone=backbone, preprocessor=None)
+        task.compile(sampler="greedy")
 
-        def generate(token_ids, padding_mask):
-            return causal_lm.generate_step({"token_ids": token_ids, "padding_mask": padding_mask},
-                                           stop_token_ids=None)
-        specs = [tf.TensorSpec([None, HUB_SEQUENCE], tf.int32, name="token_ids"),
-                 tf.TensorSpec([None, HUB_SEQUENCE], tf.bool, name="padding_mask")]
-        return keras_made(causal_lm, {"serving_default": (generate, specs)})
+        def generate(*values):
+            return task.generate_step(dict(zip(inputs, values)), stop_token_ids=None)
+        specs = [tf.TensorSpec([None, HUB_SEQUENCE], tf.bool if "padding_mask" in name else tf.int32,
+                               name=name) for name in inputs]
+        return keras_made(task, {"serving_default": (generate, specs)})
     return build
 
 
