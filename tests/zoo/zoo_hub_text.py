@@ -9,14 +9,15 @@ under a Python ``if``, so neither can be traced with an unknown sequence length 
 model.export fails; they are exported here as users must, by an ExportArchive endpoint
 whose sequence length is fixed (the batch stays unknown).
 
-Not here, and why (TensorFlow or keras-hub cannot export or run them, not sm_notebook):
-(none so far)
+Aliases, covered by their entry: Qwen2Backbone is QwenBackbone, SmolLMBackbone is
+SmolLM3Backbone, ESM2Backbone is ESMBackbone. Not here, and why (TensorFlow or keras-hub
+cannot export or run them, not sm_notebook): none.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from make_zoo import Entry, keras_made
+from make_zoo import Entry, default_feed, keras_made
 from zoo_keras import (HUB_SEQUENCE, HUB_VOCABULARY, TRANSFORMER, causal_generate, hub_builder,
                        hub_feed, prompt_feed, use_float)
 
@@ -91,6 +92,16 @@ BACKBONES = [
                                     num_heads=2)),
 ]
 
+#: Moonshine (speech to text): raw audio through strided convolutions (kernels 127, 7, 3;
+#: strides 64, 3, 2), so the encoder takes AUDIO_SAMPLES samples (7 frames), not 8 tokens
+AUDIO_SAMPLES = 2048
+AUDIO_BACKBONES = [
+    ("moonshine", "MoonshineBackbone", dict(
+        vocabulary_size=HUB_VOCABULARY, filter_dim=16, encoder_num_layers=2,
+        decoder_num_layers=2, hidden_dim=16, intermediate_dim=32, encoder_num_heads=2,
+        decoder_num_heads=2, max_position_embeddings=64)),
+]
+
 #: Backbones exported with the sequence length fixed to HUB_SEQUENCE (see the module docstring)
 FIXED_SEQUENCE_BACKBONES = [
     ("rwkv7", "RWKV7Backbone", dict(hidden_size=16, head_size=8, num_layers=2,
@@ -108,6 +119,10 @@ GENERATORS = [
     ("gemma", "GemmaBackbone", "GemmaCausalLM", dict(TEXT, **GQA, head_dim=8)),
     ("mixtral", "MixtralBackbone", "MixtralCausalLM", dict(TEXT, **GQA, num_experts=4, top_k=2,
                                                            sliding_window=4)),
+    ("gemma3", "Gemma3Backbone", "Gemma3CausalLM", dict(TEXT, **GQA, head_dim=8, image_size=16,
+                                                        vision_encoder=None,
+                                                        sliding_window_size=4)),
+    ("falcon", "FalconBackbone", "FalconCausalLM", dict(TEXT, num_attention_heads=2)),
 ]
 SEQ2SEQ_INPUTS = ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids",
                   "decoder_padding_mask")
@@ -124,6 +139,17 @@ def padded_feed(signature, key, shape, dtype, rng, batch):
         lengths = rng.integers(HUB_SEQUENCE // 2, HUB_SEQUENCE + 1, size=batch)
         return (np.arange(HUB_SEQUENCE)[None, :] < lengths[:, None]).astype(dtype)
     return hub_feed(signature, key, shape, dtype, rng, batch)
+
+
+def audio_feed(signature, key, shape, dtype, rng, batch):
+    """AUDIO_SAMPLES encoder samples (standard normal) whose padding masks keep a random
+    half to all of them; decoder inputs as padded_feed."""
+    if not key.startswith("encoder_"):
+        return padded_feed(signature, key, shape, dtype, rng, batch)
+    if "padding_mask" in key:
+        lengths = rng.integers(AUDIO_SAMPLES // 2, AUDIO_SAMPLES + 1, size=batch)
+        return (np.arange(AUDIO_SAMPLES)[None, :] < lengths[:, None]).astype(dtype)
+    return default_feed([batch, AUDIO_SAMPLES, *shape[2:]], np.dtype(dtype), rng)
 
 
 def seq2seq_prompt_feed(signature, key, shape, dtype, rng, batch):
@@ -158,6 +184,10 @@ def describe(name, config) -> str:
 ENTRIES = [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub", describe(name, config),
                  hub_builder(name, **config), feeds=padded_feed)
            for short, name, config in BACKBONES]
+ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
+                  f"{describe(name, config)}, {AUDIO_SAMPLES} audio samples",
+                  hub_builder(name, **config), feeds=audio_feed)
+            for short, name, config in AUDIO_BACKBONES]
 ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
                   f"{describe(name, config)}, exported with sequences fixed to {HUB_SEQUENCE}",
                   fixed_sequence_builder(name, **config), feeds=padded_feed)

@@ -148,8 +148,9 @@ def causal_generate(backbone_name, task_name, inputs=("token_ids", "padding_mask
         task = getattr(keras_hub.models, task_name)(backbone=backbone, preprocessor=None)
         task.compile(sampler="greedy")
 
-        def generate(*values):
-            return task.generate_step(dict(zip(inputs, values)), stop_token_ids=None)
+        def generate(*values):  # outputs without a value (Gemma3's "images": None) dropped
+            outputs = task.generate_step(dict(zip(inputs, values)), stop_token_ids=None)
+            return {key: value for key, value in outputs.items() if value is not None}
         specs = [tf.TensorSpec([None, HUB_SEQUENCE], tf.bool if "padding_mask" in name else tf.int32,
                                name=name) for name in inputs]
         return keras_made(task, {"serving_default": (generate, specs)})
