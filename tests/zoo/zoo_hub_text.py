@@ -114,6 +114,11 @@ FIXED_SEQUENCE_BACKBONES = [
         shared_expert_intermediate_size=16, num_experts=4, top_k=2)),
 ]
 
+#: Entries without a float64 variant, and why (their float outputs get the stated bound)
+NO_FLOAT64 = {short: "keras-hub's Qwen3_5GatedDeltaNet casts query, key, value and gates to "
+              "float32 (the delta rule runs in float32 whatever the dtype policy), so a float64 "
+              "variant cannot be built" for short in ("qwen3_5", "qwen3_5_moe")}
+
 #: short name, backbone constructor, causal LM constructor, backbone config
 GENERATORS = [
     ("gemma", "GemmaBackbone", "GemmaCausalLM", dict(TEXT, **GQA, head_dim=8)),
@@ -132,12 +137,17 @@ SEQ2SEQ_GENERATORS = [
 ]
 
 
+def padding_mask(rng, batch, length, dtype):
+    """[batch, length]: each row keeps a random half to all of its leading positions."""
+    kept = rng.integers(length // 2, length + 1, size=batch)
+    return (np.arange(length)[None, :] < kept[:, None]).astype(dtype)
+
+
 def padded_feed(signature, key, shape, dtype, rng, batch):
-    """hub_feed, but each row's padding mask keeps a random 4 to 8 leading tokens (masked
+    """hub_feed, but padding masks keep a random 4 to 8 leading tokens per row (masked
     attention, as padded batches run)."""
     if "padding_mask" in key:
-        lengths = rng.integers(HUB_SEQUENCE // 2, HUB_SEQUENCE + 1, size=batch)
-        return (np.arange(HUB_SEQUENCE)[None, :] < lengths[:, None]).astype(dtype)
+        return padding_mask(rng, batch, HUB_SEQUENCE, dtype)
     return hub_feed(signature, key, shape, dtype, rng, batch)
 
 
@@ -147,8 +157,7 @@ def audio_feed(signature, key, shape, dtype, rng, batch):
     if not key.startswith("encoder_"):
         return padded_feed(signature, key, shape, dtype, rng, batch)
     if "padding_mask" in key:
-        lengths = rng.integers(AUDIO_SAMPLES // 2, AUDIO_SAMPLES + 1, size=batch)
-        return (np.arange(AUDIO_SAMPLES)[None, :] < lengths[:, None]).astype(dtype)
+        return padding_mask(rng, batch, AUDIO_SAMPLES, dtype)
     return default_feed([batch, AUDIO_SAMPLES, *shape[2:]], np.dtype(dtype), rng)
 
 
@@ -190,7 +199,8 @@ ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
             for short, name, config in AUDIO_BACKBONES]
 ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
                   f"{describe(name, config)}, exported with sequences fixed to {HUB_SEQUENCE}",
-                  fixed_sequence_builder(name, **config), feeds=padded_feed)
+                  fixed_sequence_builder(name, **config), feeds=padded_feed,
+                  ref64=short not in NO_FLOAT64, no_ref64_because=NO_FLOAT64.get(short, ""))
             for short, name, config in FIXED_SEQUENCE_BACKBONES]
 ENTRIES += [Entry(f"keras_hub_{short}_generate", f"keras-hub/{short}", "keras-hub",
                   f"{causal} greedy generate_step (KV cache, while loop): 3-token prompts "
