@@ -1,7 +1,8 @@
 """Zoo entries: the keras-hub text and sequence backbones users export, each from a small
-constructor config (2 layers, hidden 16, vocabulary 64, sequences of 8) with random
-weights, exported by model.export like zoo_keras's BERT entry, plus causal-LM greedy
-generation of architectures other than GPT-2.
+constructor config (2 layers, hidden 16, vocabulary 64, sequences of 8; Moonshine takes
+raw audio) with random weights, exported by model.export like zoo_keras's BERT entry and
+fed padded batches; plus the greedy generate_step of causal LMs other than GPT-2 and of
+a seq2seq LM (BART).
 
 RWKV7's TensorFlow path unrolls its recurrence over the sequence in Python
 (``for t in range(T)``) and Qwen3.5's gated delta rule pads the sequence to whole chunks
@@ -19,7 +20,7 @@ import numpy as np
 
 from make_zoo import Entry, default_feed, keras_made
 from zoo_keras import (HUB_SEQUENCE, HUB_VOCABULARY, TRANSFORMER, causal_generate, hub_builder,
-                       hub_feed, prompt_feed, use_float)
+                       hub_feed, hub_note, prompt_feed, use_float)
 
 TEXT = {"vocabulary_size": HUB_VOCABULARY, **TRANSFORMER}
 HEADS = {"num_heads": 2}
@@ -186,19 +187,15 @@ def fixed_sequence_builder(constructor, **config):
     return build
 
 
-def describe(name, config) -> str:
-    return f"keras_hub.models.{name}({', '.join(f'{k}={v}' for k, v in config.items())})"
-
-
-ENTRIES = [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub", describe(name, config),
+ENTRIES = [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub", hub_note(name, config),
                  hub_builder(name, **config), feeds=padded_feed)
            for short, name, config in BACKBONES]
 ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
-                  f"{describe(name, config)}, {AUDIO_SAMPLES} audio samples",
+                  f"{hub_note(name, config)}, {AUDIO_SAMPLES} audio samples",
                   hub_builder(name, **config), feeds=audio_feed)
             for short, name, config in AUDIO_BACKBONES]
 ENTRIES += [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
-                  f"{describe(name, config)}, exported with sequences fixed to {HUB_SEQUENCE}",
+                  f"{hub_note(name, config)}, exported with sequences fixed to {HUB_SEQUENCE}",
                   fixed_sequence_builder(name, **config), feeds=padded_feed,
                   ref64=short not in NO_FLOAT64, no_ref64_because=NO_FLOAT64.get(short, ""))
             for short, name, config in FIXED_SEQUENCE_BACKBONES]

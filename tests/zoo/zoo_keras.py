@@ -136,6 +136,11 @@ def hub_builder(constructor, **config):
     return build
 
 
+def hub_note(constructor, config) -> str:
+    """An entry's note: the keras_hub.models call that builds it."""
+    return f"keras_hub.models.{constructor}({', '.join(f'{k}={v}' for k, v in config.items())})"
+
+
 def causal_generate(backbone_name, task_name, inputs=("token_ids", "padding_mask"), **config):
     """A keras_hub CausalLM's (or Seq2SeqLM's) own greedy generate_step (cached decoding in
     a while loop) as the endpoint, over ``backbone_name(**config)``; ``inputs`` names its
@@ -180,8 +185,7 @@ def hub_entries():
                                             max_decoder_sequence_length=16)),
     ]
     entries = [Entry(f"keras_hub_{short}", f"keras-hub/{short}", "keras-hub",
-                     f"keras_hub.models.{name}({', '.join(f'{k}={v}' for k, v in config.items())})",
-                     hub_builder(name, **config), feeds=hub_feed)
+                     hub_note(name, config), hub_builder(name, **config), feeds=hub_feed)
                for short, name, config in specs]
     entries.append(Entry("keras_hub_gpt2_generate", "keras-hub/gpt2", "keras-hub",
                          "GPT2CausalLM greedy generate_step (KV cache, while loop): 3-token "
