@@ -82,9 +82,10 @@ def register(*entries: Entry) -> None:
 
 def load_registry() -> dict:
     if not REGISTRY:
+        import zoo_hub_vision
         import zoo_keras
         import zoo_tf
-        register(*zoo_keras.ENTRIES, *zoo_tf.ENTRIES)
+        register(*zoo_keras.ENTRIES, *zoo_tf.ENTRIES, *zoo_hub_vision.ENTRIES)
     return REGISTRY
 
 

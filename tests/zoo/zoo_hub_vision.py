@@ -1,0 +1,223 @@
+"""Zoo entries: keras-hub vision, audio and multimodal backbones (and a few task models) from
+small constructor configs with random weights, perturbed batch norms and small fixed image
+sizes; nothing is downloaded. Built by zoo_keras.hub_builder (HubPart for the encoders a
+model takes), fed by hub_feed (token ids, masks) and vision_feed (SAM prompts, audio)."""
+from __future__ import annotations
+
+import numpy as np
+
+from make_zoo import Entry
+from zoo_keras import HUB_SEQUENCE, HUB_VOCABULARY, HubPart, hub_builder, hub_feed
+
+IMAGE = (32, 32, 3)
+#: Samples of audio fed to Moonshine (its convolution strides reduce them 384-fold).
+AUDIO_SAMPLES = 1600
+#: Points and boxes SAM is prompted with per image.
+SAM_PROMPTS = 2
+
+
+def small_resnet(block_type="basic_block", pre_activation=False, stages=2, **extra):
+    """A ResNet image encoder with 8-channel stem and ``stages`` stages (P2 up to P<stages+1>)."""
+    return HubPart("ResNetBackbone", config=dict(
+        input_conv_filters=[8], input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[8, 16, 16, 16][:stages], stackwise_num_blocks=[1] * stages,
+        stackwise_num_strides=[1, 2, 2, 2][:stages], block_type=block_type,
+        use_pre_activation=pre_activation, **extra))
+
+
+def small_mit(image_shape=IMAGE):
+    return HubPart("MiTBackbone", config=dict(
+        layerwise_depths=[1, 1], image_shape=image_shape, hidden_dims=[8, 16], num_layers=2,
+        layerwise_num_heads=[1, 2], layerwise_sr_ratios=[4, 2], max_drop_path_rate=0.0,
+        layerwise_patch_sizes=[7, 3], layerwise_strides=[4, 2]))
+
+
+def small_dinov2(**extra):
+    config = dict(patch_size=14, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
+                  image_shape=(28, 28, 3), position_embedding_shape=(56, 56, 3))
+    return HubPart("DINOV2Backbone", config={**config, **extra})
+
+
+def small_hgnetv2(**extra):
+    return HubPart("HGNetV2Backbone", config=dict(
+        depths=[1, 1], embedding_size=8, hidden_sizes=[16, 32], stem_channels=[3, 8, 8],
+        hidden_act="relu", use_learnable_affine_block=True,
+        stackwise_stage_filters=[[8, 8, 16, 1, 1, 3], [16, 8, 32, 1, 1, 3]],
+        apply_downsample=[False, True], use_lightweight_conv_block=[False, True], **extra))
+
+
+def dual_encoders(prefix, text_extra=None):
+    """(vision, text) encoders of a CLIP-like model: 8x8 patches of 32x32 images, 8 tokens."""
+    vision = HubPart(f"{prefix}VisionEncoder", (8, 16, 2, 2, 32), {"image_shape": IMAGE})
+    text = HubPart(f"{prefix}TextEncoder", (64, 16, 16, 2, 2, 32),
+                   {"max_sequence_length": 8, **(text_extra or {})})
+    return {"vision_encoder": vision, "text_encoder": text}
+
+
+#: short name -> (keras_hub.models constructor, config). Every vision/audio/multimodal
+#: backbone keras-hub 0.32 offers is here except: SAM3PromptableConcept, VideoPrism, Flux,
+#: StableDiffusion3, BLIP2, PaliGemma, Gemma3n (large multimodal or generative stacks,
+#: text-led: the text helper's or too heavy for CI).
+SPECS = {
+    "cspnet": ("CSPNetBackbone", dict(
+        stem_filters=8, stem_kernel_size=3, stem_strides=1, stackwise_depth=[1, 1],
+        stackwise_strides=2, stackwise_num_filters=[8, 16], block_type="dark_block",
+        stage_type="csp", stem_padding="same", down_growth=True, bottle_ratio=(0.5, 1.0),
+        block_ratio=(1.0, 0.5), expand_ratio=(2.0, 1.0), image_shape=IMAGE)),
+    "densenet": ("DenseNetBackbone", dict(
+        stackwise_num_repeats=[1, 1, 1, 1], growth_rate=4, image_shape=IMAGE)),
+    "efficientnet": ("EfficientNetBackbone", dict(
+        stackwise_width_coefficients=None, stackwise_depth_coefficients=None,
+        stackwise_kernel_sizes=[3, 3, 5], stackwise_num_repeats=[1, 1, 2],
+        stackwise_input_filters=[8, 8, 16], stackwise_output_filters=[8, 16, 16],
+        stackwise_expansion_ratios=[1, 4, 4], stackwise_squeeze_and_excite_ratios=[0, 0, 0.25],
+        stackwise_strides=[1, 2, 2], stackwise_block_types=["fused", "fused", "unfused"],
+        stackwise_force_input_filters=[0] * 3, stackwise_nores_option=[False] * 3,
+        num_features=32, input_shape=IMAGE)),
+    "mobilenet": ("MobileNetBackbone", dict(
+        stackwise_expansion=[[16, 24], [32, 48]], stackwise_num_blocks=[2, 2],
+        stackwise_num_filters=[[8, 8], [16, 16]], stackwise_kernel_size=[[3, 3], [5, 5]],
+        stackwise_num_strides=[[2, 1], [2, 1]], stackwise_se_ratio=[[None, None], [0.25, 0.25]],
+        stackwise_activation=[["relu", "relu"], ["hard_swish", "hard_swish"], ["hard_swish"]],
+        stackwise_padding=[[1, 1], [2, 2]], output_num_filters=32, depthwise_filters=8,
+        depthwise_stride=2, depthwise_residual=False, squeeze_and_excite=0.5,
+        last_layer_filter=48, input_num_filters=8, image_shape=IMAGE)),
+    "mobilenetv5": ("MobileNetV5Backbone", dict(
+        stackwise_block_types=[["er"], ["uir", "uir"]], stackwise_num_blocks=[1, 2],
+        stackwise_num_filters=[[16], [24, 24]], stackwise_strides=[[2], [2, 1]],
+        stackwise_act_layers=[["relu"], ["gelu", "gelu"]], stackwise_exp_ratios=[[4.0], [4.0, 4.0]],
+        stackwise_se_ratios=[[0.0], [0.0, 0.0]], stackwise_dw_kernel_sizes=[[0], [5, 5]],
+        stackwise_dw_start_kernel_sizes=[[0], [3, 0]], stackwise_dw_end_kernel_sizes=[[0], [0, 3]],
+        stackwise_exp_kernel_sizes=[[3], [0, 0]], stackwise_pw_kernel_sizes=[[1], [0, 0]],
+        stackwise_num_heads=[[0], [0, 0]], stackwise_key_dims=[[0], [0, 0]],
+        stackwise_value_dims=[[0], [0, 0]], stackwise_kv_strides=[[0], [0, 0]],
+        stackwise_use_cpe=[[False], [False, False]], stem_size=8, num_features=32,
+        use_msfa=True, msfa_indices=(-2, -1), msfa_output_resolution=4, image_shape=IMAGE)),
+    "resnet": ("ResNetBackbone", dict(small_resnet(stages=3).config, image_shape=IMAGE)),
+    "resnet_v2": ("ResNetBackbone", dict(
+        small_resnet("bottleneck_block", pre_activation=True, stages=3).config, image_shape=IMAGE)),
+    "vgg": ("VGGBackbone", dict(
+        stackwise_num_repeats=[1, 2], stackwise_num_filters=[8, 16], image_shape=IMAGE)),
+    "xception": ("XceptionBackbone", dict(
+        stackwise_conv_filters=[[8, 16], [16, 16], [24, 24]],
+        stackwise_pooling=[False, True, False], image_shape=IMAGE)),
+    "hgnetv2": ("HGNetV2Backbone", dict(small_hgnetv2().config, image_shape=IMAGE)),
+    "mit": ("MiTBackbone", small_mit().config),
+    "segformer": ("SegFormerBackbone", dict(image_encoder=small_mit(), projection_filters=16)),
+    "deeplabv3": ("DeepLabV3Backbone", dict(
+        image_encoder=small_resnet(stages=3), low_level_feature_key="P2",
+        spatial_pyramid_pooling_key="P4", dilation_rates=[2, 4], upsampling_size=4,
+        projection_filters=8, image_shape=(64, 64, 3))),
+    "dinov2": ("DINOV2Backbone", small_dinov2(num_register_tokens=2).config),
+    "dinov2_swiglu": ("DINOV2Backbone", small_dinov2(use_swiglu_ffn=True,
+                                                     apply_layernorm=True).config),
+    "dinov3": ("DINOV3Backbone", dict(
+        patch_size=16, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
+        num_register_tokens=2, image_shape=IMAGE)),
+    "swin": ("SwinTransformerBackbone", dict(
+        image_shape=IMAGE, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4,
+        drop_path=0.0)),
+    "vitdet": ("ViTDetBackbone", dict(
+        image_shape=(16, 16, 3), patch_size=2, hidden_size=8, num_layers=2,
+        global_attention_layer_indices=[1], intermediate_dim=16, num_heads=2,
+        num_output_channels=4, window_size=4)),
+    "clip": ("CLIPBackbone", dict(dual_encoders("CLIP"), projection_dim=16)),
+    "siglip": ("SigLIPBackbone", dual_encoders("SigLIP")),
+    "metaclip2": ("MetaCLIP2Backbone", dict(dual_encoders("MetaCLIP2"), projection_dim=16)),
+    "basnet": ("BASNetBackbone", dict(
+        image_encoder=small_resnet(stages=4), num_classes=1, image_shape=IMAGE,
+        projection_filters=8)),
+    "retinanet": ("RetinaNetBackbone", dict(
+        image_encoder=small_resnet(stages=4), min_level=3, max_level=5, use_p5=False,
+        use_fpn_batch_norm=True, image_shape=(64, 64, 3))),
+    "dfine": ("DFineBackbone", dict(
+        backbone=small_hgnetv2(out_features=["stage1", "stage2"]),
+        decoder_in_channels=[16, 16], encoder_hidden_dim=16, num_denoising=0, num_labels=4,
+        hidden_dim=16, learn_initial_query=False, num_queries=6, anchor_image_size=IMAGE[:2],
+        feat_strides=[4, 8], num_feature_levels=2, encoder_in_channels=[16, 32],
+        encode_proj_layers=[1], num_attention_heads=2, encoder_ffn_dim=32, num_encoder_layers=1,
+        hidden_expansion=0.5, depth_multiplier=0.5, eval_idx=-1, num_decoder_layers=2,
+        decoder_attention_heads=2, decoder_ffn_dim=32, decoder_n_points=[2, 2], lqe_hidden_dim=8,
+        num_lqe_layers=2, out_features=["stage1", "stage2"], image_shape=IMAGE, seed=0)),
+    "depth_anything": ("DepthAnythingBackbone", dict(
+        image_encoder=small_dinov2(num_layers=4, apply_layernorm=True),
+        reassemble_factors=[4, 2, 1, 0.5], neck_hidden_dims=[8, 8, 16, 16],
+        fusion_hidden_dim=16, head_hidden_dim=8, head_in_index=-1,
+        feature_keys=["stage1", "stage2", "stage3", "stage4"])),
+    "parseq": ("PARSeqBackbone", dict(
+        image_encoder=HubPart("ViTBackbone", config=dict(
+            image_shape=(16, 32, 3), patch_size=(4, 8), num_layers=1, num_heads=2,
+            hidden_dim=16, mlp_dim=32, use_class_token=False)),
+        vocabulary_size=HUB_VOCABULARY, max_label_length=HUB_SEQUENCE, decoder_hidden_dim=16,
+        num_decoder_layers=1, num_decoder_heads=2, decoder_mlp_dim=32, dropout_rate=0.0,
+        attention_dropout=0.0)),
+    "sam": ("SAMBackbone", dict(
+        image_encoder=HubPart("ViTDetBackbone", config=dict(
+            hidden_size=16, num_layers=2, intermediate_dim=32, num_heads=2,
+            global_attention_layer_indices=[1], patch_size=4, num_output_channels=8,
+            window_size=2, image_shape=(16, 16, 3))),
+        prompt_encoder=HubPart("SAMPromptEncoder", config=dict(
+            hidden_size=8, image_embedding_size=(4, 4), input_image_size=(16, 16),
+            mask_in_channels=4)),
+        mask_decoder=HubPart("SAMMaskDecoder", config=dict(
+            num_layers=2, hidden_size=8, intermediate_dim=16, num_heads=2, embedding_dim=8,
+            num_multimask_outputs=3, iou_head_depth=2, iou_head_hidden_dim=8)))),
+    "moonshine": ("MoonshineBackbone", dict(
+        vocabulary_size=HUB_VOCABULARY, filter_dim=16, encoder_num_layers=1,
+        decoder_num_layers=1, hidden_dim=16, intermediate_dim=32, encoder_num_heads=2,
+        decoder_num_heads=2, max_position_embeddings=64)),
+}
+
+#: Task models users export with their heads (preprocessor=None: the serving input is the image).
+TASKS = {
+    "resnet_classifier": ("ResNetImageClassifier", dict(
+        backbone=HubPart("ResNetBackbone", config=dict(small_resnet(stages=2).config,
+                                                      image_shape=IMAGE)),
+        num_classes=5, preprocessor=None)),
+    "segformer_segmenter": ("SegFormerImageSegmenter", dict(
+        backbone=HubPart("SegFormerBackbone", config=dict(image_encoder=small_mit(),
+                                                          projection_filters=16)),
+        num_classes=4, preprocessor=None)),
+    "deeplabv3_segmenter": ("DeepLabV3ImageSegmenter", dict(
+        backbone=HubPart("DeepLabV3Backbone", config=SPECS["deeplabv3"][1]),
+        num_classes=3, activation="softmax", preprocessor=None)),
+}
+
+
+def vision_feed(signature, key, shape, dtype, rng, batch):
+    """SAM prompts (points and boxes inside the 16x16 image, labels 0/1, no masks), audio of
+    AUDIO_SAMPLES samples with its all-true mask, else hub_feed (token ids, images)."""
+    if key == "points":
+        return rng.integers(0, 16, size=(batch, SAM_PROMPTS, 2)).astype(dtype)
+    if key == "labels":
+        return rng.integers(0, 2, size=(batch, SAM_PROMPTS)).astype(dtype)
+    if key == "boxes":
+        corners = np.sort(rng.integers(0, 16, size=(batch, 1, 2, 2)), axis=2)
+        return corners.astype(dtype)
+    if key == "masks":
+        return np.zeros((batch, 0, 16, 16, 1), dtype)
+    if key == "encoder_input_values":
+        return hub_feed(signature, key, [batch, AUDIO_SAMPLES, 1], dtype, rng, batch)
+    if key == "encoder_padding_mask":
+        return np.ones((batch, AUDIO_SAMPLES), dtype)
+    return hub_feed(signature, key, shape, dtype, rng, batch)
+
+
+def describe(constructor, config) -> str:
+    def text(value):
+        if isinstance(value, HubPart):
+            return f"{value.constructor}(...)"
+        return repr(value)
+    return f"keras_hub.models.{constructor}({', '.join(f'{k}={text(v)}' for k, v in config.items())})"
+
+
+def family(short) -> str:
+    """keras-hub/<model>: a variant or task shares its backbone's family."""
+    base, _, variant = short.rpartition("_")
+    return f"keras-hub/{base if variant in ('v2', 'swiglu', 'classifier', 'segmenter') else short}"
+
+
+ENTRIES = [Entry(f"keras_hub_{short}", family(short), "keras-hub",
+                 describe(constructor, config), hub_builder(constructor, **config),
+                 feeds=vision_feed)
+           for short, (constructor, config) in {**SPECS, **TASKS}.items()]
