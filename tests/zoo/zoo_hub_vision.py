@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from make_zoo import Entry
-from zoo_keras import HUB_SEQUENCE, HUB_VOCABULARY, HubPart, hub_builder, hub_feed
+from make_zoo import Entry, keras_made
+from zoo_keras import (HUB_SEQUENCE, HUB_VOCABULARY, HubPart, hub_builder, hub_feed, hub_model,
+                       perturb_batch_norm, use_float)
 
 IMAGE = (32, 32, 3)
 #: Samples of audio fed to Moonshine (its convolution strides reduce them 384-fold).
@@ -17,10 +18,11 @@ SAM_PROMPTS = 2
 
 
 def small_resnet(block_type="basic_block", pre_activation=False, stages=2, **extra):
-    """A ResNet image encoder with 8-channel stem and ``stages`` stages (P2 up to P<stages+1>)."""
+    """A ResNet image encoder with an 8-channel stem and ``stages`` stages (P2 up to
+    P<stages+1>; keras-hub requires 64 filters in the first)."""
     return HubPart("ResNetBackbone", config=dict(
         input_conv_filters=[8], input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[8, 16, 16, 16][:stages], stackwise_num_blocks=[1] * stages,
+        stackwise_num_filters=[64, 16, 16, 16][:stages], stackwise_num_blocks=[1] * stages,
         stackwise_num_strides=[1, 2, 2, 2][:stages], block_type=block_type,
         use_pre_activation=pre_activation, **extra))
 
@@ -35,6 +37,8 @@ def small_mit(image_shape=IMAGE):
 def small_dinov2(**extra):
     config = dict(patch_size=14, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
                   image_shape=(28, 28, 3), position_embedding_shape=(56, 56, 3))
+    if extra.get("image_shape"):
+        config["position_embedding_shape"] = extra["image_shape"]
     return HubPart("DINOV2Backbone", config={**config, **extra})
 
 
@@ -67,7 +71,7 @@ SPECS = {
     "densenet": ("DenseNetBackbone", dict(
         stackwise_num_repeats=[1, 1, 1, 1], growth_rate=4, image_shape=IMAGE)),
     "efficientnet": ("EfficientNetBackbone", dict(
-        stackwise_width_coefficients=None, stackwise_depth_coefficients=None,
+        stackwise_width_coefficients=[1.0] * 3, stackwise_depth_coefficients=[1.0] * 3,
         stackwise_kernel_sizes=[3, 3, 5], stackwise_num_repeats=[1, 1, 2],
         stackwise_input_filters=[8, 8, 16], stackwise_output_filters=[8, 16, 16],
         stackwise_expansion_ratios=[1, 4, 4], stackwise_squeeze_and_excite_ratios=[0, 0, 0.25],
@@ -100,7 +104,7 @@ SPECS = {
         stackwise_num_repeats=[1, 2], stackwise_num_filters=[8, 16], image_shape=IMAGE)),
     "xception": ("XceptionBackbone", dict(
         stackwise_conv_filters=[[8, 16], [16, 16], [24, 24]],
-        stackwise_pooling=[False, True, False], image_shape=IMAGE)),
+        stackwise_pooling=[False, True, False], image_shape=(64, 64, 3))),
     "hgnetv2": ("HGNetV2Backbone", dict(small_hgnetv2().config, image_shape=IMAGE)),
     "mit": ("MiTBackbone", small_mit().config),
     "segformer": ("SegFormerBackbone", dict(image_encoder=small_mit(), projection_filters=16)),
@@ -130,7 +134,7 @@ SPECS = {
     "retinanet": ("RetinaNetBackbone", dict(
         image_encoder=small_resnet(stages=4), min_level=3, max_level=5, use_p5=False,
         use_fpn_batch_norm=True, image_shape=(64, 64, 3))),
-    "dfine": ("DFineBackbone", dict(
+    "dfine": ("DFineBackbone", dict(  # exported by flat_serving: it returns tuples
         backbone=small_hgnetv2(out_features=["stage1", "stage2"]),
         decoder_in_channels=[16, 16], encoder_hidden_dim=16, num_denoising=0, num_labels=4,
         hidden_dim=16, learn_initial_query=False, num_queries=6, anchor_image_size=IMAGE[:2],
@@ -140,7 +144,7 @@ SPECS = {
         decoder_attention_heads=2, decoder_ffn_dim=32, decoder_n_points=[2, 2], lqe_hidden_dim=8,
         num_lqe_layers=2, out_features=["stage1", "stage2"], image_shape=IMAGE, seed=0)),
     "depth_anything": ("DepthAnythingBackbone", dict(
-        image_encoder=small_dinov2(num_layers=4, apply_layernorm=True),
+        image_encoder=small_dinov2(num_layers=4, apply_layernorm=True, image_shape=(56, 56, 3)),
         reassemble_factors=[4, 2, 1, 0.5], neck_hidden_dims=[8, 8, 16, 16],
         fusion_hidden_dim=16, head_hidden_dim=8, head_in_index=-1,
         feature_keys=["stage1", "stage2", "stage3", "stage4"])),
@@ -203,12 +207,53 @@ def vision_feed(signature, key, shape, dtype, rng, batch):
     return hub_feed(signature, key, shape, dtype, rng, batch)
 
 
+def flat_serving(constructor, **config):
+    """hub_builder's model exported through an endpoint that returns each tuple output as
+    <key>_0, <key>_1, ...: TensorFlow cannot save a signature returning a tuple in a dict
+    (DFineBackbone's decoder_hidden_states), so users export it this way."""
+    def build(dtype):
+        import tensorflow as tf
+        use_float(dtype)
+        model = hub_model(constructor, dtype, config=config)
+        perturb_batch_norm(model)
+
+        def serve(*inputs):
+            flat = {}
+            for key, value in model(list(inputs) if len(inputs) > 1 else inputs[0]).items():
+                if isinstance(value, (tuple, list)):
+                    flat.update({f"{key}_{i}": part for i, part in enumerate(value)})
+                else:
+                    flat[key] = value
+            return flat
+        specs = [tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs]
+        return keras_made(model, {"serving_default": (serve, specs)})
+    return build
+
+
+def exported_reference(build):
+    """``build`` with its float64 reference exported and run by TensorFlow like the float32
+    model, not called eagerly: Keras exports SegFormer's fusing BatchNormalization (inside a
+    keras.Sequential) in training mode (batch moments, moving statistics updated on every
+    call), unlike its eager inference call, so only an export computes the same function."""
+    def exported(dtype):
+        made = build(dtype)
+        made.call = None
+        return made
+    return exported
+
+
 def describe(constructor, config) -> str:
     def text(value):
         if isinstance(value, HubPart):
             return f"{value.constructor}(...)"
         return repr(value)
     return f"keras_hub.models.{constructor}({', '.join(f'{k}={text(v)}' for k, v in config.items())})"
+
+
+#: Entries not built by plain hub_builder (see each builder's docstring).
+BUILDERS = {"dfine": flat_serving,
+            "segformer": lambda *a, **k: exported_reference(hub_builder(*a, **k)),
+            "segformer_segmenter": lambda *a, **k: exported_reference(hub_builder(*a, **k))}
 
 
 def family(short) -> str:
@@ -218,6 +263,6 @@ def family(short) -> str:
 
 
 ENTRIES = [Entry(f"keras_hub_{short}", family(short), "keras-hub",
-                 describe(constructor, config), hub_builder(constructor, **config),
+                 describe(constructor, config), BUILDERS.get(short, hub_builder)(constructor, **config),
                  feeds=vision_feed)
            for short, (constructor, config) in {**SPECS, **TASKS}.items()]
