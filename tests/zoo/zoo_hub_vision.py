@@ -18,10 +18,10 @@ SAM_PROMPTS = 2
 
 
 def small_resnet(block_type="basic_block", pre_activation=False, stages=2, **extra):
-    """A ResNet image encoder with an 8-channel stem and ``stages`` stages (P2 up to
-    P<stages+1>; keras-hub requires 64 filters in the first)."""
+    """A ResNet image encoder with ``stages`` stages (P2 up to P<stages+1>; keras-hub
+    requires 64 filters in the stem and the first stage)."""
     return HubPart("ResNetBackbone", config=dict(
-        input_conv_filters=[8], input_conv_kernel_sizes=[3],
+        input_conv_filters=[64], input_conv_kernel_sizes=[3],
         stackwise_num_filters=[64, 16, 16, 16][:stages], stackwise_num_blocks=[1] * stages,
         stackwise_num_strides=[1, 2, 2, 2][:stages], block_type=block_type,
         use_pre_activation=pre_activation, **extra))
@@ -144,7 +144,7 @@ SPECS = {
         decoder_attention_heads=2, decoder_ffn_dim=32, decoder_n_points=[2, 2], lqe_hidden_dim=8,
         num_lqe_layers=2, out_features=["stage1", "stage2"], image_shape=IMAGE, seed=0)),
     "depth_anything": ("DepthAnythingBackbone", dict(
-        image_encoder=small_dinov2(num_layers=4, apply_layernorm=True, image_shape=(56, 56, 3)),
+        image_encoder=small_dinov2(num_layers=4, apply_layernorm=True, image_shape=(126, 126, 3)),
         reassemble_factors=[4, 2, 1, 0.5], neck_hidden_dims=[8, 8, 16, 16],
         fusion_hidden_dim=16, head_hidden_dim=8, head_in_index=-1,
         feature_keys=["stage1", "stage2", "stage3", "stage4"])),
@@ -185,6 +185,37 @@ TASKS = {
     "deeplabv3_segmenter": ("DeepLabV3ImageSegmenter", dict(
         backbone=HubPart("DeepLabV3Backbone", config=SPECS["deeplabv3"][1]),
         num_classes=3, activation="softmax", preprocessor=None)),
+    "mobilenet_classifier": ("MobileNetImageClassifier", dict(
+        backbone=HubPart("MobileNetBackbone", config=SPECS["mobilenet"][1]), num_classes=5,
+        num_features=16, preprocessor=None)),
+    "efficientnet_classifier": ("EfficientNetImageClassifier", dict(
+        backbone=HubPart("EfficientNetBackbone", config=SPECS["efficientnet"][1]),
+        num_classes=5, activation="softmax", preprocessor=None)),
+    "sam_segmenter": ("SAMImageSegmenter", dict(
+        backbone=HubPart("SAMBackbone", config=SPECS["sam"][1]), preprocessor=None)),
+    "depth_anything_estimator": ("DepthAnythingDepthEstimator", dict(
+        backbone=HubPart("DepthAnythingBackbone", config=SPECS["depth_anything"][1]),
+        depth_estimation_type="relative", preprocessor=None)),
+    "basnet_segmenter": ("BASNetImageSegmenter", dict(
+        backbone=HubPart("BASNetBackbone", config=SPECS["basnet"][1]), preprocessor=None)),
+    "retinanet_detector": ("RetinaNetObjectDetector", dict(
+        backbone=HubPart("RetinaNetBackbone", config=SPECS["retinanet"][1]), num_classes=3,
+        pre_logits_num_conv_layers=1, preprocessor=None)),
+    # exported by detector_serving: raw predictions decoded, non-max suppressed
+    "retinanet_detections": ("RetinaNetObjectDetector", dict(
+        backbone=HubPart("RetinaNetBackbone", config=SPECS["retinanet"][1]), num_classes=3,
+        pre_logits_num_conv_layers=1, preprocessor=None)),
+}
+
+#: Backbones exported with a free image size, as users often do (image_shape (None, None, 3)):
+#: short name -> (constructor, config, image side fed at batch 1, at batch 3).
+DYNAMIC = {
+    "resnet_dynamic": ("ResNetBackbone", dict(SPECS["resnet"][1], image_shape=(None, None, 3)),
+                       (32, 48)),
+    "efficientnet_dynamic": ("EfficientNetBackbone",
+                             dict(SPECS["efficientnet"][1], input_shape=(None, None, 3)), (32, 40)),
+    "cspnet_dynamic": ("CSPNetBackbone", dict(SPECS["cspnet"][1], image_shape=(None, None, 3)),
+                       (32, 24)),
 }
 
 
@@ -205,6 +236,14 @@ def vision_feed(signature, key, shape, dtype, rng, batch):
     if key == "encoder_padding_mask":
         return np.ones((batch, AUDIO_SAMPLES), dtype)
     return hub_feed(signature, key, shape, dtype, rng, batch)
+
+
+def sized_feed(sides):
+    """Images of sides[0] pixels square at batch 1, sides[1] at batch 3 (free image size)."""
+    def feed(signature, key, shape, dtype, rng, batch):
+        side = sides[0] if batch == 1 else sides[1]
+        return hub_feed(signature, key, [batch, side, side, shape[-1]], dtype, rng, batch)
+    return feed
 
 
 def flat_serving(constructor, **config):
@@ -230,6 +269,22 @@ def flat_serving(constructor, **config):
     return build
 
 
+def detector_serving(constructor, **config):
+    """An object detector exported with its decoding (anchors, box deltas, non-max
+    suppression: what predict() returns) as the serving function."""
+    def build(dtype):
+        import tensorflow as tf
+        use_float(dtype)
+        detector = hub_model(constructor, dtype, config=config)
+        perturb_batch_norm(detector)
+
+        def detect(images):
+            return detector.decode_predictions(detector(images), images)
+        specs = [tf.TensorSpec(detector.inputs[0].shape, dtype, name="images")]
+        return keras_made(detector, {"serving_default": (detect, specs)})
+    return build
+
+
 def exported_reference(build):
     """``build`` with its float64 reference exported and run by TensorFlow like the float32
     model, not called eagerly: Keras exports SegFormer's fusing BatchNormalization (inside a
@@ -251,7 +306,7 @@ def describe(constructor, config) -> str:
 
 
 #: Entries not built by plain hub_builder (see each builder's docstring).
-BUILDERS = {"dfine": flat_serving,
+BUILDERS = {"dfine": flat_serving, "retinanet_detections": detector_serving,
             "segformer": lambda *a, **k: exported_reference(hub_builder(*a, **k)),
             "segformer_segmenter": lambda *a, **k: exported_reference(hub_builder(*a, **k))}
 
@@ -259,10 +314,17 @@ BUILDERS = {"dfine": flat_serving,
 def family(short) -> str:
     """keras-hub/<model>: a variant or task shares its backbone's family."""
     base, _, variant = short.rpartition("_")
-    return f"keras-hub/{base if variant in ('v2', 'swiglu', 'classifier', 'segmenter') else short}"
+    variants = ("v2", "swiglu", "classifier", "segmenter", "estimator", "detector", "detections",
+                "dynamic")
+    return f"keras-hub/{base if variant in variants else short}"
 
 
 ENTRIES = [Entry(f"keras_hub_{short}", family(short), "keras-hub",
                  describe(constructor, config), BUILDERS.get(short, hub_builder)(constructor, **config),
                  feeds=vision_feed)
            for short, (constructor, config) in {**SPECS, **TASKS}.items()]
+ENTRIES += [Entry(f"keras_hub_{short}", family(short), "keras-hub",
+                  f"{describe(constructor, config)}, fed {sides[0]}x{sides[0]} images at batch 1, "
+                  f"{sides[1]}x{sides[1]} at batch 3", hub_builder(constructor, **config),
+                  feeds=sized_feed(sides))
+            for short, (constructor, config, sides) in DYNAMIC.items()]
