@@ -103,8 +103,8 @@ SPECS = {
     "vgg": ("VGGBackbone", dict(
         stackwise_num_repeats=[1, 2], stackwise_num_filters=[8, 16], image_shape=IMAGE)),
     "xception": ("XceptionBackbone", dict(
-        stackwise_conv_filters=[[8, 16], [16, 16], [24, 24]],
-        stackwise_pooling=[False, True, False], image_shape=(64, 64, 3))),
+        stackwise_conv_filters=[[8, 16], [32, 32], [32, 32], [48, 48]],
+        stackwise_pooling=[False, True, False, False], image_shape=IMAGE)),
     "hgnetv2": ("HGNetV2Backbone", dict(small_hgnetv2().config, image_shape=IMAGE)),
     "mit": ("MiTBackbone", small_mit().config),
     "segformer": ("SegFormerBackbone", dict(image_encoder=small_mit(), projection_filters=16)),
