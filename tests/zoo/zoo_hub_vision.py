@@ -201,11 +201,10 @@ TASKS = {
     "retinanet_detector": ("RetinaNetObjectDetector", dict(
         backbone=HubPart("RetinaNetBackbone", config=SPECS["retinanet"][1]), num_classes=3,
         pre_logits_num_conv_layers=1, preprocessor=None)),
-    # exported by detector_serving: raw predictions decoded, non-max suppressed
-    "retinanet_detections": ("RetinaNetObjectDetector", dict(
-        backbone=HubPart("RetinaNetBackbone", config=SPECS["retinanet"][1]), num_classes=3,
-        pre_logits_num_conv_layers=1, preprocessor=None)),
 }
+#: keras-hub's NonMaxSuppression needs a static batch size: the detections are exported
+#: for batches of this many images.
+DETECTION_BATCH = 2
 
 #: Backbones exported with a free image size, as users often do (image_shape (None, None, 3)):
 #: short name -> (constructor, config, image side fed at batch 1, at batch 3).
@@ -271,7 +270,7 @@ def flat_serving(constructor, **config):
 
 def detector_serving(constructor, **config):
     """An object detector exported with its decoding (anchors, box deltas, non-max
-    suppression: what predict() returns) as the serving function."""
+    suppression: what predict() returns) as the serving function, for DETECTION_BATCH images."""
     def build(dtype):
         import tensorflow as tf
         use_float(dtype)
@@ -280,7 +279,8 @@ def detector_serving(constructor, **config):
 
         def detect(images):
             return detector.decode_predictions(detector(images), images)
-        specs = [tf.TensorSpec(detector.inputs[0].shape, dtype, name="images")]
+        specs = [tf.TensorSpec([DETECTION_BATCH, *detector.inputs[0].shape[1:]], dtype,
+                               name="images")]
         return keras_made(detector, {"serving_default": (detect, specs)})
     return build
 
@@ -306,7 +306,7 @@ def describe(constructor, config) -> str:
 
 
 #: Entries not built by plain hub_builder (see each builder's docstring).
-BUILDERS = {"dfine": flat_serving, "retinanet_detections": detector_serving,
+BUILDERS = {"dfine": flat_serving,
             "segformer": lambda *a, **k: exported_reference(hub_builder(*a, **k)),
             "segformer_segmenter": lambda *a, **k: exported_reference(hub_builder(*a, **k))}
 
@@ -314,8 +314,7 @@ BUILDERS = {"dfine": flat_serving, "retinanet_detections": detector_serving,
 def family(short) -> str:
     """keras-hub/<model>: a variant or task shares its backbone's family."""
     base, _, variant = short.rpartition("_")
-    variants = ("v2", "swiglu", "classifier", "segmenter", "estimator", "detector", "detections",
-                "dynamic")
+    variants = ("v2", "swiglu", "classifier", "segmenter", "estimator", "detector", "dynamic")
     return f"keras-hub/{base if variant in variants else short}"
 
 
@@ -328,3 +327,9 @@ ENTRIES += [Entry(f"keras_hub_{short}", family(short), "keras-hub",
                   f"{sides[1]}x{sides[1]} at batch 3", hub_builder(constructor, **config),
                   feeds=sized_feed(sides))
             for short, (constructor, config, sides) in DYNAMIC.items()]
+ENTRIES.append(Entry(
+    "keras_hub_retinanet_detections", "keras-hub/retinanet", "keras-hub",
+    "RetinaNetObjectDetector (the keras_hub_retinanet_detector model) exported with its "
+    f"decode_predictions (anchors, box deltas, NonMaxSuppression) for batches of {DETECTION_BATCH}",
+    detector_serving("RetinaNetObjectDetector", **TASKS["retinanet_detector"][1]),
+    feeds=vision_feed, batch_sizes=(DETECTION_BATCH,)))
