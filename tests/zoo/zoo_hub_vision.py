@@ -130,7 +130,7 @@ SPECS = {
     "metaclip2": ("MetaCLIP2Backbone", dict(dual_encoders("MetaCLIP2"), projection_dim=16)),
     "basnet": ("BASNetBackbone", dict(
         image_encoder=small_resnet(stages=4), num_classes=1, image_shape=IMAGE,
-        projection_filters=8)),
+        projection_filters=64)),  # BASNet refines with ResNet blocks of 64 filters
     "retinanet": ("RetinaNetBackbone", dict(
         image_encoder=small_resnet(stages=4), min_level=3, max_level=5, use_p5=False,
         use_fpn_batch_norm=True, image_shape=(64, 64, 3))),
