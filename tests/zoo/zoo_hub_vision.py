@@ -264,8 +264,15 @@ def flat_serving(constructor, **config):
                     flat[key] = value
             return flat
         specs = [tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs]
-        return keras_made(model, {"serving_default": (serve, specs)})
+        return eager_reference(keras_made(model, {"serving_default": (serve, specs)}), serve)
     return build
+
+
+def eager_reference(made, serve):
+    """``made`` whose float64 variant answers by calling ``serve`` eagerly on the feeds (in
+    signature input order) instead of being exported and reloaded: tracing these is slow."""
+    made.call = lambda feeds: {k: np.asarray(v) for k, v in serve(*feeds.values()).items()}
+    return made
 
 
 def detector_serving(constructor, **config):
@@ -281,7 +288,7 @@ def detector_serving(constructor, **config):
             return detector.decode_predictions(detector(images), images)
         specs = [tf.TensorSpec([DETECTION_BATCH, *detector.inputs[0].shape[1:]], dtype,
                                name="images")]
-        return keras_made(detector, {"serving_default": (detect, specs)})
+        return eager_reference(keras_made(detector, {"serving_default": (detect, specs)}), detect)
     return build
 
 
