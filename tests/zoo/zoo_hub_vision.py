@@ -198,6 +198,11 @@ TASKS = {
     "efficientnet_classifier": ("EfficientNetImageClassifier", dict(
         backbone=HubPart("EfficientNetBackbone", config=SPECS["efficientnet"][1]),
         num_classes=5, activation="softmax", preprocessor=None)),
+    "vit_classifier": ("ViTImageClassifier", dict(
+        backbone=HubPart("ViTBackbone", config=dict(
+            image_shape=IMAGE, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
+            mlp_dim=32)),
+        num_classes=5, intermediate_dim=8, preprocessor=None)),
     "sam_segmenter": ("SAMImageSegmenter", dict(
         backbone=HubPart("SAMBackbone", config=SPECS["sam"][1]), preprocessor=None)),
     "depth_anything_estimator": ("DepthAnythingDepthEstimator", dict(
