@@ -87,10 +87,10 @@ SPECS = {
         depthwise_stride=2, depthwise_residual=False, squeeze_and_excite=0.5,
         last_layer_filter=48, input_num_filters=8, image_shape=IMAGE)),
     "mobilenetv5": ("MobileNetV5Backbone", dict(  # edge residual, universal inverted
-        # residual and multi-query attention (kv stride 2, conditional position encoding)
+        # residual and multi-query attention (with conditional position encoding)
         stackwise_block_types=[["er"], ["uir", "uir"], ["uir", "mqa"]],
         stackwise_num_blocks=[1, 2, 2], stackwise_num_filters=[[16], [24, 24], [32, 32]],
-        stackwise_strides=[[2], [2, 1], [1, 1]],
+        stackwise_strides=[[2], [2, 1], [2, 1]],
         stackwise_act_layers=[["relu"], ["gelu", "gelu"], ["gelu", "gelu"]],
         stackwise_exp_ratios=[[4.0], [4.0, 4.0], [4.0, 0.0]],
         stackwise_se_ratios=[[0.0], [0.0, 0.0], [0.0, 0.0]],
@@ -100,7 +100,7 @@ SPECS = {
         stackwise_exp_kernel_sizes=[[3], [0, 0], [0, 0]],
         stackwise_pw_kernel_sizes=[[1], [0, 0], [0, 0]],
         stackwise_num_heads=[[0], [0, 0], [0, 2]], stackwise_key_dims=[[0], [0, 0], [0, 8]],
-        stackwise_value_dims=[[0], [0, 0], [0, 8]], stackwise_kv_strides=[[0], [0, 0], [0, 2]],
+        stackwise_value_dims=[[0], [0, 0], [0, 8]], stackwise_kv_strides=[[0], [0, 0], [0, 1]],
         stackwise_use_cpe=[[False], [False, False], [False, True]], stem_size=8,
         num_features=32, use_msfa=True, msfa_indices=(-2, -1), msfa_output_resolution=4,
         image_shape=IMAGE)),
