@@ -217,6 +217,10 @@ TASKS = {
 #: keras-hub's NonMaxSuppression needs a static batch size: the detections are exported
 #: for batches of this many images.
 DETECTION_BATCH = 2
+#: Random weights predict box deltas of several units (boxes hundreds of image sizes wide or
+#: a thousandth of a pixel tall, whose overlaps hinge on float32 rounding); scaled by this,
+#: the boxes stay near their anchors as a trained detector's do.
+BOX_DELTA_SCALE = 0.01
 
 #: Backbones exported with a free image size, as users often do (image_shape (None, None, 3)):
 #: short name -> (constructor, config, image side fed at batch 1, at batch 3).
@@ -295,6 +299,8 @@ def detector_serving(constructor, **config):
         use_float(dtype)
         detector = hub_model(constructor, dtype, config=config)
         perturb_batch_norm(detector)
+        box_layer = detector.box_head.prediction_layer  # box deltas of a trained model's size
+        box_layer.kernel.assign(box_layer.kernel * BOX_DELTA_SCALE)
 
         def detect(images):
             return detector.decode_predictions(detector(images), images)
