@@ -17,11 +17,11 @@ AUDIO_SAMPLES = 1600
 SAM_PROMPTS = 2
 
 
-def small_resnet(block_type="basic_block", pre_activation=False, stages=2, **extra):
+def small_resnet(block_type="basic_block", pre_activation=False, stages=2, stem=64, **extra):
     """A ResNet image encoder with ``stages`` stages (P2 up to P<stages+1>; keras-hub
-    requires 64 filters in the stem and the first stage)."""
+    requires 64 filters in the first, and a basic block's stem must match them)."""
     return HubPart("ResNetBackbone", config=dict(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3],
+        input_conv_filters=[stem], input_conv_kernel_sizes=[3],
         stackwise_num_filters=[64, 16, 16, 16][:stages], stackwise_num_blocks=[1] * stages,
         stackwise_num_strides=[1, 2, 2, 2][:stages], block_type=block_type,
         use_pre_activation=pre_activation, **extra))
@@ -136,8 +136,10 @@ SPECS = {
     "siglip": ("SigLIPBackbone", dual_encoders("SigLIP")),
     "metaclip2": ("MetaCLIP2Backbone", dict(dual_encoders("MetaCLIP2"), projection_dim=16)),
     "basnet": ("BASNetBackbone", dict(
-        image_encoder=small_resnet(stages=4), num_classes=1, image_shape=IMAGE,
-        projection_filters=64)),  # BASNet refines with ResNet blocks of 64 filters
+        # projection_filters: the stem's (BASNet runs the encoder's stages on its own
+        # projection); its bridge and decoder convolutions have 8 times as many
+        image_encoder=small_resnet("bottleneck_block", stages=4, stem=8), num_classes=1,
+        image_shape=IMAGE, projection_filters=8)),
     "retinanet": ("RetinaNetBackbone", dict(
         image_encoder=small_resnet(stages=4), min_level=3, max_level=5, use_p5=False,
         use_fpn_batch_norm=True, image_shape=(64, 64, 3))),
