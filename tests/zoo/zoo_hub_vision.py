@@ -181,13 +181,15 @@ SPECS = {
     "blip2": ("BLIP2Backbone", dict(
         vision_encoder=HubPart("BLIP2VisionEncoder", config=dict(
             image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=8,
-            intermediate_dim=16)),
+            intermediate_dim=16, use_patch_bias=True, use_class_token=True, use_mha_bias=True,
+            use_mlp_bias=True, dropout_rate=0.0, layer_norm_epsilon=1e-6,
+            initializer_range=0.02)),
         qformer=HubPart("BLIP2QFormer", config=dict(
             num_query_tokens=2, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
-            vision_dim=8, cross_attention_frequency=1)),
+            vision_dim=8, cross_attention_frequency=1, dropout=0.0, layer_norm_epsilon=1e-6)),
         language_model=HubPart("BLIP2CustomOPT", config=dict(
             vocabulary_size=HUB_VOCABULARY, num_layers=2, num_heads=2, hidden_dim=8,
-            intermediate_dim=16, num_query_tokens=2, qformer_hidden_dim=8,
+            intermediate_dim=16, num_query_tokens=2, qformer_hidden_dim=8, dropout=0.0,
             max_sequence_length=16)))),
     "videoprism": ("VideoPrismBackbone", dict(
         image_shape=(16, 16, 3), num_frames=2, patch_size=4, hidden_dim=16, intermediate_dim=32,
