@@ -2,7 +2,7 @@
 with them) from small constructor configs with random weights, perturbed batch norms and
 small fixed image sizes; nothing is downloaded. Built by zoo_keras.hub_builder (HubPart for
 the encoders a model takes), fed by vision_feed (SAM prompts, PaliGemma's response mask,
-else zoo_keras.hub_feed: token ids, masks, images). Audio (Moonshine, Whisper) and text
+Flux's positions, else zoo_keras.hub_feed: token ids, masks, images). Audio (Moonshine, Whisper) and text
 backbones are in zoo_hub_text.py and zoo_keras.py."""
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def dual_encoders(prefix, text_extra=None):
 
 
 #: short name -> (keras_hub.models constructor, config). Every vision and multimodal
-#: backbone of keras-hub 0.32 is here except SAM3PromptableConcept, StableDiffusion3 and Flux
-#: (not yet tried: left for a later change; nothing known stops TensorFlow exporting them).
+#: backbone of keras-hub 0.32 is here except SAM3PromptableConcept and StableDiffusion3 (not
+#: yet tried: left for a later change; nothing known stops TensorFlow exporting them).
 SPECS = {
     "cspnet": ("CSPNetBackbone", dict(
         stem_filters=8, stem_kernel_size=3, stem_strides=1, stackwise_depth=[1, 1],
@@ -199,6 +199,11 @@ SPECS = {
         image_shape=(16, 16, 3), num_frames=2, patch_size=4, hidden_dim=16, intermediate_dim=32,
         num_heads=2, num_spatial_layers=1, num_temporal_layers=1, num_auxiliary_layers=1,
         vocabulary_size=HUB_VOCABULARY, num_text_layers=1, attention_logit_soft_cap=50.0)),
+    "flux": ("FluxBackbone", dict(  # the diffusion transformer; image and text latents given
+        input_channels=16, hidden_size=32, mlp_ratio=2.0, num_heads=2, depth=1,
+        depth_single_blocks=1, axes_dim=[4, 6, 6], theta=10_000, use_bias=True,
+        guidance_embed=True, image_shape=(16, 16), text_shape=(8, 16), image_ids_shape=(16, 3),
+        text_ids_shape=(8, 3), y_shape=(16,))),
 }
 
 #: Task models users export with their heads (preprocessor=None: the serving input is the image).
@@ -270,6 +275,8 @@ def vision_feed(signature, key, shape, dtype, rng, batch):
         return np.zeros((batch, 0, 16, 16, 1), dtype)
     if key == "response_mask":  # PaliGemma: the prompt is all prefix
         return np.zeros(shape_at(shape, batch), dtype)
+    if key in ("image_ids", "text_ids"):  # Flux: (frame, row, column) positions
+        return rng.integers(0, 8, size=shape_at(shape, batch)).astype(dtype)
     return hub_feed(signature, key, shape, dtype, rng, batch)
 
 
