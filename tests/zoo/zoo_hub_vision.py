@@ -59,8 +59,9 @@ def dual_encoders(prefix, text_extra=None):
 
 
 #: short name -> (keras_hub.models constructor, config). Every vision and multimodal
-#: backbone of keras-hub 0.32 is here except SAM3PromptableConcept and StableDiffusion3 (not
-#: yet tried: left for a later change; nothing known stops TensorFlow exporting them).
+#: backbone of keras-hub 0.32 is here except StableDiffusion3 (its VAEBackbone part is not
+#: public in keras_hub.models: only a preset, i.e. a download, builds one) and
+#: SAM3PromptableConcept (not yet tried: left for a later change).
 SPECS = {
     "cspnet": ("CSPNetBackbone", dict(
         stem_filters=8, stem_kernel_size=3, stem_strides=1, stackwise_depth=[1, 1],
