@@ -1,9 +1,9 @@
 """Zoo entries: keras-hub vision and multimodal backbones (and the task models users export
 with them) from small constructor configs with random weights, perturbed batch norms and
 small fixed image sizes; nothing is downloaded. Built by zoo_keras.hub_builder (HubPart for
-the encoders a model takes), fed by vision_feed (SAM prompts, PaliGemma's response mask,
-Flux's positions, else zoo_keras.hub_feed: token ids, masks, images). Audio (Moonshine, Whisper) and text
-backbones are in zoo_hub_text.py and zoo_keras.py."""
+the encoders a model takes), fed by vision_feed (SAM and SAM3 prompts, PaliGemma's response
+mask, Flux's positions, else zoo_keras.hub_feed: token ids, masks, images). Audio (Moonshine,
+Whisper) and text backbones are in zoo_hub_text.py and zoo_keras.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,9 +59,8 @@ def dual_encoders(prefix, text_extra=None):
 
 
 #: short name -> (keras_hub.models constructor, config). Every vision and multimodal
-#: backbone of keras-hub 0.32 is here except StableDiffusion3 (its VAEBackbone part is not
-#: public in keras_hub.models: only a preset, i.e. a download, builds one) and
-#: SAM3PromptableConcept (not yet tried: left for a later change).
+#: backbone of keras-hub 0.32 is here except StableDiffusion3: its VAEBackbone part is not
+#: public in keras_hub.models, so only a preset (a download) builds one.
 SPECS = {
     "cspnet": ("CSPNetBackbone", dict(
         stem_filters=8, stem_kernel_size=3, stem_strides=1, stackwise_depth=[1, 1],
@@ -205,6 +204,24 @@ SPECS = {
         depth_single_blocks=1, axes_dim=[4, 6, 6], theta=10_000, use_bias=True,
         guidance_embed=True, image_shape=(16, 16), text_shape=(8, 16), image_ids_shape=(16, 3),
         text_ids_shape=(8, 3), y_shape=(16,))),
+    "sam3": ("SAM3PromptableConceptBackbone", dict(
+        vision_encoder=HubPart("SAM3VisionEncoder", config=dict(
+            image_shape=(28, 28, 3), patch_size=14, num_layers=2, hidden_dim=16,
+            intermediate_dim=32, num_heads=2, fpn_hidden_dim=16,
+            fpn_scale_factors=[4.0, 2.0, 1.0, 0.5], pretrain_image_shape=(42, 42, 3),
+            window_size=2, global_attn_indexes=[1, 2])),
+        text_encoder=HubPart("SAM3TextEncoder", config=dict(
+            vocabulary_size=HUB_VOCABULARY, embedding_dim=16, hidden_dim=16, num_layers=2,
+            num_heads=2, intermediate_dim=32)),
+        geometry_encoder=HubPart("SAM3GeometryEncoder", config=dict(
+            num_layers=2, hidden_dim=16, intermediate_dim=32, num_heads=2, roi_size=7)),
+        detr_encoder=HubPart("SAM3DetrEncoder", config=dict(
+            num_layers=2, hidden_dim=16, intermediate_dim=32, num_heads=2)),
+        detr_decoder=HubPart("SAM3DetrDecoder", config=dict(
+            image_shape=(28, 28, 3), patch_size=14, num_layers=2, hidden_dim=16,
+            intermediate_dim=32, num_heads=2, num_queries=8)),
+        mask_decoder=HubPart("SAM3MaskDecoder", config=dict(
+            num_upsampling_stages=3, hidden_dim=16, num_heads=2)))),
 }
 
 #: Task models users export with their heads (preprocessor=None: the serving input is the image).
@@ -269,6 +286,13 @@ def vision_feed(signature, key, shape, dtype, rng, batch):
         return rng.integers(0, 16, size=(batch, SAM_PROMPTS, 2)).astype(dtype)
     if key == "labels":
         return rng.integers(0, 2, size=(batch, SAM_PROMPTS)).astype(dtype)
+    if key == "boxes" and shape[-1] == 5:  # SAM3: batch index, normalised cx, cy, w, h
+        centres = rng.uniform(0.25, 0.75, size=(batch, 1, 2))
+        sizes = rng.uniform(0.1, 0.5, size=(batch, 1, 2))
+        index = np.arange(batch, dtype=float).reshape(batch, 1, 1)
+        return np.concatenate([index, centres, sizes], axis=-1).astype(dtype)
+    if key == "box_labels":
+        return rng.integers(0, 2, size=(batch, 1)).astype(dtype)
     if key == "boxes":
         corners = np.sort(rng.integers(0, 16, size=(batch, 1, 2, 2)), axis=2)
         return corners.astype(dtype)
