@@ -383,7 +383,8 @@ def describe(constructor, config) -> str:
         if isinstance(value, HubPart):
             return f"{value.constructor}(...)"
         return repr(value)
-    return f"keras_hub.models.{constructor}({', '.join(f'{k}={text(v)}' for k, v in config.items())})"
+    arguments = ", ".join(f"{k}={text(v)}" for k, v in config.items())
+    return f"keras_hub.models.{constructor}({arguments})"
 
 
 #: Entries not built by plain hub_builder (see each builder's docstring).
@@ -401,7 +402,8 @@ def family(short) -> str:
 
 
 ENTRIES = [Entry(f"keras_hub_{short}", family(short), "keras-hub",
-                 describe(constructor, config), BUILDERS.get(short, hub_builder)(constructor, **config),
+                 describe(constructor, config),
+                 BUILDERS.get(short, hub_builder)(constructor, **config),
                  feeds=vision_feed)
            for short, (constructor, config) in {**SPECS, **TASKS}.items()]
 ENTRIES += [Entry(f"keras_hub_{short}", family(short), "keras-hub",
