@@ -366,11 +366,13 @@ def detector_serving(constructor, **config):
     return build
 
 
-def exported_reference(build):
-    """``build`` with its float64 reference exported and run by TensorFlow like the float32
-    model, not called eagerly: Keras exports SegFormer's fusing BatchNormalization (inside a
-    keras.Sequential) in training mode (batch moments, moving statistics updated on every
-    call), unlike its eager inference call, so only an export computes the same function."""
+def exported_reference(constructor, **config):
+    """hub_builder's model with its float64 reference exported and run by TensorFlow like the
+    float32 model, not called eagerly: Keras exports SegFormer's fusing BatchNormalization
+    (inside a keras.Sequential) in training mode (batch moments, moving statistics updated on
+    every call), unlike its eager inference call, so only an export computes the same function."""
+    build = hub_builder(constructor, **config)
+
     def exported(dtype):
         made = build(dtype)
         made.call = None
@@ -379,6 +381,7 @@ def exported_reference(build):
 
 
 def describe(constructor, config) -> str:
+    """An entry's note: the keras_hub.models call, an encoder it takes as Name(...)."""
     def text(value):
         if isinstance(value, HubPart):
             return f"{value.constructor}(...)"
@@ -388,9 +391,8 @@ def describe(constructor, config) -> str:
 
 
 #: Entries not built by plain hub_builder (see each builder's docstring).
-BUILDERS = {"dfine": flat_serving,
-            "segformer": lambda *a, **k: exported_reference(hub_builder(*a, **k)),
-            "segformer_segmenter": lambda *a, **k: exported_reference(hub_builder(*a, **k))}
+BUILDERS = {"dfine": flat_serving, "segformer": exported_reference,
+            "segformer_segmenter": exported_reference}
 
 
 def family(short) -> str:
