@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from make_zoo import Entry, keras_made
+from make_zoo import DEFAULT_BATCH_SIZES, Entry, keras_made
 from zoo_keras import (HUB_SEQUENCE, HUB_VOCABULARY, HubPart, hub_builder, hub_feed, hub_model,
                        perturb_batch_norm, use_float)
 
@@ -411,8 +411,7 @@ BATCH_SIZES = {"sam3": (1,)}
 ENTRIES = [Entry(f"keras_hub_{short}", family(short), "keras-hub",
                  describe(constructor, config),
                  BUILDERS.get(short, hub_builder)(constructor, **config),
-                 feeds=vision_feed, **({"batch_sizes": BATCH_SIZES[short]}
-                                       if short in BATCH_SIZES else {}))
+                 feeds=vision_feed, batch_sizes=BATCH_SIZES.get(short, DEFAULT_BATCH_SIZES))
            for short, (constructor, config) in {**SPECS, **TASKS}.items()]
 ENTRIES += [Entry(f"keras_hub_{short}", family(short), "keras-hub",
                   f"{describe(constructor, config)}, fed {sides[0]}x{sides[0]} images at batch 1, "
