@@ -368,8 +368,9 @@ def detector_serving(constructor, **config):
 
 def exported_reference(constructor, **config):
     """hub_builder's model with its float64 reference exported and run by TensorFlow like the
-    float32 model, not called eagerly: Keras exports SegFormer's fusing BatchNormalization
-    (inside a keras.Sequential) in training mode (batch moments, moving statistics updated on
+    float32 model, not called eagerly: Keras exports some BatchNormalization layers of
+    SegFormer (its fusing one, inside a keras.Sequential) and DeepLabV3 (its pyramid pooling
+    projection and head norm) in training mode (batch moments, moving statistics updated on
     every call), unlike its eager inference call, so only an export computes the same function."""
     build = hub_builder(constructor, **config)
 
@@ -392,7 +393,8 @@ def describe(constructor, config) -> str:
 
 #: Entries not built by plain hub_builder (see each builder's docstring).
 BUILDERS = {"dfine": flat_serving, "segformer": exported_reference,
-            "segformer_segmenter": exported_reference}
+            "segformer_segmenter": exported_reference, "deeplabv3": exported_reference,
+            "deeplabv3_segmenter": exported_reference}
 
 
 def family(short) -> str:
