@@ -368,10 +368,12 @@ def detector_serving(constructor, **config):
 
 def exported_reference(constructor, **config):
     """hub_builder's model with its float64 reference exported and run by TensorFlow like the
-    float32 model, not called eagerly: Keras exports some BatchNormalization layers of
-    SegFormer (its fusing one, inside a keras.Sequential) and DeepLabV3 (its pyramid pooling
-    projection and head norm) in training mode (batch moments, moving statistics updated on
-    every call), unlike its eager inference call, so only an export computes the same function."""
+    float32 model, not called eagerly: the exports of SegFormer and DeepLabV3 run some of
+    their BatchNormalization layers (SegFormer's fusing one, DeepLabV3's pyramid pooling
+    projection and head norm) in training mode (batch moments, moving statistics assigned on
+    every call), unlike their eager inference call, so only an export computes the same
+    function. (A plain Keras model with a BatchNormalization in a keras.Sequential exports in
+    inference mode: the cause lies in those keras-hub models.)"""
     build = hub_builder(constructor, **config)
 
     def exported(dtype):
