@@ -83,9 +83,10 @@ def register(*entries: Entry) -> None:
 def load_registry() -> dict:
     if not REGISTRY:
         import zoo_hub_text
+        import zoo_hub_vision
         import zoo_keras
         import zoo_tf
-        register(*zoo_keras.ENTRIES, *zoo_hub_text.ENTRIES, *zoo_tf.ENTRIES)
+        register(*zoo_keras.ENTRIES, *zoo_hub_text.ENTRIES, *zoo_hub_vision.ENTRIES, *zoo_tf.ENTRIES)
     return REGISTRY
 
 

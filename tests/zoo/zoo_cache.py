@@ -25,7 +25,8 @@ import numpy as np
 
 ZOO_SOURCE_DIR = Path(__file__).resolve().parent
 #: The files whose text decides what the zoo holds (their hash is part of the cache key).
-GENERATOR_FILES = ("make_zoo.py", "zoo_keras.py", "zoo_hub_text.py", "zoo_tf.py", "zoo_cache.py")
+GENERATOR_FILES = ("make_zoo.py", "zoo_keras.py", "zoo_hub_text.py", "zoo_hub_vision.py",
+                   "zoo_tf.py", "zoo_cache.py")
 #: Packages whose versions change the exported graphs or TensorFlow's answers.
 PRODUCER_PACKAGES = ("tensorflow", "keras", "tf_keras", "keras-hub", "tensorflow-text",
                      "ydf", "ydf-tf", "numpy")

@@ -5,6 +5,7 @@ and the dtype policy to float32 and fixed the seeds before it runs."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,11 +49,13 @@ def perturb_batch_norm(model, seed=7):
     """Give BatchNormalization non-trivial statistics (random init leaves mean 0, variance 1);
     gamma or beta may be absent (scale=False, center=False)."""
     rng = np.random.default_rng(seed)
+    layers = model._flatten_layers(include_self=False) if hasattr(model, "_flatten_layers") \
+        else model.layers  # nested models (a backbone's image encoder) too
     draws = {"gamma": lambda n: 1 + 0.1 * rng.standard_normal(n),
              "beta": lambda n: 0.1 * rng.standard_normal(n),
              "moving_mean": lambda n: 0.1 * rng.standard_normal(n),
              "moving_variance": lambda n: 1 + 0.2 * rng.random(n)}
-    for layer in model.layers:
+    for layer in layers:
         if type(layer).__name__ == "BatchNormalization":
             for attribute, draw in draws.items():
                 variable = getattr(layer, attribute, None)
@@ -128,11 +131,35 @@ def hub_feed(signature, key, shape, dtype, rng, batch):
     return default_feed(concrete, np.dtype(dtype), rng)
 
 
+@dataclass(frozen=True)
+class HubPart:
+    """A keras-hub model or layer built inside the builder (an image encoder, a prompt
+    encoder) to be passed to another's constructor: keras_hub.models.<constructor>, else
+    keras_hub.layers.<constructor>, called with ``args`` and ``config``."""
+    constructor: str
+    args: tuple = ()
+    config: dict = field(default_factory=dict)
+
+
+def hub_model(constructor, dtype, args=(), config=None):
+    """keras_hub.models.<constructor> (or .layers) in ``dtype``, HubPart arguments built first."""
+    import keras_hub
+
+    def resolve(value):
+        return hub_model(value.constructor, dtype, value.args, value.config) \
+            if isinstance(value, HubPart) else value
+    maker = getattr(keras_hub.models, constructor, None) or getattr(keras_hub.layers, constructor)
+    return maker(*map(resolve, args), dtype=dtype,
+                 **{k: resolve(v) for k, v in (config or {}).items()})
+
+
 def hub_builder(constructor, **config):
+    """keras_hub.models.<constructor>(dtype=..., **config) with perturbed batch norms."""
     def build(dtype):
-        import keras_hub
         use_float(dtype)
-        return keras_made(getattr(keras_hub.models, constructor)(dtype=dtype, **config))
+        model = hub_model(constructor, dtype, config=config)
+        perturb_batch_norm(model)
+        return keras_made(model)
     return build
 
 
