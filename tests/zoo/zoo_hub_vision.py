@@ -10,7 +10,7 @@ import numpy as np
 
 from make_zoo import DEFAULT_BATCH_SIZES, Entry, keras_made
 from zoo_keras import (HUB_SEQUENCE, HUB_VOCABULARY, HubPart, hub_builder, hub_feed, hub_model,
-                       perturb_batch_norm, use_float)
+                       hub_note, perturb_batch_norm, use_float)
 
 IMAGE = (32, 32, 3)
 #: Points and boxes SAM is prompted with per image.
@@ -383,16 +383,6 @@ def exported_reference(constructor, **config):
     return exported
 
 
-def describe(constructor, config) -> str:
-    """An entry's note: the keras_hub.models call, an encoder it takes as Name(...)."""
-    def text(value):
-        if isinstance(value, HubPart):
-            return f"{value.constructor}(...)"
-        return repr(value)
-    arguments = ", ".join(f"{k}={text(v)}" for k, v in config.items())
-    return f"keras_hub.models.{constructor}({arguments})"
-
-
 #: Entries not built by plain hub_builder (see each builder's docstring).
 BUILDERS = {"dfine": flat_serving, "segformer": exported_reference,
             "segformer_segmenter": exported_reference, "deeplabv3": exported_reference,
@@ -413,12 +403,12 @@ def family(short) -> str:
 BATCH_SIZES = {"sam3": (1,)}
 
 ENTRIES = [Entry(f"keras_hub_{short}", family(short), "keras-hub",
-                 describe(constructor, config),
+                 hub_note(constructor, config),
                  BUILDERS.get(short, hub_builder)(constructor, **config),
                  feeds=vision_feed, batch_sizes=BATCH_SIZES.get(short, DEFAULT_BATCH_SIZES))
            for short, (constructor, config) in {**SPECS, **TASKS}.items()]
 ENTRIES += [Entry(f"keras_hub_{short}", family(short), "keras-hub",
-                  f"{describe(constructor, config)}, fed {sides[0]}x{sides[0]} images at batch 1, "
+                  f"{hub_note(constructor, config)}, fed {sides[0]}x{sides[0]} images at batch 1, "
                   f"{sides[1]}x{sides[1]} at batch 3", hub_builder(constructor, **config),
                   feeds=sized_feed(sides))
             for short, (constructor, config, sides) in DYNAMIC.items()]

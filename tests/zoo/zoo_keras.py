@@ -164,8 +164,10 @@ def hub_builder(constructor, **config):
 
 
 def hub_note(constructor, config) -> str:
-    """An entry's note: the keras_hub.models call that builds it."""
-    return f"keras_hub.models.{constructor}({', '.join(f'{k}={v}' for k, v in config.items())})"
+    """An entry's note: the keras_hub.models call that builds it (a nested part as Name(...))."""
+    def text(value):
+        return f"{value.constructor}(...)" if isinstance(value, HubPart) else str(value)
+    return f"keras_hub.models.{constructor}({', '.join(f'{k}={text(v)}' for k, v in config.items())})"
 
 
 def causal_generate(backbone_name, task_name, inputs=("token_ids", "padding_mask"), **config):
