@@ -180,6 +180,111 @@ def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everyt
     _within(split, exact, _gamma(a.shape[1], compute) * magnitude + 2 * _rounding(dtype, magnitude))
 
 
+# Winograd F(2x2, 3x3): A^T [(G g G^T) * (B^T d B)] A. Each output is a signed sum of
+# x * w products whose absolute version is the same algorithm on |x|, |w| with |A|, |B|, |G|
+# (M_w below; it bounds the plain path's sum of |x w| too, the exact coefficients being 1).
+# Roundings: G g G^T once (from float64), B^T d B two adds, the C-term products, A^T m A
+# two two-term adds per pass: within gamma_(C + 7) * M_w of the exact value.
+_WINOGRAD_A = np.array([[1.0, 1, 1, 0], [0, 1, -1, -1]])
+_WINOGRAD_B = np.array([[1.0, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
+
+
+def _winograd_magnitude(x, w, pads, outs):
+    """M_w: the Winograd F(2x2, 3x3) algorithm on |x|, |w| and the transforms' |entries|,
+    in float64 (written with einsum over explicit tiles, independently of the engine's)."""
+    from sm_notebook.engine.ops import _winograd
+    n, _, _, c = x.shape
+    rows, cols = -(-outs[0] // 2), -(-outs[1] // 2)
+    padded = np.zeros((n, 2 * rows + 2, 2 * cols + 2, c))
+    (top, _), (left, _) = pads
+    height, width = min(x.shape[1], 2 * rows + 2 - top), min(x.shape[2], 2 * cols + 2 - left)
+    padded[:, top:top + height, left:left + width] = np.abs(x[:, :height, :width])
+    tiles = np.stack([np.stack([padded[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] for j in range(cols)], 1)
+                      for i in range(rows)], 1)                       # (n, rows, cols, 4, 4, c)
+    a, b, g = np.abs(_WINOGRAD_A), np.abs(_WINOGRAD_B), np.abs(_winograd.G)
+    u = np.einsum("ai,ijck,bj->abck", g, np.abs(w.astype(np.float64)), g)
+    v = np.einsum("ai,ntsijc,bj->ntsabc", b, tiles, b)
+    y = np.einsum("ra,ntsabk,qb->ntrsqk", a, np.einsum("ntsabc,abck->ntsabk", v, u), a)
+    return y.reshape(n, 2 * rows, 2 * cols, w.shape[-1])[:, :outs[0], :outs[1]]
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Every 3x3 stride-1 float32 conv takes the Winograd path, whatever its channels."""
+    from sm_notebook.engine.ops import _winograd
+    monkeypatch.setattr(_winograd, "MIN_CHANNEL_PRODUCT", 0)
+    yield
+
+
+def _check_winograd(data, dtype):
+    """A random 3x3 stride-1 conv on the Winograd path (odd, size-1 and size-0 dims, batch
+    0 to 3, SAME/VALID/EXPLICIT padding) is within its derived bound of the general path."""
+    from sm_notebook.engine.ops.nn_ops import window_geometry
+    n, h, w, cin, cout = (data.draw(st.integers(0, 3)), data.draw(st.integers(1, 9)),
+                          data.draw(st.integers(1, 9)), data.draw(st.integers(1, 5)), data.draw(small))
+    padding = data.draw(st.sampled_from(["SAME", "VALID", "EXPLICIT"] if h >= 3 and w >= 3 else
+                                         ["SAME", "EXPLICIT"]))
+    attrs = {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1], "padding": padding, "data_format": "NHWC"}
+    explicit = None
+    if padding == "EXPLICIT":
+        explicit = [(data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))) for _ in range(2)]
+        explicit = [(max(b, 3 - size - a), a) for (b, a), size in zip(explicit, (h, w))]  # window fits
+        attrs["explicit_paddings"] = [0, 0, *explicit[0], *explicit[1], 0, 0]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, f = _readonly(rng.standard_normal((n, h, w, cin)).astype(dtype),
+                     rng.standard_normal((3, 3, cin, cout)).astype(dtype))
+    fast, general = _both("Conv2D", [x, f], attrs)
+    outs, pads = window_geometry("Conv2D", [h, w], [3, 3], [1, 1], [1, 1], padding, explicit)
+    magnitude = _winograd_magnitude(x, f, pads, outs)
+    compute = np.float32 if dtype == np.float16 else dtype
+    # the Winograd path within gamma_(C+7) M_w, the general one within gamma_(9C) M_w
+    bound = 2 * (_gamma(9 * cin + 7, compute) * magnitude + _rounding(dtype, magnitude))
+    _within(fast[0], general[0], bound)
+    return fast[0], magnitude
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float16, np.float32]))
+def test_winograd_conv_is_the_general_path_within_its_rounding(winograd_everywhere, data, dtype):
+    _check_winograd(data, dtype)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_split_winograd_conv_is_the_general_path_within_its_rounding(
+        winograd_everywhere, split_everything, monkeypatch, data):
+    """Blocks of one tile row each, and single blocks with their 16 products in parallel."""
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(nn_ops, "_WINOGRAD_BLOCK_TILES", data.draw(st.sampled_from([1, 10**9])))
+    _check_winograd(data, np.float32)
+
+
+def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch):
+    """The prepared Conv2D step transforms a filter once and again for a new filter array."""
+    from types import SimpleNamespace
+
+    from sm_notebook.engine.ops.nn_ops import _winograd
+    calls = []
+    original = _winograd.filters
+
+    def counting(w):
+        calls.append(w.shape)
+        return original(w)
+    monkeypatch.setattr(_winograd, "filters", counting)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 6, 5, 48)).astype(np.float32)
+    filters = [rng.standard_normal((3, 3, 48, 48)).astype(np.float32) for _ in range(2)]
+    attrs = {"strides": [1, 1, 1, 1], "padding": "SAME", "data_format": "NHWC"}
+    ctx = KernelContext("numpy", optimize=True)
+    node = SimpleNamespace(name="conv", op="Conv2D", attrs=attrs, function=None)
+    run = registry.get_kernel("Conv2D").prepare(node, ctx)
+    results = [np.asarray(run([x, f])[0]) for f in (filters[0], filters[0], filters[1])]
+    assert len(calls) == 2
+    for f, got in zip((filters[0], filters[0], filters[1]), results):
+        (general,) = _kernel("Conv2D", [x, f], attrs, False)
+        np.testing.assert_allclose(got, general, rtol=1e-4, atol=1e-4 * np.abs(general).max())
+
+
 @SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), op=st.sampled_from(["MaxPool", "AvgPool"]))
 def test_pool_fast_paths_are_the_general_path_within_rounding(data, dtype, op):

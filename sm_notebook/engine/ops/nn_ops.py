@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ..blas import BLAS
+from . import _winograd
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
                        np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
 
@@ -266,6 +267,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
 _THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
+_WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -373,6 +375,44 @@ def _conv_blocks(n, rows, row_bytes, parts):
     per_image = max(1, -(-parts // n))
     step = min(_batch_chunk(rows, row_bytes, _PATCH_CHUNK_BYTES), -(-rows // per_image))
     return [(b, b + 1, r, min(rows, r + step)) for b in range(n) for r in range(0, rows, step)]
+
+
+def _winograd_numpy(x, u, pads, outs):
+    """x (N, H, W, C) cross-correlated with the 3x3 filters whose Winograd transform is ``u``
+    (16, C, K; `_winograd.filters`), padded by ``pads``: (N, *outs, K). Blocks of tile rows
+    (whole images when they fit) run on the BLAS threads, each through its own transforms
+    and products; a single block runs its 16 products in parallel instead."""
+    n, channels, k = int(x.shape[0]), int(x.shape[-1]), int(u.shape[-1])
+    out = np.empty((n, *outs, k), dtype=x.dtype)
+    if not out.size:
+        return out
+    tile_rows, tile_cols = -(-outs[0] // 2), -(-outs[1] // 2)
+    tiles = n * tile_rows * tile_cols
+    # blocks of at least _WINOGRAD_BLOCK_TILES tiles: each block packs all 16 filters again
+    parts = min(BLAS.parts(16 * tiles * channels * k, n * tile_rows),
+                max(1, tiles // _WINOGRAD_BLOCK_TILES))
+    blocks = _conv_blocks(n, tile_rows, 16 * tile_cols * channels * x.itemsize, parts)
+
+    def block(i, threaded=False):
+        b, e, r, f = blocks[i]
+        v = _winograd.input_transform(x, b, e, r, f, tile_cols, pads)
+        m = np.empty((16, v.shape[1], k), dtype=x.dtype)
+        if threaded:
+            BLAS.run_parts(lambda s: np.matmul(v[s], u[s], out=m[s]), 16, v.shape[1] * channels * k)
+        else:
+            np.matmul(v, u, out=m)
+        y = _winograd.output_transform(m.reshape(4, 4, e - b, f - r, tile_cols, k))
+        rows = min(2 * f, outs[0]) - 2 * r
+        out[b:e, 2 * r:2 * r + rows] = y[:, :rows, :outs[1]]
+    if len(blocks) > 1:
+        b, e, r, f = blocks[0]
+        BLAS.run_parts(block, len(blocks), 16 * (e - b) * (f - r) * tile_cols * channels * k)
+    else:
+        threaded = BLAS.parts(16 * tiles * channels * k, 16) > 1
+        if not threaded:
+            BLAS.for_product(tiles * channels * k)
+        block(0, threaded)
+    return out
 
 
 def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
@@ -536,15 +576,22 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
 
 # --------------------------------------------------------------------------- convolution
 
-def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
-    """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O)."""
+def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
+    """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O). ``memo`` (a node's
+    dict) keeps the Winograd transform of the last filter array seen."""
     window = [int(k) for k in w.shape[:-2]]
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
+    given = w
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
     if is_numpy(xp) and ctx.optimize:  # the general code is the reference
+        if memo is not None and _winograd.applies(w, strides, dilations, x):
+            last = memo.get("winograd")
+            if last is None or last[0] is not given:
+                last = memo["winograd"] = (given, _winograd.filters(w))
+            return astype(xp, _winograd_numpy(x, last[1], pads, out_sizes), out_dtype)
         return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
     out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
@@ -554,13 +601,13 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     return astype(xp, out, out_dtype)
 
 
-def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
+def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
     in_channels, filter_channels = int(x.shape[-1]), int(w.shape[-2])
     if filter_channels == 0 or in_channels % filter_channels:
         fail(op, f"input depth {in_channels} must be a multiple of the filter depth {filter_channels}")
     groups = in_channels // filter_channels
     if groups == 1:
-        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op)
+        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo)
     out_channels = int(w.shape[-1])
     if out_channels % groups:
         fail(op, f"output depth {out_channels} must be divisible by the number of groups {groups}")
@@ -616,6 +663,7 @@ def _conv_kernel(op, rank, default_format):
     @prepared_op_kernel(op)
     def prepare(node, ctx):
         geometry = ConvGeometry(op, node.attrs, rank, default_format)
+        memo: dict = {}
 
         def run(inputs):
             xp, (x, w) = namespace(ctx, *inputs)
@@ -623,7 +671,7 @@ def _conv_kernel(op, rank, default_format):
                 fail(op, f"input and filter must have rank {rank}, got {tuple(x.shape)} and {tuple(w.shape)}")
             data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:-2]])
             x = _to_channels_last(xp, x, data_format)
-            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op)
+            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op, memo)
             return [_from_channels_last(xp, y, data_format)]
         return run
     return prepare
