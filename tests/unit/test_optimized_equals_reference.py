@@ -286,6 +286,22 @@ def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch):
 
 
 @SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_split_matmul_by_columns_is_the_plain_product_within_rounding(split_everything, data, dtype):
+    """`BLAS.matmul` cuts a product with fewer rows than columns into column blocks (odd
+    widths too); the 1x1 convolutions and MatMul steps take it."""
+    from sm_notebook.engine.blas import BLAS
+    m, k, n = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 5)), data.draw(st.integers(4, 70))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    a, b = _readonly(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype))
+    split = BLAS.matmul(a, b)
+    exact = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)
+    magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+    compute = np.float32 if dtype == np.float16 else dtype
+    _within(split, exact, _gamma(k, compute) * magnitude + 2 * _rounding(dtype, magnitude))
+
+
+@SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), op=st.sampled_from(["MaxPool", "AvgPool"]))
 def test_pool_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
     n, h, w, c = data.draw(dims), data.draw(small), data.draw(small), data.draw(small)
