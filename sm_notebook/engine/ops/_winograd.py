@@ -40,11 +40,15 @@ def input_transform(x, b, e, r, f, tile_cols, pads):
     (top, _), (left, _) = pads
     height, width = int(x.shape[1]), int(x.shape[2])
     rows, cols = 2 * (f - r) + 2, 2 * tile_cols + 2
-    d = np.zeros((e - b, rows, cols, x.shape[-1]), dtype=x.dtype)  # padded input rows of the block
+    d = np.empty((e - b, rows, cols, x.shape[-1]), dtype=x.dtype)  # padded input rows of the block
     first = 2 * r - top                                          # input row of d's row 0
     lo, hi = max(0, first), min(height, first + rows)
-    if hi > lo:
-        d[:, lo - first:hi - first, left:left + width] = x[b:e, lo:hi]
+    lo, hi = lo - first, max(lo, hi) - first                     # d's rows that hold input rows
+    d[:, :lo] = 0
+    d[:, hi:] = 0
+    d[:, lo:hi, :left] = 0
+    d[:, lo:hi, left + width:] = 0
+    d[:, lo:hi, left:left + width] = x[b:e, lo + first:hi + first]
     span = 2 * (f - r)
     d0, d1, d2, d3 = (d[:, a:a + span:2] for a in range(4))
     t = np.empty((4, *d0.shape), dtype=x.dtype)
