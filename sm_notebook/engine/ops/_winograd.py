@@ -66,19 +66,21 @@ def input_transform(x, b, e, r, f, tile_cols, pads):
     return v.reshape(16, -1, x.shape[-1])
 
 
-def output_transform(m):
-    """``A^T m A`` of products m (4, 4, N, rows, cols, K): (N, 2 rows, 2 cols, K)."""
+def output_transform(m, y=None):
+    """``A^T m A`` of products m (4, 4, N, rows, cols, K) into ``y`` (N, 2 rows, 2 cols, K;
+    a new array when None), which is returned."""
     s = np.empty((2, *m.shape[1:]), dtype=m.dtype)
     np.add(m[0], m[1], out=s[0])
     s[0] += m[2]
     np.subtract(m[1], m[2], out=s[1])
     s[1] -= m[3]
     n, rows, cols, k = m.shape[2:]
-    y = np.empty((n, rows, 2, cols, 2, k), dtype=m.dtype)
+    target = y
+    y = np.empty((n, rows, 2, cols, 2, k), dtype=m.dtype) if y is None else y.reshape(n, rows, 2, cols, 2, k)
     for i in range(2):
         left, right = y[:, :, i, :, 0], y[:, :, i, :, 1]
         np.add(s[i, 0], s[i, 1], out=left)
         left += s[i, 2]
         np.subtract(s[i, 1], s[i, 2], out=right)
         right -= s[i, 3]
-    return y.reshape(n, 2 * rows, 2 * cols, k)
+    return y.reshape(n, 2 * rows, 2 * cols, k) if target is None else target

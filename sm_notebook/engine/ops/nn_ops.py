@@ -401,7 +401,11 @@ def _winograd_numpy(x, u, pads, outs):
             BLAS.run_parts(lambda s: np.matmul(v[s], u[s], out=m[s]), 16, v.shape[1] * channels * k)
         else:
             np.matmul(v, u, out=m)
-        y = _winograd.output_transform(m.reshape(4, 4, e - b, f - r, tile_cols, k))
+        m = m.reshape(4, 4, e - b, f - r, tile_cols, k)
+        if 2 * f <= outs[0] and 2 * tile_cols == outs[1]:  # whole tiles: straight into out
+            _winograd.output_transform(m, out[b:e, 2 * r:2 * f])
+            return
+        y = _winograd.output_transform(m)
         rows = min(2 * f, outs[0]) - 2 * r
         out[b:e, 2 * r:2 * r + rows] = y[:, :rows, :outs[1]]
     if len(blocks) > 1:
