@@ -259,8 +259,10 @@ def test_split_winograd_conv_is_the_general_path_within_its_rounding(
     _check_winograd(data, np.float32)
 
 
-def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch):
-    """The prepared Conv2D step transforms a filter once and again for a new filter array."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch, dtype):
+    """The prepared Conv2D step transforms a filter once (half floats: widened once too),
+    and again for a new filter array."""
     from types import SimpleNamespace
 
     from sm_notebook.engine.ops.nn_ops import _winograd
@@ -272,8 +274,8 @@ def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch):
         return original(w)
     monkeypatch.setattr(_winograd, "filters", counting)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((1, 6, 5, 48)).astype(np.float32)
-    filters = [rng.standard_normal((3, 3, 48, 48)).astype(np.float32) for _ in range(2)]
+    x = rng.standard_normal((1, 6, 5, 48)).astype(dtype)
+    filters = [rng.standard_normal((3, 3, 48, 48)).astype(dtype) for _ in range(2)]
     attrs = {"strides": [1, 1, 1, 1], "padding": "SAME", "data_format": "NHWC"}
     ctx = KernelContext("numpy", optimize=True)
     node = SimpleNamespace(name="conv", op="Conv2D", attrs=attrs, function=None)
@@ -282,7 +284,8 @@ def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch):
     assert len(calls) == 2
     for f, got in zip((filters[0], filters[0], filters[1]), results):
         (general,) = _kernel("Conv2D", [x, f], attrs, False)
-        np.testing.assert_allclose(got, general, rtol=1e-4, atol=1e-4 * np.abs(general).max())
+        magnitude = _winograd_magnitude(x, f, [(1, 1), (1, 1)], [6, 5])
+        _within(got, general, 2 * (_gamma(9 * 48 + 7, np.float32) * magnitude + _rounding(dtype, magnitude)))
 
 
 @SETTINGS

@@ -582,21 +582,26 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
 
 def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
     """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O). ``memo`` (a node's
-    dict) keeps the Winograd transform of the last filter array seen."""
+    dict) keeps what is made from the last filter array seen (a constant: the same array
+    object every call): its float32 copy (half floats) and its Winograd transform."""
     window = [int(k) for k in w.shape[:-2]]
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
-    given = w
+    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
+        kept = memo.get("filters") if memo is not None else None
+        if kept is None or kept[0] is not w:
+            kept = [w, wide(xp, w), None]  # the filters given, in float32, Winograd-transformed
+            if memo is not None:
+                memo["filters"] = kept
+        x, w = wide(xp, x), kept[1]
+        if memo is not None and _winograd.applies(w, strides, dilations, x):
+            if kept[2] is None:
+                kept[2] = _winograd.filters(w)
+            return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes), out_dtype)
+        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
-    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
-        if memo is not None and _winograd.applies(w, strides, dilations, x):
-            last = memo.get("winograd")
-            if last is None or last[0] is not given:
-                last = memo["winograd"] = (given, _winograd.filters(w))
-            return astype(xp, _winograd_numpy(x, last[1], pads, out_sizes), out_dtype)
-        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
     out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
     for offsets in itertools.product(*(range(k) for k in window)):
