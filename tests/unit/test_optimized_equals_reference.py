@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import winograd_magnitude
 from engine_graphs import Func, const, function, meta_graph, node, placeholder, save, signature
 
 import sm_notebook.engine.ops  # noqa: F401
@@ -180,32 +181,8 @@ def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everyt
     _within(split, exact, _gamma(a.shape[1], compute) * magnitude + 2 * _rounding(dtype, magnitude))
 
 
-# Winograd F(2x2, 3x3): A^T [(G g G^T) * (B^T d B)] A. Each output is a signed sum of
-# x * w products whose absolute version is the same algorithm on |x|, |w| with |A|, |B|, |G|
-# (M_w below; it bounds the plain path's sum of |x w| too, the exact coefficients being 1).
-# Roundings: G g G^T once (from float64), B^T d B two adds, the C-term products, A^T m A
-# two two-term adds per pass: within gamma_(C + 7) * M_w of the exact value.
-_WINOGRAD_A = np.array([[1.0, 1, 1, 0], [0, 1, -1, -1]])
-_WINOGRAD_B = np.array([[1.0, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
-
-
-def _winograd_magnitude(x, w, pads, outs):
-    """M_w: the Winograd F(2x2, 3x3) algorithm on |x|, |w| and the transforms' |entries|,
-    in float64 (written with einsum over explicit tiles, independently of the engine's)."""
-    from sm_notebook.engine.ops import _winograd
-    n, _, _, c = x.shape
-    rows, cols = -(-outs[0] // 2), -(-outs[1] // 2)
-    padded = np.zeros((n, 2 * rows + 2, 2 * cols + 2, c))
-    (top, _), (left, _) = pads
-    height, width = min(x.shape[1], 2 * rows + 2 - top), min(x.shape[2], 2 * cols + 2 - left)
-    padded[:, top:top + height, left:left + width] = np.abs(x[:, :height, :width])
-    tiles = np.stack([np.stack([padded[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] for j in range(cols)], 1)
-                      for i in range(rows)], 1)                       # (n, rows, cols, 4, 4, c)
-    a, b, g = np.abs(_WINOGRAD_A), np.abs(_WINOGRAD_B), np.abs(_winograd.G)
-    u = np.einsum("ai,ijck,bj->abck", g, np.abs(w.astype(np.float64)), g)
-    v = np.einsum("ai,ntsijc,bj->ntsabc", b, tiles, b)
-    y = np.einsum("ra,ntsabk,qb->ntrsqk", a, np.einsum("ntsabc,abck->ntsabk", v, u), a)
-    return y.reshape(n, 2 * rows, 2 * cols, w.shape[-1])[:, :outs[0], :outs[1]]
+# Winograd F(2x2, 3x3): within gamma_(C + 7) * M_w of the exact value (conftest's
+# winograd_magnitude), the general path within gamma_(9 C) * M_w.
 
 
 @pytest.fixture
@@ -235,7 +212,7 @@ def _check_winograd(data, dtype):
                      rng.standard_normal((3, 3, cin, cout)).astype(dtype))
     fast, general = _both("Conv2D", [x, f], attrs)
     outs, pads = window_geometry("Conv2D", [h, w], [3, 3], [1, 1], [1, 1], padding, explicit)
-    magnitude = _winograd_magnitude(x, f, pads, outs)
+    magnitude = winograd_magnitude(x, f, pads, outs)
     compute = np.float32 if dtype == np.float16 else dtype
     # the Winograd path within gamma_(C+7) M_w, the general one within gamma_(9C) M_w
     bound = 2 * (_gamma(9 * cin + 7, compute) * magnitude + _rounding(dtype, magnitude))
@@ -284,7 +261,7 @@ def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch, dtype):
     assert len(calls) == 2
     for f, got in zip((filters[0], filters[0], filters[1]), results):
         (general,) = _kernel("Conv2D", [x, f], attrs, False)
-        magnitude = _winograd_magnitude(x, f, [(1, 1), (1, 1)], [6, 5])
+        magnitude = winograd_magnitude(x, f, [(1, 1), (1, 1)], [6, 5])
         _within(got, general, 2 * (_gamma(9 * 48 + 7, np.float32) * magnitude + _rounding(dtype, magnitude)))
 
 
