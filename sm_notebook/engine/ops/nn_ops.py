@@ -2,7 +2,8 @@
 
 Spatial ops work channels-last internally: NCHW/NCDHW inputs are permuted in
 and out. Windows are walked one kernel offset at a time with strided slices
-(array API code); numpy takes a strided-view fast path for Conv and pooling.
+(array API code); numpy takes a strided-view fast path for Conv and pooling, and
+Winograd F(2x2, 3x3) for wide 3x3 stride-1 float32 convolutions (`_winograd.py`).
 """
 from __future__ import annotations
 
