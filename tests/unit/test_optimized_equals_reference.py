@@ -134,6 +134,24 @@ def test_conv_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
     _check_conv_fast_path(data, dtype, op)
 
 
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS))
+def test_grouped_conv_fast_path_is_the_general_path_within_rounding(data, dtype):
+    """Conv2D with 2 to 3 groups of 1 to 3 input channels (the stacked-matmul path; one
+    input channel per group goes the depthwise way) against the per-group general path."""
+    x_shape, w_shape, attrs = _conv_case(data)
+    groups, depth = data.draw(st.integers(2, 3)), data.draw(st.integers(1, 3))
+    per_group = data.draw(st.integers(1, 3))
+    x_shape, w_shape = (*x_shape[:3], groups * depth), (*w_shape[:2], depth, groups * per_group)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, w = _readonly(rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype))
+    fast, general = _both("Conv2D", [x, w], attrs)
+    (magnitude,) = _kernel("Conv2D", [np.abs(x).astype(np.float64), np.abs(w).astype(np.float64)], attrs, False)
+    compute = np.float32 if dtype == np.float16 else dtype
+    bound = 2 * (_gamma(w_shape[0] * w_shape[1] * depth, compute) * magnitude + _rounding(dtype, magnitude))
+    _within(fast[0], general[0], bound)
+
+
 def _check_conv_fast_path(data, dtype, op):
     """A random convolution: the fast path equals the general one within the rounding
     bound of its summed terms. Returns (rng, x shape, w shape, compute dtype) for more checks."""

@@ -420,6 +420,40 @@ def _winograd_numpy(x, u, pads, outs):
     return out
 
 
+def _grouped_numpy(x, w, groups, strides, dilations, pads, outs, memo=None):
+    """A grouped 2-D convolution on numpy: the im2col patches of every group, a few images
+    at a time, times each group's filters in one stacked matmul (output channel
+    g * per_group + j, as the per-group split). ``memo`` keeps the filters laid out per group
+    (G, window * C/G, per_group) in x's dtype (half floats come widened) for the last filter
+    array seen."""
+    n, (kh, kw, depth, out_channels) = int(x.shape[0]), (int(d) for d in w.shape)
+    per_group = out_channels // groups
+    kept = memo.get("grouped") if memo is not None else None
+    if kept is None or kept[0] is not w:
+        stacked = np.ascontiguousarray(
+            w.reshape(kh, kw, depth, groups, per_group).transpose(3, 0, 1, 2, 4), dtype=x.dtype
+        ).reshape(groups, kh * kw * depth, per_group)
+        kept = (w, stacked)
+        if memo is not None:
+            memo["grouped"] = kept
+    filters = kept[1]
+    out = np.empty((n, *outs, out_channels), dtype=x.dtype)
+    if not out.size:
+        return out
+    view = _numpy_windows(_zero_padded(x, pads), (kh, kw), dilations, strides, outs)
+    pixels = outs[0] * outs[1]
+    chunk = _batch_chunk(n, pixels * kh * kw * depth * groups * x.itemsize, _PATCH_CHUNK_BYTES)
+    BLAS.for_product(chunk * pixels * kh * kw * depth * per_group)
+    for b in range(0, n, chunk):
+        e = min(n, b + chunk)
+        patches = view[b:e].reshape(e - b, outs[0], outs[1], kh, kw, groups, depth)
+        patches = np.ascontiguousarray(patches.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(
+            groups, (e - b) * pixels, kh * kw * depth)
+        product = np.matmul(patches, filters)                 # (G, pixels, per_group)
+        out[b:e] = product.transpose(1, 0, 2).reshape(e - b, *outs, out_channels)
+    return out
+
+
 def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
     """Depthwise conv on numpy: a multiply-add per kernel position over the outputs it meets
     (no padded copy), a few images at a time so the passes stay in cache. Filters are tiled
@@ -627,6 +661,10 @@ def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=N
         # a depthwise convolution, output channel g * per_group + j as DepthwiseConv2dNative's
         depthwise = xp.reshape(w, (*w.shape[:2], groups, per_group))
         out = _depthwise_numpy(wide(xp, x), wide(xp, depthwise), strides, dilations, pads, out_sizes)
+        return astype(xp, out, np_dtype(x.dtype))
+    if len(out_sizes) == 2 and is_numpy(xp) and ctx.optimize:
+        ctx.check_alloc([int(x.shape[0]), *out_sizes, out_channels], np_dtype(x.dtype), op)
+        out = _grouped_numpy(wide(xp, x), w, groups, strides, dilations, pads, out_sizes, memo)
         return astype(xp, out, np_dtype(x.dtype))
     parts = [
         _conv_channels_last(ctx, xp, x[..., g * filter_channels:(g + 1) * filter_channels],
