@@ -268,6 +268,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
 _THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
+_STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
 _WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
 
 
@@ -662,7 +663,8 @@ def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=N
         depthwise = xp.reshape(w, (*w.shape[:2], groups, per_group))
         out = _depthwise_numpy(wide(xp, x), wide(xp, depthwise), strides, dilations, pads, out_sizes)
         return astype(xp, out, np_dtype(x.dtype))
-    if len(out_sizes) == 2 and is_numpy(xp) and ctx.optimize:
+    group_mnk = int(x.shape[0]) * math.prod(out_sizes) * math.prod(w.shape[:-1]) * per_group
+    if len(out_sizes) == 2 and is_numpy(xp) and ctx.optimize and group_mnk < _STACKED_GROUP_MNK:
         ctx.check_alloc([int(x.shape[0]), *out_sizes, out_channels], np_dtype(x.dtype), op)
         out = _grouped_numpy(wide(xp, x), w, groups, strides, dilations, pads, out_sizes, memo)
         return astype(xp, out, np_dtype(x.dtype))
