@@ -118,3 +118,33 @@ def assert_float32_near_reference(ours, tf32, ref64, what="", pooled=()):
         f"max|float64| over {len(runs)} TensorFlow run(s); this run: max|tf32 - float64| = "
         f"{np.max(np.abs(tf32[exact] - ref64[exact]), initial=0.0):.3g}, "
         f"max|float64| = {np.max(np.abs(ref64[exact]), initial=0.0):.3g}")
+
+
+# --------------------------------------------------------------------------- Winograd's bound
+
+# Winograd F(2x2, 3x3): A^T [(G g G^T) * (B^T d B)] A. Each output is a signed sum of
+# x * w products whose absolute version is the same algorithm on |x|, |w| with |A|, |B|, |G|
+# (M_w below; it bounds the plain path's sum of |x w| too, the exact coefficients being 1).
+# Roundings: G g G^T once (from float64), B^T d B two adds, the C-term products, A^T m A
+# two two-term adds per pass: within gamma_(C + 7) * M_w of the exact value.
+WINOGRAD_A = np.array([[1.0, 1, 1, 0], [0, 1, -1, -1]])
+WINOGRAD_B = np.array([[1.0, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
+WINOGRAD_G = np.array([[1.0, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+def winograd_magnitude(x, w, pads, outs):
+    """M_w: the Winograd F(2x2, 3x3) algorithm on |x|, |w| and the transforms' |entries|,
+    in float64 (written with einsum over explicit tiles, independently of the engine's)."""
+    n, _, _, c = x.shape
+    rows, cols = -(-outs[0] // 2), -(-outs[1] // 2)
+    padded = np.zeros((n, 2 * rows + 2, 2 * cols + 2, c))
+    (top, _), (left, _) = pads
+    height, width = min(x.shape[1], 2 * rows + 2 - top), min(x.shape[2], 2 * cols + 2 - left)
+    padded[:, top:top + height, left:left + width] = np.abs(x[:, :height, :width])
+    tiles = np.stack([np.stack([padded[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] for j in range(cols)], 1)
+                      for i in range(rows)], 1)                       # (n, rows, cols, 4, 4, c)
+    a, b, g = np.abs(WINOGRAD_A), np.abs(WINOGRAD_B), np.abs(WINOGRAD_G)
+    u = np.einsum("ai,ijck,bj->abck", g, np.abs(w.astype(np.float64)), g)
+    v = np.einsum("ai,ntsijc,bj->ntsabc", b, tiles, b)
+    y = np.einsum("ra,ntsabk,qb->ntrsqk", a, np.einsum("ntsabc,abck->ntsabk", v, u), a)
+    return y.reshape(n, 2 * rows, 2 * cols, w.shape[-1])[:, :outs[0], :outs[1]]

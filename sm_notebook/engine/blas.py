@@ -37,6 +37,8 @@ THREADED_MNK = 1 << 24
 #: overhead and hand-over stay small), and the parts per thread (for load balance)
 PART_MNK = 1 << 23
 PARTS_PER_THREAD = 4
+#: columns of a column block of a split product are a multiple of this (whole SIMD panels)
+COLUMN_BLOCK = 16
 #: seconds between two samples of the machine's load
 SAMPLE_INTERVAL = 0.5
 #: load of other processes (in cores) tolerated per extra thread; above it, one thread fewer
@@ -251,14 +253,24 @@ class BlasThreads:
             run(0)
 
     def matmul(self, a, b):
-        """``a @ b`` of 2-D numpy arrays, a large product cut into row blocks of ``a``."""
+        """``a @ b`` of 2-D numpy arrays, a large product cut into row blocks of ``a``, or
+        into column blocks of ``b`` when ``a`` has fewer rows than ``b`` columns (every part
+        packs the whole of the other operand again: the smaller one is repeated)."""
         m, k = a.shape
         n = b.shape[1]
-        parts = self.parts(m * k * n, m)
+        by_columns = m < n
+        parts = self.parts(m * k * n, n // COLUMN_BLOCK if by_columns else m)
         if parts == 1:
             self.for_product(m * k * n)
             return np.matmul(a, b)
         out = np.empty((m, n), dtype=np.result_type(a.dtype, b.dtype))
+        if by_columns:
+            bounds = [n // COLUMN_BLOCK * i // parts * COLUMN_BLOCK for i in range(parts)] + [n]
+
+            def block(i):
+                np.matmul(a, b[:, bounds[i]:bounds[i + 1]], out=out[:, bounds[i]:bounds[i + 1]])
+            self.run_parts(block, parts, m * k * bounds[1])
+            return out
         bounds = [m * i // parts for i in range(parts + 1)]
 
         def block(i):

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import winograd_magnitude
 from engine_graphs import Func, const, function, meta_graph, node, placeholder, save, signature
 
 import sm_notebook.engine.ops  # noqa: F401
@@ -133,6 +134,24 @@ def test_conv_fast_paths_are_the_general_path_within_rounding(data, dtype, op):
     _check_conv_fast_path(data, dtype, op)
 
 
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS))
+def test_grouped_conv_fast_path_is_the_general_path_within_rounding(data, dtype):
+    """Conv2D with 2 to 3 groups of 1 to 3 input channels (the stacked-matmul path; one
+    input channel per group goes the depthwise way) against the per-group general path."""
+    x_shape, w_shape, attrs = _conv_case(data)
+    groups, depth = data.draw(st.integers(2, 3)), data.draw(st.integers(1, 3))
+    per_group = data.draw(st.integers(1, 3))
+    x_shape, w_shape = (*x_shape[:3], groups * depth), (*w_shape[:2], depth, groups * per_group)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, w = _readonly(rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype))
+    fast, general = _both("Conv2D", [x, w], attrs)
+    (magnitude,) = _kernel("Conv2D", [np.abs(x).astype(np.float64), np.abs(w).astype(np.float64)], attrs, False)
+    compute = np.float32 if dtype == np.float16 else dtype
+    bound = 2 * (_gamma(w_shape[0] * w_shape[1] * depth, compute) * magnitude + _rounding(dtype, magnitude))
+    _within(fast[0], general[0], bound)
+
+
 def _check_conv_fast_path(data, dtype, op):
     """A random convolution: the fast path equals the general one within the rounding
     bound of its summed terms. Returns (rng, x shape, w shape, compute dtype) for more checks."""
@@ -178,6 +197,106 @@ def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everyt
     exact = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)
     magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
     _within(split, exact, _gamma(a.shape[1], compute) * magnitude + 2 * _rounding(dtype, magnitude))
+
+
+# Winograd F(2x2, 3x3): within gamma_(C + 7) * M_w of the exact value (conftest's
+# winograd_magnitude), the general path within gamma_(9 C) * M_w.
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Every 3x3 stride-1 float32 conv takes the Winograd path, whatever its channels."""
+    from sm_notebook.engine.ops import _winograd
+    monkeypatch.setattr(_winograd, "MIN_CHANNEL_PRODUCT", 0)
+    yield
+
+
+def _check_winograd(data, dtype):
+    """A random 3x3 stride-1 conv on the Winograd path (odd, size-1 and size-0 dims, batch
+    0 to 3, SAME/VALID/EXPLICIT padding) is within its derived bound of the general path."""
+    from sm_notebook.engine.ops.nn_ops import window_geometry
+    n, h, w, cin, cout = (data.draw(st.integers(0, 3)), data.draw(st.integers(1, 9)),
+                          data.draw(st.integers(1, 9)), data.draw(st.integers(1, 5)), data.draw(small))
+    padding = data.draw(st.sampled_from(["SAME", "VALID", "EXPLICIT"] if h >= 3 and w >= 3 else
+                                         ["SAME", "EXPLICIT"]))
+    attrs = {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1], "padding": padding, "data_format": "NHWC"}
+    explicit = None
+    if padding == "EXPLICIT":
+        explicit = [(data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))) for _ in range(2)]
+        explicit = [(max(b, 3 - size - a), a) for (b, a), size in zip(explicit, (h, w))]  # window fits
+        attrs["explicit_paddings"] = [0, 0, *explicit[0], *explicit[1], 0, 0]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, f = _readonly(rng.standard_normal((n, h, w, cin)).astype(dtype),
+                     rng.standard_normal((3, 3, cin, cout)).astype(dtype))
+    fast, general = _both("Conv2D", [x, f], attrs)
+    outs, pads = window_geometry("Conv2D", [h, w], [3, 3], [1, 1], [1, 1], padding, explicit)
+    magnitude = winograd_magnitude(x, f, pads, outs)
+    compute = np.float32 if dtype == np.float16 else dtype
+    # the Winograd path within gamma_(C+7) M_w, the general one within gamma_(9C) M_w
+    bound = 2 * (_gamma(9 * cin + 7, compute) * magnitude + _rounding(dtype, magnitude))
+    _within(fast[0], general[0], bound)
+    return fast[0], magnitude
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float16, np.float32]))
+def test_winograd_conv_is_the_general_path_within_its_rounding(winograd_everywhere, data, dtype):
+    _check_winograd(data, dtype)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_split_winograd_conv_is_the_general_path_within_its_rounding(
+        winograd_everywhere, split_everything, monkeypatch, data):
+    """Blocks of one tile row each, and single blocks with their 16 products in parallel."""
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(nn_ops, "_WINOGRAD_BLOCK_TILES", data.draw(st.sampled_from([1, 10**9])))
+    _check_winograd(data, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_winograd_filter_transform_is_kept_per_filter_array(monkeypatch, dtype):
+    """The prepared Conv2D step transforms a filter once (half floats: widened once too),
+    and again for a new filter array."""
+    from types import SimpleNamespace
+
+    from sm_notebook.engine.ops.nn_ops import _winograd
+    calls = []
+    original = _winograd.filters
+
+    def counting(w):
+        calls.append(w.shape)
+        return original(w)
+    monkeypatch.setattr(_winograd, "filters", counting)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 6, 5, 48)).astype(dtype)
+    filters = [rng.standard_normal((3, 3, 48, 48)).astype(dtype) for _ in range(2)]
+    attrs = {"strides": [1, 1, 1, 1], "padding": "SAME", "data_format": "NHWC"}
+    ctx = KernelContext("numpy", optimize=True)
+    node = SimpleNamespace(name="conv", op="Conv2D", attrs=attrs, function=None)
+    run = registry.get_kernel("Conv2D").prepare(node, ctx)
+    results = [np.asarray(run([x, f])[0]) for f in (filters[0], filters[0], filters[1])]
+    assert len(calls) == 2
+    for f, got in zip((filters[0], filters[0], filters[1]), results):
+        (general,) = _kernel("Conv2D", [x, f], attrs, False)
+        magnitude = winograd_magnitude(x, f, [(1, 1), (1, 1)], [6, 5])
+        _within(got, general, 2 * (_gamma(9 * 48 + 7, np.float32) * magnitude + _rounding(dtype, magnitude)))
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_split_matmul_by_columns_is_the_plain_product_within_rounding(split_everything, data, dtype):
+    """`BLAS.matmul` cuts a product with fewer rows than columns into column blocks (odd
+    widths too); the 1x1 convolutions and MatMul steps take it."""
+    from sm_notebook.engine.blas import BLAS
+    m, k, n = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 5)), data.draw(st.integers(4, 70))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    a, b = _readonly(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype))
+    split = BLAS.matmul(a, b)
+    exact = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)
+    magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+    compute = np.float32 if dtype == np.float16 else dtype
+    _within(split, exact, _gamma(k, compute) * magnitude + 2 * _rounding(dtype, magnitude))
 
 
 @SETTINGS

@@ -2,7 +2,8 @@
 
 Spatial ops work channels-last internally: NCHW/NCDHW inputs are permuted in
 and out. Windows are walked one kernel offset at a time with strided slices
-(array API code); numpy takes a strided-view fast path for Conv and pooling.
+(array API code); numpy takes a strided-view fast path for Conv and pooling, and
+Winograd F(2x2, 3x3) for wide 3x3 stride-1 float32 convolutions (`_winograd.py`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import math
 import numpy as np
 
 from ..blas import BLAS
+from . import _winograd
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
                        np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
 
@@ -266,6 +268,8 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
 _THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
+_STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
+_WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -373,6 +377,82 @@ def _conv_blocks(n, rows, row_bytes, parts):
     per_image = max(1, -(-parts // n))
     step = min(_batch_chunk(rows, row_bytes, _PATCH_CHUNK_BYTES), -(-rows // per_image))
     return [(b, b + 1, r, min(rows, r + step)) for b in range(n) for r in range(0, rows, step)]
+
+
+def _winograd_numpy(x, u, pads, outs):
+    """x (N, H, W, C) cross-correlated with the 3x3 filters whose Winograd transform is ``u``
+    (16, C, K; `_winograd.filters`), padded by ``pads``: (N, *outs, K). Blocks of tile rows
+    (whole images when they fit) run on the BLAS threads, each through its own transforms
+    and products; a single block runs its 16 products in parallel instead."""
+    n, channels, k = int(x.shape[0]), int(x.shape[-1]), int(u.shape[-1])
+    out = np.empty((n, *outs, k), dtype=x.dtype)
+    if not out.size:
+        return out
+    tile_rows, tile_cols = -(-outs[0] // 2), -(-outs[1] // 2)
+    tiles = n * tile_rows * tile_cols
+    # blocks of at least _WINOGRAD_BLOCK_TILES tiles: each block packs all 16 filters again
+    parts = min(BLAS.parts(16 * tiles * channels * k, n * tile_rows),
+                max(1, tiles // _WINOGRAD_BLOCK_TILES))
+    blocks = _conv_blocks(n, tile_rows, 16 * tile_cols * channels * x.itemsize, parts)
+
+    def block(i, threaded=False):
+        b, e, r, f = blocks[i]
+        v = _winograd.input_transform(x, b, e, r, f, tile_cols, pads)
+        m = np.empty((16, v.shape[1], k), dtype=x.dtype)
+        if threaded:
+            BLAS.run_parts(lambda s: np.matmul(v[s], u[s], out=m[s]), 16, v.shape[1] * channels * k)
+        else:
+            np.matmul(v, u, out=m)
+        m = m.reshape(4, 4, e - b, f - r, tile_cols, k)
+        if 2 * f <= outs[0] and 2 * tile_cols == outs[1]:  # whole tiles: straight into out
+            _winograd.output_transform(m, out[b:e, 2 * r:2 * f])
+            return
+        y = _winograd.output_transform(m)
+        rows = min(2 * f, outs[0]) - 2 * r
+        out[b:e, 2 * r:2 * r + rows] = y[:, :rows, :outs[1]]
+    if len(blocks) > 1:
+        b, e, r, f = blocks[0]
+        BLAS.run_parts(block, len(blocks), 16 * (e - b) * (f - r) * tile_cols * channels * k)
+    else:
+        threaded = BLAS.parts(16 * tiles * channels * k, 16) > 1
+        if not threaded:
+            BLAS.for_product(tiles * channels * k)
+        block(0, threaded)
+    return out
+
+
+def _grouped_numpy(x, w, groups, strides, dilations, pads, outs, memo=None):
+    """A grouped 2-D convolution on numpy: the im2col patches of every group, a few images
+    at a time, times each group's filters in one stacked matmul (output channel
+    g * per_group + j, as the per-group split). ``memo`` keeps the filters laid out per group
+    (G, window * C/G, per_group) in x's dtype (half floats come widened) for the last filter
+    array seen."""
+    n, (kh, kw, depth, out_channels) = int(x.shape[0]), (int(d) for d in w.shape)
+    per_group = out_channels // groups
+    kept = memo.get("grouped") if memo is not None else None
+    if kept is None or kept[0] is not w:
+        stacked = np.ascontiguousarray(
+            w.reshape(kh, kw, depth, groups, per_group).transpose(3, 0, 1, 2, 4), dtype=x.dtype
+        ).reshape(groups, kh * kw * depth, per_group)
+        kept = (w, stacked)
+        if memo is not None:
+            memo["grouped"] = kept
+    filters = kept[1]
+    out = np.empty((n, *outs, out_channels), dtype=x.dtype)
+    if not out.size:
+        return out
+    view = _numpy_windows(_zero_padded(x, pads), (kh, kw), dilations, strides, outs)
+    pixels = outs[0] * outs[1]
+    chunk = _batch_chunk(n, pixels * kh * kw * depth * groups * x.itemsize, _PATCH_CHUNK_BYTES)
+    BLAS.for_product(chunk * pixels * kh * kw * depth * per_group)
+    for b in range(0, n, chunk):
+        e = min(n, b + chunk)
+        patches = view[b:e].reshape(e - b, outs[0], outs[1], kh, kw, groups, depth)
+        patches = np.ascontiguousarray(patches.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(
+            groups, (e - b) * pixels, kh * kw * depth)
+        product = np.matmul(patches, filters)                 # (G, pixels, per_group)
+        out[b:e] = product.transpose(1, 0, 2).reshape(e - b, *outs, out_channels)
+    return out
 
 
 def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
@@ -536,16 +616,28 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
 
 # --------------------------------------------------------------------------- convolution
 
-def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
-    """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O)."""
+def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
+    """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O). ``memo`` (a node's
+    dict) keeps what is made from the last filter array seen (a constant: the same array
+    object every call): its float32 copy (half floats) and its Winograd transform."""
     window = [int(k) for k in w.shape[:-2]]
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     out_dtype = np_dtype(x.dtype)
     ctx.check_alloc([n, *out_sizes, out_channels], out_dtype, op)
+    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
+        kept = memo.get("filters") if memo is not None else None
+        if kept is None or kept[0] is not w:
+            kept = [w, wide(xp, w), None]  # the filters given, in float32, Winograd-transformed
+            if memo is not None:
+                memo["filters"] = kept
+        x, w = wide(xp, x), kept[1]
+        if memo is not None and _winograd.applies(w, strides, dilations, x):
+            if kept[2] is None:
+                kept[2] = _winograd.filters(w)
+            return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes), out_dtype)
+        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
-    if is_numpy(xp) and ctx.optimize:  # the general code is the reference
-        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
     out = xp.zeros((n, *out_sizes, out_channels), dtype=x.dtype)
     for offsets in itertools.product(*(range(k) for k in window)):
@@ -554,13 +646,13 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
     return astype(xp, out, out_dtype)
 
 
-def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
+def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
     in_channels, filter_channels = int(x.shape[-1]), int(w.shape[-2])
     if filter_channels == 0 or in_channels % filter_channels:
         fail(op, f"input depth {in_channels} must be a multiple of the filter depth {filter_channels}")
     groups = in_channels // filter_channels
     if groups == 1:
-        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op)
+        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo)
     out_channels = int(w.shape[-1])
     if out_channels % groups:
         fail(op, f"output depth {out_channels} must be divisible by the number of groups {groups}")
@@ -570,6 +662,11 @@ def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op):
         # a depthwise convolution, output channel g * per_group + j as DepthwiseConv2dNative's
         depthwise = xp.reshape(w, (*w.shape[:2], groups, per_group))
         out = _depthwise_numpy(wide(xp, x), wide(xp, depthwise), strides, dilations, pads, out_sizes)
+        return astype(xp, out, np_dtype(x.dtype))
+    group_mnk = int(x.shape[0]) * math.prod(out_sizes) * math.prod(w.shape[:-1]) * per_group
+    if len(out_sizes) == 2 and is_numpy(xp) and ctx.optimize and group_mnk < _STACKED_GROUP_MNK:
+        ctx.check_alloc([int(x.shape[0]), *out_sizes, out_channels], np_dtype(x.dtype), op)
+        out = _grouped_numpy(wide(xp, x), w, groups, strides, dilations, pads, out_sizes, memo)
         return astype(xp, out, np_dtype(x.dtype))
     parts = [
         _conv_channels_last(ctx, xp, x[..., g * filter_channels:(g + 1) * filter_channels],
@@ -616,6 +713,7 @@ def _conv_kernel(op, rank, default_format):
     @prepared_op_kernel(op)
     def prepare(node, ctx):
         geometry = ConvGeometry(op, node.attrs, rank, default_format)
+        memo: dict = {}
 
         def run(inputs):
             xp, (x, w) = namespace(ctx, *inputs)
@@ -623,7 +721,7 @@ def _conv_kernel(op, rank, default_format):
                 fail(op, f"input and filter must have rank {rank}, got {tuple(x.shape)} and {tuple(w.shape)}")
             data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:-2]])
             x = _to_channels_last(xp, x, data_format)
-            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op)
+            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op, memo)
             return [_from_channels_last(xp, y, data_format)]
         return run
     return prepare
