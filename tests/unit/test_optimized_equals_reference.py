@@ -168,6 +168,41 @@ def split_everything(monkeypatch):
 
 
 @SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), chunk=st.sampled_from([1, 7, 1 << 16]))
+def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype, chunk):
+    """The stride-1, one-filter-per-channel depthwise form (`_FlatDepthwise`), in passes
+    of a few elements or one, images in blocks of one or several, with padding or
+    without; a second call with another filter array of the same shape (or a writable
+    one, changed in between) uses that filter."""
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(nn_ops, "_FLAT_CHUNK", chunk)
+    monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
+    monkeypatch.setattr(nn_ops, "_THREADED_TAPS", data.draw(st.sampled_from([0, 1 << 20])))
+    x_shape, (kh, kw, cin, _), attrs = _conv_case(data)
+    attrs["strides"] = [1, 1, 1, 1]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = _readonly(rng.standard_normal(x_shape).astype(dtype))[0]
+    ctx = KernelContext("numpy", optimize=True)
+    node = type("Node", (), {"name": "dw", "op": "DepthwiseConv2dNative", "attrs": attrs, "function": None})
+    run = registry.get_kernel("DepthwiseConv2dNative").prepare(node, ctx)
+    writable = rng.standard_normal((kh, kw, cin, 1)).astype(dtype)
+    filters = _readonly(*(rng.standard_normal((kh, kw, cin, 1)).astype(dtype) for _ in range(2))) + [writable]
+    for w in filters + [writable]:
+        before = np.array(x, copy=True)
+        with np.errstate(all="ignore"):
+            (fast,) = run([x, w])
+        np.testing.assert_array_equal(x, before)
+        (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
+        (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
+                                                         np.abs(w).astype(np.float64)], attrs, False)
+        _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
+        writable *= -2  # changed in place: the next call must see it
+    if x.size:
+        assert nn_ops._FlatDepthwise.build(ctx, x, filters[0], nn_ops.ConvGeometry(
+            "DepthwiseConv2dNative", attrs, 4, "NHWC")) is not None  # the form was taken
+
+
+@SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS),
        op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
 def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everything, data, dtype, op):

@@ -265,6 +265,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+_FLAT_CHUNK = 1 << 16  # elements per pass of `_depthwise_flat` (its three runs stay in cache)
 _THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
 
 
@@ -433,6 +434,89 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
         for i in range(len(starts)):
             block(i)
     return out.reshape((n, *outs, channels * multiplier))
+
+
+class _FlatDepthwise:
+    """A stride-1 NHWC depthwise conv with one filter per channel, prepared for one input
+    shape and one filter array: each kernel position is one multiply-add over long
+    contiguous runs. A block of images is laid out zero-padded and flattened, so output
+    position p (counted in the padded layout) is the sum over kernel positions of
+    ``flat[p + offset] * filter``, the filter repeating with period C along p; positions in
+    the padding's rows and columns are computed too and dropped when the block is copied
+    out. numpy runs such same-shape contiguous operands on its vectorised loops (strided
+    windows it first copies through its buffers), and everything but the passes themselves
+    is worked out here once."""
+
+    @classmethod
+    def build(cls, ctx, x, w, geometry):
+        """The prepared conv, or None when this form does not apply."""
+        if (type(x) is not np.ndarray or type(w) is not np.ndarray or x.ndim != 4 or w.ndim != 4
+                or x.dtype != w.dtype or x.dtype not in _FLAT_FLOATS or w.shape[3] != 1
+                or w.shape[2] != x.shape[3] or not x.size):
+            return None
+        data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:2]])
+        if data_format != "NHWC" or any(s != 1 for s in strides) or not all(outs):
+            return None
+        ctx.check_alloc([x.shape[0], *outs, x.shape[3]], x.dtype, "DepthwiseConv2dNative")
+        return cls(x, w, dilations, pads, outs)
+
+    def __init__(self, x, w, dilations, pads, outs):
+        self.w = w  # the filter array the repeated filters were made from
+        n, channels = int(x.shape[0]), int(x.shape[-1])
+        self.dtype = x.dtype
+        self.out_shape = (n, *outs, channels)
+        padded = tuple(int(s) + b + a for s, (b, a) in zip(x.shape[1:-1], pads))
+        steps = [math.prod(padded[d + 1:]) * channels for d in range(len(padded))]
+        self.offsets = [sum(k * dil * st for k, dil, st in zip(position, dilations, steps))
+                        for position in itertools.product(*(range(int(k)) for k in w.shape[:-2]))]
+        image = math.prod(padded) * channels
+        self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // (image * x.itemsize)))
+        self.length = length = min(max(channels, _FLAT_CHUNK // channels * channels),
+                                   chunk * image - self.offsets[-1])  # a multiple of C
+        filters = w.reshape(len(self.offsets), channels)
+        self.tiles = np.tile(filters, (1, -(-length // channels)))[:, :length]
+        self.padded = padded if any(p != (0, 0) for p in pads) else None
+        self.inside = (slice(None),) + tuple(slice(b, b + int(s)) for s, (b, _) in zip(x.shape[1:-1], pads))
+        self.kept = (slice(None),) + tuple(slice(0, o) for o in outs)
+        self.starts = range(0, n, chunk)
+        self.threaded = math.prod(self.out_shape) * len(self.offsets) >= _THREADED_TAPS
+
+    def __call__(self, x):
+        out = np.empty(self.out_shape, dtype=self.dtype)
+        if self.threaded and len(self.starts) > 1:
+            BLAS.run_parts(lambda i: self.block(x, out, i), len(self.starts), 0)
+        else:
+            for i in range(len(self.starts)):
+                self.block(x, out, i)
+        return out
+
+    def block(self, x, out, i):
+        """The images [b, e) (numpy's loops release the GIL: blocks run in parallel)."""
+        b = self.starts[i]
+        e = min(len(x), b + self.chunk)
+        if self.padded is not None:
+            source = np.zeros((e - b, *self.padded, x.shape[-1]), dtype=self.dtype)
+            source[self.inside] = x[b:e]
+        else:
+            source = np.ascontiguousarray(x[b:e])  # only read
+        flat = source.reshape(-1)
+        wide = np.empty(flat.shape, dtype=self.dtype)
+        length, offsets, tiles = self.length, self.offsets, self.tiles
+        scratch = np.empty(length, dtype=self.dtype)
+        end = flat.size - offsets[-1]  # every output kept lies below this position
+        for start in range(0, end, length):
+            stop = min(end, start + length)
+            target = wide[start:stop]
+            if stop - start != length:
+                tiles, scratch = self.tiles[:, :stop - start], scratch[:stop - start]
+            np.multiply(flat[start:stop], tiles[0], out=target)  # offsets[0] is 0
+            for k in range(1, len(offsets)):
+                np.multiply(flat[start + offsets[k]:stop + offsets[k]], tiles[k], out=scratch)
+                np.add(target, scratch, out=target)
+        np.copyto(out[b:e], wide.reshape(source.shape)[self.kept])
+
+
+_FLAT_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
 @functools.lru_cache(maxsize=256)
@@ -637,7 +721,22 @@ _conv_kernel("Conv3D", 5, "NDHWC")
 def prepare_depthwise_conv2d(node, ctx):
     geometry = ConvGeometry("DepthwiseConv2dNative", node.attrs, 4, "NHWC")
     memo: dict = {}
-    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
+    if not (ctx.is_numpy and ctx.optimize):  # the general code is the reference
+        return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
+    flat: dict = {}  # (x shape, x dtype) -> (filter array, its _FlatDepthwise or None)
+
+    def run(inputs):
+        x, w = inputs
+        key = (getattr(x, "shape", None), getattr(x, "dtype", None))
+        found = flat.get(key)
+        if found is None or found[0] is not w or type(w) is not np.ndarray or w.flags.writeable:
+            if len(flat) > 8:
+                flat.clear()
+            found = flat[key] = (w, _FlatDepthwise.build(ctx, x, w, geometry))
+        if found[1] is None:
+            return depthwise_conv2d(ctx, inputs, geometry, memo)
+        return [found[1](x)]
+    return run
 
 
 def depthwise_conv2d(ctx, inputs, geometry, memo=None):
