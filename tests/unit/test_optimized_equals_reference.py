@@ -334,6 +334,33 @@ def test_fused_conv_block_equals_the_unoptimised_plan(tmp_path, data, dtype):
 
 
 @SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, dtype):
+    """One loaded model called again and again: the fused step's in-place forms, worked
+    out per output shape, follow new image sizes, and a residual that only broadcasts
+    (or has size 0 dimensions) takes the links' own path; equal to the plain plan."""
+    cin, cout, k = data.draw(small), data.draw(small), data.draw(st.integers(1, 2))
+    seed = data.draw(st.integers(0, 2**16))
+    inputs = {"x": ("x:0", dtype, (None, None, None, cin)), "r": ("r:0", dtype, (None, None, None, cout))}
+    optimised, plain = _load_pair(tmp_path, _conv_block(dtype, np.random.default_rng(seed), cin, cout, k),
+                                  {"y": ("out:0", dtype, None)}, inputs)
+    _, magnitude_fn = _load_pair(tmp_path, _conv_block(np.float64, np.random.default_rng(seed), cin, cout,
+                                                       k, magnitudes=True), {"y": ("out:0", np.float64, None)},
+                                 {"x": ("x:0", np.float64, None), "r": ("r:0", np.float64, None)})
+    rng = np.random.default_rng(seed + 1)
+    for _ in range(4):
+        n, h, w = data.draw(dims), data.draw(small), data.draw(small)
+        out_shape = (n, h + 2 - k + 1, w + 1 - k + 1, cout)
+        r_shape = data.draw(st.sampled_from([out_shape, (1, 1, 1, cout), (1,) + out_shape[1:]]))
+        x, r = _readonly(rng.standard_normal((n, h, w, cin)).astype(dtype),
+                         rng.standard_normal(r_shape).astype(dtype))
+        got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+        magnitude = magnitude_fn(x=np.abs(x).astype(np.float64), r=np.abs(r).astype(np.float64)).numpy()["y"]
+        # conv sum (k*k*cin terms) + folded scale + bias + residual, as in the test above
+        _within(got, want, 2 * _gamma(k * k * cin + 3, dtype) * magnitude)
+
+
+@SETTINGS
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), transpose=st.booleans())
 def test_fused_matmul_and_elided_identities_equal_the_unoptimised_plan(tmp_path, data, dtype, transpose):
     n, k, m = data.draw(dims), data.draw(small), data.draw(small)
