@@ -361,6 +361,30 @@ def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, d
 
 
 @SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), padding=st.sampled_from(["SAME", "VALID"]))
+def test_pointwise_conv_equals_the_unoptimised_plan(tmp_path, data, dtype, padding):
+    """A 1x1 Conv2D run as one matrix product (`fusion._pointwise_conv`; half floats and
+    non-contiguous inputs take the kernel) with its bias, on images of any size."""
+    cin, cout = data.draw(small), data.draw(small)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    w, b = rng.standard_normal((1, 1, cin, cout)).astype(dtype), rng.standard_normal(cout).astype(dtype)
+    nodes = [placeholder("x", dtype, (None, None, None, cin)), const("w", w), const("b", b),
+             node("conv", "Conv2D", ["x", "w"], strides=[1, 1, 1, 1], padding=padding, T=np.dtype(dtype)),
+             node("out", "BiasAdd", ["conv", "b"], T=np.dtype(dtype))]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("out:0", dtype, None)},
+                                  {"x": ("x:0", dtype, (None, None, None, cin))})
+    for _ in range(3):
+        n, h, width = data.draw(dims), data.draw(dims), data.draw(dims)
+        (x,) = _readonly(rng.standard_normal((n, h, width, cin)).astype(dtype))
+        if data.draw(st.booleans()):
+            x = x.transpose(0, 2, 1, 3)  # not contiguous
+        got, want = optimised(x=x).numpy()["y"], plain(x=x).numpy()["y"]
+        magnitude = np.abs(x.astype(np.float64)) @ np.abs(w[0, 0].astype(np.float64)) + np.abs(b)
+        compute = np.float32 if dtype == np.float16 else dtype
+        _within(got, want, 2 * (_gamma(cin + 1, compute) * magnitude + _rounding(dtype, magnitude)))
+
+
+@SETTINGS
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), transpose=st.booleans())
 def test_fused_matmul_and_elided_identities_equal_the_unoptimised_plan(tmp_path, data, dtype, transpose):
     n, k, m = data.draw(dims), data.draw(small), data.draw(small)
