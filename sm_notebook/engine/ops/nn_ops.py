@@ -15,6 +15,7 @@ import numpy as np
 from ..blas import BLAS
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
                        np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
+from ._numeric import finish_outputs
 
 # --------------------------------------------------------------------------- activations
 
@@ -93,7 +94,8 @@ def _softmax(op, log):
             if (type(x) is np.ndarray and x.dtype in _SOFTMAX_FLOATS and x.ndim
                     and 1 < x.shape[-1] and 0 < x.size <= _SHORT_ROWS * x.shape[-1]):
                 return [_softmax_few_rows(x, log)]
-            return run(ctx, inputs, node.attrs)
+            return finish_outputs(ctx, run(ctx, inputs, node.attrs))
+        run_numpy.finished = True
         return run_numpy
 
     def run(ctx, inputs, attrs):
@@ -734,8 +736,9 @@ def prepare_depthwise_conv2d(node, ctx):
                 flat.clear()
             found = flat[key] = (w, _FlatDepthwise.build(ctx, x, w, geometry))
         if found[1] is None:
-            return depthwise_conv2d(ctx, inputs, geometry, memo)
+            return finish_outputs(ctx, depthwise_conv2d(ctx, inputs, geometry, memo))
         return [found[1](x)]
+    run.finished = True
     return run
 
 
