@@ -170,16 +170,15 @@ def split_everything(monkeypatch):
 @SETTINGS
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), chunk=st.sampled_from([1, 7, 1 << 16]))
 def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype, chunk):
-    """The stride-1, one-filter-per-channel depthwise form (`_FlatDepthwise`), in passes
-    of a few elements or one, images in blocks of one or several, with padding or
+    """The one-filter-per-channel depthwise form (`_FlatDepthwise`, strides 1 and 2), in
+    passes of a few elements or one, images in blocks of one or several, with padding or
     without; a second call with another filter array of the same shape (or a writable
     one, changed in between) uses that filter."""
     from sm_notebook.engine.ops import nn_ops
     monkeypatch.setattr(nn_ops, "_FLAT_CHUNK", chunk)
     monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
     monkeypatch.setattr(nn_ops, "_THREADED_TAPS", data.draw(st.sampled_from([0, 1 << 20])))
-    x_shape, (kh, kw, cin, _), attrs = _conv_case(data)
-    attrs["strides"] = [1, 1, 1, 1]
+    x_shape, (kh, kw, cin, _), attrs = _conv_case(data)  # strides 1 or 2
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = _readonly(rng.standard_normal(x_shape).astype(dtype))[0]
     ctx = KernelContext("numpy", optimize=True)

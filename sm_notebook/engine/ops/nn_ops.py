@@ -439,15 +439,17 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
 
 
 class _FlatDepthwise:
-    """A stride-1 NHWC depthwise conv with one filter per channel, prepared for one input
-    shape and one filter array: each kernel position is one multiply-add over long
-    contiguous runs. A block of images is laid out zero-padded and flattened, so output
-    position p (counted in the padded layout) is the sum over kernel positions of
-    ``flat[p + offset] * filter``, the filter repeating with period C along p; positions in
-    the padding's rows and columns are computed too and dropped when the block is copied
-    out. numpy runs such same-shape contiguous operands on its vectorised loops (strided
-    windows it first copies through its buffers), and everything but the passes themselves
-    is worked out here once."""
+    """An NHWC depthwise conv with one filter per channel, prepared for one input shape and
+    one filter array: each kernel position is one multiply-add over long contiguous runs.
+    Images are laid out zero-padded and flattened; with strides, as one such layout per
+    phase (the padded rows and columns ``t * stride + r`` for each remainder r), so a
+    kernel position at padded offset ``k * dilation = q * stride + r`` reads phase r shifted
+    by q. Output position p (counted in the layout) is then the sum over kernel positions
+    of ``flat[p + offset] * filter``, the filter repeating with period C along p; positions
+    beyond the output's rows and columns are computed too and dropped when the block is
+    copied out. numpy runs such same-shape contiguous operands on its vectorised loops
+    (strided windows it first copies through its buffers), and everything but the passes
+    themselves is worked out here once."""
 
     @classmethod
     def build(cls, ctx, x, w, geometry):
@@ -457,28 +459,51 @@ class _FlatDepthwise:
                 or w.shape[2] != x.shape[3] or not x.size):
             return None
         data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:2]])
-        if data_format != "NHWC" or any(s != 1 for s in strides) or not all(outs):
+        if data_format != "NHWC" or not all(outs):
             return None
         ctx.check_alloc([x.shape[0], *outs, x.shape[3]], x.dtype, "DepthwiseConv2dNative")
-        return cls(x, w, dilations, pads, outs)
+        return cls(x, w, strides, dilations, pads, outs)
 
-    def __init__(self, x, w, dilations, pads, outs):
+    def __init__(self, x, w, strides, dilations, pads, outs):
         self.w = w  # the filter array the repeated filters were made from
         n, channels = int(x.shape[0]), int(x.shape[-1])
+        window = [int(k) for k in w.shape[:-2]]
         self.dtype = x.dtype
         self.out_shape = (n, *outs, channels)
-        padded = tuple(int(s) + b + a for s, (b, a) in zip(x.shape[1:-1], pads))
-        steps = [math.prod(padded[d + 1:]) * channels for d in range(len(padded))]
-        self.offsets = [sum(k * dil * st for k, dil, st in zip(position, dilations, steps))
-                        for position in itertools.product(*(range(int(k)) for k in w.shape[:-2]))]
-        image = math.prod(padded) * channels
+        # per axis: the layout's size (outputs plus the largest shift), and per kernel index its (phase, shift)
+        taps = [[divmod(k * d, s)[::-1] for k in range(size)] for size, d, s in zip(window, dilations, strides)]
+        sizes = [o + max(q for _, q in axis) for o, axis in zip(outs, taps)]
+        steps = [math.prod(sizes[a + 1:]) * channels for a in range(len(sizes))]
+        self.area = area = math.prod(sizes) * channels
+        self.phases = phases = list(itertools.product(*(range(s) for s in strides)))
+        self.image = image = len(phases) * area
+        self.offsets, shifts = [], []
+        for position in itertools.product(*taps):
+            shift = sum(q * st for (_, q), st in zip(position, steps))
+            self.offsets.append(phases.index(tuple(r for r, _ in position)) * area + shift)
+            shifts.append(shift)
+        self.reach = max(shifts)  # positions from area - reach on would read past their phase
+        # where each phase's rows and columns come from: (target slices, source slices) in x
+        self.fills = []
+        for phase in phases:
+            target, source = [], []
+            for r, s, (before, _), size, q in zip(phase, strides, pads, x.shape[1:-1], sizes):
+                first = max(0, -(-(before - r) // s))
+                stop = min(q, (int(size) - 1 + before - r) // s + 1)
+                if stop <= first:
+                    break
+                begin = first * s + r - before
+                target.append(slice(first, stop))
+                source.append(slice(begin, begin + (stop - first - 1) * s + 1, s))
+            else:
+                self.fills.append((phases.index(phase), tuple(target), tuple(source)))
+        self.as_is = len(phases) == 1 and tuple(sizes) == tuple(x.shape[1:-1])  # no padding to add
         self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // (image * x.itemsize)))
-        self.length = length = min(max(channels, _FLAT_CHUNK // channels * channels),
-                                   chunk * image - self.offsets[-1])  # a multiple of C
+        run = chunk * image - self.offsets[-1] if len(phases) == 1 else area - self.reach
+        self.length = length = min(max(channels, _FLAT_CHUNK // channels * channels), run)  # a multiple of C
         filters = w.reshape(len(self.offsets), channels)
         self.tiles = np.tile(filters, (1, -(-length // channels)))[:, :length]
-        self.padded = padded if any(p != (0, 0) for p in pads) else None
-        self.inside = (slice(None),) + tuple(slice(b, b + int(s)) for s, (b, _) in zip(x.shape[1:-1], pads))
+        self.sizes = tuple(sizes)
         self.kept = (slice(None),) + tuple(slice(0, o) for o in outs)
         self.starts = range(0, n, chunk)
         self.threaded = math.prod(self.out_shape) * len(self.offsets) >= _THREADED_TAPS
@@ -496,26 +521,33 @@ class _FlatDepthwise:
         """The images [b, e) (numpy's loops release the GIL: blocks run in parallel)."""
         b = self.starts[i]
         e = min(len(x), b + self.chunk)
-        if self.padded is not None:
-            source = np.zeros((e - b, *self.padded, x.shape[-1]), dtype=self.dtype)
-            source[self.inside] = x[b:e]
+        if self.as_is:
+            flat = np.ascontiguousarray(x[b:e]).reshape(-1)  # only read
         else:
-            source = np.ascontiguousarray(x[b:e])  # only read
-        flat = source.reshape(-1)
-        wide = np.empty(flat.shape, dtype=self.dtype)
-        length, offsets, tiles = self.length, self.offsets, self.tiles
+            source = np.zeros((e - b, len(self.phases), *self.sizes, x.shape[-1]), dtype=self.dtype)
+            for phase, target, inside in self.fills:
+                source[(slice(None), phase) + target] = x[(slice(b, e),) + inside]
+            flat = source.reshape(-1)
+        wide = np.empty((e - b) * self.area, dtype=self.dtype)
+        if len(self.phases) == 1:  # the images one after another: one run over them all
+            runs = [(0, 0, flat.size - self.offsets[-1])]
+        else:  # each image's phases apart: one run per image
+            runs = [(k * self.image, k * self.area, self.area - self.reach) for k in range(e - b)]
+        length, offsets = self.length, self.offsets
         scratch = np.empty(length, dtype=self.dtype)
-        end = flat.size - offsets[-1]  # every output kept lies below this position
-        for start in range(0, end, length):
-            stop = min(end, start + length)
-            target = wide[start:stop]
-            if stop - start != length:
-                tiles, scratch = self.tiles[:, :stop - start], scratch[:stop - start]
-            np.multiply(flat[start:stop], tiles[0], out=target)  # offsets[0] is 0
-            for k in range(1, len(offsets)):
-                np.multiply(flat[start + offsets[k]:stop + offsets[k]], tiles[k], out=scratch)
-                np.add(target, scratch, out=target)
-        np.copyto(out[b:e], wide.reshape(source.shape)[self.kept])
+        for base, into, end in runs:
+            tiles, product = self.tiles, scratch
+            for start in range(0, end, length):
+                stop = min(end, start + length)
+                target = wide[into + start:into + stop]
+                if stop - start != length:
+                    tiles, product = self.tiles[:, :stop - start], scratch[:stop - start]
+                at, until = base + start, base + stop
+                np.multiply(flat[at:until], tiles[0], out=target)  # offsets[0] is 0
+                for k in range(1, len(offsets)):
+                    np.multiply(flat[at + offsets[k]:until + offsets[k]], tiles[k], out=product)
+                    np.add(target, product, out=target)
+        np.copyto(out[b:e], wide.reshape((e - b, *self.sizes, x.shape[-1]))[self.kept])
 
 
 _FLAT_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
