@@ -241,12 +241,18 @@ class SignatureFunction:
         backend = self._model._runtime.ctx.backend
         keys = self._dense_outputs
         if keys is not None and backend.is_numpy and not plan.constant_fetches:
-            inputs = [a for a in args if type(a) is np.ndarray]
-            if len(keys) == 1:  # one output: no list, no zip
+            if len(keys) == 1:  # one output: no lists, no zip
                 v = values[0]
-                if not (type(v) is np.ndarray and v.flags.writeable and not _shares_memory(v, inputs)):
+                if type(v) is np.ndarray and v.flags.writeable and v.base is None:
+                    for a in args:  # owning its memory, it can only be an input itself
+                        if v is a:
+                            v = v.copy()
+                            break
+                elif not (type(v) is np.ndarray and v.flags.writeable and not _shares_memory(
+                        v, [a for a in args if type(a) is np.ndarray])):
                     v = _owned_numpy(v)
                 return SignatureOutputs({keys[0]: v}, backend)
+            inputs = [a for a in args if type(a) is np.ndarray]
             fetched = [v if type(v) is np.ndarray and v.flags.writeable and not _shares_memory(v, inputs)
                        else _owned_numpy(v) for v in values]
             return SignatureOutputs(zip(keys, fetched), backend)
