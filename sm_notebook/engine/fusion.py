@@ -12,6 +12,7 @@ from collections import Counter
 
 import numpy as np
 
+from .blas import BLAS
 from .nodes import PlanNode
 
 SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -123,6 +124,8 @@ def fuse_epilogues(ctx, order: list, pnodes: dict, fetches: list, targets=()) ->
             continue
         if producer.op in ("Conv2D", "DepthwiseConv2dNative"):
             _absorb_pad(producer, pnodes, consumers, ordered, dropped)  # before preparing it
+        if producer.op == "Conv2D":
+            _pointwise_conv(ctx, producer, pnodes)
         if producer.op not in EPILOGUE_PRODUCERS or producer.value is not None:
             continue
         links, extras, last, current = [], [], producer, producer
@@ -213,6 +216,16 @@ def _channel_step(reference, value, first, ufunc):
             ufunc(y, bias, out=y)
             return y
         return reference([y, value] if first else [value, y])[0]
+
+    def inplace(y):
+        if y.dtype == vector.dtype and y.ndim >= value.ndim and (
+                vector.size == 1 or (y.ndim and y.shape[-1] == vector.size)):
+            bias = vector
+            if y.ndim >= 2 and 1 < vector.size < _SMALL_CHANNELS:
+                bias = np.tile(vector, (y.shape[-2], 1))
+            return ufunc, (bias,), -1
+        return None
+    run.inplace = inplace
     return run
 
 
@@ -225,6 +238,7 @@ def _add_step(reference, first, index):
             np.add(y, other, out=y)
             return y
         return reference([y, other] if first else [other, y])[0]
+    run.inplace = lambda y: (np.add, (), index)  # when the other tensor has y's shape and dtype
     return run
 
 
@@ -251,27 +265,61 @@ def _clip_step(reference, low, high):
                 np.clip(y, low, high, out=y)
             return y
         return reference([y])[0]
+
+    def inplace(y):
+        if y.dtype.itemsize < 4:
+            return None
+        if high is None:
+            return np.maximum, (np.asarray(low, dtype=y.dtype),), -1
+        return _CLIP, (np.asarray(low, dtype=y.dtype), np.asarray(high, dtype=y.dtype)), -1
+    run.inplace = inplace
     return run
+
+
+#: numpy's clip ufunc (np.clip adds two Python frames around it)
+_CLIP = getattr(getattr(np, "_core", None) and np._core.umath, "clip", None) or np.clip
 
 
 def _fused(produce, n_main, links):
     """One step: the producer's prepared kernel, then each link on its output, which is
-    never one of the step's inputs (copied first if the kernel returned a view of one)."""
-    if len(links) == 1:
-        (link,) = links
-
-        def run_one(inputs):
-            y = _own(produce(inputs[:n_main])[0], inputs)
-            return [link(y, inputs[n_main:])]
-        return run_one
+    never one of the step's inputs (copied first if the kernel returned a view of one).
+    Per shape and dtype of that output, each link's in-place ufunc and operands are
+    worked out once (``link.inplace``); a call then applies them directly, a residual
+    operand checked for y's shape and dtype first. Anything else runs the links."""
+    forms: dict = {}  # (shape, dtype) of the producer's output -> in-place forms, or None
+    whole = n_main
 
     def run(inputs):
-        y = _own(produce(inputs[:n_main])[0], inputs)
-        extras = inputs[n_main:]
-        for link in links:
-            y = link(y, extras)
-        return [y]
+        y = _own(produce(inputs if len(inputs) == whole else inputs[:n_main])[0], inputs)
+        if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
+            key = (y.shape, y.dtype)
+            ops = forms.get(key, _UNKNOWN)
+            if ops is _UNKNOWN:
+                ops = [link.inplace(y) for link in links]
+                ops = forms[key] = None if None in ops else ops
+                if len(forms) > 16:
+                    forms.clear()
+            if ops is not None:
+                for k, (ufunc, operands, index) in enumerate(ops):
+                    if index >= 0:
+                        other = inputs[n_main + index]
+                        if type(other) is not np.ndarray or other.dtype is not y.dtype or other.shape != y.shape:
+                            return [_run_links(y, inputs[n_main:], links[k:])]
+                        ufunc(y, other, out=y)
+                    else:
+                        ufunc(y, *operands, out=y)
+                return [y]
+        return [_run_links(y, inputs[n_main:], links)]
     return run
+
+
+_UNKNOWN = object()
+
+
+def _run_links(y, extras, links):
+    for link in links:
+        y = link(y, extras)
+    return y
 
 
 def _own(y, inputs):
@@ -287,6 +335,38 @@ def _own(y, inputs):
             if type(x) is np.ndarray and np.may_share_memory(x, y):
                 return y.copy()
     return y
+
+
+_MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
+def _pointwise_conv(ctx, conv, pnodes) -> None:
+    """A Conv2D of a constant 1x1 filter with stride 1 and no padding (NHWC) runs as the
+    one matrix product its kernel computes (`nn_ops._conv_numpy`: pixels times the
+    filter's (C, K) matrix, same BLAS call, same result), without the kernel's geometry
+    and dispatch per call; any other input goes to the node's own prepared kernel."""
+    attrs = conv.attrs
+    w = _constant(pnodes, conv.inputs[1]) if len(conv.inputs) == 2 else None
+    if (type(w) is not np.ndarray or w.ndim != 4 or w.shape[:2] != (1, 1) or w.dtype not in _MATMUL_FLOATS
+            or attrs.get("data_format", "NHWC") != "NHWC" or list(attrs.get("strides", ())) != [1, 1, 1, 1]
+            or any(d != 1 for d in attrs.get("dilations", [1, 1, 1, 1]))
+            or (attrs.get("padding") == "EXPLICIT" and any(attrs.get("explicit_paddings", ())))):
+        return
+    general = conv.prepare(ctx)
+    matrix = np.ascontiguousarray(w).reshape(w.shape[2], w.shape[3])
+    channels, out_channels = matrix.shape
+    dtype, row_bytes, cap = matrix.dtype, out_channels * w.itemsize, ctx.memory_cap
+
+    def run(inputs):
+        x, filters = inputs
+        if (type(x) is np.ndarray and x.dtype is dtype and filters is w and x.ndim == 4
+                and x.shape[3] == channels and x.flags.c_contiguous):
+            n, h, width, _ = x.shape
+            if n * h * width * row_bytes <= cap:
+                y = BLAS.matmul(x.reshape(n * h * width, channels), matrix)
+                return [y.reshape(n, h, width, out_channels)]
+        return general(inputs)
+    conv.run = run
 
 
 def _absorb_pad(conv, pnodes, consumers, ordered, dropped):

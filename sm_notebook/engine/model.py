@@ -110,7 +110,7 @@ class SignatureFunction:
             isinstance(s, TensorSpec) for s in self.outputs.values()) else None)
         #: (key, dtype, shape) per input when a numpy array of the spec's dtype and shape
         #: is taken as it is (no ragged inputs, numeric dtypes), else None
-        self._plain_inputs = (tuple((k, s.dtype, s.shape) for k, s in self.inputs.items())
+        self._plain_inputs = (tuple((k, s.dtype, *_shape_test(s.shape)) for k, s in self.inputs.items())
                               if not self.ragged_inputs and all(
                                   s.dtype.kind in "biufc" for s in self.inputs.values()) else None)
         self._plan = None
@@ -142,7 +142,7 @@ class SignatureFunction:
             with self._model._call_lock:
                 values = runtime.run_plan(plan, args)
         else:
-            values = runtime.run_plan(plan, args)
+            values = plan.run(args, runtime.debugger)  # runtime.run_plan without its frame
         return self._outputs(values, plan, args)
 
     def run_watched(self, watch, **inputs) -> SignatureOutputs:
@@ -187,13 +187,25 @@ class SignatureFunction:
         plain = self._plain_inputs
         if plain is not None and len(inputs) == len(plain) and self._model._runtime.ctx.backend.is_numpy:
             args = []
-            for k, dtype, shape in plain:  # the common call: every input already as it should be
+            for k, dtype, rank, fixed in plain:  # the common call: every input already as it should be
                 value = inputs.get(k)
-                if type(value) is not np.ndarray or value.dtype != dtype or not _shape_fits(value.shape, shape):
+                if type(value) is not np.ndarray or value.dtype != dtype:
+                    break
+                shape = value.shape
+                if rank is not None:
+                    if len(shape) != rank:
+                        break
+                    for axis, size in fixed:  # a loop, not all(): a generator costs more
+                        if shape[axis] != size:
+                            break
+                    else:
+                        args.append(value)
+                        continue
                     break
                 args.append(value)
             else:
-                args.extend(self._model._feeds.values())
+                if self._model._feeds:
+                    args.extend(self._model._feeds.values())
                 return args
         backend = self._model._runtime.ctx.backend
         inputs = expand_ragged_inputs(inputs, self.ragged_inputs, backend.to_numpy,
@@ -227,12 +239,24 @@ class SignatureFunction:
         anything sharing memory with an input are copied (as TensorFlow returns fresh
         tensors), so changing an output changes nothing else."""
         backend = self._model._runtime.ctx.backend
-        inputs = [a for a in args if type(a) is np.ndarray]
         keys = self._dense_outputs
         if keys is not None and backend.is_numpy and not plan.constant_fetches:
+            if len(keys) == 1:  # one output: no lists, no zip
+                v = values[0]
+                if type(v) is np.ndarray and v.flags.writeable and v.base is None:
+                    for a in args:  # owning its memory, it can only be an input itself
+                        if v is a:
+                            v = v.copy()
+                            break
+                elif not (type(v) is np.ndarray and v.flags.writeable and not _shares_memory(
+                        v, [a for a in args if type(a) is np.ndarray])):
+                    v = _owned_numpy(v)
+                return SignatureOutputs({keys[0]: v}, backend)
+            inputs = [a for a in args if type(a) is np.ndarray]
             fetched = [v if type(v) is np.ndarray and v.flags.writeable and not _shares_memory(v, inputs)
                        else _owned_numpy(v) for v in values]
             return SignatureOutputs(zip(keys, fetched), backend)
+        inputs = [a for a in args if type(a) is np.ndarray]
         fetched = []
         for position, v in enumerate(values):
             if type(v) is np.ndarray:
@@ -305,6 +329,13 @@ def convert_input(value, spec: TensorSpec, what: str, backend=None) -> np.ndarra
         raise SavedModelError(
             f"{what} expects shape {spec_text(want, spec.shape)}, got shape {tuple(array.shape)}.")
     return array
+
+
+def _shape_test(spec_shape) -> tuple:
+    """(rank, ((axis, size) of every known dimension)) of a spec's shape; rank None: any shape."""
+    if spec_shape is None:
+        return None, ()
+    return len(spec_shape), tuple((axis, d) for axis, d in enumerate(spec_shape) if d is not None)
 
 
 def _shape_fits(shape, spec_shape) -> bool:

@@ -219,6 +219,23 @@ def test_outputs_never_alias_inputs_constants_or_variables(tmp_path):
     np.testing.assert_array_equal(fn(x=frozen).numpy()["same"], frozen)
 
 
+@pytest.mark.parametrize("op", ["Identity", "Reshape"])
+def test_a_single_output_never_aliases_the_input(tmp_path, op):
+    """The one-output path: an output that is the input itself, or a view of it, comes
+    back as a copy; changing it leaves the caller's input as it was."""
+    nodes = [placeholder("x", F32, (None,)), const("shape", np.array([-1], np.int32)),
+             node("y", op, ["x", "shape"] if op == "Reshape" else ["x"], T=np.dtype(F32))]
+    mg = meta_graph(nodes, {"serving_default": signature({"x": ("x:0", F32, (None,))},
+                                                         {"y": ("y:0", F32, None)})})
+    fn = load_model(save(tmp_path / "m", mg)).signatures["serving_default"]
+    x = np.array([3.0, 4.0], F32)
+    for _ in range(2):  # compiled steps from the second call on
+        y = fn(x=x)["y"]
+        assert y is not x and not np.shares_memory(y, x)
+        y[...] = -1.0
+        np.testing.assert_array_equal(x, [3.0, 4.0])
+
+
 # --------------------------------------------------------------------------- init ops and assets
 
 def _asset_model(tmp_path, filename):

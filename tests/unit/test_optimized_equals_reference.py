@@ -187,6 +187,40 @@ def split_everything(monkeypatch):
 
 
 @SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), chunk=st.sampled_from([1, 7, 1 << 16]))
+def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype, chunk):
+    """The one-filter-per-channel depthwise form (`_FlatDepthwise`, strides 1 and 2), in
+    passes of a few elements or one, images in blocks of one or several, with padding or
+    without; a second call with another filter array of the same shape (or a writable
+    one, changed in between) uses that filter."""
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(nn_ops, "_FLAT_CHUNK", chunk)
+    monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
+    monkeypatch.setattr(nn_ops, "_THREADED_TAPS", data.draw(st.sampled_from([0, 1 << 20])))
+    x_shape, (kh, kw, cin, _), attrs = _conv_case(data)  # strides 1 or 2
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = _readonly(rng.standard_normal(x_shape).astype(dtype))[0]
+    ctx = KernelContext("numpy", optimize=True)
+    node = type("Node", (), {"name": "dw", "op": "DepthwiseConv2dNative", "attrs": attrs, "function": None})
+    run = registry.get_kernel("DepthwiseConv2dNative").prepare(node, ctx)
+    writable = rng.standard_normal((kh, kw, cin, 1)).astype(dtype)
+    filters = _readonly(*(rng.standard_normal((kh, kw, cin, 1)).astype(dtype) for _ in range(2))) + [writable]
+    for w in filters + [writable]:
+        before = np.array(x, copy=True)
+        with np.errstate(all="ignore"):
+            (fast,) = run([x, w])
+        np.testing.assert_array_equal(x, before)
+        (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
+        (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
+                                                         np.abs(w).astype(np.float64)], attrs, False)
+        _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
+        writable *= -2  # changed in place: the next call must see it
+    if x.size:
+        assert nn_ops._FlatDepthwise.build(ctx, x, filters[0], nn_ops.ConvGeometry(
+            "DepthwiseConv2dNative", attrs, 4, "NHWC")) is not None  # the form was taken
+
+
+@SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS),
        op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
 def test_split_conv_and_matmul_are_the_general_path_within_rounding(split_everything, data, dtype, op):
@@ -415,6 +449,57 @@ def test_fused_conv_block_equals_the_unoptimised_plan(tmp_path, data, dtype):
     # conv sum (k*k*cin terms) + folded scale + bias + residual: k*k*cin + 3 roundings each way
     bound = 2 * _gamma(k * k * cin + 3, dtype) * magnitude
     _within(got, want, bound)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, dtype):
+    """One loaded model called again and again: the fused step's in-place forms, worked
+    out per output shape, follow new image sizes, and a residual that only broadcasts
+    (or has size 0 dimensions) takes the links' own path; equal to the plain plan."""
+    cin, cout, k = data.draw(small), data.draw(small), data.draw(st.integers(1, 2))
+    seed = data.draw(st.integers(0, 2**16))
+    inputs = {"x": ("x:0", dtype, (None, None, None, cin)), "r": ("r:0", dtype, (None, None, None, cout))}
+    optimised, plain = _load_pair(tmp_path, _conv_block(dtype, np.random.default_rng(seed), cin, cout, k),
+                                  {"y": ("out:0", dtype, None)}, inputs)
+    _, magnitude_fn = _load_pair(tmp_path, _conv_block(np.float64, np.random.default_rng(seed), cin, cout,
+                                                       k, magnitudes=True), {"y": ("out:0", np.float64, None)},
+                                 {"x": ("x:0", np.float64, None), "r": ("r:0", np.float64, None)})
+    rng = np.random.default_rng(seed + 1)
+    for _ in range(4):
+        n, h, w = data.draw(dims), data.draw(small), data.draw(small)
+        out_shape = (n, h + 2 - k + 1, w + 1 - k + 1, cout)
+        r_shape = data.draw(st.sampled_from([out_shape, (1, 1, 1, cout), (1,) + out_shape[1:]]))
+        x, r = _readonly(rng.standard_normal((n, h, w, cin)).astype(dtype),
+                         rng.standard_normal(r_shape).astype(dtype))
+        got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+        magnitude = magnitude_fn(x=np.abs(x).astype(np.float64), r=np.abs(r).astype(np.float64)).numpy()["y"]
+        # conv sum (k*k*cin terms) + folded scale + bias + residual, as in the test above
+        _within(got, want, 2 * _gamma(k * k * cin + 3, dtype) * magnitude)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), padding=st.sampled_from(["SAME", "VALID"]))
+def test_pointwise_conv_equals_the_unoptimised_plan(tmp_path, data, dtype, padding):
+    """A 1x1 Conv2D run as one matrix product (`fusion._pointwise_conv`; half floats and
+    non-contiguous inputs take the kernel) with its bias, on images of any size."""
+    cin, cout = data.draw(small), data.draw(small)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    w, b = rng.standard_normal((1, 1, cin, cout)).astype(dtype), rng.standard_normal(cout).astype(dtype)
+    nodes = [placeholder("x", dtype, (None, None, None, cin)), const("w", w), const("b", b),
+             node("conv", "Conv2D", ["x", "w"], strides=[1, 1, 1, 1], padding=padding, T=np.dtype(dtype)),
+             node("out", "BiasAdd", ["conv", "b"], T=np.dtype(dtype))]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("out:0", dtype, None)},
+                                  {"x": ("x:0", dtype, (None, None, None, cin))})
+    for _ in range(3):
+        n, h, width = data.draw(dims), data.draw(dims), data.draw(dims)
+        (x,) = _readonly(rng.standard_normal((n, h, width, cin)).astype(dtype))
+        if data.draw(st.booleans()):
+            x = x.transpose(0, 2, 1, 3)  # not contiguous
+        got, want = optimised(x=x).numpy()["y"], plain(x=x).numpy()["y"]
+        magnitude = np.abs(x.astype(np.float64)) @ np.abs(w[0, 0].astype(np.float64)) + np.abs(b)
+        compute = np.float32 if dtype == np.float16 else dtype
+        _within(got, want, 2 * (_gamma(cin + 1, compute) * magnitude + _rounding(dtype, magnitude)))
 
 
 @SETTINGS

@@ -17,6 +17,7 @@ from ..blas import BLAS
 from . import _winograd
 from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
                        np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
+from ._numeric import finish_outputs
 
 # --------------------------------------------------------------------------- activations
 
@@ -95,7 +96,8 @@ def _softmax(op, log):
             if (type(x) is np.ndarray and x.dtype in _SOFTMAX_FLOATS and x.ndim
                     and 1 < x.shape[-1] and 0 < x.size <= _SHORT_ROWS * x.shape[-1]):
                 return [_softmax_few_rows(x, log)]
-            return run(ctx, inputs, node.attrs)
+            return finish_outputs(ctx, run(ctx, inputs, node.attrs))
+        run_numpy.finished = True
         return run_numpy
 
     def run(ctx, inputs, attrs):
@@ -267,6 +269,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
+_FLAT_CHUNK = 1 << 16  # elements per pass of `_depthwise_flat` (its three runs stay in cache)
 _THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
 _STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
 _WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
@@ -515,6 +518,121 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
     return out.reshape((n, *outs, channels * multiplier))
 
 
+class _FlatDepthwise:
+    """An NHWC depthwise conv with one filter per channel, prepared for one input shape and
+    one filter array: each kernel position is one multiply-add over long contiguous runs.
+    Images are laid out zero-padded and flattened; with strides, as one such layout per
+    phase (the padded rows and columns ``t * stride + r`` for each remainder r), so a
+    kernel position at padded offset ``k * dilation = q * stride + r`` reads phase r shifted
+    by q. Output position p (counted in the layout) is then the sum over kernel positions
+    of ``flat[p + offset] * filter``, the filter repeating with period C along p; positions
+    beyond the output's rows and columns are computed too and dropped when the block is
+    copied out. numpy runs such same-shape contiguous operands on its vectorised loops
+    (strided windows it first copies through its buffers), and everything but the passes
+    themselves is worked out here once."""
+
+    @classmethod
+    def build(cls, ctx, x, w, geometry):
+        """The prepared conv, or None when this form does not apply."""
+        if (type(x) is not np.ndarray or type(w) is not np.ndarray or x.ndim != 4 or w.ndim != 4
+                or x.dtype != w.dtype or x.dtype not in _FLAT_FLOATS or w.shape[3] != 1
+                or w.shape[2] != x.shape[3] or not x.size):
+            return None
+        data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:2]])
+        if data_format != "NHWC" or not all(outs):
+            return None
+        ctx.check_alloc([x.shape[0], *outs, x.shape[3]], x.dtype, "DepthwiseConv2dNative")
+        return cls(x, w, strides, dilations, pads, outs)
+
+    def __init__(self, x, w, strides, dilations, pads, outs):
+        self.w = w  # the filter array the repeated filters were made from
+        n, channels = int(x.shape[0]), int(x.shape[-1])
+        window = [int(k) for k in w.shape[:-2]]
+        self.dtype = x.dtype
+        self.out_shape = (n, *outs, channels)
+        # per axis: the layout's size (outputs plus the largest shift), and per kernel index its (phase, shift)
+        taps = [[divmod(k * d, s)[::-1] for k in range(size)] for size, d, s in zip(window, dilations, strides)]
+        sizes = [o + max(q for _, q in axis) for o, axis in zip(outs, taps)]
+        steps = [math.prod(sizes[a + 1:]) * channels for a in range(len(sizes))]
+        self.area = area = math.prod(sizes) * channels
+        self.phases = phases = list(itertools.product(*(range(s) for s in strides)))
+        self.image = image = len(phases) * area
+        self.offsets, shifts = [], []
+        for position in itertools.product(*taps):
+            shift = sum(q * st for (_, q), st in zip(position, steps))
+            self.offsets.append(phases.index(tuple(r for r, _ in position)) * area + shift)
+            shifts.append(shift)
+        self.reach = max(shifts)  # positions from area - reach on would read past their phase
+        # where each phase's rows and columns come from: (target slices, source slices) in x
+        self.fills = []
+        for phase in phases:
+            target, source = [], []
+            for r, s, (before, _), size, q in zip(phase, strides, pads, x.shape[1:-1], sizes):
+                first = max(0, -(-(before - r) // s))
+                stop = min(q, (int(size) - 1 + before - r) // s + 1)
+                if stop <= first:
+                    break
+                begin = first * s + r - before
+                target.append(slice(first, stop))
+                source.append(slice(begin, begin + (stop - first - 1) * s + 1, s))
+            else:
+                self.fills.append((phases.index(phase), tuple(target), tuple(source)))
+        self.as_is = len(phases) == 1 and tuple(sizes) == tuple(x.shape[1:-1])  # no padding to add
+        self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // (image * x.itemsize)))
+        run = chunk * image - self.offsets[-1] if len(phases) == 1 else area - self.reach
+        self.length = length = min(max(channels, _FLAT_CHUNK // channels * channels), run)  # a multiple of C
+        filters = w.reshape(len(self.offsets), channels)
+        self.tiles = np.tile(filters, (1, -(-length // channels)))[:, :length]
+        self.sizes = tuple(sizes)
+        self.kept = (slice(None),) + tuple(slice(0, o) for o in outs)
+        self.starts = range(0, n, chunk)
+        self.threaded = math.prod(self.out_shape) * len(self.offsets) >= _THREADED_TAPS
+
+    def __call__(self, x):
+        out = np.empty(self.out_shape, dtype=self.dtype)
+        if self.threaded and len(self.starts) > 1:
+            BLAS.run_parts(lambda i: self.block(x, out, i), len(self.starts), 0)
+        else:
+            for i in range(len(self.starts)):
+                self.block(x, out, i)
+        return out
+
+    def block(self, x, out, i):
+        """The images [b, e) (numpy's loops release the GIL: blocks run in parallel)."""
+        b = self.starts[i]
+        e = min(len(x), b + self.chunk)
+        if self.as_is:
+            flat = np.ascontiguousarray(x[b:e]).reshape(-1)  # only read
+        else:
+            source = np.zeros((e - b, len(self.phases), *self.sizes, x.shape[-1]), dtype=self.dtype)
+            for phase, target, inside in self.fills:
+                source[(slice(None), phase) + target] = x[(slice(b, e),) + inside]
+            flat = source.reshape(-1)
+        wide = np.empty((e - b) * self.area, dtype=self.dtype)
+        if len(self.phases) == 1:  # the images one after another: one run over them all
+            runs = [(0, 0, flat.size - self.offsets[-1])]
+        else:  # each image's phases apart: one run per image
+            runs = [(k * self.image, k * self.area, self.area - self.reach) for k in range(e - b)]
+        length, offsets = self.length, self.offsets
+        scratch = np.empty(length, dtype=self.dtype)
+        for base, into, end in runs:
+            tiles, product = self.tiles, scratch
+            for start in range(0, end, length):
+                stop = min(end, start + length)
+                target = wide[into + start:into + stop]
+                if stop - start != length:
+                    tiles, product = self.tiles[:, :stop - start], scratch[:stop - start]
+                at, until = base + start, base + stop
+                np.multiply(flat[at:until], tiles[0], out=target)  # offsets[0] is 0
+                for k in range(1, len(offsets)):
+                    np.multiply(flat[at + offsets[k]:until + offsets[k]], tiles[k], out=product)
+                    np.add(target, product, out=target)
+        np.copyto(out[b:e], wide.reshape((e - b, *self.sizes, x.shape[-1]))[self.kept])
+
+
+_FLAT_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
 @functools.lru_cache(maxsize=256)
 def _depthwise_program(window, strides, dilations, pads, in_sizes, outs):
     """The passes of `_depthwise_numpy` for one geometry: per kernel position (offsets,
@@ -735,7 +853,23 @@ _conv_kernel("Conv3D", 5, "NDHWC")
 def prepare_depthwise_conv2d(node, ctx):
     geometry = ConvGeometry("DepthwiseConv2dNative", node.attrs, 4, "NHWC")
     memo: dict = {}
-    return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
+    if not (ctx.is_numpy and ctx.optimize):  # the general code is the reference
+        return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
+    flat: dict = {}  # (x shape, x dtype) -> (filter array, its _FlatDepthwise or None)
+
+    def run(inputs):
+        x, w = inputs
+        key = (getattr(x, "shape", None), getattr(x, "dtype", None))
+        found = flat.get(key)
+        if found is None or found[0] is not w or type(w) is not np.ndarray or w.flags.writeable:
+            if len(flat) > 8:
+                flat.clear()
+            found = flat[key] = (w, _FlatDepthwise.build(ctx, x, w, geometry))
+        if found[1] is None:
+            return finish_outputs(ctx, depthwise_conv2d(ctx, inputs, geometry, memo))
+        return [found[1](x)]
+    run.finished = True
+    return run
 
 
 def depthwise_conv2d(ctx, inputs, geometry, memo=None):
