@@ -15,6 +15,7 @@ import dask  # noqa: E402
 
 import sm_notebook  # noqa: E402
 import sm_notebook.dask as smd  # noqa: E402
+from batched_reference import scored_in_batches  # noqa: E402
 from conftest import MODELS  # noqa: E402
 from sm_notebook import SavedModelError  # noqa: E402
 
@@ -42,7 +43,7 @@ def test_unknown_row_counts_and_the_sync_scheduler():
     assert np.isnan(unknown.shape[0])
     lazy = smd.predict(MLP, unknown, batch_size=4)
     got = lazy.compute(scheduler="sync")
-    np.testing.assert_array_equal(got, sm_notebook.load(MLP).signatures["serving_default"](features=x)["output_0"])
+    np.testing.assert_array_equal(got, scored_in_batches(MLP, [10, 10, 10], 4, features=x)["output_0"])
 
 
 def test_dataframe_columns_default_to_input_names():
