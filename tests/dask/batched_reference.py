@@ -10,8 +10,8 @@ import sm_notebook
 
 def scored_in_batches(path, row_chunks, batch_size=None, signature="serving_default", tags=None,
                       **inputs) -> dict:
-    """Outputs of ``signature`` for ``inputs`` split into ``row_chunks`` and each chunk into
-    batches of at most ``batch_size`` rows (0-d inputs are fed whole to every call)."""
+    """Row-wise outputs of ``signature`` for ``inputs`` split into ``row_chunks`` and each chunk
+    into batches of at most ``batch_size`` rows (0-d inputs are fed whole to every call)."""
     function = sm_notebook.load(path, tags=tags).signatures[signature]
     pieces, start = [], 0
     for rows in row_chunks:
@@ -21,4 +21,4 @@ def scored_in_batches(path, row_chunks, batch_size=None, signature="serving_defa
             pieces.append(function(**{k: v if np.ndim(v) == 0 else v[first:stop]
                                       for k, v in inputs.items()}).numpy())
         start += rows
-    return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    return {k: np.concatenate([p[k] for p in pieces]) for k, v in pieces[0].items() if np.ndim(v)}

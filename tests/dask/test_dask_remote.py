@@ -10,7 +10,6 @@ fsspec = pytest.importorskip("fsspec")
 
 import dask  # noqa: E402
 
-import sm_notebook  # noqa: E402
 import sm_notebook.dask as smd  # noqa: E402
 from batched_reference import scored_in_batches  # noqa: E402
 from conftest import MODELS  # noqa: E402
