@@ -10,7 +10,8 @@ Both clusters' workers are started fresh for each job and stay alive side by sid
 side's peak RSS per worker (VmHWM of the worker process, read with ``client.run``) is its
 own and warm passes alternate (ours, TF, ours, TF, ...): load from other processes falls on
 both sides alike. A first "cold" pass includes each worker loading the model; the warm
-figure is the median of the warm passes (the MLP's last a fraction of a second each).
+figure is the median of the warm passes (the MLP's last a fraction of a second each, so it
+has 21).
 
     python benchmarks/bench_dask.py                       # 200,000 MLP rows, 20,000 images
     python benchmarks/bench_dask.py --mlp-rows 20000 --images 1000   # a quick look
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 MODELS = ROOT / "tests" / "fixtures" / "models"
 
 JOBS = {  # name -> fixture, signature input, output, rows per chunk, rows per batch, warm passes
-    "mlp": ("keras3_mlp", "features", "output_0", 10_000, None, 9),
+    "mlp": ("keras3_mlp", "features", "output_0", 10_000, None, 21),
     # 100 images (11 MB) a chunk, 20 a batch, on both sides: a worker's peak memory is mostly
     # the chunk it scores and one batch's activations, whichever runtime scores them
     "mobilenetv2": ("keras3_mobilenetv2", "keras_tensor_12", "output_0", 100, 20, 3),
@@ -139,7 +140,8 @@ def report(f: dict) -> None:
           f"   ({rate['ours_warm'] / rate['single']:.2f}x single process)")
     print(f"  rows/s  TensorFlow, 2 workers    {rate['tf_warm']:10.0f} warm  {rate['tf_cold']:10.0f} cold")
     print(f"  throughput ours / TF: warm {rate['ours_warm'] / rate['tf_warm']:.2f} (median of "
-          f"{len(pairs)} alternating passes; pass by pass {min(pairs):.2f}..{max(pairs):.2f}), "
+          f"{len(pairs)} alternating passes; pass by pass {min(pairs):.2f}..{max(pairs):.2f}, "
+          f"median {float(np.median(pairs)):.2f}), "
           f"cold {rate['ours_cold'] / rate['tf_cold']:.2f}")
     print(f"  peak RSS per worker: sm_notebook {ours_peak:.0f} MiB, TensorFlow {tf_peak:.0f} MiB "
           f"(ratio {ours_peak / tf_peak:.2f}; a fresh worker: {base:.0f} MiB)")
@@ -152,7 +154,7 @@ def main():
     parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", nargs="*", default=list(JOBS), choices=list(JOBS))
-    parser.add_argument("--warm-passes", type=int, help="warm passes per side (default: 9 MLP, 3 MobileNetV2)")
+    parser.add_argument("--warm-passes", type=int, help="warm passes per side (default: 21 MLP, 3 MobileNetV2)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
