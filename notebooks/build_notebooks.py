@@ -497,7 +497,7 @@ NOTEBOOKS["08_scoring_at_scale.ipynb"] = [
     "md:## Memory per worker\n\n"
     "The peak resident memory of each worker process after the jobs above (VmHWM, read on the "
     "workers). `benchmarks/bench_dask.py` scores MobileNetV2 and the MLP with sm_notebook and with "
-    "TensorFlow inside `map_blocks` on the same cluster; the README records its figures "
+    "TensorFlow inside `map_blocks` on a second cluster of the same size; the README records its figures "
     "(a TensorFlow worker holds the whole TensorFlow runtime, several hundred MiB, before it "
     "scores a row).",
     "# ignore-output\n"

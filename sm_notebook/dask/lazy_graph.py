@@ -14,6 +14,7 @@ import string
 
 import dask.array as da
 import numpy as np
+from dask.layers import ArrayBlockwiseDep
 
 from ..errors import SavedModelError
 from .model_cache import check_model_files
@@ -161,7 +162,11 @@ def _aligned(spec, batched: dict) -> dict:
 
 
 def _score_layer(spec, batched: dict, constants: dict, row_chunks):
-    """A 1-d object dask array whose block n is the dict of outputs of row-chunk n."""
+    """A 1-d object dask array whose block n is the dict of outputs of row-chunk n.
+
+    Each scoring task depends on its input chunks only (the partition's number and first
+    row are written into the task), so Dask fuses it with the task that makes a chunk
+    (reading or generating it) and a worker does not hold chunks waiting to be scored."""
     letters = iter(_INNER_LETTERS)
     args = []
     try:
@@ -170,19 +175,31 @@ def _score_layer(spec, batched: dict, constants: dict, row_chunks):
     except StopIteration:
         raise SavedModelError("The inputs have more than 51 inner axes in all; Dask cannot index "
                               "them.") from None
-    block_ids = da.arange(len(row_chunks), chunks=1)
-    starts = np.cumsum((0,) + row_chunks[:-1]).tolist()
     return da.blockwise(
-        _score_block, "i", *args, block_ids, "i", align_arrays=False, concatenate=True,
-        meta=np.empty((0,), dtype=object), spec=spec, keys=list(batched), constants=constants,
-        starts=starts, token=f"sm_notebook-{spec.signature}")
+        _score_block, "i", *args, _Partitions(row_chunks), "i", align_arrays=False,
+        concatenate=True, meta=np.empty((0,), dtype=object), spec=spec, keys=tuple(batched),
+        constants=constants, token=f"sm_notebook-{spec.signature}")
 
 
-def _score_block(*blocks, spec, keys, constants, starts):
-    index = int(blocks[-1][0])
+class _Partitions(ArrayBlockwiseDep):
+    """Gives row-chunk n's task ``(n, first row)`` (nan when the row counts are unknown); the
+    way ``map_blocks(block_id=...)`` gives a block its id, without a task of its own."""
+
+    def __init__(self, row_chunks: tuple):
+        super().__init__((row_chunks,))
+        self.starts = np.cumsum((0,) + row_chunks[:-1]).tolist()
+
+    def __getitem__(self, index: tuple):
+        return index[0], self.starts[index[0]]
+
+    def __dask_tokenize__(self):
+        return "sm_notebook-partitions", self.chunks
+
+
+def _score_block(*blocks, spec, keys, constants):
+    index, start = blocks[-1]
     arrays = dict(zip(keys, blocks[:-1]))
     rows = len(arrays[keys[0]])
-    start = starts[index]
     span = f"rows {start}..{start + rows - 1}" if not math.isnan(start) else f"{rows} rows"
     return score_rows(spec, f"Partition {index} ({span}) of the data", rows, arrays, constants)
 

@@ -165,16 +165,27 @@ def _score(spec: ScoringSpec, where: str, rows: int, batched: dict, constants: d
     cached = get_model(spec.model)
     function = cached.model.signatures[spec.signature]
     step = spec.batch_size or max(rows, 1)
-    pieces = {k: [] for k in spec.outputs}
+    result = None
     for start in range(0, max(rows, 1), step):
         stop = min(start + step, rows)
         feeds = {k: v[start:stop] for k, v in batched.items()}
         feeds.update(constants)
         with cached.lock:
             values = function(**feeds).numpy()
-        for key, output_spec in spec.outputs.items():
-            pieces[key].append(_checked_output(key, values[key], output_spec, stop - start))
-    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in pieces.items()}
+        checked = {k: _checked_output(k, values[k], s, stop - start) for k, s in spec.outputs.items()}
+        if stop - start == rows:  # one batch: its outputs are the chunk's
+            return checked
+        if result is None:  # the chunk's outputs, filled batch by batch
+            result = {k: np.empty((rows,) + v.shape[1:], dtype=v.dtype) for k, v in checked.items()}
+        for key, value in checked.items():
+            if value.shape[1:] != result[key].shape[1:]:
+                raise SavedModelError(
+                    f"Output {key!r} came back with rows of shape {value.shape[1:]} for rows "
+                    f"{start}..{stop - 1} of the chunk and {result[key].shape[1:]} for its first "
+                    f"batch; a chunk's rows must agree. Score with batch_size=None (one batch "
+                    "per chunk) or leave this output out with outputs=[...].")
+            result[key][start:stop] = value
+    return result
 
 
 def _checked_output(key: str, value, spec: TensorSpec, rows: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """sm_notebook.dask.predict on a real cluster: 2 worker processes (LocalCluster), one start-up.
 
-Results are compared exactly with single-process `load(...).signatures[k](...)` and
-with TensorFlow's stored outputs (tests/fixtures/expected) within the engine's
+Results are compared exactly with single-process `load(...).signatures[k](...)` on the
+same batches (`batched_reference`) and with TensorFlow's stored outputs (tests/fixtures/expected) within the engine's
 tolerances. The worker-kill test runs last: it restarts a worker.
 """
 import os
@@ -21,6 +21,7 @@ import dask  # noqa: E402
 
 import sm_notebook  # noqa: E402
 import sm_notebook.dask as smd  # noqa: E402
+from batched_reference import scored_in_batches  # noqa: E402
 from conftest import FIXTURES, MODELS  # noqa: E402
 from sm_notebook import SavedModelError  # noqa: E402
 
@@ -63,7 +64,7 @@ def test_keras_models_match_single_process_exactly_and_tensorflow(client, name, 
     assert lazy.dtype == np.float32 and lazy.shape == (rows, tf["outputs|output_0"].shape[1])
     assert lazy.chunks[0] == chunks
     got = lazy.compute()
-    np.testing.assert_array_equal(got, single_process(name, "serving_default", **{key: x})["output_0"])
+    np.testing.assert_array_equal(got, scored_in_batches(MODELS / name, chunks, batch_size, **{key: x})["output_0"])
     kept = np.arange(rows) % 3 != 2
     np.testing.assert_allclose(got[kept], tiled(tf["outputs|output_0"], rows)[kept], **FLOAT32)
 
@@ -108,7 +109,7 @@ def test_dataframe_in_dataframe_out_with_an_empty_partition(client):
     assert list(lazy.columns) == [f"output_0_{j}" for j in range(4)]
     got = lazy.compute()
     parts = pd.concat([_frame_part(n) for n in range(4)])
-    reference = single_process("keras3_mlp", "serving_default", features=parts.to_numpy())["output_0"]
+    reference = scored_in_batches(MODELS / "keras3_mlp", [5, 0, 7, 3], 4, features=parts.to_numpy())["output_0"]
     np.testing.assert_array_equal(got.to_numpy(), reference)
     assert list(got.index) == list(parts.index)
 
@@ -118,7 +119,7 @@ def test_each_worker_process_loads_the_model_once(client, tmp_path):
     shutil.copytree(MODELS / "keras3_mlp", path)  # a model no other test has loaded
     x = np.random.default_rng(1).normal(size=(400, 8)).astype("float32")
     lazy = smd.predict(path, da.from_array(x, chunks=20), batch_size=7)
-    np.testing.assert_array_equal(lazy.compute(), single_process("keras3_mlp", "serving_default", features=x)["output_0"])
+    np.testing.assert_array_equal(lazy.compute(), scored_in_batches(path, lazy.chunks[0], 7, features=x)["output_0"])
     lazy.compute()  # a second job reuses the cached models
     counts = client.run(smd.model_loads)
     per_worker = [n for loads in counts.values() for (p, *_), n in loads.items() if p == str(path)]
@@ -135,8 +136,8 @@ def test_an_fsspec_url_is_copied_once_per_worker_process(client, tmp_path):
         url = zipped_export(tmp_path)
         x = np.random.default_rng(2).normal(size=(90, 8)).astype("float32")
         lazy = smd.predict(url, da.from_array(x, chunks=15))
-        np.testing.assert_array_equal(lazy.compute(), single_process("keras3_mlp", "serving_default",
-                                                                     features=x)["output_0"])
+        np.testing.assert_array_equal(lazy.compute(), scored_in_batches(MODELS / "keras3_mlp", lazy.chunks[0],
+                                                                        features=x)["output_0"])
         counts = client.run(smd.model_loads)
         per_worker = [n for loads in counts.values() for (p, *_), n in loads.items() if p == url]
         assert per_worker and all(n == 1 for n in per_worker), counts
@@ -216,6 +217,6 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(client):
     os.kill(pids[victim], signal.SIGKILL)
     got = future.result(timeout=120)
     assert got.shape == (360, 4)
-    np.testing.assert_array_equal(got, single_process("keras3_mlp", "serving_default", features=x)["output_0"])
+    np.testing.assert_array_equal(got, scored_in_batches(MODELS / "keras3_mlp", [15] * 24, 8, features=x)["output_0"])
     client.wait_for_workers(2, timeout=60)
     assert pids[victim] not in client.run(os.getpid).values()  # the nanny started a new process

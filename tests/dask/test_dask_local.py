@@ -15,6 +15,7 @@ import dask  # noqa: E402
 
 import sm_notebook  # noqa: E402
 import sm_notebook.dask as smd  # noqa: E402
+from batched_reference import scored_in_batches  # noqa: E402
 from conftest import MODELS  # noqa: E402
 from sm_notebook import SavedModelError  # noqa: E402
 
@@ -42,7 +43,38 @@ def test_unknown_row_counts_and_the_sync_scheduler():
     assert np.isnan(unknown.shape[0])
     lazy = smd.predict(MLP, unknown, batch_size=4)
     got = lazy.compute(scheduler="sync")
-    np.testing.assert_array_equal(got, sm_notebook.load(MLP).signatures["serving_default"](features=x)["output_0"])
+    np.testing.assert_array_equal(got, scored_in_batches(MLP, [10, 10, 10], 4, features=x)["output_0"])
+
+
+def test_uneven_chunks_empty_chunks_and_short_last_batches_match_the_same_batches_exactly():
+    x = np.random.default_rng(3).normal(size=(17, 8)).astype("float32")
+    chunks = (7, 0, 9, 1)  # batches of 3: 3+3+1, none, 3+3+3, 1
+    lazy = smd.predict(MLP, da.from_array(x, chunks=(chunks, 8)), batch_size=3)
+    got = lazy.compute(scheduler="sync")
+    assert got.shape == (17, 4) and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, scored_in_batches(MLP, chunks, 3, features=x)["output_0"])
+    words = np.array([b"a", b"bb", b"", b"cccc", b"dd"], dtype=object)  # several outputs, one per dtype
+    numbers = np.array([b"1.5", b"-2", b"1e3", b"0", b"7"], dtype=object)
+    wanted = ["parsed", "pairs", "lengths"]
+    lazy = smd.predict(MODELS / "tf2_module", {"words": da.from_array(words, chunks=((3, 0, 2),)),
+                                               "numbers": da.from_array(numbers, chunks=((3, 0, 2),))},
+                       signature="string_ops", outputs=wanted, batch_size=2)
+    got = dask.compute(lazy, scheduler="sync")[0]
+    reference = scored_in_batches(MODELS / "tf2_module", (3, 0, 2), 2, signature="string_ops",
+                                  words=words, numbers=numbers)
+    for key in wanted:
+        assert got[key].dtype == reference[key].dtype and got[key].shape[0] == 5
+        np.testing.assert_array_equal(got[key], reference[key])
+
+
+def test_each_chunk_is_scored_in_the_task_that_makes_it():
+    # the scoring task depends on the chunk alone, so Dask fuses the two: a worker never
+    # holds a made chunk waiting for its scoring task (no block-number or list tasks either)
+    x = da.random.default_rng(0).random((40, 8), chunks=10, dtype="float32")
+    lazy = smd.predict(MLP, x, batch_size=4)
+    (optimized,) = dask.optimize(lazy)
+    names = {key[0] for key in dict(optimized.__dask_graph__())}
+    assert [n for n in names if n != lazy.name] == [f"random-sm_notebook-{lazy.name}"], names
 
 
 def test_dataframe_columns_default_to_input_names():
