@@ -30,9 +30,9 @@ PASS_RATE_GOAL = 0.95
 #: The share of core-TensorFlow signatures that match (extension-library models are refused
 #: by design): all of them today, so any regression fails.
 PASS_RATE_FLOOR = 1.0
-#: Generating the whole zoo takes about 12 minutes on 2 idle cores; past this the
-#: generator is stopped and the entries it had not finished fail their tests.
-GENERATION_TIMEOUT_S = 25 * 60
+#: Past this the generator is stopped and the entries it had not finished fail their tests
+#: (the whole zoo, 151 entries, takes a little under half of it on 2 idle cores).
+GENERATION_TIMEOUT_S = 40 * 60
 
 NAMES = list(make_zoo.load_registry())
 RESULTS: dict = {}
