@@ -5,6 +5,7 @@ Usage:
     python tests/zoo/report.py                  # run every generated entry with sm_notebook
     python tests/zoo/report.py --only NAME...   # just these
     python tests/zoo/report.py --json out.json  # also write the per-signature results
+    python tests/zoo/report.py --collapse keras-hub   # one row for every keras-hub/* family
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ import zoo_check  # noqa: E402
 STATUSES = ("pass", "refused", "mismatch", "error")
 
 
-def coverage_table(results) -> str:
+def coverage_table(results, collapse=()) -> str:
+    """Markdown table by family; a family under a prefix in ``collapse`` counts as the prefix."""
     by_family = defaultdict(list)
     for r in results:
-        by_family[r.family].append(r)
+        prefix = r.family.partition("/")[0]
+        by_family[prefix if prefix in collapse else r.family].append(r)
     lines = ["| family | entries | signatures | pass | refused (missing ops) | mismatch | error |",
              "|---|---|---|---|---|---|---|"]
     total = Counter()
@@ -86,6 +89,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", metavar="NAME")
     parser.add_argument("--json", type=Path, help="write the per-signature results here")
+    parser.add_argument("--collapse", nargs="+", default=(), metavar="PREFIX",
+                        help="one table row for all families PREFIX/...")
     args = parser.parse_args(argv)
     root = zoo_cache.zoo_dir()
     with warnings.catch_warnings():
@@ -93,7 +98,7 @@ def main(argv=None):
         results = zoo_check.evaluate_zoo(root, args.only)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
-    print(f"## Zoo coverage by family\n\n{coverage_table(results)}\n")
+    print(f"## Zoo coverage by family\n\n{coverage_table(results, set(args.collapse))}\n")
     print(f"## Missing ops, ranked by entries blocked\n\n{missing_ops_ranking(results)}\n")
     print(f"## Failures other than missing ops\n\n{other_failures(results)}")
 
