@@ -11,7 +11,8 @@ side's peak RSS per worker (VmHWM of the worker process, read with ``client.run`
 own and warm passes alternate (ours, TF, ours, TF, ...): load from other processes falls on
 both sides alike. A first "cold" pass includes each worker loading the model; the warm
 figure is the median of the warm passes (the MLP's last a fraction of a second each, so it
-has 21).
+has 21). The workers' CPU seconds over all passes tell work (rows per CPU-second) from the
+share of a busy machine each side got (cores while passing).
 
     python benchmarks/bench_dask.py                       # 200,000 MLP rows, 20,000 images
     python benchmarks/bench_dask.py --mlp-rows 20000 --images 1000   # a quick look
@@ -47,6 +48,12 @@ def _worker_memory():
     with open("/proc/self/status") as status:
         peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     return peak_kib / 1024, psutil.Process().memory_info().rss / 2**20
+
+
+def _worker_cpu_s() -> float:
+    """CPU seconds this worker process has used (every thread, user and system)."""
+    times = os.times()
+    return times.user + times.system
 
 
 def _tf_score(block, path, key, input_name, output_name, batch_size):
@@ -106,6 +113,7 @@ def run_job(clusters: dict, name: str, rows: int, warm_passes: int | None) -> di
         jobs = {"ours": ours, "tf": theirs}
         for side, client in clients.items():
             figures[f"{side}_base_mib"] = client.run(_worker_memory)
+            figures[f"{side}_cpu_s"] = -sum(client.run(_worker_cpu_s).values())
         results = {}
         for side, client in clients.items():
             figures[f"{side}_cold_s"], results[side] = _timed(lambda: client.compute(jobs[side]).result())
@@ -116,6 +124,7 @@ def run_job(clusters: dict, name: str, rows: int, warm_passes: int | None) -> di
                 figures[f"{side}_warm_s"].append(_timed(lambda: client.compute(jobs[side]).result())[0])
         for side, client in clients.items():
             figures[f"{side}_workers_mib"] = client.run(_worker_memory)
+            figures[f"{side}_cpu_s"] += sum(client.run(_worker_cpu_s).values())
     finally:
         for client in clients.values():
             client.close()
@@ -143,6 +152,12 @@ def report(f: dict) -> None:
           f"{len(pairs)} alternating passes; pass by pass {min(pairs):.2f}..{max(pairs):.2f}, "
           f"median {float(np.median(pairs)):.2f}), "
           f"cold {rate['ours_cold'] / rate['tf_cold']:.2f}")
+    passes = 1 + len(pairs)
+    wall = {side: f[f"{side}_cold_s"] + sum(f[f"{side}_warm_s"]) for side in ("ours", "tf")}
+    print("  workers' CPU over all passes: " + ", ".join(
+        f"{label} {f['rows'] * passes / f[f'{side}_cpu_s']:.0f} rows per CPU-second "
+        f"({f[f'{side}_cpu_s'] / wall[side]:.2f} cores while passing)"
+        for side, label in (("ours", "sm_notebook"), ("tf", "TensorFlow"))))
     print(f"  peak RSS per worker: sm_notebook {ours_peak:.0f} MiB, TensorFlow {tf_peak:.0f} MiB "
           f"(ratio {ours_peak / tf_peak:.2f}; a fresh worker: {base:.0f} MiB)")
     print(f"  max |ours - TF| = {f['max_abs_diff_vs_tf']:.2e}")
