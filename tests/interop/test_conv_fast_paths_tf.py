@@ -1,6 +1,7 @@
 """The engine's convolution fast paths against TensorFlow's float64 Conv2D on shapes that
-take them with their real thresholds (Winograd F(2x2, 3x3): 3x3 stride-1 float32 filters
-with wide channels), within the rounding bound derived for each path."""
+take them with their real channel threshold (Winograd F(2x2, 3x3): 3x3 stride-1 float32
+filters with wide channels; the tile threshold is lifted so that edge shapes, one pixel or
+no image, take the path too), within the rounding bound derived for each path."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,9 @@ CASES = [  # (input NHWC, output channels, padding, explicit pads)
 
 
 @pytest.mark.parametrize("x_shape, out_channels, padding, explicit", CASES)
-def test_winograd_conv_matches_tensorflow_float64(x_shape, out_channels, padding, explicit):
+def test_winograd_conv_matches_tensorflow_float64(x_shape, out_channels, padding, explicit,
+                                                  monkeypatch):
+    monkeypatch.setattr(_winograd, "MIN_TILES", 0)
     rng = np.random.default_rng(sum(x_shape) + out_channels)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal((3, 3, x_shape[-1], out_channels)).astype(np.float32)
@@ -34,12 +37,12 @@ def test_winograd_conv_matches_tensorflow_float64(x_shape, out_channels, padding
     attrs = {"strides": [1, 1, 1, 1], "padding": padding, "data_format": "NHWC"}
     if explicit:
         attrs["explicit_paddings"] = [0, 0, *explicit[0], *explicit[1], 0, 0]
-    assert _winograd.applies(w, [1, 1], [1, 1], x)
+    outs, pads = window_geometry("Conv2D", x_shape[1:3], [3, 3], [1, 1], [1, 1], padding, explicit)
+    assert _winograd.applies(w, [1, 1], [1, 1], x, outs)
     (ours,) = registry.get_kernel("Conv2D").fn(KernelContext("numpy", optimize=True), [x, w], attrs)
     exact = tf.raw_ops.Conv2D(input=x.astype(np.float64), filter=w.astype(np.float64),
                               strides=[1, 1, 1, 1], padding=padding,
                               explicit_paddings=attrs.get("explicit_paddings", [])).numpy()
-    outs, pads = window_geometry("Conv2D", x_shape[1:3], [3, 3], [1, 1], [1, 1], padding, explicit)
     magnitude = winograd_magnitude(x, w, pads, outs)
     c = x_shape[-1]
     u = float(np.finfo(np.float32).eps) / 2
@@ -47,3 +50,16 @@ def test_winograd_conv_matches_tensorflow_float64(x_shape, out_channels, padding
     ours = np.asarray(ours)
     assert ours.shape == exact.shape and ours.dtype == np.float32
     assert np.all(np.abs(ours - exact) <= bound)
+
+
+@pytest.mark.parametrize("x_shape, outs, taken", [
+    ((1, 1, 1, 512), (1, 1), False),   # one tile: the products only re-read the filters
+    ((1, 4, 4, 256), (4, 4), False),   # 4 tiles
+    ((3, 4, 4, 128), (4, 4), False),   # 12 tiles
+    ((1, 7, 7, 512), (7, 7), True),    # 16 tiles (ResNet50's last stage at batch 1)
+    ((4, 2, 2, 256), (4, 4), True),    # 16 tiles over four images
+])
+def test_winograd_needs_enough_tiles(x_shape, outs, taken):
+    x = np.zeros(x_shape, np.float32)
+    w = np.zeros((3, 3, x_shape[-1], x_shape[-1]), np.float32)
+    assert _winograd.applies(w, [1, 1], [1, 1], x, outs) is taken

@@ -749,7 +749,7 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, 
             if memo is not None:
                 memo["filters"] = kept
         x, w = wide(xp, x), kept[1]
-        if memo is not None and _winograd.applies(w, strides, dilations, x):
+        if memo is not None and _winograd.applies(w, strides, dilations, x, out_sizes):
             if kept[2] is None:
                 kept[2] = _winograd.filters(w)
             return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes), out_dtype)
