@@ -287,10 +287,9 @@ def _fused(produce, n_main, links):
     worked out once (``link.inplace``); a call then applies them directly, a residual
     operand checked for y's shape and dtype first. Anything else runs the links."""
     forms: dict = {}  # (shape, dtype) of the producer's output -> in-place forms, or None
-    whole = n_main
 
     def run(inputs):
-        y = _own(produce(inputs if len(inputs) == whole else inputs[:n_main])[0], inputs)
+        y = _own(produce(inputs if len(inputs) == n_main else inputs[:n_main])[0], inputs)
         if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
             key = (y.shape, y.dtype)
             ops = forms.get(key, _UNKNOWN)

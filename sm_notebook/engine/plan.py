@@ -575,9 +575,6 @@ class Plan:
         floating-point warnings are off meanwhile (kernels run inside `run` only)."""
         token = quiet()
         try:
-            compiled = self._compiled  # execute's first test, without its frame
-            if compiled and debugger is None and len(args) == len(self.feed_slots):
-                return compiled(args)
             return self.execute(args, debugger)
         finally:
             BLAS.restore()

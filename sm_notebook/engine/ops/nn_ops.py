@@ -15,9 +15,8 @@ import numpy as np
 
 from ..blas import BLAS
 from . import _winograd
-from ._numeric import (astype, fail, float_attr, host_ints, is_half, is_numpy, lowest, namespace,
-                       np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
-from ._numeric import finish_outputs
+from ._numeric import (astype, fail, finish_outputs, float_attr, host_ints, is_half, is_numpy,
+                       lowest, namespace, np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
 
 # --------------------------------------------------------------------------- activations
 
