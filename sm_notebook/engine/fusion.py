@@ -3,8 +3,12 @@ bias/activation epilogues into their producer's step.
 
 ``Mul(Conv2D(x, W), s)`` with constant ``W`` and ``s`` (a scalar or one value per
 output channel) becomes ``Conv2D(x, W * s)``, as TensorFlow's grappler does; Keras
-writes inference batch norms this way. Also for DepthwiseConv2dNative and MatMul.
-The Conv2D output must have no other consumer; ``W`` itself is left unchanged.
+writes inference batch norms this way. Also for DepthwiseConv2dNative and MatMul, and
+through a constant bias between them (``Mul(BiasAdd(Conv2D(x, W), b), s)`` becomes
+``BiasAdd(Conv2D(x, W * s), b * s)``, Keras 3's convolution with bias then batch norm);
+``Add(BiasAdd(y, b), t)`` of constant per-channel ``b`` and ``t`` becomes
+``BiasAdd(y, b + t)``. Each rewritten output must have no other consumer; ``W`` itself is
+left unchanged.
 """
 from __future__ import annotations
 
@@ -19,31 +23,127 @@ SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
 
 
 def fold_scales(ctx, order: list, pnodes: dict, fetches: list) -> dict:
-    """Rewrite in place; returns the alias ``(mul node, 0) -> (conv node, 0)`` of each fold."""
+    """Rewrite in place; returns the alias ``(mul or add node, 0) -> (node it folded into, 0)``
+    of each fold."""
     uses = Counter(r for p in order for r in p.inputs)
     uses.update(fetches)
     alias = {}
-    for mul in order:
-        if mul.op != "Mul" or mul.value is not None or len(mul.inputs) != 2:
+    for node in order:
+        if node.value is not None or len(node.inputs) != 2 or node.op not in ("Mul", *_BIAS_ADDS):
             continue
-        for k_ref, s_ref in (mul.inputs, mul.inputs[::-1]):
-            conv, scale = pnodes.get(k_ref[0]), pnodes.get(s_ref[0])
-            if (conv is None or scale is None or scale.value is None or conv.value is not None
-                    or conv.op not in SCALABLE or k_ref[1] != 0 or uses[k_ref] != 1
-                    or len(conv.inputs) != 2):
+        inputs = [alias.get(r, r) for r in node.inputs]
+        if node.op == "BiasAdd" and node.attrs.get("data_format", "NHWC") != "NHWC":
+            continue
+        for k_ref, s_ref in (inputs, inputs[::-1])[:1 if node.op == "BiasAdd" else 2]:
+            first, scale = pnodes.get(k_ref[0]), pnodes.get(s_ref[0])
+            if (first is None or scale is None or scale.value is None or first.value is not None
+                    or k_ref[1] != 0 or uses[k_ref] != 1 or len(first.inputs) != 2):
                 continue
-            weights = pnodes.get(conv.inputs[1][0])
-            if weights is None or weights.value is None:
-                continue
-            scaled = _scaled(ctx, conv, weights.value[conv.inputs[1][1]], scale.value[s_ref[1]])
-            if scaled is None:
-                continue
-            name = conv.name + "/_scaled_filter"
-            pnodes[name] = PlanNode(name, "Const", [], [], {}, None, 1, conv.function, value=[scaled])
-            conv.inputs = [conv.inputs[0], (name, 0)]
-            alias[(mul.name, 0)] = (conv.name, 0)
-            break
+            if node.op == "Mul":
+                done = _fold_scale(ctx, first, scale.value[s_ref[1]], pnodes, uses)
+            else:
+                done = _fold_bias(ctx, first, scale.value[s_ref[1]], pnodes)
+            if done:
+                alias[(node.name, 0)] = (first.name, 0)
+                uses[(first.name, 0)] = uses[(node.name, 0)]
+                break
     return alias
+
+
+_BIAS_ADDS = ("BiasAdd", "AddV2", "Add")
+
+
+def _fold_scale(ctx, producer, scale, pnodes, uses) -> bool:
+    """``producer * scale`` folded into the producer (a conv or matmul with constant
+    weights, or a constant bias add on one whose output it alone reads); whether it was."""
+    conv, bias = producer, None
+    if producer.op in _BIAS_ADDS:
+        bias = _bias_input(producer, pnodes)
+        if bias is None:
+            return False
+        conv = pnodes.get(producer.inputs[1 - bias][0])
+        if conv is None or conv.value is not None or producer.inputs[1 - bias][1] != 0 \
+                or uses[producer.inputs[1 - bias]] != 1 or len(conv.inputs) != 2:
+            return False
+    if conv.op not in SCALABLE:
+        return False
+    weights = pnodes.get(conv.inputs[1][0])
+    if weights is None or weights.value is None:
+        return False
+    scaled = _scaled(ctx, conv, weights.value[conv.inputs[1][1]], scale)
+    if scaled is None:
+        return False
+    if bias is not None:
+        values = _channel_values(ctx, producer, _constant(pnodes, producer.inputs[bias]), scale, np.multiply,
+                                 _rank(conv))
+        if values is None:
+            return False
+        _replace_input(producer, bias, values, "/_scaled_bias", pnodes)
+    _replace_input(conv, 1, scaled, "/_scaled_filter", pnodes)
+    return True
+
+
+def _fold_bias(ctx, producer, shift, pnodes) -> bool:
+    """``producer + shift`` folded into the producer, itself a constant bias add on a conv or
+    matmul; whether it was."""
+    bias = _bias_input(producer, pnodes) if producer.op in _BIAS_ADDS else None
+    if bias is None:
+        return False
+    below = pnodes.get(producer.inputs[1 - bias][0])
+    if below is None or below.op not in SCALABLE:
+        return False
+    values = _channel_values(ctx, producer, _constant(pnodes, producer.inputs[bias]), shift, np.add,
+                             _rank(below))
+    if values is None:
+        return False
+    _replace_input(producer, bias, values, "/_shifted_bias", pnodes)
+    return True
+
+
+def _bias_input(add, pnodes):
+    """Index of the constant per-channel float input of a bias add (BiasAdd: NHWC), or None."""
+    if add.op == "BiasAdd":
+        order = (1,) if add.attrs.get("data_format", "NHWC") == "NHWC" else ()
+    else:
+        order = (1, 0)
+    for i in order:
+        value = _constant(pnodes, add.inputs[i])
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and \
+                all(d == 1 for d in value.shape[:-1]) and value.ndim <= 4:
+            return i
+    return None
+
+
+def _channel_values(ctx, add, bias, other, ufunc, rank):
+    """``ufunc(bias, other)`` of a bias add's constant and a per-channel constant, in the
+    bias's dtype, shaped as the two broadcast together, or None when ``other`` is not one
+    value per channel of the bias (or one value) or would widen the output (of a BiasAdd
+    on a ``rank``-dimensional input)."""
+    b, o = ctx.to_numpy(bias), ctx.to_numpy(other)
+    if o.dtype != b.dtype or o.ndim > 4 or any(d != 1 for d in o.shape[:-1]):
+        return None
+    if o.size != 1 and b.size != 1 and o.size != b.size:
+        return None
+    if add.op == "BiasAdd":
+        if o.size not in (1, b.size) or o.ndim > rank:
+            return None
+        shape = b.shape
+    else:
+        shape = np.broadcast_shapes(b.shape, o.shape)
+    value = ufunc(b.reshape(-1), o.reshape(-1)).astype(b.dtype).reshape(shape)
+    value.flags.writeable = False
+    return ctx.asarray(value)
+
+
+def _rank(producer) -> int:
+    return 2 if producer.op == "MatMul" else 4
+
+
+def _replace_input(node, index, value, suffix, pnodes):
+    """Point ``node``'s input ``index`` at a new plan constant ``value``."""
+    name = node.name + suffix
+    pnodes[name] = PlanNode(name, "Const", [], [], {}, None, 1, node.function, value=[value])
+    node.inputs = [(name, 0) if i == index else ref for i, ref in enumerate(node.inputs)]
 
 
 def _scaled(ctx, conv, weights, scale):

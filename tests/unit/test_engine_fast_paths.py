@@ -388,11 +388,70 @@ def test_epilogues_fuse_into_their_producer_and_give_the_same_results(tmp_path):
     x = rng.standard_normal((2, 9, 9, 4)).astype(F32)
     np.testing.assert_allclose(fused(x=x).numpy()["y"], general(x=x).numpy()["y"], rtol=1e-5, atol=1e-5)
     described = fused.plan.describe()
-    assert "(Conv2D + BiasAdd + Mul + Relu6)" in described
+    assert "(Conv2D + BiasAdd + Relu6)" in described  # the Mul folded into filter and bias
     assert "(DepthwiseConv2dNative + AddV2 + Relu)" in described
     assert "(Conv2D + AddV2)" in described and "Pad" not in described
     assert len(fused.plan) == 3
     np.testing.assert_allclose(fused(x=x).numpy()["y"], general(x=x).numpy()["y"], rtol=1e-5, atol=1e-5)
+
+
+def _batch_norm_net(rng):
+    """Keras 3's conv / dense with bias then an inference batch norm (Mul, AddV2 of constants),
+    and a (1, 1, 3) shift that widens the dense output: it folds into an AddV2's constant
+    (broadcast with it), never into a BiasAdd's (whose output keeps its input's shape)."""
+    return [placeholder("x", F32, (None, 6, 7, 4)), placeholder("m", F32, (None, 4)),
+            const("w", rng.standard_normal((3, 3, 4, 5)).astype(F32)),
+            const("b", rng.standard_normal(5).astype(F32)),
+            const("s", rng.standard_normal((1, 1, 1, 5)).astype(F32)),
+            const("t", rng.standard_normal(5).astype(F32)),
+            node("conv", "Conv2D", ["x", "w"], strides=[1, 1, 1, 1], padding="SAME"),
+            node("bias", "BiasAdd", ["conv", "b"]),
+            node("scale", "Mul", ["s", "bias"]),
+            node("shift", "AddV2", ["t", "scale"]),
+            node("relu", "Relu", ["shift"]),
+            const("wm", rng.standard_normal((4, 3)).astype(F32)),
+            const("bm", rng.standard_normal(3).astype(F32)),
+            const("bm2", rng.standard_normal((1, 3)).astype(F32)),
+            const("sm", np.array(-1.5, F32)),
+            const("tm", rng.standard_normal((1, 1, 3)).astype(F32)),
+            node("dense", "MatMul", ["m", "wm"]),
+            node("dbias", "BiasAdd", ["dense", "bm"]),
+            node("dscale", "Mul", ["dbias", "sm"]),
+            node("dshift", "AddV2", ["dscale", "tm"]),
+            node("dense2", "MatMul", ["m", "wm"]),
+            node("dbias2", "AddV2", ["dense2", "bm2"]),
+            node("dshift2", "AddV2", ["tm", "dbias2"])]
+
+
+def test_batch_norm_constants_fold_through_the_bias_within_the_float32_bound(tmp_path):
+    rng = np.random.default_rng(8)
+    nodes = _batch_norm_net(rng)
+    inputs = {"x": ("x:0", F32, (None, 6, 7, 4)), "m": ("m:0", F32, (None, 4))}
+    outputs = {"y": ("relu:0", F32, None), "d": ("dshift:0", F32, None), "e": ("dshift2:0", F32, None)}
+    fn = _load(tmp_path, nodes, outputs, inputs)
+    described = fn.plan.describe()
+    assert "conv (Conv2D + BiasAdd + Relu)" in described       # Mul and AddV2 folded
+    assert "dense (MatMul + BiasAdd + AddV2)" in described     # the Mul folded, tm not
+    assert "dense2 (MatMul + AddV2)" in described              # tm folded into bm2
+    c = {name: _const(nodes, name).astype(np.float64) for name in ("w", "b", "s", "t", "wm", "bm", "sm", "tm", "bm2")}
+    for batch in (1, 3, 0):
+        x = rng.standard_normal((batch, 6, 7, 4)).astype(F32)
+        m = rng.standard_normal((batch, 4)).astype(F32)
+        x.flags.writeable = m.flags.writeable = False
+        out = fn(x=x, m=m).numpy()
+        attrs = {"strides": [1, 1, 1, 1], "padding": "SAME"}
+        (conv,) = _run("Conv2D", [x.astype(np.float64), c["w"]], attrs)
+        (size,) = _run("Conv2D", [np.abs(x.astype(np.float64)), np.abs(c["w"])], attrs)
+        reference = np.maximum((conv + c["b"]) * c["s"] + c["t"], 0)
+        magnitude = (size + np.abs(c["b"])) * np.abs(c["s"]) + np.abs(c["t"])
+        assert_within_dot_bound(out["y"], reference, magnitude, 9 * 4 + 3, "conv with batch norm")
+        dense = m.astype(np.float64) @ c["wm"]
+        reference = (dense + c["bm"]) * c["sm"] + c["tm"]
+        magnitude = (np.abs(m.astype(np.float64)) @ np.abs(c["wm"]) + np.abs(c["bm"])) * abs(c["sm"]) + np.abs(c["tm"])
+        assert_within_dot_bound(out["d"], reference, magnitude, 4 + 3, "dense with batch norm")
+        reference = dense + c["bm2"] + c["tm"]
+        magnitude = np.abs(m.astype(np.float64)) @ np.abs(c["wm"]) + np.abs(c["bm2"]) + np.abs(c["tm"])
+        assert_within_dot_bound(out["e"], reference, magnitude, 4 + 2, "dense with two shifts")
 
 
 def test_a_fetched_link_ends_the_chain(tmp_path):
