@@ -9,7 +9,8 @@ batch 8 went from 22 ms to 240 ms on a 2-core machine with one busy core). Here 
 BLAS runs on one thread during a plan run; large products (`matmul`, `run_parts`) are cut
 into row blocks that the calling thread and a few pool threads pull from a shared
 counter, so a thread the scheduler holds back simply takes fewer blocks (TensorFlow's
-thread pool degrades the same way). A large product that cannot be cut (few rows) uses
+thread pool degrades the same way); the blocks depend on the product alone, so results
+are the same bits at any thread count. A large product that cannot be cut (few rows) uses
 OpenBLAS's own threads when other processes leave cores free (``/proc/stat``, sampled at
 most twice a second). The thread count is the user's cap (`set_num_threads`, or
 ``SM_NOTEBOOK_NUM_THREADS``), else the cores this process may use. A plan run ends with
@@ -34,9 +35,12 @@ OPENBLAS_SINGLE_THREAD_MNK = 65536 * 4
 #: waking and joining the threads is then a few percent of the work)
 THREADED_MNK = 1 << 24
 #: multiply-adds per part of a split product (~0.2 ms on one core: the part's Python
-#: overhead and hand-over stay small), and the parts per thread (for load balance)
+#: overhead and hand-over stay small), and the most parts of one matrix product (each
+#: packs the other operand again). The cut depends on the product alone, never on the
+#: thread count: each part is the same BLAS call at any count, so results are the same
+#: bits at any count.
 PART_MNK = 1 << 23
-PARTS_PER_THREAD = 4
+MAX_PARTS = 8
 #: columns of a column block of a split product are a multiple of this (whole SIMD panels)
 COLUMN_BLOCK = 16
 #: seconds between two samples of the machine's load
@@ -232,15 +236,13 @@ class BlasThreads:
         if mnk > OPENBLAS_SINGLE_THREAD_MNK:
             self._set(self.threads_for(mnk))
 
-    def parts(self, mnk: int, rows: int) -> int:
+    def parts(self, mnk: int, rows: int, most: int = MAX_PARTS) -> int:
         """How many row blocks to cut a product of ``rows`` rows and m * n * k
-        multiply-adds into (1: do not split)."""
+        multiply-adds into (1: do not split): one per `PART_MNK`, at most ``most``, whatever
+        the thread count (one thread runs the parts one after the other)."""
         if mnk < THREADED_MNK or rows < 2:
             return 1
-        threads = self.threads()
-        if threads < 2:
-            return 1
-        return max(1, min(rows, threads * PARTS_PER_THREAD, mnk // PART_MNK))
+        return max(1, min(rows, most, mnk // PART_MNK))
 
     def run_parts(self, run, count: int, part_mnk: int) -> None:
         """``run(i)`` for each of ``count`` parts of m * n * k multiply-adds each, spread
