@@ -452,6 +452,51 @@ def test_fused_conv_block_equals_the_unoptimised_plan(tmp_path, data, dtype):
     _within(got, want, bound)
 
 
+def _keras3_conv_block(dtype, rng, cin, cout, k, magnitudes=False):
+    """Conv2D -> BiasAdd -> Mul(scale) -> AddV2(shift) -> AddV2(residual input) -> Relu, as
+    Keras 3 exports a conv with bias and an inference batch norm: scale and shift fold
+    through the bias (into filter and bias), the rest fuses."""
+    def value(shape):
+        v = rng.standard_normal(shape)
+        return (np.abs(v) if magnitudes else v).astype(dtype)
+    t = np.dtype(dtype)
+    return [placeholder("x", dtype, (None, None, None, cin)),
+            placeholder("r", dtype, (None, None, None, cout)),
+            const("w", value((k, k, cin, cout))), const("b", value((cout,))),
+            const("s", value((1, 1, 1, cout))), const("t", value((cout,))),
+            node("conv", "Conv2D", ["x", "w"], strides=[1, 1, 1, 1], padding="SAME", T=t),
+            node("bias", "BiasAdd", ["conv", "b"], T=t),
+            node("scaled", "Mul", ["bias", "s"], T=t),
+            node("shifted", "AddV2", ["scaled", "t"], T=t),
+            node("res", "AddV2", ["r", "shifted"], T=t),
+            node("out", "Identity" if magnitudes else "Relu", ["res"], T=t)]
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_batch_norm_folded_through_the_bias_equals_the_unoptimised_plan(tmp_path, data, dtype):
+    n, h, w = data.draw(dims), data.draw(small), data.draw(small)
+    cin, cout, k = data.draw(small), data.draw(small), data.draw(st.integers(1, 3))
+    seed = data.draw(st.integers(0, 2**16))
+    inputs = {"x": ("x:0", dtype, (None, None, None, cin)), "r": ("r:0", dtype, (None, None, None, cout))}
+    outputs = {"y": ("out:0", dtype, None)}
+    optimised, plain = _load_pair(tmp_path, _keras3_conv_block(dtype, np.random.default_rng(seed), cin, cout, k),
+                                  outputs, inputs)
+    assert "conv (Conv2D + BiasAdd + AddV2 + Relu)" in optimised.plan.describe()
+    rng = np.random.default_rng(seed + 1)
+    x, r = _readonly(rng.standard_normal((n, h, w, cin)).astype(dtype),
+                     rng.standard_normal((n, h, w, cout)).astype(dtype))
+    got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+    _, magnitude_fn = _load_pair(tmp_path, _keras3_conv_block(np.float64, np.random.default_rng(seed), cin, cout,
+                                                              k, magnitudes=True), outputs,
+                                 {"x": ("x:0", np.float64, None), "r": ("r:0", np.float64, None)})
+    magnitude = magnitude_fn(x=np.abs(x).astype(np.float64), r=np.abs(r).astype(np.float64)).numpy()["y"]
+    # conv sum (k*k*cin terms), then bias, scale, shift, residual: k*k*cin + 4 roundings
+    # unfolded; folded, the scale rounds into each filter value and into the bias (also
+    # within k*k*cin + 4)
+    _within(got, want, 2 * _gamma(k * k * cin + 4, dtype) * magnitude)
+
+
 @SETTINGS
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, dtype):
