@@ -16,7 +16,6 @@ from collections import Counter
 
 import numpy as np
 
-from .blas import BLAS
 from .nodes import PlanNode
 
 SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -224,8 +223,6 @@ def fuse_epilogues(ctx, order: list, pnodes: dict, fetches: list, targets=()) ->
             continue
         if producer.op in ("Conv2D", "DepthwiseConv2dNative"):
             _absorb_pad(producer, pnodes, consumers, ordered, dropped)  # before preparing it
-        if producer.op == "Conv2D":
-            _pointwise_conv(ctx, producer, pnodes)
         if producer.op not in EPILOGUE_PRODUCERS or producer.value is not None:
             continue
         links, extras, last, current = [], [], producer, producer
@@ -434,38 +431,6 @@ def _own(y, inputs):
             if type(x) is np.ndarray and np.may_share_memory(x, y):
                 return y.copy()
     return y
-
-
-_MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
-
-
-def _pointwise_conv(ctx, conv, pnodes) -> None:
-    """A Conv2D of a constant 1x1 filter with stride 1 and no padding (NHWC) runs as the
-    one matrix product its kernel computes (`nn_ops._conv_numpy`: pixels times the
-    filter's (C, K) matrix, same BLAS call, same result), without the kernel's geometry
-    and dispatch per call; any other input goes to the node's own prepared kernel."""
-    attrs = conv.attrs
-    w = _constant(pnodes, conv.inputs[1]) if len(conv.inputs) == 2 else None
-    if (type(w) is not np.ndarray or w.ndim != 4 or w.shape[:2] != (1, 1) or w.dtype not in _MATMUL_FLOATS
-            or attrs.get("data_format", "NHWC") != "NHWC" or list(attrs.get("strides", ())) != [1, 1, 1, 1]
-            or any(d != 1 for d in attrs.get("dilations", [1, 1, 1, 1]))
-            or (attrs.get("padding") == "EXPLICIT" and any(attrs.get("explicit_paddings", ())))):
-        return
-    general = conv.prepare(ctx)
-    matrix = np.ascontiguousarray(w).reshape(w.shape[2], w.shape[3])
-    channels, out_channels = matrix.shape
-    dtype, row_bytes, cap = matrix.dtype, out_channels * w.itemsize, ctx.memory_cap
-
-    def run(inputs):
-        x, filters = inputs
-        if (type(x) is np.ndarray and x.dtype is dtype and filters is w and x.ndim == 4
-                and x.shape[3] == channels and x.flags.c_contiguous):
-            n, h, width, _ = x.shape
-            if n * h * width * row_bytes <= cap:
-                y = BLAS.matmul(x.reshape(n * h * width, channels), matrix)
-                return [y.reshape(n, h, width, out_channels)]
-        return general(inputs)
-    conv.run = run
 
 
 def _absorb_pad(conv, pnodes, consumers, ordered, dropped):

@@ -527,7 +527,7 @@ def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, d
 @SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), padding=st.sampled_from(["SAME", "VALID"]))
 def test_pointwise_conv_equals_the_unoptimised_plan(tmp_path, data, dtype, padding):
-    """A 1x1 Conv2D run as one matrix product (`fusion._pointwise_conv`; half floats and
+    """A 1x1 Conv2D run as one matrix product (`nn_ops._pointwise`; half floats and
     non-contiguous inputs take the kernel) with its bias, on images of any size."""
     cin, cout = data.draw(small), data.draw(small)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))

@@ -827,6 +827,41 @@ def _conv_geometry(op, x, window, attrs, rank, default_format):
     return data_format, strides, dilations, outs, pads
 
 
+_MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
+def _pointwise(ctx, attrs, general):
+    """``general`` (a Conv2D's prepared run), with 1x1 stride-1 unpadded NHWC convolutions
+    of float32/float64 contiguous images taken straight to the one matrix product
+    `_conv_numpy` computes (pixels times the filter's (C, K) matrix: same BLAS call, same
+    result), without the geometry and dispatch per call; the filter's matrix is kept for
+    the last filter array seen (a view of it: in-place changes show through)."""
+    if (not (ctx.is_numpy and ctx.optimize) or attrs.get("data_format", "NHWC") != "NHWC"
+            or list(attrs.get("strides", ())) != [1, 1, 1, 1]
+            or any(d != 1 for d in attrs.get("dilations", [1, 1, 1, 1]))
+            or (attrs.get("padding") == "EXPLICIT" and any(attrs.get("explicit_paddings", ())))):
+        return general
+    cap = ctx.memory_cap
+    kept = [None, None]  # the last filter array taken this way, its (C, K) matrix
+
+    def run(inputs):
+        x, w = inputs
+        if w is not kept[0]:
+            if (type(w) is not np.ndarray or w.ndim != 4 or w.shape[:2] != (1, 1)
+                    or w.dtype not in _MATMUL_FLOATS or not w.flags.c_contiguous):
+                return general(inputs)
+            kept[:] = w, w.reshape(w.shape[2], w.shape[3])
+        matrix = kept[1]
+        if (type(x) is np.ndarray and x.dtype is w.dtype and x.ndim == 4
+                and x.shape[3] == matrix.shape[0] and x.flags.c_contiguous):
+            n, h, width, channels = x.shape
+            if n * h * width * matrix.shape[1] * x.itemsize <= cap:
+                y = BLAS.matmul(x.reshape(n * h * width, channels), matrix)
+                return [y.reshape(n, h, width, matrix.shape[1])]
+        return general(inputs)
+    return run
+
+
 def _conv_kernel(op, rank, default_format):
     @prepared_op_kernel(op)
     def prepare(node, ctx):
@@ -841,7 +876,7 @@ def _conv_kernel(op, rank, default_format):
             x = _to_channels_last(xp, x, data_format)
             y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op, memo)
             return [_from_channels_last(xp, y, data_format)]
-        return run
+        return _pointwise(ctx, node.attrs, run) if op == "Conv2D" else run
     return prepare
 
 
