@@ -254,30 +254,45 @@ class BlasThreads:
             self.for_product(part_mnk)
             run(0)
 
-    def matmul(self, a, b):
+    def matmul(self, a, b, finish=None, align: int = 1, out=None):
         """``a @ b`` of 2-D numpy arrays, a large product cut into row blocks of ``a``, or
         into column blocks of ``b`` when ``a`` has fewer rows than ``b`` columns (every part
-        packs the whole of the other operand again: the smaller one is repeated)."""
+        packs the whole of the other operand again: the smaller one is repeated).
+        ``finish(lo, hi, first, stop)``, when given, runs on each block of the result as soon
+        as it is computed, on the same thread (its rows lo:hi counted in runs of ``align``
+        rows, which row blocks never split; its columns first:stop). ``out``: the result's
+        array when given."""
         m, k = a.shape
         n = b.shape[1]
         by_columns = m < n
-        parts = self.parts(m * k * n, n // COLUMN_BLOCK if by_columns else m)
+        units = m // align if align > 1 and m % align == 0 else m
+        align = m // units if units else 1
+        parts = self.parts(m * k * n, n // COLUMN_BLOCK if by_columns else units)
         if parts == 1:
             self.for_product(m * k * n)
-            return np.matmul(a, b)
-        out = np.empty((m, n), dtype=np.result_type(a.dtype, b.dtype))
+            out = np.matmul(a, b, out=out)
+            if finish is not None:
+                finish(0, units, 0, n)
+            return out
+        if out is None:
+            out = np.empty((m, n), dtype=np.result_type(a.dtype, b.dtype))
         if by_columns:
             bounds = [n // COLUMN_BLOCK * i // parts * COLUMN_BLOCK for i in range(parts)] + [n]
 
             def block(i):
                 np.matmul(a, b[:, bounds[i]:bounds[i + 1]], out=out[:, bounds[i]:bounds[i + 1]])
+                if finish is not None:
+                    finish(0, units, bounds[i], bounds[i + 1])
             self.run_parts(block, parts, m * k * bounds[1])
             return out
-        bounds = [m * i // parts for i in range(parts + 1)]
+        bounds = [units * i // parts for i in range(parts + 1)]
 
         def block(i):
-            np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]])
-        self.run_parts(block, parts, bounds[1] * k * n)
+            lo, hi = bounds[i] * align, bounds[i + 1] * align
+            np.matmul(a[lo:hi], b, out=out[lo:hi])
+            if finish is not None:
+                finish(bounds[i], bounds[i + 1], 0, n)
+        self.run_parts(block, parts, bounds[1] * align * k * n)
         return out
 
     def restore(self) -> None:

@@ -382,19 +382,39 @@ def _fused(produce, n_main, links):
     never one of the step's inputs (copied first if the kernel returned a view of one).
     Per shape and dtype of that output, each link's in-place ufunc and operands are
     worked out once (``link.inplace``); a call then applies them directly, a residual
-    operand checked for y's shape and dtype first. Anything else runs the links."""
+    operand checked for y's shape and dtype first. Anything else runs the links. A kernel
+    that ``takes_epilogue`` (a Conv2D) is handed them instead, to apply to each block of
+    its output as soon as it is computed (`_block_epilogue`), while the block is in cache."""
     forms: dict = {}  # (shape, dtype) of the producer's output -> in-place forms, or None
+    blocked = getattr(produce, "takes_epilogue", False)
+
+    def forms_for(y):
+        key = (y.shape, y.dtype)
+        ops = forms.get(key, _UNKNOWN)
+        if ops is _UNKNOWN:
+            ops = [link.inplace(y) for link in links]
+            ops = forms[key] = None if None in ops else ops
+            if len(forms) > 16:
+                forms.clear()
+        return ops
 
     def run(inputs):
-        y = _own(produce(inputs if len(inputs) == n_main else inputs[:n_main])[0], inputs)
+        main = inputs if len(inputs) == n_main else inputs[:n_main]
+        if blocked:
+            taken = []
+
+            def epilogue(y):
+                apply = _block_epilogue(forms_for(y), y, inputs, n_main) if y.dtype.kind == "f" else None
+                taken.append(apply is not None)
+                return apply
+            y = produce(main, epilogue)[0]
+            if taken and taken[0]:
+                return [y]
+        else:
+            y = produce(main)[0]
+        y = _own(y, inputs)
         if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
-            key = (y.shape, y.dtype)
-            ops = forms.get(key, _UNKNOWN)
-            if ops is _UNKNOWN:
-                ops = [link.inplace(y) for link in links]
-                ops = forms[key] = None if None in ops else ops
-                if len(forms) > 16:
-                    forms.clear()
+            ops = forms_for(y)
             if ops is not None:
                 for k, (ufunc, operands, index) in enumerate(ops):
                     if index >= 0:
@@ -407,6 +427,42 @@ def _fused(produce, n_main, links):
                 return [y]
         return [_run_links(y, inputs[n_main:], links)]
     return run
+
+
+def _block_epilogue(ops, y, inputs, n_main):
+    """``apply(lo, hi, first, stop)``: the in-place forms ``ops`` on rows lo:hi of the fresh
+    output ``y`` seen as (N * H, W, K), channels first:stop (None: all), residual operands
+    cut the same way; None when ``ops`` is None or a residual is not a contiguous array of
+    y's shape and dtype."""
+    if ops is None or y.ndim != 4:
+        return None
+    n, h, w, k = y.shape
+    steps = []
+    for ufunc, operands, index in ops:
+        other = None
+        if index >= 0:
+            other = inputs[n_main + index]
+            if (type(other) is not np.ndarray or other.dtype is not y.dtype or other.shape != y.shape
+                    or not other.flags.c_contiguous):
+                return None
+            other = other.reshape(n * h, w, k)
+        steps.append((ufunc, operands, other, [o.ndim and o.shape[-1] == k for o in operands]))
+    rows = y.reshape(n * h, w, k)
+
+    def apply(lo, hi, first, stop):
+        if stop is None:
+            block = rows[lo:hi]
+            for ufunc, operands, other, _ in steps:
+                ufunc(block, *((other[lo:hi],) if other is not None else operands), out=block)
+            return
+        block = rows[lo:hi, :, first:stop]
+        for ufunc, operands, other, per_channel in steps:
+            if other is not None:
+                ufunc(block, other[lo:hi, :, first:stop], out=block)
+            else:
+                ufunc(block, *(o[..., first:stop] if cut else o for o, cut in zip(operands, per_channel)),
+                      out=block)
+    return apply
 
 
 _UNKNOWN = object()

@@ -497,6 +497,73 @@ def test_batch_norm_folded_through_the_bias_equals_the_unoptimised_plan(tmp_path
     _within(got, want, 2 * _gamma(k * k * cin + 4, dtype) * magnitude)
 
 
+BLOCKED_CONVS = [  # (image, filter, strides, padding): products the BLAS threads cut into blocks
+    ((1, 14, 14, 256), (1, 1, 256, 1024), 1, "VALID"),  # 1x1, fewer rows than columns: column blocks
+    ((4, 30, 30, 64), (1, 1, 64, 128), 1, "SAME"),       # 1x1: row blocks of whole image rows
+    ((2, 30, 30, 64), (3, 3, 64, 96), 1, "SAME"),        # Winograd: blocks of tile rows
+    ((1, 61, 70, 16), (5, 5, 16, 64), 1, "SAME"),        # im2col: output rows of one image
+    ((3, 41, 37, 24), (3, 3, 24, 40), 2, "SAME"),        # im2col, strided: whole images
+    ((4, 30, 30, 64), (1, 1, 64, 128), 2, "VALID"),      # strided 1x1: one product
+]
+
+
+@pytest.mark.parametrize("case", BLOCKED_CONVS)
+def test_epilogue_applied_per_block_equals_the_unoptimised_plan(tmp_path, case, monkeypatch):
+    """Conv2D -> BiasAdd -> AddV2(residual) -> Relu with the epilogue applied to each block
+    of a split product as it is computed: within the rounding bound of the plain plan, the
+    same bits at one and two threads, and a residual that is not a contiguous array of the
+    output's shape takes the whole-output path (also within the bound)."""
+    from sm_notebook.engine import fusion
+    from sm_notebook.engine.blas import BLAS
+    blocks = []
+    bind = fusion._block_epilogue
+
+    def counted(*args):
+        apply = bind(*args)
+        blocks.append(apply is not None)
+        return apply and (lambda *block: (blocks.append(block), apply(*block)))
+    monkeypatch.setattr(fusion, "_block_epilogue", counted)
+    x_shape, w_shape, stride, padding = case
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    out_hw = [-(-d // stride) if padding == "SAME" else (d - k) // stride + 1
+              for d, k in zip(x_shape[1:3], w_shape[:2])]
+    y_shape = (x_shape[0], *out_hw, w_shape[3])
+    def net(magnitudes):
+        def value(shape):
+            v = np.random.default_rng(1).standard_normal(shape)
+            return (np.abs(v) if magnitudes else v).astype(np.float32 if not magnitudes else np.float64)
+        dtype = np.float64 if magnitudes else np.float32
+        return [placeholder("x", dtype, (None, None, None, x_shape[3])),
+                placeholder("r", dtype, (None, None, None, w_shape[3])),
+                const("w", value(w_shape)), const("b", value(w_shape[3:])),
+                node("conv", "Conv2D", ["x", "w"], strides=[1, stride, stride, 1], padding=padding,
+                     T=np.dtype(dtype)),
+                node("bias", "BiasAdd", ["conv", "b"], T=np.dtype(dtype)),
+                node("res", "AddV2", ["bias", "r"], T=np.dtype(dtype)),
+                node("out", "Identity" if magnitudes else "Relu", ["res"], T=np.dtype(dtype))]
+    inputs = {"x": ("x:0", np.float32, None), "r": ("r:0", np.float32, None)}
+    outputs = {"y": ("out:0", np.float32, None)}
+    optimised, plain = _load_pair(tmp_path, net(False), outputs, inputs)
+    assert "conv (Conv2D + BiasAdd + AddV2 + Relu)" in optimised.plan.describe()
+    _, magnitude_fn = _load_pair(tmp_path, net(True), {"y": ("out:0", np.float64, None)},
+                                 {"x": ("x:0", np.float64, None), "r": ("r:0", np.float64, None)})
+    x, r = _readonly(rng.standard_normal(x_shape).astype(np.float32), rng.standard_normal(y_shape).astype(np.float32))
+    strided = np.asfortranarray(r)  # same values, not C-contiguous: the whole-output path
+    strided.flags.writeable = False
+    bound = 2 * _gamma(w_shape[0] * w_shape[1] * w_shape[2] + 2, np.float32) * \
+        magnitude_fn(x=np.abs(x).astype(np.float64), r=np.abs(r).astype(np.float64)).numpy()["y"]
+    want = plain(x=x, r=r).numpy()["y"]
+    results = []
+    for threads, residual in ((1, r), (2, r), (2, strided)):
+        monkeypatch.setattr(BLAS, "cap", threads)
+        blocks.clear()
+        results.append(optimised(x=x, r=residual).numpy()["y"])
+        _within(results[-1], want, bound)
+        assert blocks[0] is (residual is r) and len(blocks) >= (2 if residual is r else 1)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(x, _readonly(x)[0])
+
+
 @SETTINGS
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, dtype):

@@ -327,22 +327,31 @@ def _zero_padded(x, pads, value=0):
     return out
 
 
-def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
+def _conv_numpy(x, w, strides, dilations, pads, out_sizes, epilogue=None):
     """Cross-correlation on numpy as BLAS matmuls: 1x1 windows directly, others over im2col
     patches built a few images (or output rows) at a time, so memory stays bounded and the
-    parts of a large convolution spread over the BLAS threads (`BLAS.run_parts`)."""
+    parts of a large convolution spread over the BLAS threads (`BLAS.run_parts`).
+    ``epilogue`` (2-D only; see `_block_finish`): applied to each block of the output."""
     window = tuple(int(k) for k in w.shape[:-2])
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     weights = np.ascontiguousarray(w).reshape(-1, out_channels)
     if all(k == 1 for k in window) and not any(b or a for b, a in pads):
         picked = x[(slice(None),) + tuple(slice(0, s * (o - 1) + 1, s) if o else slice(0, 0)
                                           for s, o in zip(strides, out_sizes))]
-        flat = BLAS.matmul(picked.reshape(-1, weights.shape[0]), weights)
-        return flat.reshape((n, *out_sizes, out_channels))
+        shape = (n, *out_sizes, out_channels)
+        if epilogue is not None:
+            out = np.empty(shape, dtype=np.result_type(x.dtype, weights.dtype))
+            finish = _block_finish(epilogue, out)
+            if finish is not None:
+                BLAS.matmul(picked.reshape(-1, weights.shape[0]), weights, finish, out_sizes[-1],
+                            out.reshape(-1, out_channels))
+                return out
+        return BLAS.matmul(picked.reshape(-1, weights.shape[0]), weights).reshape(shape)
     x = _zero_padded(x, pads)
     out = np.empty((n, *out_sizes, out_channels), dtype=np.result_type(x.dtype, weights.dtype))
     if not out.size:
         return out
+    finish = _block_finish(epilogue, out)
     view = _numpy_windows(x, window, dilations, strides, out_sizes)
     depth = weights.shape[0]
     pixels = math.prod(out_sizes)
@@ -356,6 +365,8 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
             b, e, _, _ = blocks[i]
             patches = view[b:e].reshape((e - b) * pixels, depth)
             np.matmul(patches, weights, out=flat_out[b * pixels:e * pixels])
+            if finish is not None:
+                finish.rows(blocks[i])
     else:  # output rows of one image per block
         flat_out = out.reshape(n, out_sizes[0] * row_pixels, out_channels)
 
@@ -363,6 +374,8 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes):
             b, _, r, e = blocks[i]
             patches = view[b, r:e].reshape((e - r) * row_pixels, depth)
             np.matmul(patches, weights, out=flat_out[b, r * row_pixels:e * row_pixels])
+            if finish is not None:
+                finish.rows(blocks[i])
     b, e, r, f = blocks[0]
     BLAS.run_parts(block, len(blocks), (e - b) * (f - r) * row_pixels * depth * out_channels)
     return out
@@ -382,15 +395,17 @@ def _conv_blocks(n, rows, row_bytes, parts):
     return [(b, b + 1, r, min(rows, r + step)) for b in range(n) for r in range(0, rows, step)]
 
 
-def _winograd_numpy(x, u, pads, outs):
+def _winograd_numpy(x, u, pads, outs, epilogue=None):
     """x (N, H, W, C) cross-correlated with the 3x3 filters whose Winograd transform is ``u``
     (16, C, K; `_winograd.filters`), padded by ``pads``: (N, *outs, K). Blocks of tile rows
     (whole images when they fit) run on the BLAS threads, each through its own transforms
-    and products; a single block runs its 16 products in parallel instead."""
+    and products, then ``epilogue`` (`_block_finish`); a single block runs its 16 products
+    in parallel instead."""
     n, channels, k = int(x.shape[0]), int(x.shape[-1]), int(u.shape[-1])
     out = np.empty((n, *outs, k), dtype=x.dtype)
     if not out.size:
         return out
+    finish = _block_finish(epilogue, out)
     tile_rows, tile_cols = -(-outs[0] // 2), -(-outs[1] // 2)
     tiles = n * tile_rows * tile_cols
     # blocks of at least _WINOGRAD_BLOCK_TILES tiles: each block packs all 16 filters again
@@ -409,10 +424,12 @@ def _winograd_numpy(x, u, pads, outs):
         m = m.reshape(4, 4, e - b, f - r, tile_cols, k)
         if 2 * f <= outs[0] and 2 * tile_cols == outs[1]:  # whole tiles: straight into out
             _winograd.output_transform(m, out[b:e, 2 * r:2 * f])
-            return
-        y = _winograd.output_transform(m)
-        rows = min(2 * f, outs[0]) - 2 * r
-        out[b:e, 2 * r:2 * r + rows] = y[:, :rows, :outs[1]]
+        else:
+            y = _winograd.output_transform(m)
+            rows = min(2 * f, outs[0]) - 2 * r
+            out[b:e, 2 * r:2 * r + rows] = y[:, :rows, :outs[1]]
+        if finish is not None:
+            finish.rows((b, e, 2 * r, 2 * f))
     if len(blocks) > 1:
         b, e, r, f = blocks[0]
         BLAS.run_parts(block, len(blocks), 16 * (e - b) * (f - r) * tile_cols * channels * k)
@@ -422,6 +439,32 @@ def _winograd_numpy(x, u, pads, outs):
             BLAS.for_product(tiles * channels * k)
         block(0, threaded)
     return out
+
+
+def _block_finish(epilogue, out):
+    """``epilogue`` (a fused step's, from `fusion`) bound to the fresh output ``out``
+    (N, H, W, K), to be applied block by block as the blocks are computed; None when there is
+    none or it does not apply (the caller's step then applies it to the whole output)."""
+    if epilogue is None or out.ndim != 4 or not out.size:
+        return None
+    apply = epilogue(out)
+    return None if apply is None else _Finish(apply, int(out.shape[1]))
+
+
+class _Finish:
+    """``apply(lo, hi, first, stop)`` on rows lo:hi of the output seen as (N * H, W, K) and
+    its channels first:stop (None: all)."""
+
+    def __init__(self, apply, height):
+        self.apply, self.height = apply, height
+
+    def __call__(self, lo, hi, first, stop):  # BLAS.matmul's runs of rows are image rows
+        self.apply(lo, hi, first, stop)
+
+    def rows(self, block):
+        """The block (first image, end image, first row, end row) of output rows."""
+        b, e, r, f = block
+        self.apply(b * self.height + r, (e - 1) * self.height + min(f, self.height), 0, None)
 
 
 def _grouped_numpy(x, w, groups, strides, dilations, pads, outs, memo=None):
@@ -734,10 +777,13 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
 
 # --------------------------------------------------------------------------- convolution
 
-def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
+def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None,
+                        epilogue=None):
     """Cross-correlation of x (N, *S, C) with w (*K, C, O): (N, *out, O). ``memo`` (a node's
     dict) keeps what is made from the last filter array seen (a constant: the same array
-    object every call): its float32 copy (half floats) and its Winograd transform."""
+    object every call): its float32 copy (half floats) and its Winograd transform.
+    ``epilogue``: a fused step's, applied per block by the float32/float64 numpy paths
+    (`_block_finish`)."""
     window = [int(k) for k in w.shape[:-2]]
     n, out_channels = int(x.shape[0]), int(w.shape[-1])
     out_dtype = np_dtype(x.dtype)
@@ -748,12 +794,14 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, 
             kept = [w, wide(xp, w), None]  # the filters given, in float32, Winograd-transformed
             if memo is not None:
                 memo["filters"] = kept
+        if x.dtype != out_dtype:
+            epilogue = None  # half floats: the epilogue runs on the narrowed output
         x, w = wide(xp, x), kept[1]
         if memo is not None and _winograd.applies(w, strides, dilations, x, out_sizes):
             if kept[2] is None:
                 kept[2] = _winograd.filters(w)
-            return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes), out_dtype)
-        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
+            return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes, epilogue), out_dtype)
+        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes, epilogue), out_dtype)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
@@ -764,13 +812,14 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, 
     return astype(xp, out, out_dtype)
 
 
-def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None):
+def _grouped_conv(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo=None, epilogue=None):
     in_channels, filter_channels = int(x.shape[-1]), int(w.shape[-2])
     if filter_channels == 0 or in_channels % filter_channels:
         fail(op, f"input depth {in_channels} must be a multiple of the filter depth {filter_channels}")
     groups = in_channels // filter_channels
     if groups == 1:
-        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo)
+        return _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, memo,
+                                   epilogue)
     out_channels = int(w.shape[-1])
     if out_channels % groups:
         fail(op, f"output depth {out_channels} must be divisible by the number of groups {groups}")
@@ -831,34 +880,45 @@ _MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
 def _pointwise(ctx, attrs, general):
-    """``general`` (a Conv2D's prepared run), with 1x1 stride-1 unpadded NHWC convolutions
-    of float32/float64 contiguous images taken straight to the one matrix product
+    """``general`` (a Conv2D's prepared numpy run) as a step that finishes its outputs and
+    takes a fused step's epilogue (`_block_finish`); with 1x1 stride-1 unpadded NHWC
+    convolutions of float32/float64 contiguous images taken straight to the one matrix product
     `_conv_numpy` computes (pixels times the filter's (C, K) matrix: same BLAS call, same
     result), without the geometry and dispatch per call; the filter's matrix is kept for
     the last filter array seen (a view of it: in-place changes show through)."""
-    if (not (ctx.is_numpy and ctx.optimize) or attrs.get("data_format", "NHWC") != "NHWC"
-            or list(attrs.get("strides", ())) != [1, 1, 1, 1]
+    if (attrs.get("data_format", "NHWC") != "NHWC" or list(attrs.get("strides", ())) != [1, 1, 1, 1]
             or any(d != 1 for d in attrs.get("dilations", [1, 1, 1, 1]))
             or (attrs.get("padding") == "EXPLICIT" and any(attrs.get("explicit_paddings", ())))):
-        return general
+        def run(inputs, epilogue=None):
+            return finish_outputs(ctx, general(inputs, epilogue))
+        run.finished = run.takes_epilogue = True
+        return run
     cap = ctx.memory_cap
     kept = [None, None]  # the last filter array taken this way, its (C, K) matrix
 
-    def run(inputs):
+    def run(inputs, epilogue=None):
         x, w = inputs
         if w is not kept[0]:
             if (type(w) is not np.ndarray or w.ndim != 4 or w.shape[:2] != (1, 1)
                     or w.dtype not in _MATMUL_FLOATS or not w.flags.c_contiguous):
-                return general(inputs)
+                return finish_outputs(ctx, general(inputs, epilogue))
             kept[:] = w, w.reshape(w.shape[2], w.shape[3])
         matrix = kept[1]
         if (type(x) is np.ndarray and x.dtype is w.dtype and x.ndim == 4
                 and x.shape[3] == matrix.shape[0] and x.flags.c_contiguous):
             n, h, width, channels = x.shape
-            if n * h * width * matrix.shape[1] * x.itemsize <= cap:
-                y = BLAS.matmul(x.reshape(n * h * width, channels), matrix)
-                return [y.reshape(n, h, width, matrix.shape[1])]
-        return general(inputs)
+            k = matrix.shape[1]
+            if n * h * width * k * x.itemsize <= cap:
+                a = x.reshape(n * h * width, channels)
+                if epilogue is not None:
+                    y = np.empty((n, h, width, k), dtype=x.dtype)
+                    finish = _block_finish(epilogue, y)
+                    if finish is not None:
+                        BLAS.matmul(a, matrix, finish, width, y.reshape(-1, k))
+                        return [y]
+                return [BLAS.matmul(a, matrix).reshape(n, h, width, k)]
+        return finish_outputs(ctx, general(inputs, epilogue))
+    run.finished = run.takes_epilogue = True
     return run
 
 
@@ -868,15 +928,17 @@ def _conv_kernel(op, rank, default_format):
         geometry = ConvGeometry(op, node.attrs, rank, default_format)
         memo: dict = {}
 
-        def run(inputs):
+        def run(inputs, epilogue=None):
             xp, (x, w) = namespace(ctx, *inputs)
             if x.ndim != rank or w.ndim != rank:
                 fail(op, f"input and filter must have rank {rank}, got {tuple(x.shape)} and {tuple(w.shape)}")
             data_format, strides, dilations, outs, pads = geometry(x, [int(k) for k in w.shape[:-2]])
             x = _to_channels_last(xp, x, data_format)
-            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op, memo)
+            if data_format != "NHWC":
+                epilogue = None
+            y = _grouped_conv(ctx, xp, x, w, strides, dilations, pads, outs, op, memo, epilogue)
             return [_from_channels_last(xp, y, data_format)]
-        return _pointwise(ctx, node.attrs, run) if op == "Conv2D" else run
+        return _pointwise(ctx, node.attrs, run) if op == "Conv2D" and ctx.is_numpy and ctx.optimize else run
     return prepare
 
 
