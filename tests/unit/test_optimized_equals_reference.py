@@ -187,36 +187,44 @@ def split_everything(monkeypatch):
 
 
 @SETTINGS
-@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), chunk=st.sampled_from([1, 7, 1 << 16]))
-def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype, chunk):
-    """The one-filter-per-channel depthwise form (`_FlatDepthwise`, strides 1 and 2), in
-    passes of a few elements or one, images in blocks of one or several, with padding or
-    without; a second call with another filter array of the same shape (or a writable
-    one, changed in between) uses that filter."""
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype):
+    """The one-filter-per-channel depthwise form (`_FlatDepthwise`: one einsum per column
+    phase, strides 1 and 2, dilations), images in one block or two (threads), with padding
+    or without, its padded copies kept or not; each filter called twice on different inputs
+    (the second call reuses the kept padded copy, whose inside must be all new); a call with
+    another filter array of the same shape (or a writable one, changed in between) uses
+    that filter."""
     from sm_notebook.engine.ops import nn_ops
-    monkeypatch.setattr(nn_ops, "_FLAT_CHUNK", chunk)
-    monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
     monkeypatch.setattr(nn_ops, "_THREADED_TAPS", data.draw(st.sampled_from([0, 1 << 20])))
+    monkeypatch.setattr(nn_ops, "_KEPT_PADDING_BYTES", data.draw(st.sampled_from([0, 4 * 2**20])))
     x_shape, (kh, kw, cin, _), attrs = _conv_case(data)  # strides 1 or 2
+    if data.draw(st.booleans()):  # explicit, uneven pads (as a Pad absorbed into the conv gives)
+        pads = [data.draw(st.integers(0, 2)) for _ in range(4)]
+        attrs = {**attrs, "padding": "EXPLICIT", "explicit_paddings": [0, 0, *pads, 0, 0]}
+        reach = [(k - 1) * attrs["dilations"][1] + 1 for k in (kh, kw)]
+        if x_shape[1] + pads[0] + pads[1] < reach[0] or x_shape[2] + pads[2] + pads[3] < reach[1]:
+            attrs["explicit_paddings"] = [0, 0, reach[0], 0, 0, reach[1], 0, 0]
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    x = _readonly(rng.standard_normal(x_shape).astype(dtype))[0]
+    xs = _readonly(*(rng.standard_normal(x_shape).astype(dtype) for _ in range(2)))
     ctx = KernelContext("numpy", optimize=True)
     node = type("Node", (), {"name": "dw", "op": "DepthwiseConv2dNative", "attrs": attrs, "function": None})
     run = registry.get_kernel("DepthwiseConv2dNative").prepare(node, ctx)
     writable = rng.standard_normal((kh, kw, cin, 1)).astype(dtype)
     filters = _readonly(*(rng.standard_normal((kh, kw, cin, 1)).astype(dtype) for _ in range(2))) + [writable]
     for w in filters + [writable]:
-        before = np.array(x, copy=True)
-        with np.errstate(all="ignore"):
-            (fast,) = run([x, w])
-        np.testing.assert_array_equal(x, before)
-        (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
-        (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
-                                                         np.abs(w).astype(np.float64)], attrs, False)
-        _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
+        for x in xs:
+            before = np.array(x, copy=True)
+            with np.errstate(all="ignore"):
+                (fast,) = run([x, w])
+            np.testing.assert_array_equal(x, before)
+            (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
+            (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
+                                                             np.abs(w).astype(np.float64)], attrs, False)
+            _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
         writable *= -2  # changed in place: the next call must see it
-    if x.size:
-        assert nn_ops._FlatDepthwise.build(ctx, x, filters[0], nn_ops.ConvGeometry(
+    if xs[0].size:
+        assert nn_ops._FlatDepthwise.build(ctx, xs[0], filters[0], nn_ops.ConvGeometry(
             "DepthwiseConv2dNative", attrs, 4, "NHWC")) is not None  # the form was taken
 
 

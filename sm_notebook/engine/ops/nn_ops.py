@@ -268,8 +268,8 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
-_FLAT_CHUNK = 1 << 16  # elements per pass of `_depthwise_flat` (its three runs stay in cache)
 _THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
+_KEPT_PADDING_BYTES = 4 * 2**20  # padded copies a flat depthwise conv keeps for its next call
 _STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
 _WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
 
@@ -519,16 +519,17 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
 
 class _FlatDepthwise:
     """An NHWC depthwise conv with one filter per channel, prepared for one input shape and
-    one filter array: each kernel position is one multiply-add over long contiguous runs.
-    Images are laid out zero-padded and flattened; with strides, as one such layout per
-    phase (the padded rows and columns ``t * stride + r`` for each remainder r), so a
-    kernel position at padded offset ``k * dilation = q * stride + r`` reads phase r shifted
-    by q. Output position p (counted in the layout) is then the sum over kernel positions
-    of ``flat[p + offset] * filter``, the filter repeating with period C along p; positions
-    beyond the output's rows and columns are computed too and dropped when the block is
-    copied out. numpy runs such same-shape contiguous operands on its vectorised loops
-    (strided windows it first copies through its buffers), and everything but the passes
-    themselves is worked out here once."""
+    one filter array: the whole sum over kernel positions is one `np.einsum` per column
+    phase over strided views of the input (no product arrays: each output element is read
+    and written once per position in one C loop, which also releases the GIL).
+
+    The input is read from a zero-padded copy whose columns are split by phase (padded
+    column ``q * stride + r`` at phase r, index q), so that within a phase an output row is
+    one contiguous run of ``out width * C`` elements and the kernel positions of that phase
+    are a regular grid of offsets; with stride 1, no padding and a contiguous input, from
+    the input itself. The filters are tiled along the output width once. The padded copies
+    are kept between calls (their borders stay zero; only the inside is rewritten), one per
+    concurrent call; the output is always a fresh array."""
 
     @classmethod
     def build(cls, ctx, x, w, geometry):
@@ -544,89 +545,98 @@ class _FlatDepthwise:
         return cls(x, w, strides, dilations, pads, outs)
 
     def __init__(self, x, w, strides, dilations, pads, outs):
-        self.w = w  # the filter array the repeated filters were made from
-        n, channels = int(x.shape[0]), int(x.shape[-1])
-        window = [int(k) for k in w.shape[:-2]]
+        self.w = w  # the filter array the tiled filters were made from
+        n, height, width, channels = (int(d) for d in x.shape)
+        (kh, kw), (sh, sw), (dh, dw) = w.shape[:2], strides, dilations
         self.dtype = x.dtype
         self.out_shape = (n, *outs, channels)
-        # per axis: the layout's size (outputs plus the largest shift), and per kernel index its (phase, shift)
-        taps = [[divmod(k * d, s)[::-1] for k in range(size)] for size, d, s in zip(window, dilations, strides)]
-        sizes = [o + max(q for _, q in axis) for o, axis in zip(outs, taps)]
-        steps = [math.prod(sizes[a + 1:]) * channels for a in range(len(sizes))]
-        self.area = area = math.prod(sizes) * channels
-        self.phases = phases = list(itertools.product(*(range(s) for s in strides)))
-        self.image = image = len(phases) * area
-        self.offsets, shifts = [], []
-        for position in itertools.product(*taps):
-            shift = sum(q * st for (_, q), st in zip(position, steps))
-            self.offsets.append(phases.index(tuple(r for r, _ in position)) * area + shift)
-            shifts.append(shift)
-        self.reach = max(shifts)  # positions from area - reach on would read past their phase
-        # where each phase's rows and columns come from: (target slices, source slices) in x
-        self.fills = []
-        for phase in phases:
-            target, source = [], []
-            for r, s, (before, _), size, q in zip(phase, strides, pads, x.shape[1:-1], sizes):
-                first = max(0, -(-(before - r) // s))
-                stop = min(q, (int(size) - 1 + before - r) // s + 1)
-                if stop <= first:
-                    break
-                begin = first * s + r - before
-                target.append(slice(first, stop))
-                source.append(slice(begin, begin + (stop - first - 1) * s + 1, s))
-            else:
-                self.fills.append((phases.index(phase), tuple(target), tuple(source)))
-        self.as_is = len(phases) == 1 and tuple(sizes) == tuple(x.shape[1:-1])  # no padding to add
-        self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // (image * x.itemsize)))
-        run = chunk * image - self.offsets[-1] if len(phases) == 1 else area - self.reach
-        self.length = length = min(max(channels, _FLAT_CHUNK // channels * channels), run)  # a multiple of C
-        filters = w.reshape(len(self.offsets), channels)
-        self.tiles = np.tile(filters, (1, -(-length // channels)))[:, :length]
-        self.sizes = tuple(sizes)
-        self.kept = (slice(None),) + tuple(slice(0, o) for o in outs)
+        # the padded extent each axis needs, and the column phases' width
+        rows = (outs[0] - 1) * sh + (kh - 1) * dh + 1
+        cols = (outs[1] - 1) * sw + (kw - 1) * dw + 1
+        self.as_is = sw == 1 and pads[0][0] == 0 and pads[1][0] == 0 and rows <= height and cols <= width
+        if self.as_is:  # the input itself: rows of `width` columns
+            phase_cols, row_len = width, width * channels
+            self.layout = None
+        else:
+            phase_cols = -(-cols // sw)
+            row_len = sw * phase_cols * channels
+            self.layout = (rows, sw, phase_cols, channels)
+            self.fills = []  # (phase, target rows, target cols, source rows, source cols)
+            top = max(0, pads[0][0])
+            row_stop = min(rows, pads[0][0] + height)
+            if row_stop > top:
+                for r in range(sw):
+                    first = max(0, -(-(pads[1][0] - r) // sw))
+                    stop = min(phase_cols, (pads[1][0] + width - 1 - r) // sw + 1, (cols - 1 - r) // sw + 1)
+                    if stop > first:
+                        begin = first * sw + r - pads[1][0]
+                        self.fills.append((r, slice(top, row_stop), slice(first, stop),
+                                           slice(top - pads[0][0], row_stop - pads[0][0]),
+                                           slice(begin, begin + (stop - first - 1) * sw + 1, sw)))
+        image = (height if self.as_is else rows) * row_len
+        step = sw // math.gcd(dw, sw)
+        out_run = outs[1] * channels
+        item = x.itemsize
+        self.phases, self.tiles = [], []  # per column phase: (view offset, taps, strides), tiles
+        for r in range(sw):
+            kxs = [k for k in range(kw) if (k * dw) % sw == r]
+            if not kxs:
+                continue
+            q = (kxs[0] * dw) // sw
+            offset = (r * phase_cols + q) * channels * item
+            strides_ = (dh * row_len * item, step * dw // sw * channels * item, image * item,
+                        sh * row_len * item, item)
+            tiles = np.ascontiguousarray(np.broadcast_to(
+                w[:, kxs[0]::step, :, 0][:, :len(kxs), None, :], (kh, len(kxs), outs[1], channels)))
+            self.phases.append((offset, (kh, len(kxs)), strides_))
+            self.tiles.append(tiles.reshape(kh, len(kxs), out_run))
+        self.out_run = out_run
+        self.chunk = chunk = max(1, min(n, -(-n // 2))) if math.prod(self.out_shape) * kh * kw >= _THREADED_TAPS else n
         self.starts = range(0, n, chunk)
-        self.threaded = math.prod(self.out_shape) * len(self.offsets) >= _THREADED_TAPS
+        self.spare: list = []  # (padded copy, its views per image count) not in use (pop/append are atomic)
 
     def __call__(self, x):
         out = np.empty(self.out_shape, dtype=self.dtype)
-        if self.threaded and len(self.starts) > 1:
+        if len(self.starts) > 1:
             BLAS.run_parts(lambda i: self.block(x, out, i), len(self.starts), 0)
         else:
-            for i in range(len(self.starts)):
-                self.block(x, out, i)
+            self.block(x, out, 0)
         return out
 
     def block(self, x, out, i):
-        """The images [b, e) (numpy's loops release the GIL: blocks run in parallel)."""
+        """The images [b, e) (einsum releases the GIL: blocks run in parallel)."""
         b = self.starts[i]
         e = min(len(x), b + self.chunk)
+        n = e - b
         if self.as_is:
-            flat = np.ascontiguousarray(x[b:e]).reshape(-1)  # only read
+            kept, views = None, self._views(np.ascontiguousarray(x[b:e]), n)
         else:
-            source = np.zeros((e - b, len(self.phases), *self.sizes, x.shape[-1]), dtype=self.dtype)
-            for phase, target, inside in self.fills:
-                source[(slice(None), phase) + target] = x[(slice(b, e),) + inside]
-            flat = source.reshape(-1)
-        wide = np.empty((e - b) * self.area, dtype=self.dtype)
-        if len(self.phases) == 1:  # the images one after another: one run over them all
-            runs = [(0, 0, flat.size - self.offsets[-1])]
-        else:  # each image's phases apart: one run per image
-            runs = [(k * self.image, k * self.area, self.area - self.reach) for k in range(e - b)]
-        length, offsets = self.length, self.offsets
-        scratch = np.empty(length, dtype=self.dtype)
-        for base, into, end in runs:
-            tiles, product = self.tiles, scratch
-            for start in range(0, end, length):
-                stop = min(end, start + length)
-                target = wide[into + start:into + stop]
-                if stop - start != length:
-                    tiles, product = self.tiles[:, :stop - start], scratch[:stop - start]
-                at, until = base + start, base + stop
-                np.multiply(flat[at:until], tiles[0], out=target)  # offsets[0] is 0
-                for k in range(1, len(offsets)):
-                    np.multiply(flat[at + offsets[k]:until + offsets[k]], tiles[k], out=product)
-                    np.add(target, product, out=target)
-        np.copyto(out[b:e], wide.reshape((e - b, *self.sizes, x.shape[-1]))[self.kept])
+            try:
+                kept = self.spare.pop()
+            except IndexError:
+                padded = np.zeros((self.chunk, *self.layout), dtype=self.dtype)
+                kept = (padded, {})
+            padded, views_of = kept
+            part = padded[:n]
+            for r, rows, cols, in_rows, in_cols in self.fills:
+                part[:, rows, r, cols] = x[b:e, in_rows, in_cols]
+            views = views_of.get(n)
+            if views is None:
+                views = views_of[n] = self._views(padded, n)
+        target = out[b:e].reshape(n, self.out_shape[1], self.out_run)
+        for k, (view, tiles) in enumerate(zip(views, self.tiles)):
+            if k == 0:
+                np.einsum("ijnrl,ijl->nrl", view, tiles, out=target)
+            else:
+                np.add(target, np.einsum("ijnrl,ijl->nrl", view, tiles), out=target)
+        if kept is not None and kept[0].nbytes <= _KEPT_PADDING_BYTES:
+            self.spare.append(kept)
+
+    def _views(self, source, n):
+        """Per column phase, the (kernel rows, kernel columns, images, output rows, output
+        row run) view of the contiguous ``source`` that its einsum reads."""
+        return [np.ndarray((*taps, n, self.out_shape[1], self.out_run), self.dtype, source,
+                           offset, strides) for offset, taps, strides in self.phases]
 
 
 _FLAT_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
