@@ -285,19 +285,37 @@ def _fused(produce, n_main, links):
     never one of the step's inputs (copied first if the kernel returned a view of one).
     Per shape and dtype of that output, each link's in-place ufunc and operands are
     worked out once (``link.inplace``); a call then applies them directly, a residual
-    operand checked for y's shape and dtype first. Anything else runs the links."""
+    operand checked for y's shape and dtype first. Anything else runs the links.
+
+    A producer whose run has a ``blocked(inputs, epilogue)`` form (it returns fresh
+    outputs and writes them in blocks of leading rows) gets the in-place forms as an
+    ``epilogue(y)`` that returns a ``finish(first, end)`` (or None): it calls it on each
+    block of ``y.reshape(-1, *y.shape[-2:])`` once written, on the thread that wrote it, so
+    the epilogue runs while the block is in cache and in parallel where the blocks are."""
     forms: dict = {}  # (shape, dtype) of the producer's output -> in-place forms, or None
+    blocked = getattr(produce, "blocked", None)
+
+    def inplace_forms(y):
+        key = (y.shape, y.dtype)
+        ops = forms.get(key, _UNKNOWN)
+        if ops is _UNKNOWN:
+            ops = [link.inplace(y) for link in links]
+            ops = None if None in ops else ops
+            if len(forms) > 16:
+                forms.clear()
+            forms[key] = ops
+        return ops
 
     def run(inputs):
-        y = _own(produce(inputs if len(inputs) == n_main else inputs[:n_main])[0], inputs)
+        main = inputs if len(inputs) == n_main else inputs[:n_main]
+        if blocked is not None:
+            applied = []
+            outs = blocked(main, lambda y: _block_epilogue(y, inplace_forms, inputs[n_main:], applied))
+            if outs is not None:
+                return outs if applied else [_run_links(outs[0], inputs[n_main:], links)]
+        y = _own(produce(main)[0], inputs)
         if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
-            key = (y.shape, y.dtype)
-            ops = forms.get(key, _UNKNOWN)
-            if ops is _UNKNOWN:
-                ops = [link.inplace(y) for link in links]
-                ops = forms[key] = None if None in ops else ops
-                if len(forms) > 16:
-                    forms.clear()
+            ops = inplace_forms(y)
             if ops is not None:
                 for k, (ufunc, operands, index) in enumerate(ops):
                     if index >= 0:
@@ -310,6 +328,37 @@ def _fused(produce, n_main, links):
                 return [y]
         return [_run_links(y, inputs[n_main:], links)]
     return run
+
+
+def _block_epilogue(y, inplace_forms, extras, applied):
+    """``finish(first, end)``: the in-place forms on rows [first, end) of y seen as
+    (rows, *y.shape[-2:]); None when they do not apply to this y and these operands
+    (then nothing is written and ``applied`` stays empty)."""
+    if not (type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f" and y.ndim >= 2 and y.size):
+        return None
+    ops = inplace_forms(y)
+    if ops is None:
+        return None
+    rows = y.reshape(-1, *y.shape[-2:])
+    steps = []
+    for ufunc, operands, index in ops:
+        if index >= 0:
+            other = extras[index]
+            if type(other) is not np.ndarray or other.dtype is not y.dtype or other.shape != y.shape:
+                return None
+            steps.append((ufunc, None, other.reshape(rows.shape)))
+        else:
+            steps.append((ufunc, operands, None))
+    applied.append(True)
+
+    def finish(first, end):
+        part = rows[first:end]
+        for ufunc, operands, other in steps:
+            if other is not None:
+                ufunc(part, other[first:end], out=part)
+            else:
+                ufunc(part, *operands, out=part)
+    return finish
 
 
 _UNKNOWN = object()
@@ -337,6 +386,7 @@ def _own(y, inputs):
 
 
 _MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+_EPILOGUE_BLOCK_BYTES = 128 * 2**10  # output rows a blocked producer writes before their epilogue (in cache)
 
 
 def _pointwise_conv(ctx, conv, pnodes) -> None:
@@ -356,15 +406,49 @@ def _pointwise_conv(ctx, conv, pnodes) -> None:
     channels, out_channels = matrix.shape
     dtype, row_bytes, cap = matrix.dtype, out_channels * w.itemsize, ctx.memory_cap
 
+    def fits(x, filters):
+        return (type(x) is np.ndarray and x.dtype is dtype and filters is w and x.ndim == 4
+                and x.shape[3] == channels and x.flags.c_contiguous and x.size // channels * row_bytes <= cap)
+
     def run(inputs):
         x, filters = inputs
-        if (type(x) is np.ndarray and x.dtype is dtype and filters is w and x.ndim == 4
-                and x.shape[3] == channels and x.flags.c_contiguous):
+        if fits(x, filters):
             n, h, width, _ = x.shape
-            if n * h * width * row_bytes <= cap:
-                y = BLAS.matmul(x.reshape(n * h * width, channels), matrix)
-                return [y.reshape(n, h, width, out_channels)]
+            y = BLAS.matmul(x.reshape(n * h * width, channels), matrix)
+            return [y.reshape(n, h, width, out_channels)]
         return general(inputs)
+
+    def blocked(inputs, epilogue):
+        """`run` with a fused epilogue (`_fused`): products of a few image rows at a time,
+        each row block's epilogue right after its product (on the pool threads when
+        the whole product is large enough to split); None where `run` takes the kernel."""
+        x, filters = inputs
+        if not fits(x, filters):
+            return None
+        n, h, width, _ = x.shape
+        y = np.empty((n, h, width, out_channels), dtype=dtype)
+        finish = epilogue(y)
+        if not y.size:
+            return [y]
+        pixels, out = x.reshape(-1, channels), y.reshape(-1, out_channels)
+        rows = n * h
+        step = max(1, min(rows, _EPILOGUE_BLOCK_BYTES // max(1, width * row_bytes)))
+        starts = range(0, rows, step)
+
+        def block(i):
+            first, end = starts[i] * width, min(rows, starts[i] + step) * width
+            np.matmul(pixels[first:end], matrix, out=out[first:end])
+            if finish is not None:
+                finish(starts[i], min(rows, starts[i] + step))
+        mnk = rows * width * channels * out_channels
+        if len(starts) > 1 and BLAS.parts(mnk, rows) > 1:
+            BLAS.run_parts(block, len(starts), 0)
+        else:
+            BLAS.for_product(step * width * channels * out_channels)
+            for i in range(len(starts)):
+                block(i)
+        return [y]
+    run.blocked = blocked
     conv.run = run
 
 

@@ -591,20 +591,29 @@ class _FlatDepthwise:
             self.phases.append((offset, (kh, len(kxs)), strides_))
             self.tiles.append(tiles.reshape(kh, len(kxs), out_run))
         self.out_run = out_run
-        self.chunk = chunk = max(1, min(n, -(-n // 2))) if math.prod(self.out_shape) * kh * kw >= _THREADED_TAPS else n
+        image_bytes = math.prod(self.out_shape[1:]) * item
+        self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // image_bytes))  # blocks stay in cache
+        self.threaded = math.prod(self.out_shape) * kh * kw >= _THREADED_TAPS
+        if self.threaded and n > 1:
+            self.chunk = chunk = min(chunk, -(-n // 2))
         self.starts = range(0, n, chunk)
         self.spare: list = []  # (padded copy, its views per image count) not in use (pop/append are atomic)
 
-    def __call__(self, x):
+    def __call__(self, x, epilogue=None):
+        """The conv of x (a fresh array); ``epilogue(out)`` (`fusion._fused`) may give a
+        ``finish(first, end)`` to call on each block of output rows once written."""
         out = np.empty(self.out_shape, dtype=self.dtype)
-        if len(self.starts) > 1:
-            BLAS.run_parts(lambda i: self.block(x, out, i), len(self.starts), 0)
+        finish = epilogue(out) if epilogue is not None else None
+        if self.threaded and len(self.starts) > 1:
+            BLAS.run_parts(lambda i: self.block(x, out, i, finish), len(self.starts), 0)
         else:
-            self.block(x, out, 0)
+            for i in range(len(self.starts)):
+                self.block(x, out, i, finish)
         return out
 
-    def block(self, x, out, i):
-        """The images [b, e) (einsum releases the GIL: blocks run in parallel)."""
+    def block(self, x, out, i, finish=None):
+        """The images [b, e) (einsum releases the GIL: blocks run in parallel), then
+        ``finish`` on their rows."""
         b = self.starts[i]
         e = min(len(x), b + self.chunk)
         n = e - b
@@ -631,6 +640,8 @@ class _FlatDepthwise:
                 np.add(target, np.einsum("ijnrl,ijl->nrl", view, tiles), out=target)
         if kept is not None and kept[0].nbytes <= _KEPT_PADDING_BYTES:
             self.spare.append(kept)
+        if finish is not None:
+            finish(b * self.out_shape[1], e * self.out_shape[1])
 
     def _views(self, source, n):
         """Per column phase, the (kernel rows, kernel columns, images, output rows, output
@@ -866,18 +877,28 @@ def prepare_depthwise_conv2d(node, ctx):
         return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
     flat: dict = {}  # (x shape, x dtype) -> (filter array, its _FlatDepthwise or None)
 
-    def run(inputs):
-        x, w = inputs
+    def prepared(x, w):
         key = (getattr(x, "shape", None), getattr(x, "dtype", None))
         found = flat.get(key)
         if found is None or found[0] is not w or type(w) is not np.ndarray or w.flags.writeable:
             if len(flat) > 8:
                 flat.clear()
             found = flat[key] = (w, _FlatDepthwise.build(ctx, x, w, geometry))
-        if found[1] is None:
+        return found[1]
+
+    def run(inputs):
+        conv = prepared(*inputs)
+        if conv is None:
             return finish_outputs(ctx, depthwise_conv2d(ctx, inputs, geometry, memo))
-        return [found[1](x)]
+        return [conv(inputs[0])]
+
+    def blocked(inputs, epilogue):
+        """`run` with a fused epilogue applied per block of images (`fusion._fused`), or
+        None where the flat form does not apply."""
+        conv = prepared(*inputs)
+        return None if conv is None else [conv(inputs[0], epilogue)]
     run.finished = True
+    run.blocked = blocked
     return run
 
 
