@@ -386,7 +386,8 @@ def _own(y, inputs):
 
 
 _MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
-_EPILOGUE_BLOCK_BYTES = 128 * 2**10  # output rows a blocked producer writes before their epilogue (in cache)
+_EPILOGUE_BLOCK_BYTES = 256 * 2**10  # output rows a blocked producer writes before their epilogue (in cache)
+_POOLED_MNK = 1 << 20  # multiply-adds from which the blocks of a pointwise conv go to the pool threads
 
 
 def _pointwise_conv(ctx, conv, pnodes) -> None:
@@ -420,8 +421,9 @@ def _pointwise_conv(ctx, conv, pnodes) -> None:
 
     def blocked(inputs, epilogue):
         """`run` with a fused epilogue (`_fused`): products of a few image rows at a time,
-        each row block's epilogue right after its product (on the pool threads when
-        the whole product is large enough to split); None where `run` takes the kernel."""
+        each row block's epilogue right after its product (blocks on the pool threads
+        from `_POOLED_MNK`: a helper that does not wake in time takes no block, so this
+        costs little on a busy machine); None where `run` takes the kernel."""
         x, filters = inputs
         if not fits(x, filters):
             return None
@@ -440,8 +442,7 @@ def _pointwise_conv(ctx, conv, pnodes) -> None:
             np.matmul(pixels[first:end], matrix, out=out[first:end])
             if finish is not None:
                 finish(starts[i], min(rows, starts[i] + step))
-        mnk = rows * width * channels * out_channels
-        if len(starts) > 1 and BLAS.parts(mnk, rows) > 1:
+        if len(starts) > 1 and rows * width * channels * out_channels >= _POOLED_MNK:
             BLAS.run_parts(block, len(starts), 0)
         else:
             BLAS.for_product(step * width * channels * out_channels)

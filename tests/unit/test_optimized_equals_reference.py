@@ -561,9 +561,9 @@ def test_blocked_pointwise_epilogue_equals_the_unoptimised_plan(tmp_path, monkey
     take the links' own path. Equal to the plain plan within the rounding of the sum and
     the two additions."""
     from sm_notebook.engine import blas, fusion
-    monkeypatch.setattr(fusion, "_EPILOGUE_BLOCK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
-    if data.draw(st.booleans()):
-        monkeypatch.setattr(blas, "THREADED_MNK", 1)
+    monkeypatch.setattr(fusion, "_EPILOGUE_BLOCK_BYTES", data.draw(st.sampled_from([1, 256 * 2**10])))
+    if data.draw(st.booleans()):  # blocks on the pool's threads
+        monkeypatch.setattr(fusion, "_POOLED_MNK", 1)
         monkeypatch.setattr(blas.BLAS, "cap", 3)
     cin, cout = data.draw(small), data.draw(small)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))

@@ -268,7 +268,7 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
-_THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
+_THREADED_TAPS = 1 << 19  # multiply-adds from which the blocks of a depthwise conv use the threads
 _KEPT_PADDING_BYTES = 4 * 2**20  # padded copies a flat depthwise conv keeps for its next call
 _STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
 _WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
