@@ -710,8 +710,9 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
     n, out_sizes = int(dy.shape[0]), [int(d) for d in dy.shape[1:-1]]
     channels = int(w.shape[-2])
     dtype = np.result_type(dy.dtype, w.dtype)
-    taps = _taps(window, strides, dilations, pads, in_sizes, out_sizes)
-    if not math.prod(in_sizes) * n * channels or not dy.size or not taps:
+    program = _backprop_program(window, tuple(strides), tuple(dilations), tuple(tuple(p) for p in pads),
+                                tuple(int(d) for d in in_sizes), tuple(out_sizes))
+    if not math.prod(in_sizes) * n * channels or not dy.size or not program:
         return np.zeros((n, *in_sizes, channels), dtype=dtype)
     step, width = int(strides[-1]), int(in_sizes[-1])
     phased = step > 1
@@ -731,18 +732,13 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
         else:  # (position, images, *out, C): contributions contiguous for the adds below
             per_position = np.matmul(dy[b:e].reshape(-1, dy.shape[-1]), by_position).reshape(
                 (positions, e - b, *out_sizes, channels))
-        for offsets, out_index, in_index, _ in taps:
-            if phased:
-                cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
-                first = cols.start // step
-                target = buffer[(slice(b, e),) + in_index[:-1] + (cols.start % step,
-                                                                  slice(first, first + count))]
-            else:
-                target = buffer[(slice(b, e),) + in_index]
+        images = slice(b, e)
+        for offsets, position, out_index, target_index in program:
+            target = buffer[(images,) + target_index]
             if depthwise:
                 part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
             else:
-                part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
+                part = per_position[(position, slice(None)) + out_index]
             np.add(target, part, out=target)
     if not phased:
         return buffer
@@ -750,6 +746,24 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
     order = tuple(range(rank)) + (rank + 1, rank, rank + 2)  # (..., q, r, C)
     interleaved = buffer.transpose(order).reshape((n, *in_sizes[:-1], columns * step, channels))
     return np.ascontiguousarray(interleaved[..., :width, :])
+
+
+@functools.lru_cache(maxsize=256)
+def _backprop_program(window, strides, dilations, pads, in_sizes, out_sizes):
+    """The adds of `_conv_backprop_numpy` for one geometry: per kernel position (offsets,
+    its index among the positions, the dy index, the gradient buffer index after the image
+    axis: with a stride along the last axis, in the phase layout ``(..., r, q, C)``)."""
+    step = strides[-1]
+    program = []
+    for offsets, out_index, in_index, _ in _taps(window, strides, dilations, pads, in_sizes, out_sizes):
+        if step > 1:
+            cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
+            first = cols.start // step
+            target = in_index[:-1] + (cols.start % step, slice(first, first + count))
+        else:
+            target = in_index
+        program.append((offsets, int(np.ravel_multi_index(offsets, window)), out_index, target))
+    return tuple(program)
 
 
 # --------------------------------------------------------------------------- convolution
