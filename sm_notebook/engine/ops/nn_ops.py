@@ -688,6 +688,8 @@ def _pool_numpy(x, window, strides, pads, outs, average):
     if not out.size:
         return out
     combine = np.add if average else np.maximum
+    if len(window) == 2 and not any(b or a for b, a in pads) and window[0] > 1 and window[1] > 1:
+        return _pool_separable(x, window, strides, outs, combine, out)
     first = next((t for t in taps if t[3]), None)
     if first is None:
         out.fill(0 if average else lowest(x))
@@ -746,6 +748,21 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
     order = tuple(range(rank)) + (rank + 1, rank, rank + 2)  # (..., q, r, C)
     interleaved = buffer.transpose(order).reshape((n, *in_sizes[:-1], columns * step, channels))
     return np.ascontiguousarray(interleaved[..., :width, :])
+
+
+def _pool_separable(x, window, strides, outs, combine, out):
+    """2-D pooling without padding as two passes: the window's rows combined over whole
+    image rows (long contiguous runs), then its columns; max is exact either way, a sum
+    only reassociated. ``out`` (N, *outs, C) receives the result."""
+    (kh, kw), (sh, sw), (ho, wo) = window, strides, outs
+    rows = np.empty((x.shape[0], ho, x.shape[2], x.shape[3]), dtype=out.dtype)
+    rows[...] = x[:, 0:sh * (ho - 1) + 1:sh]
+    for ky in range(1, kh):
+        combine(rows, x[:, ky:ky + sh * (ho - 1) + 1:sh], out=rows)
+    out[...] = rows[:, :, 0:sw * (wo - 1) + 1:sw]
+    for kx in range(1, kw):
+        combine(out, rows[:, :, kx:kx + sw * (wo - 1) + 1:sw], out=out)
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -1031,7 +1048,7 @@ def _pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average):
                 result = result + patch if average else xp.maximum(result, patch)
     if average:
         counts = _window_counts(in_sizes, window, steps, pads, outs).reshape((1, *outs, 1))
-        if is_numpy(xp):
+        if is_numpy(xp) and result.base is None:  # fresh (a 1x1 window's is a view of x)
             np.divide(result, counts, out=result)
         else:
             result = result / xp.asarray(counts, dtype=result.dtype)
