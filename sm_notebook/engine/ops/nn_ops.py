@@ -751,16 +751,15 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
 
 
 def _pool_separable(x, window, strides, outs, combine, out):
-    """2-D pooling without padding as two passes: the window's rows combined over whole
-    image rows (long contiguous runs), then its columns; max is exact either way, a sum
-    only reassociated. ``out`` (N, *outs, C) receives the result."""
+    """2-D pooling (windows of at least 2x2) without padding in two steps: the window's
+    rows combined over whole image rows (long contiguous runs), then its columns; max is
+    exact either way, a sum only reassociated. ``out`` (N, *outs, C) receives the result."""
     (kh, kw), (sh, sw), (ho, wo) = window, strides, outs
-    rows = np.empty((x.shape[0], ho, x.shape[2], x.shape[3]), dtype=out.dtype)
-    rows[...] = x[:, 0:sh * (ho - 1) + 1:sh]
-    for ky in range(1, kh):
+    rows = combine(x[:, 0:sh * (ho - 1) + 1:sh], x[:, 1:sh * (ho - 1) + 2:sh], dtype=out.dtype)
+    for ky in range(2, kh):
         combine(rows, x[:, ky:ky + sh * (ho - 1) + 1:sh], out=rows)
-    out[...] = rows[:, :, 0:sw * (wo - 1) + 1:sw]
-    for kx in range(1, kw):
+    combine(rows[:, :, 0:sw * (wo - 1) + 1:sw], rows[:, :, 1:sw * (wo - 1) + 2:sw], out=out)
+    for kx in range(2, kw):
         combine(out, rows[:, :, kx:kx + sw * (wo - 1) + 1:sw], out=out)
     return out
 
