@@ -388,6 +388,7 @@ def _own(y, inputs):
 _MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 _EPILOGUE_BLOCK_BYTES = 256 * 2**10  # output rows a blocked producer writes before their epilogue (in cache)
 _POOLED_MNK = 1 << 20  # multiply-adds from which the blocks of a pointwise conv go to the pool threads
+_BLOCKED_FILTER_BYTES = 256 * 2**10  # largest 1x1 filter whose products are cut into row blocks
 
 
 def _pointwise_conv(ctx, conv, pnodes) -> None:
@@ -406,6 +407,7 @@ def _pointwise_conv(ctx, conv, pnodes) -> None:
     matrix = np.ascontiguousarray(w).reshape(w.shape[2], w.shape[3])
     channels, out_channels = matrix.shape
     dtype, row_bytes, cap = matrix.dtype, out_channels * w.itemsize, ctx.memory_cap
+    small = matrix.nbytes <= _BLOCKED_FILTER_BYTES  # each row block reads the whole filter again
 
     def fits(x, filters):
         return (type(x) is np.ndarray and x.dtype is dtype and filters is w and x.ndim == 4
@@ -423,9 +425,11 @@ def _pointwise_conv(ctx, conv, pnodes) -> None:
         """`run` with a fused epilogue (`_fused`): products of a few image rows at a time,
         each row block's epilogue right after its product (blocks on the pool threads
         from `_POOLED_MNK`: a helper that does not wake in time takes no block, so this
-        costs little on a busy machine); None where `run` takes the kernel."""
+        costs little on a busy machine); None where `run` takes the kernel, and for
+        filters over `_BLOCKED_FILTER_BYTES` (every block would read them again;
+        `BLAS.matmul` splits such products by columns instead)."""
         x, filters = inputs
-        if not fits(x, filters):
+        if not small or not fits(x, filters):
             return None
         n, h, width, _ = x.shape
         y = np.empty((n, h, width, out_channels), dtype=dtype)

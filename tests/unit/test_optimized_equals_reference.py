@@ -557,11 +557,12 @@ def test_pointwise_conv_equals_the_unoptimised_plan(tmp_path, data, dtype, paddi
 def test_blocked_pointwise_epilogue_equals_the_unoptimised_plan(tmp_path, monkeypatch, data, dtype):
     """A 1x1 Conv2D with bias, residual and Relu6 fused, its product cut into blocks of
     image rows (one row each, or as many as fit the block budget), each block's epilogue
-    right after its product, on the pool threads or not; residuals that only broadcast
-    take the links' own path. Equal to the plain plan within the rounding of the sum and
-    the two additions."""
+    right after its product, on the pool threads or not (or not blocked: filters over the
+    limit); residuals that only broadcast take the links' own path. Equal to the plain plan
+    within the rounding of the sum and the two additions."""
     from sm_notebook.engine import blas, fusion
     monkeypatch.setattr(fusion, "_EPILOGUE_BLOCK_BYTES", data.draw(st.sampled_from([1, 256 * 2**10])))
+    monkeypatch.setattr(fusion, "_BLOCKED_FILTER_BYTES", data.draw(st.sampled_from([0, 256 * 2**10])))
     if data.draw(st.booleans()):  # blocks on the pool's threads
         monkeypatch.setattr(fusion, "_POOLED_MNK", 1)
         monkeypatch.setattr(blas.BLAS, "cap", 3)
