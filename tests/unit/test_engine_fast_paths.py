@@ -348,6 +348,19 @@ def test_pool_fast_paths_match_the_general_path(op):
             _check_fast_and_general(op, [x], attrs, terms=window[0] * window[1] + 1)
 
 
+def test_avg_pool_with_a_one_by_one_window_leaves_its_input_alone():
+    """The general path's window sum of a 1x1 window is a view of the input: the division
+    by the counts must not write into it (a read-only input raised, a writable one changed)."""
+    x = np.arange(2 * 3 * 3 * 2, dtype=F32).reshape(2, 3, 3, 2)
+    before = x.copy()
+    attrs = {"ksize": [1, 1, 1, 1], "strides": [1, 2, 2, 1], "padding": "VALID"}
+    (got,) = _run("AvgPool", [x], attrs)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(got, x[:, ::2, ::2])
+    x.flags.writeable = False
+    np.testing.assert_array_equal(_run("AvgPool", [x], attrs)[0], before[:, ::2, ::2])
+
+
 # --------------------------------------------------------------------------- fusion
 
 def _load(tmp_path, nodes, outputs, inputs, functions=(), backend="numpy"):

@@ -67,3 +67,28 @@ def test_signatures_without_effects_do_not_take_the_lock(tmp_path):
         worker.start()
         worker.join(timeout=120)  # hang guard only: it returns at once unless it waits on the lock
         assert result == [4.0]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_concurrent_calls_of_a_depthwise_conv_keep_their_own_padded_copies(tmp_path, stride):
+    """The flat depthwise conv keeps its zero-bordered padded copies between calls (one per
+    concurrent call): calls from several threads, each with its own input, give exactly
+    what the same calls give one after another."""
+    rng = np.random.default_rng(0)
+    nodes = [placeholder("x", F32, (None, 9, 9, 4)),
+             const("w", rng.standard_normal((3, 3, 4, 1)).astype(F32)),
+             const("b", rng.standard_normal(4).astype(F32)),
+             node("dw", "DepthwiseConv2dNative", ["x", "w"], strides=[1, stride, stride, 1], padding="SAME",
+                  T=np.dtype(F32)),
+             node("bias", "BiasAdd", ["dw", "b"], T=np.dtype(F32)),
+             node("y", "Relu6", ["bias"], T=np.dtype(F32))]
+    mg = meta_graph(nodes, {"serving_default": signature({"x": ("x:0", F32, (None, 9, 9, 4))},
+                                                         {"y": ("y:0", F32, None)})})
+    fn = load_model(save(tmp_path / "m", mg)).signatures["serving_default"]
+    assert "(DepthwiseConv2dNative + BiasAdd + Relu6)" in fn.plan.describe()
+    inputs = [rng.standard_normal((1 + k % 3, 9, 9, 4)).astype(F32) * 4 for k in range(200)]
+    alone = [fn(x=x)["y"] for x in inputs]
+    with ThreadPoolExecutor(THREADS) as pool:
+        together = list(pool.map(lambda x: fn(x=x)["y"], inputs))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)

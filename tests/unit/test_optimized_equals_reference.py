@@ -187,36 +187,44 @@ def split_everything(monkeypatch):
 
 
 @SETTINGS
-@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), chunk=st.sampled_from([1, 7, 1 << 16]))
-def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype, chunk):
-    """The one-filter-per-channel depthwise form (`_FlatDepthwise`, strides 1 and 2), in
-    passes of a few elements or one, images in blocks of one or several, with padding or
-    without; a second call with another filter array of the same shape (or a writable
-    one, changed in between) uses that filter."""
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype):
+    """The one-filter-per-channel depthwise form (`_FlatDepthwise`: one einsum per column
+    phase, strides 1 and 2, dilations), images in one block or two (threads), with padding
+    or without, its padded copies kept or not; each filter called twice on different inputs
+    (the second call reuses the kept padded copy, whose inside must be all new); a call with
+    another filter array of the same shape (or a writable one, changed in between) uses
+    that filter."""
     from sm_notebook.engine.ops import nn_ops
-    monkeypatch.setattr(nn_ops, "_FLAT_CHUNK", chunk)
-    monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
     monkeypatch.setattr(nn_ops, "_THREADED_TAPS", data.draw(st.sampled_from([0, 1 << 20])))
+    monkeypatch.setattr(nn_ops, "_KEPT_PADDING_BYTES", data.draw(st.sampled_from([0, 4 * 2**20])))
     x_shape, (kh, kw, cin, _), attrs = _conv_case(data)  # strides 1 or 2
+    if data.draw(st.booleans()):  # explicit, uneven pads (as a Pad absorbed into the conv gives)
+        pads = [data.draw(st.integers(0, 2)) for _ in range(4)]
+        attrs = {**attrs, "padding": "EXPLICIT", "explicit_paddings": [0, 0, *pads, 0, 0]}
+        reach = [(k - 1) * attrs["dilations"][1] + 1 for k in (kh, kw)]
+        if x_shape[1] + pads[0] + pads[1] < reach[0] or x_shape[2] + pads[2] + pads[3] < reach[1]:
+            attrs["explicit_paddings"] = [0, 0, reach[0], 0, 0, reach[1], 0, 0]
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    x = _readonly(rng.standard_normal(x_shape).astype(dtype))[0]
+    xs = _readonly(*(rng.standard_normal(x_shape).astype(dtype) for _ in range(2)))
     ctx = KernelContext("numpy", optimize=True)
     node = type("Node", (), {"name": "dw", "op": "DepthwiseConv2dNative", "attrs": attrs, "function": None})
     run = registry.get_kernel("DepthwiseConv2dNative").prepare(node, ctx)
     writable = rng.standard_normal((kh, kw, cin, 1)).astype(dtype)
     filters = _readonly(*(rng.standard_normal((kh, kw, cin, 1)).astype(dtype) for _ in range(2))) + [writable]
     for w in filters + [writable]:
-        before = np.array(x, copy=True)
-        with np.errstate(all="ignore"):
-            (fast,) = run([x, w])
-        np.testing.assert_array_equal(x, before)
-        (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
-        (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
-                                                         np.abs(w).astype(np.float64)], attrs, False)
-        _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
+        for x in xs:
+            before = np.array(x, copy=True)
+            with np.errstate(all="ignore"):
+                (fast,) = run([x, w])
+            np.testing.assert_array_equal(x, before)
+            (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
+            (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
+                                                             np.abs(w).astype(np.float64)], attrs, False)
+            _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
         writable *= -2  # changed in place: the next call must see it
-    if x.size:
-        assert nn_ops._FlatDepthwise.build(ctx, x, filters[0], nn_ops.ConvGeometry(
+    if xs[0].size:
+        assert nn_ops._FlatDepthwise.build(ctx, xs[0], filters[0], nn_ops.ConvGeometry(
             "DepthwiseConv2dNative", attrs, 4, "NHWC")) is not None  # the form was taken
 
 
@@ -403,24 +411,25 @@ def _load_pair(tmp_path, nodes, outputs, inputs, functions=()):
             load_model(path, optimize=False).signatures["serving_default"])
 
 
-def _conv_block(dtype, rng, cin, cout, k, magnitudes=False):
-    """Pad -> Conv2D -> Mul(scale) -> BiasAdd -> AddV2(residual input) -> Relu: pad
-    absorption, scale folding and epilogue fusion all apply."""
+def _conv_block(dtype, rng, cin, cout, k, magnitudes=False, op="Conv2D", stride=1, activation="Relu"):
+    """Pad -> Conv2D (or DepthwiseConv2dNative, cout = cin) -> Mul(scale) -> BiasAdd ->
+    AddV2(residual input) -> Relu: pad absorption, scale folding and epilogue fusion all apply."""
     def value(shape):
         v = rng.standard_normal(shape)
         return (np.abs(v) if magnitudes else v).astype(dtype)
+    filters = (k, k, cin, 1) if op == "DepthwiseConv2dNative" else (k, k, cin, cout)
     return [placeholder("x", dtype, (None, None, None, cin)),
             placeholder("r", dtype, (None, None, None, cout)),
             const("pads", np.array([[0, 0], [1, 1], [1, 0], [0, 0]], np.int32)),
-            const("w", value((k, k, cin, cout))), const("s", value((cout,))),
+            const("w", value(filters)), const("s", value((cout,))),
             const("b", value((cout,))),
             node("pad", "Pad", ["x", "pads"], T=np.dtype(dtype)),
-            node("conv", "Conv2D", ["pad", "w"], strides=[1, 1, 1, 1], padding="VALID",
+            node("conv", op, ["pad", "w"], strides=[1, stride, stride, 1], padding="VALID",
                  T=np.dtype(dtype)),
             node("scaled", "Mul", ["conv", "s"], T=np.dtype(dtype)),
             node("bias", "BiasAdd", ["scaled", "b"], T=np.dtype(dtype)),
             node("res", "AddV2", ["bias", "r"], T=np.dtype(dtype)),
-            node("out", "Identity" if magnitudes else "Relu", ["res"], T=np.dtype(dtype))]
+            node("out", "Identity" if magnitudes else activation, ["res"], T=np.dtype(dtype))]
 
 
 @SETTINGS
@@ -592,6 +601,46 @@ def test_fused_step_follows_new_shapes_and_broadcast_residuals(tmp_path, data, d
 
 
 @SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), stride=st.integers(1, 2),
+       activation=st.sampled_from(["Relu", "Relu6"]))
+def test_fused_depthwise_blocks_equal_the_unoptimised_plan(tmp_path, monkeypatch, data, dtype, stride,
+                                                          activation):
+    """The flat depthwise conv with its scale, bias, residual and Relu/Relu6 fused, the
+    epilogue applied per block of images as each is written (`fusion._block_epilogue`): in
+    one block or one block per image, on the pool threads or not; residuals that only
+    broadcast take the links' own path. Several calls of one loaded model, equal to the
+    plain plan within the rounding of the sum and the three epilogue operations."""
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
+    monkeypatch.setattr(nn_ops, "_THREADED_TAPS", data.draw(st.sampled_from([0, 1 << 20])))
+    c, k = data.draw(small), data.draw(st.integers(1, 3))
+    seed = data.draw(st.integers(0, 2**16))
+    inputs = {"x": ("x:0", dtype, (None, None, None, c)), "r": ("r:0", dtype, (None, None, None, c))}
+    block = dict(op="DepthwiseConv2dNative", stride=stride, activation=activation)
+    optimised, plain = _load_pair(tmp_path, _conv_block(dtype, np.random.default_rng(seed), c, c, k, **block),
+                                  {"y": ("out:0", dtype, None)}, inputs)
+    assert "(DepthwiseConv2dNative + BiasAdd + AddV2 + " in optimised.plan.describe()  # Mul folded
+    _, magnitude_fn = _load_pair(tmp_path, _conv_block(np.float64, np.random.default_rng(seed), c, c, k,
+                                                       magnitudes=True, **block),
+                                 {"y": ("out:0", np.float64, None)},
+                                 {"x": ("x:0", np.float64, None), "r": ("r:0", np.float64, None)})
+    rng = np.random.default_rng(seed + 1)
+    for _ in range(3):
+        n, h, w = data.draw(dims), data.draw(st.integers(k, 9)), data.draw(st.integers(k, 9))
+        out_shape = (n, (h + 2 - k) // stride + 1, (w + 1 - k) // stride + 1, c)
+        r_shape = data.draw(st.sampled_from([out_shape, out_shape, (1, 1, 1, c)]))
+        x, r = _readonly(rng.standard_normal((n, h, w, c)).astype(dtype),
+                         rng.standard_normal(r_shape).astype(dtype))
+        before = (x.copy(), r.copy())
+        got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+        np.testing.assert_array_equal(x, before[0])
+        np.testing.assert_array_equal(r, before[1])
+        magnitude = magnitude_fn(x=np.abs(x).astype(np.float64), r=np.abs(r).astype(np.float64)).numpy()["y"]
+        # the sum of k*k products + folded scale + bias + residual, each way
+        _within(got, want, 2 * _gamma(k * k + 3, dtype) * magnitude)
+
+
+@SETTINGS
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), padding=st.sampled_from(["SAME", "VALID"]))
 def test_pointwise_conv_equals_the_unoptimised_plan(tmp_path, data, dtype, padding):
     """A 1x1 Conv2D run as one matrix product (`nn_ops._pointwise`; half floats and
@@ -613,6 +662,47 @@ def test_pointwise_conv_equals_the_unoptimised_plan(tmp_path, data, dtype, paddi
         magnitude = np.abs(x.astype(np.float64)) @ np.abs(w[0, 0].astype(np.float64)) + np.abs(b)
         compute = np.float32 if dtype == np.float16 else dtype
         _within(got, want, 2 * (_gamma(cin + 1, compute) * magnitude + _rounding(dtype, magnitude)))
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_blocked_pointwise_epilogue_equals_the_unoptimised_plan(tmp_path, monkeypatch, data, dtype):
+    """A 1x1 Conv2D with bias, residual and Relu6 fused, its product cut into blocks of
+    image rows (one row each, or as many as fit the block budget), each block's epilogue
+    right after its product, on the pool threads or not (or not blocked: filters over the
+    limit); residuals that only broadcast take the links' own path. Equal to the plain plan
+    within the rounding of the sum and the two additions."""
+    from sm_notebook.engine import blas
+    from sm_notebook.engine.ops import nn_ops
+    monkeypatch.setattr(nn_ops, "_EPILOGUE_BLOCK_BYTES", data.draw(st.sampled_from([1, 256 * 2**10])))
+    monkeypatch.setattr(nn_ops, "_BLOCKED_FILTER_BYTES", data.draw(st.sampled_from([0, 256 * 2**10])))
+    if data.draw(st.booleans()):  # blocks on the pool's threads
+        monkeypatch.setattr(nn_ops, "_POOLED_MNK", 1)
+        monkeypatch.setattr(blas.BLAS, "cap", 3)
+    cin, cout = data.draw(small), data.draw(small)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    w, b = rng.standard_normal((1, 1, cin, cout)).astype(dtype), rng.standard_normal(cout).astype(dtype)
+    nodes = [placeholder("x", dtype, (None, None, None, cin)), placeholder("r", dtype, (None, None, None, cout)),
+             const("w", w), const("b", b),
+             node("conv", "Conv2D", ["x", "w"], strides=[1, 1, 1, 1], padding="VALID", T=np.dtype(dtype)),
+             node("bias", "BiasAdd", ["conv", "b"], T=np.dtype(dtype)),
+             node("res", "AddV2", ["r", "bias"], T=np.dtype(dtype)),
+             node("out", "Relu6", ["res"], T=np.dtype(dtype))]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("out:0", dtype, None)},
+                                  {"x": ("x:0", dtype, (None, None, None, cin)),
+                                   "r": ("r:0", dtype, (None, None, None, cout))})
+    assert "(Conv2D + BiasAdd + AddV2 + Relu6)" in optimised.plan.describe()
+    try:
+        for _ in range(3):
+            n, h, width = data.draw(dims), data.draw(dims), data.draw(dims)
+            r_shape = data.draw(st.sampled_from([(n, h, width, cout)] * 2 + [(1, 1, 1, cout)]))
+            x, r = _readonly(rng.standard_normal((n, h, width, cin)).astype(dtype) * 3,
+                             rng.standard_normal(r_shape).astype(dtype) * 3)
+            got, want = optimised(x=x, r=r).numpy()["y"], plain(x=x, r=r).numpy()["y"]
+            magnitude = np.abs(x.astype(np.float64)) @ np.abs(w[0, 0].astype(np.float64)) + np.abs(b) + np.abs(r)
+            _within(got, want, 2 * _gamma(cin + 2, dtype) * magnitude)
+    finally:
+        blas.BLAS.restore()
 
 
 @SETTINGS

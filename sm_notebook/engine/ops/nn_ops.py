@@ -268,8 +268,8 @@ def _numpy_windows(x, window, dilations, strides, out_sizes):
 
 _PATCH_CHUNK_BYTES = 4 * 2**20  # im2col patches copied per matmul (cache-sized, bounds memory)
 _TAP_CHUNK_BYTES = 128 * 2**10  # output lanes one tap-by-tap pass works on (stays in cache)
-_FLAT_CHUNK = 1 << 16  # elements per pass of `_depthwise_flat` (its three runs stay in cache)
-_THREADED_TAPS = 1 << 20  # multiply-adds from which the blocks of a depthwise conv use the threads
+_THREADED_TAPS = 1 << 19  # multiply-adds from which the blocks of a depthwise conv use the threads
+_KEPT_PADDING_BYTES = 4 * 2**20  # padded copies a flat depthwise conv keeps for its next call
 _STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
 _WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
 _CONV_PARTS = 64  # most blocks of an im2col or Winograd conv (small blocks stay in cache)
@@ -563,16 +563,17 @@ def _depthwise_numpy(x, w, strides, dilations, pads, outs, memo=None):
 
 class _FlatDepthwise:
     """An NHWC depthwise conv with one filter per channel, prepared for one input shape and
-    one filter array: each kernel position is one multiply-add over long contiguous runs.
-    Images are laid out zero-padded and flattened; with strides, as one such layout per
-    phase (the padded rows and columns ``t * stride + r`` for each remainder r), so a
-    kernel position at padded offset ``k * dilation = q * stride + r`` reads phase r shifted
-    by q. Output position p (counted in the layout) is then the sum over kernel positions
-    of ``flat[p + offset] * filter``, the filter repeating with period C along p; positions
-    beyond the output's rows and columns are computed too and dropped when the block is
-    copied out. numpy runs such same-shape contiguous operands on its vectorised loops
-    (strided windows it first copies through its buffers), and everything but the passes
-    themselves is worked out here once."""
+    one filter array: the whole sum over kernel positions is one `np.einsum` per column
+    phase over strided views of the input (no product arrays: each output element is read
+    and written once per position in one C loop, which also releases the GIL).
+
+    The input is read from a zero-padded copy whose columns are split by phase (padded
+    column ``q * stride + r`` at phase r, index q), so that within a phase an output row is
+    one contiguous run of ``out width * C`` elements and the kernel positions of that phase
+    are a regular grid of offsets; with stride 1, no padding and a contiguous input, from
+    the input itself. The filters are tiled along the output width once. The padded copies
+    are kept between calls (their borders stay zero; only the inside is rewritten), one per
+    concurrent call; the output is always a fresh array."""
 
     @classmethod
     def build(cls, ctx, x, w, geometry):
@@ -588,89 +589,109 @@ class _FlatDepthwise:
         return cls(x, w, strides, dilations, pads, outs)
 
     def __init__(self, x, w, strides, dilations, pads, outs):
-        self.w = w  # the filter array the repeated filters were made from
-        n, channels = int(x.shape[0]), int(x.shape[-1])
-        window = [int(k) for k in w.shape[:-2]]
+        self.w = w  # the filter array the tiled filters were made from
+        n, height, width, channels = (int(d) for d in x.shape)
+        (kh, kw), (sh, sw), (dh, dw) = w.shape[:2], strides, dilations
         self.dtype = x.dtype
         self.out_shape = (n, *outs, channels)
-        # per axis: the layout's size (outputs plus the largest shift), and per kernel index its (phase, shift)
-        taps = [[divmod(k * d, s)[::-1] for k in range(size)] for size, d, s in zip(window, dilations, strides)]
-        sizes = [o + max(q for _, q in axis) for o, axis in zip(outs, taps)]
-        steps = [math.prod(sizes[a + 1:]) * channels for a in range(len(sizes))]
-        self.area = area = math.prod(sizes) * channels
-        self.phases = phases = list(itertools.product(*(range(s) for s in strides)))
-        self.image = image = len(phases) * area
-        self.offsets, shifts = [], []
-        for position in itertools.product(*taps):
-            shift = sum(q * st for (_, q), st in zip(position, steps))
-            self.offsets.append(phases.index(tuple(r for r, _ in position)) * area + shift)
-            shifts.append(shift)
-        self.reach = max(shifts)  # positions from area - reach on would read past their phase
-        # where each phase's rows and columns come from: (target slices, source slices) in x
-        self.fills = []
-        for phase in phases:
-            target, source = [], []
-            for r, s, (before, _), size, q in zip(phase, strides, pads, x.shape[1:-1], sizes):
-                first = max(0, -(-(before - r) // s))
-                stop = min(q, (int(size) - 1 + before - r) // s + 1)
-                if stop <= first:
-                    break
-                begin = first * s + r - before
-                target.append(slice(first, stop))
-                source.append(slice(begin, begin + (stop - first - 1) * s + 1, s))
-            else:
-                self.fills.append((phases.index(phase), tuple(target), tuple(source)))
-        self.as_is = len(phases) == 1 and tuple(sizes) == tuple(x.shape[1:-1])  # no padding to add
-        self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // (image * x.itemsize)))
-        run = chunk * image - self.offsets[-1] if len(phases) == 1 else area - self.reach
-        self.length = length = min(max(channels, _FLAT_CHUNK // channels * channels), run)  # a multiple of C
-        filters = w.reshape(len(self.offsets), channels)
-        self.tiles = np.tile(filters, (1, -(-length // channels)))[:, :length]
-        self.sizes = tuple(sizes)
-        self.kept = (slice(None),) + tuple(slice(0, o) for o in outs)
+        # the padded extent each axis needs, and the column phases' width
+        rows = (outs[0] - 1) * sh + (kh - 1) * dh + 1
+        cols = (outs[1] - 1) * sw + (kw - 1) * dw + 1
+        self.as_is = sw == 1 and pads[0][0] == 0 and pads[1][0] == 0 and rows <= height and cols <= width
+        if self.as_is:  # the input itself: rows of `width` columns
+            phase_cols, row_len = width, width * channels
+            self.layout = None
+        else:
+            phase_cols = -(-cols // sw)
+            row_len = sw * phase_cols * channels
+            self.layout = (rows, sw, phase_cols, channels)
+            self.fills = []  # (phase, target rows, target cols, source rows, source cols)
+            top = max(0, pads[0][0])
+            row_stop = min(rows, pads[0][0] + height)
+            if row_stop > top:
+                for r in range(sw):
+                    first = max(0, -(-(pads[1][0] - r) // sw))
+                    stop = min(phase_cols, (pads[1][0] + width - 1 - r) // sw + 1, (cols - 1 - r) // sw + 1)
+                    if stop > first:
+                        begin = first * sw + r - pads[1][0]
+                        self.fills.append((r, slice(top, row_stop), slice(first, stop),
+                                           slice(top - pads[0][0], row_stop - pads[0][0]),
+                                           slice(begin, begin + (stop - first - 1) * sw + 1, sw)))
+        image = (height if self.as_is else rows) * row_len
+        step = sw // math.gcd(dw, sw)
+        out_run = outs[1] * channels
+        item = x.itemsize
+        self.phases, self.tiles = [], []  # per column phase: (view offset, taps, strides), tiles
+        for r in range(sw):
+            kxs = [k for k in range(kw) if (k * dw) % sw == r]
+            if not kxs:
+                continue
+            q = (kxs[0] * dw) // sw
+            offset = (r * phase_cols + q) * channels * item
+            strides_ = (dh * row_len * item, step * dw // sw * channels * item, image * item,
+                        sh * row_len * item, item)
+            tiles = np.ascontiguousarray(np.broadcast_to(
+                w[:, kxs[0]::step, :, 0][:, :len(kxs), None, :], (kh, len(kxs), outs[1], channels)))
+            self.phases.append((offset, (kh, len(kxs)), strides_))
+            self.tiles.append(tiles.reshape(kh, len(kxs), out_run))
+        self.out_run = out_run
+        image_bytes = math.prod(self.out_shape[1:]) * item
+        self.chunk = chunk = max(1, min(n, _TAP_CHUNK_BYTES // image_bytes))  # blocks stay in cache
+        self.threaded = math.prod(self.out_shape) * kh * kw >= _THREADED_TAPS
+        if self.threaded and n > 1:
+            self.chunk = chunk = min(chunk, -(-n // 2))
         self.starts = range(0, n, chunk)
-        self.threaded = math.prod(self.out_shape) * len(self.offsets) >= _THREADED_TAPS
+        self.spare: list = []  # (padded copy, its views per image count) not in use (pop/append are atomic)
 
-    def __call__(self, x):
+    def __call__(self, x, epilogue=None):
+        """The conv of x (a fresh array); ``epilogue(out)`` (`fusion._fused`) may give an
+        ``apply(lo, hi, first, stop)`` to call on each block of output rows once written."""
         out = np.empty(self.out_shape, dtype=self.dtype)
+        finish = _block_finish(epilogue, out)
         if self.threaded and len(self.starts) > 1:
-            BLAS.run_parts(lambda i: self.block(x, out, i), len(self.starts), 0)
+            BLAS.run_parts(lambda i: self.block(x, out, i, finish), len(self.starts), 0)
         else:
             for i in range(len(self.starts)):
-                self.block(x, out, i)
+                self.block(x, out, i, finish)
         return out
 
-    def block(self, x, out, i):
-        """The images [b, e) (numpy's loops release the GIL: blocks run in parallel)."""
+    def block(self, x, out, i, finish=None):
+        """The images [b, e) (einsum releases the GIL: blocks run in parallel), then
+        ``finish`` on their rows."""
         b = self.starts[i]
         e = min(len(x), b + self.chunk)
+        n = e - b
         if self.as_is:
-            flat = np.ascontiguousarray(x[b:e]).reshape(-1)  # only read
+            kept, views = None, self._views(np.ascontiguousarray(x[b:e]), n)
         else:
-            source = np.zeros((e - b, len(self.phases), *self.sizes, x.shape[-1]), dtype=self.dtype)
-            for phase, target, inside in self.fills:
-                source[(slice(None), phase) + target] = x[(slice(b, e),) + inside]
-            flat = source.reshape(-1)
-        wide = np.empty((e - b) * self.area, dtype=self.dtype)
-        if len(self.phases) == 1:  # the images one after another: one run over them all
-            runs = [(0, 0, flat.size - self.offsets[-1])]
-        else:  # each image's phases apart: one run per image
-            runs = [(k * self.image, k * self.area, self.area - self.reach) for k in range(e - b)]
-        length, offsets = self.length, self.offsets
-        scratch = np.empty(length, dtype=self.dtype)
-        for base, into, end in runs:
-            tiles, product = self.tiles, scratch
-            for start in range(0, end, length):
-                stop = min(end, start + length)
-                target = wide[into + start:into + stop]
-                if stop - start != length:
-                    tiles, product = self.tiles[:, :stop - start], scratch[:stop - start]
-                at, until = base + start, base + stop
-                np.multiply(flat[at:until], tiles[0], out=target)  # offsets[0] is 0
-                for k in range(1, len(offsets)):
-                    np.multiply(flat[at + offsets[k]:until + offsets[k]], tiles[k], out=product)
-                    np.add(target, product, out=target)
-        np.copyto(out[b:e], wide.reshape((e - b, *self.sizes, x.shape[-1]))[self.kept])
+            try:
+                kept = self.spare.pop()
+            except IndexError:
+                padded = np.zeros((self.chunk, *self.layout), dtype=self.dtype)
+                kept = (padded, {})
+            padded, views_of = kept
+            part = padded[:n]
+            for r, rows, cols, in_rows, in_cols in self.fills:
+                part[:, rows, r, cols] = x[b:e, in_rows, in_cols]
+            views = views_of.get(n)
+            if views is None:
+                views = views_of[n] = self._views(padded, n)
+        target = out[b:e].reshape(n, self.out_shape[1], self.out_run)
+        for k, (view, tiles) in enumerate(zip(views, self.tiles)):
+            if k == 0:
+                np.einsum("ijnrl,ijl->nrl", view, tiles, out=target)
+            else:
+                np.add(target, np.einsum("ijnrl,ijl->nrl", view, tiles), out=target)
+        if kept is not None and kept[0].nbytes <= _KEPT_PADDING_BYTES:
+            self.spare.append(kept)
+        if finish is not None:
+            finish.rows((b, e, 0, self.out_shape[1]))
+
+    def _views(self, source, n):
+        """Per column phase, the (kernel rows, kernel columns, images, output rows, output
+        row run) view of the contiguous ``source`` that its einsum reads."""
+        return [np.ndarray((*taps, n, self.out_shape[1], self.out_run), self.dtype, source,
+                           offset, strides) for offset, taps, strides in self.phases]
 
 
 _FLAT_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
@@ -711,6 +732,8 @@ def _pool_numpy(x, window, strides, pads, outs, average):
     if not out.size:
         return out
     combine = np.add if average else np.maximum
+    if len(window) == 2 and not any(b or a for b, a in pads) and window[0] > 1 and window[1] > 1:
+        return _pool_separable(x, window, strides, outs, combine, out)
     first = next((t for t in taps if t[3]), None)
     if first is None:
         out.fill(0 if average else lowest(x))
@@ -733,8 +756,9 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
     n, out_sizes = int(dy.shape[0]), [int(d) for d in dy.shape[1:-1]]
     channels = int(w.shape[-2])
     dtype = np.result_type(dy.dtype, w.dtype)
-    taps = _taps(window, strides, dilations, pads, in_sizes, out_sizes)
-    if not math.prod(in_sizes) * n * channels or not dy.size or not taps:
+    program = _backprop_program(window, tuple(strides), tuple(dilations), tuple(tuple(p) for p in pads),
+                                tuple(int(d) for d in in_sizes), tuple(out_sizes))
+    if not math.prod(in_sizes) * n * channels or not dy.size or not program:
         return np.zeros((n, *in_sizes, channels), dtype=dtype)
     step, width = int(strides[-1]), int(in_sizes[-1])
     phased = step > 1
@@ -754,18 +778,13 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
         else:  # (position, images, *out, C): contributions contiguous for the adds below
             per_position = np.matmul(dy[b:e].reshape(-1, dy.shape[-1]), by_position).reshape(
                 (positions, e - b, *out_sizes, channels))
-        for offsets, out_index, in_index, _ in taps:
-            if phased:
-                cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
-                first = cols.start // step
-                target = buffer[(slice(b, e),) + in_index[:-1] + (cols.start % step,
-                                                                  slice(first, first + count))]
-            else:
-                target = buffer[(slice(b, e),) + in_index]
+        images = slice(b, e)
+        for offsets, position, out_index, target_index in program:
+            target = buffer[(images,) + target_index]
             if depthwise:
                 part = np.einsum("...cm,cm->...c", grouped[(slice(None),) + out_index], w[offsets])
             else:
-                part = per_position[(np.ravel_multi_index(offsets, window), slice(None)) + out_index]
+                part = per_position[(position, slice(None)) + out_index]
             np.add(target, part, out=target)
     if not phased:
         return buffer
@@ -773,6 +792,38 @@ def _conv_backprop_numpy(dy, w, in_sizes, strides, dilations, pads, depthwise):
     order = tuple(range(rank)) + (rank + 1, rank, rank + 2)  # (..., q, r, C)
     interleaved = buffer.transpose(order).reshape((n, *in_sizes[:-1], columns * step, channels))
     return np.ascontiguousarray(interleaved[..., :width, :])
+
+
+def _pool_separable(x, window, strides, outs, combine, out):
+    """2-D pooling (windows of at least 2x2) without padding in two steps: the window's
+    rows combined over whole image rows (long contiguous runs), then its columns; max is
+    exact either way, a sum only reassociated. ``out`` (N, *outs, C) receives the result."""
+    (kh, kw), (sh, sw), (ho, wo) = window, strides, outs
+    rows = combine(x[:, 0:sh * (ho - 1) + 1:sh], x[:, 1:sh * (ho - 1) + 2:sh], dtype=out.dtype)
+    for ky in range(2, kh):
+        combine(rows, x[:, ky:ky + sh * (ho - 1) + 1:sh], out=rows)
+    combine(rows[:, :, 0:sw * (wo - 1) + 1:sw], rows[:, :, 1:sw * (wo - 1) + 2:sw], out=out)
+    for kx in range(2, kw):
+        combine(out, rows[:, :, kx:kx + sw * (wo - 1) + 1:sw], out=out)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _backprop_program(window, strides, dilations, pads, in_sizes, out_sizes):
+    """The adds of `_conv_backprop_numpy` for one geometry: per kernel position (offsets,
+    its index among the positions, the dy index, the gradient buffer index after the image
+    axis: with a stride along the last axis, in the phase layout ``(..., r, q, C)``)."""
+    step = strides[-1]
+    program = []
+    for offsets, out_index, in_index, _ in _taps(window, strides, dilations, pads, in_sizes, out_sizes):
+        if step > 1:
+            cols, count = in_index[-1], out_index[-1].stop - out_index[-1].start
+            first = cols.start // step
+            target = in_index[:-1] + (cols.start % step, slice(first, first + count))
+        else:
+            target = in_index
+        program.append((offsets, int(np.ravel_multi_index(offsets, window)), out_index, target))
+    return tuple(program)
 
 
 # --------------------------------------------------------------------------- convolution
@@ -877,6 +928,32 @@ def _conv_geometry(op, x, window, attrs, rank, default_format):
 
 
 _MATMUL_FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+_EPILOGUE_BLOCK_BYTES = 256 * 2**10  # output rows of a pointwise block written before their epilogue (in cache)
+_POOLED_MNK = 1 << 20  # multiply-adds from which the blocks of a pointwise conv go to the pool threads
+_BLOCKED_FILTER_BYTES = 256 * 2**10  # largest 1x1 filter whose products are cut into small row blocks
+
+
+def _pointwise_blocks(a, matrix, out, finish, rows, width):
+    """``out = a @ matrix`` (a: ``rows`` image rows of ``width`` pixels) in blocks of a few
+    image rows (`_EPILOGUE_BLOCK_BYTES` of output), each block's ``finish`` right after its
+    product while it is in cache; the blocks on the pool threads from `_POOLED_MNK` (a
+    helper that does not wake in time takes no block). Only for small filters
+    (`_BLOCKED_FILTER_BYTES`): every block reads the whole filter again. The blocks depend
+    on the product alone, so results are the same bits at any thread count."""
+    channels, k = matrix.shape
+    step = max(1, min(rows, _EPILOGUE_BLOCK_BYTES // max(1, width * k * out.itemsize)))
+    starts = range(0, rows, step)
+
+    def block(i):
+        lo, hi = starts[i], min(rows, starts[i] + step)
+        np.matmul(a[lo * width:hi * width], matrix, out=out[lo * width:hi * width])
+        finish(lo, hi, 0, None)
+    if len(starts) > 1 and rows * width * channels * k >= _POOLED_MNK:
+        BLAS.run_parts(block, len(starts), 0)
+    else:
+        BLAS.for_product(step * width * channels * k)
+        for i in range(len(starts)):
+            block(i)
 
 
 def _pointwise(ctx, attrs, general):
@@ -914,7 +991,10 @@ def _pointwise(ctx, attrs, general):
                     y = np.empty((n, h, width, k), dtype=x.dtype)
                     finish = _block_finish(epilogue, y)
                     if finish is not None:
-                        BLAS.matmul(a, matrix, finish, width, y.reshape(-1, k))
+                        if matrix.nbytes <= _BLOCKED_FILTER_BYTES:
+                            _pointwise_blocks(a, matrix, y.reshape(-1, k), finish, n * h, width)
+                        else:
+                            BLAS.matmul(a, matrix, finish, width, y.reshape(-1, k))
                         return [y]
                 return [BLAS.matmul(a, matrix).reshape(n, h, width, k)]
         return finish_outputs(ctx, general(inputs, epilogue))
@@ -954,18 +1034,22 @@ def prepare_depthwise_conv2d(node, ctx):
         return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
     flat: dict = {}  # (x shape, x dtype) -> (filter array, its _FlatDepthwise or None)
 
-    def run(inputs):
-        x, w = inputs
+    def prepared(x, w):
         key = (getattr(x, "shape", None), getattr(x, "dtype", None))
         found = flat.get(key)
         if found is None or found[0] is not w or type(w) is not np.ndarray or w.flags.writeable:
             if len(flat) > 8:
                 flat.clear()
             found = flat[key] = (w, _FlatDepthwise.build(ctx, x, w, geometry))
-        if found[1] is None:
+        return found[1]
+
+    def run(inputs, epilogue=None):
+        """``epilogue`` (`fusion._fused`): applied per block of images by the flat form."""
+        conv = prepared(*inputs)
+        if conv is None:
             return finish_outputs(ctx, depthwise_conv2d(ctx, inputs, geometry, memo))
-        return [found[1](x)]
-    run.finished = True
+        return [conv(inputs[0], epilogue)]
+    run.finished = run.takes_epilogue = True
     return run
 
 
@@ -1084,7 +1168,7 @@ def _pool(ctx, xp, op, x, ksize, strides, attrs, rank, default_format, average):
                 result = result + patch if average else xp.maximum(result, patch)
     if average:
         counts = _window_counts(in_sizes, window, steps, pads, outs).reshape((1, *outs, 1))
-        if is_numpy(xp):
+        if is_numpy(xp) and result.base is None:  # fresh (a 1x1 window's is a view of x)
             np.divide(result, counts, out=result)
         else:
             result = result / xp.asarray(counts, dtype=result.dtype)
