@@ -225,7 +225,19 @@ def _channel_step(reference, value, first, ufunc):
                 bias = np.tile(vector, (y.shape[-2], 1))
             return ufunc, (bias,), -1
         return None
+
+    def widened(w, extras):
+        if vector.dtype != _HALF or w.ndim < value.ndim or not (vector.size == 1 or (w.ndim and w.shape[-1] == vector.size)):
+            return False
+        key = (w.shape[-2] if w.ndim >= 2 and 1 < vector.size < _SMALL_CHANNELS else None, "wide")
+        bias = tiles.get(key)
+        if bias is None:
+            bias = vector.astype(np.float32) if key[0] is None else np.tile(vector, (key[0], 1)).astype(np.float32)
+            tiles[key] = bias
+        ufunc(w, bias, out=w)
+        return True
     run.inplace = inplace
+    run.widened, run.rounds = widened, True
     return run
 
 
@@ -239,6 +251,15 @@ def _add_step(reference, first, index):
             return y
         return reference([y, other] if first else [other, y])[0]
     run.inplace = lambda y: (np.add, (), index)  # when the other tensor has y's shape and dtype
+
+    def widened(w, extras):
+        other = extras[index]
+        if type(other) is not np.ndarray or other.dtype != _HALF or not (
+                other.shape == w.shape or _fits_into(other.shape, w.shape)):
+            return False
+        np.add(w, other, out=w)
+        return True
+    run.widened, run.rounds = widened, True
     return run
 
 
@@ -272,7 +293,15 @@ def _clip_step(reference, low, high):
         if high is None:
             return np.maximum, (np.asarray(low, dtype=y.dtype),), -1
         return _CLIP, (np.asarray(low, dtype=y.dtype), np.asarray(high, dtype=y.dtype)), -1
+
+    def widened(w, extras):  # clipping commutes with rounding to half: no rounding before it
+        if high is None:
+            np.maximum(w, np.float32(low), out=w)
+        else:
+            _CLIP(w, np.float32(low), np.float32(high), out=w)
+        return True
     run.inplace = inplace
+    run.widened, run.rounds = widened, False
     return run
 
 
@@ -290,6 +319,10 @@ def _fused(produce, n_main, links):
 
     def run(inputs):
         y = _own(produce(inputs if len(inputs) == n_main else inputs[:n_main])[0], inputs)
+        if type(y) is np.ndarray and y.dtype is _HALF and y.size >= _WIDE_MIN:
+            w = _widened_links(y, inputs[n_main:], links)
+            if w is not None:
+                return [w]
         if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
             key = (y.shape, y.dtype)
             ops = forms.get(key, _UNKNOWN)
@@ -313,6 +346,29 @@ def _fused(produce, n_main, links):
 
 
 _UNKNOWN = object()
+_HALF = np.dtype(np.float16)
+_WIDE_MIN = 256  # float16 outputs this large run their links in float32 (numpy's half loops are slow)
+
+
+def _widened_links(y, extras, links):
+    """The links on a float32 copy of a float16 ``y``, rounded to float16 where TensorFlow's
+    half kernels round (after each add or scale: each computes in float32 and rounds its
+    result; clipping commutes with rounding), narrowed once at the end: the same values as
+    running the links in float16. None when a link does not take this form (``y`` is
+    untouched then)."""
+    w = y.astype(np.float32)
+    unrounded = False
+    for link in links:
+        widened = getattr(link, "widened", None)
+        if widened is None:
+            return None
+        if unrounded and link.rounds:
+            w = w.astype(_HALF).astype(np.float32)
+            unrounded = False
+        if not widened(w, extras):
+            return None
+        unrounded = unrounded or link.rounds
+    return w.astype(_HALF)
 
 
 def _run_links(y, extras, links):
