@@ -25,10 +25,22 @@ def _activation(op, compute):
     @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
+        if op == "Relu" and type(x) is np.ndarray and x.dtype == _HALF and ctx.optimize:
+            return [_relu_half_bits(x)]
         if is_half(x):
             return [astype(xp, compute(xp, astype(xp, x, np.float32), attrs), x.dtype)]
         return [compute(xp, x, attrs)]
     return run
+
+
+_HALF = np.dtype(np.float16)
+
+
+def _relu_half_bits(x):
+    """Relu of float16 on its bits, as int16: those at or below -1024 (0xFC00, -inf) are
+    -0, the negative numbers and -inf, made +0 (as max(x, 0) in float32 does); NaNs and
+    the rest stay. numpy's float16 maximum converts every element."""
+    return np.where(x.view(np.int16) > -1024, x, np.zeros((), _HALF))
 
 
 def _relu(xp, x, attrs):
