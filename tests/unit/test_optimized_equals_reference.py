@@ -117,6 +117,26 @@ def test_half_binary_in_float32_is_the_float16_kernel(monkeypatch, data, op):
     np.testing.assert_array_equal(fast[0], general[0])
 
 
+def _tabulated_unary_ops():
+    from sm_notebook.engine.ops import math_ops
+    return sorted(op for op in math_ops._UNARY if op not in math_ops._NOT_TABULATED)
+
+
+@pytest.mark.parametrize("op", _tabulated_unary_ops())
+def test_half_unary_tables_are_the_computed_values(op):
+    """A unary float16 op looked up in its table of all 65536 values (the fast path) equals the general path's computed values bit for bit, on arrays of every
+    float16 value, random ones (contiguous or not, size 0) and scalars."""
+    rng = np.random.default_rng(len(op))
+    every = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    cases = [every, rng.permutation(every)[:1000].reshape(10, 100).T, every[:0].reshape(0, 7),
+             (rng.standard_normal((3, 70)) * 4).astype(np.float16), np.float16(0.5)]
+    for x in cases:
+        (x,) = _readonly(x)
+        fast, general = _both(op, [x], {"T": np.dtype(np.float16)})
+        assert fast[0].dtype == general[0].dtype == np.float16 and fast[0].shape == x.shape
+        np.testing.assert_array_equal(fast[0].view(np.uint16), general[0].view(np.uint16))
+
+
 @pytest.mark.parametrize("shape", [(65536,), (0, 3), (1, 256, 256)])
 def test_half_relu_on_bits_is_the_float32_relu_bit_for_bit(shape):
     """Relu of float16 on the int16 bits equals the general path (max(x, 0) in float32,

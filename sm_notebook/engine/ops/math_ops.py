@@ -7,6 +7,7 @@ FloorDiv/FloorMod floor, and division by an integer zero is an error.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -29,6 +30,7 @@ def _unary(op, compute):
 
     slow = op_kernel_wrapper(general)
     ufunc = _UFUNCS.get(op)
+    tabulated = op not in _NOT_TABULATED
 
     def prepare(node, ctx):
         if not (ctx.is_numpy and ctx.optimize):
@@ -38,12 +40,36 @@ def _unary(op, compute):
 
         def numpy_run(inputs):  # numpy straight away
             x = inputs[0]
+            if x.dtype is _HALF and tabulated and x.size >= _HALF_TABLE_MIN and xp is np:
+                return [_half_table(op, functools.partial(compute, np)).take(
+                    x.view(np.uint16), mode="clip")]
             y = ufunc(x) if ufunc is not None and xp is np else compute(xp, x)
             return [y if type(y) is np.ndarray else np.asarray(y)]
         return numpy_run
 
     prepared_kernel(op)(prepare)
     return prepare
+
+
+_HALF = np.dtype(np.float16)
+_HALF_TABLES: dict = {}  # op -> its float16 result for each float16 bit pattern
+_HALF_TABLE_MIN = 1
+_NOT_TABULATED = frozenset({"IsNan", "IsInf", "IsFinite", "LogicalNot", "Invert"})
+
+
+def _half_table(op, compute):
+    """The general path's ``compute`` of every float16 value, indexed by bit pattern, built
+    on first use (128 KiB): a unary op of float16 is a function of its 65536 values, so a
+    lookup gives the computed values without converting each element to float32 and back
+    (numpy's conversions are not vectorised) or evaluating the function."""
+    table = _HALF_TABLES.get(op)
+    if table is None:
+        every = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+        with np.errstate(all="ignore"):  # NaN and inf among them
+            table = np.asarray(compute(every))
+        table.flags.writeable = False
+        _HALF_TABLES[op] = table
+    return table
 
 
 #: Ops whose compute function is exactly one numpy ufunc (when ctx.xp is numpy itself).
@@ -295,7 +321,6 @@ def _binary(op, compute):
     return prepare
 
 
-_HALF = np.dtype(np.float16)
 #: float16 sums, differences and products computed in float32 and rounded once are the
 #: correctly rounded float16 results (24 >= 2 * 11 + 2 bits: double rounding is harmless),
 #: the values numpy's half loops give, ~13 ns an element, in a few ns
