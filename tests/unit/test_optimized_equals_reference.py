@@ -117,6 +117,33 @@ def test_half_binary_in_float32_is_the_float16_kernel(monkeypatch, data, op):
     np.testing.assert_array_equal(fast[0], general[0])
 
 
+@SETTINGS
+@given(data=st.data(), op=st.sampled_from(["MatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum"]))
+def test_half_products_fast_path_is_the_general_path(data, op):
+    """float16 MatMul / BatchMatMul (times a matrix) / two-operand Einsum on the fast path
+    (the read-only operand widened once and kept, the einsum plan reused) equal the general
+    path's float32 product rounded once, bit for bit; a new weight array is not confused
+    with the kept one. Size-0 and size-1 dimensions, special values."""
+    m, k, n = data.draw(dims), data.draw(dims), data.draw(dims)
+    batch = tuple(data.draw(st.lists(dims, max_size=2))) if op != "MatMul" else ()
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    half = np.dtype(np.float16)
+    attrs = {"T": half}
+    if op == "BatchMatMulV3":
+        attrs.update(Ta=half, Tb=half, Tout=half)
+    if op == "Einsum":
+        attrs["equation"] = "...mk,kn->...mn"
+    kernel = registry.get_kernel(op)
+    runs = {opt: kernel.prepare(_Node(op, attrs), KernelContext("numpy", optimize=opt))
+            for opt in (True, False)}
+    for _ in range(3):  # the kept float32 weights, then a new weight array
+        x, w = _readonly(_half_specials(rng, batch + (m, k)), _half_specials(rng, (k, n)))
+        for _ in range(2):
+            fast, general = (np.asarray(runs[opt]([x, w])[0]) for opt in (True, False))
+            assert fast.dtype == general.dtype == half and fast.shape == batch + (m, n)
+            np.testing.assert_array_equal(fast.view(np.uint16), general.view(np.uint16))
+
+
 def _tabulated_unary_ops():
     from sm_notebook.engine.ops import math_ops
     return sorted(op for op in math_ops._UNARY if op not in math_ops._NOT_TABULATED)

@@ -772,17 +772,34 @@ def prepare_mat_mul(node, ctx):
         return lambda inputs: _mat_mul_general(ctx, inputs, attrs)
     cap = ctx.memory_cap
 
+    kept = [None, None]
+
     def run(inputs):
         a, b = inputs  # plain float matrices: straight to BLAS (which raises no numpy warnings)
         dtype = a.dtype
-        if dtype in _BLAS_FLOATS and b.dtype is dtype and a.ndim == 2 and b.ndim == 2:
+        if b.dtype is dtype and a.ndim == 2 and b.ndim == 2 and type(a) is np.ndarray:
             (m, k), (k_b, n) = a.shape, b.shape
             if k == k_b and m * n * dtype.itemsize <= cap:
-                if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
-                    return [BLAS.matmul(a, b)]
-                return [np.dot(a, b)]
+                if dtype is _HALF:  # as _matmul does it, the constant widened once
+                    BLAS.for_product(m * k * n)
+                    return [np.matmul(a.astype(np.float32), _wide_kept(kept, b)).astype(_HALF)]
+                if dtype in _BLAS_FLOATS:
+                    if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
+                        return [BLAS.matmul(a, b)]
+                    return [np.dot(a, b)]
         return _mat_mul_general(ctx, inputs, attrs)
     return run
+
+
+def _wide_kept(kept, b):
+    """``b`` (float16) in float32; kept in ``kept`` (a node's [array, copy]) when ``b`` is
+    read-only, as constants are (the same array object every call)."""
+    if kept[0] is b:
+        return kept[1]
+    wide_b = b.astype(np.float32)
+    if type(b) is np.ndarray and not b.flags.writeable:
+        kept[0], kept[1] = b, wide_b
+    return wide_b
 
 
 @op_kernel_wrapper
@@ -799,8 +816,7 @@ def _mat_mul_general(ctx, inputs, attrs):
 
 
 def _batch_mat_mul(op, broadcast):
-    @op_kernel(op)
-    def run(ctx, inputs, attrs):
+    def general(ctx, inputs, attrs):
         xp, (x, y) = namespace(ctx, *inputs)
         if x.ndim < 2 or y.ndim < 2:
             fail(op, "inputs must have rank >= 2")
@@ -817,7 +833,28 @@ def _batch_mat_mul(op, broadcast):
         batch = np.broadcast_shapes(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
         ctx.check_alloc(batch + (x.shape[-2], y.shape[-1]), np_dtype(x.dtype), op)
         return [_matmul(xp, x, y, out_dtype)]
-    return run
+
+    slow = op_kernel_wrapper(general)
+
+    def prepare(node, ctx):
+        attrs = node.attrs
+        tout = attrs.get("Tout")
+        if (not (ctx.is_numpy and ctx.optimize) or attrs.get("adj_x") or attrs.get("adj_y")
+                or (tout is not None and np.dtype(tout) != _HALF)):
+            return lambda inputs: slow(ctx, inputs, attrs)
+        kept, cap = [None, None], ctx.memory_cap
+
+        def run(inputs):  # float16 batches times a float16 matrix: as _matmul does it
+            x, y = inputs
+            if (type(x) is np.ndarray and x.dtype is _HALF and type(y) is np.ndarray
+                    and y.dtype is _HALF and x.ndim >= 2 and y.ndim == 2 and x.shape[-1] == y.shape[0]
+                    and math.prod(x.shape[:-1]) * y.shape[1] * 2 <= cap):
+                BLAS.for_product(x.shape[-2] * x.shape[-1] * y.shape[-1])
+                return [np.matmul(x.astype(np.float32), _wide_kept(kept, y)).astype(_HALF)]
+            return slow(ctx, inputs, attrs)
+        return run
+
+    prepared_kernel(op)(prepare)
 
 
 _batch_mat_mul("BatchMatMul", broadcast=False)
@@ -919,8 +956,12 @@ def einsum(ctx, inputs, attrs):
     if len(operands) == 2 and is_numpy(xp):  # seen before: shapes checked, plan known
         a, b = operands
         plan = _EINSUM_PLANS.get((equation, a.shape, b.shape))
-        if plan and a.dtype == b.dtype and not is_half(a):
-            return [_run_einsum_plan(plan, a, b)]
+        if plan and a.dtype == b.dtype:
+            if a.dtype is _HALF:  # as below: in float32, rounded once
+                return [_run_einsum_plan(plan, a.astype(np.float32), b.astype(np.float32)).astype(
+                    _HALF, copy=False)]
+            if not is_half(a):
+                return [_run_einsum_plan(plan, a, b)]
     if len(operands) not in (1, 2):
         fail("Einsum", f"supports 1 or 2 operands, got {len(operands)}")
     label_lists, output = _parse_einsum(equation, [x.ndim for x in operands])
