@@ -102,14 +102,17 @@ def test_binary_fast_path_is_the_general_path(data, dtype, op):
 
 
 @SETTINGS
-@given(data=st.data(), op=st.sampled_from(["AddV2", "Sub", "Mul"]))
+@given(data=st.data(), op=st.sampled_from(["AddV2", "Sub", "Mul", "BiasAdd"]))
 def test_half_binary_in_float32_is_the_float16_kernel(monkeypatch, data, op):
     """float16 sums, differences and products computed in float32 and rounded once (the
-    fast path for large arrays, here taken at every size) equal the float16 kernels."""
-    from sm_notebook.engine.ops import math_ops
-    monkeypatch.setattr(math_ops, "_HALF_WIDE_MIN", 0)
-    shape = tuple(data.draw(st.lists(dims, min_size=1, max_size=3)))
-    other = tuple(data.draw(st.sampled_from([shape, shape[-1:], ()])))
+    fast path for large arrays, here taken at every size, broadcasting or not) equal the
+    float16 kernels."""
+    from sm_notebook.engine.ops import math_ops, nn_ops
+    monkeypatch.setattr(math_ops, "HALF_WIDE_MIN", 0)
+    monkeypatch.setattr(nn_ops, "HALF_WIDE_MIN", 0)
+    shape = tuple(data.draw(st.lists(dims, min_size=2 if op == "BiasAdd" else 1, max_size=4)))
+    choices = [shape[-1:]] if op == "BiasAdd" else [shape, shape[-1:], (), shape[-2:], (1,) + shape[1:]]
+    other = tuple(data.draw(st.sampled_from(choices)))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x, y = _readonly(_half_specials(rng, shape), _half_specials(rng, other))
     fast, general = _both(op, [x, y], {"T": np.dtype(np.float16)})

@@ -38,6 +38,14 @@ def kind(x) -> str:
     return "f" if dt.kind == "V" else dt.kind
 
 
+HALF = np.dtype(np.float16)
+#: float16 arrays at least this large get elementwise sums, differences and products in
+#: float32, rounded once (the correctly rounded float16 results, as numpy's half loops give
+#: them: 24 >= 2 * 11 + 2 bits make the double rounding harmless); numpy's half loops
+#: convert each element (~13 ns), three vectorised conversions cost less from here on
+HALF_WIDE_MIN = 512
+
+
 def is_half(x) -> bool:
     """float16, bfloat16 and narrower floats: computed in float32, as TensorFlow's CPU kernels do."""
     dt = np_dtype(x.dtype)

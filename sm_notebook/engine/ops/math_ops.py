@@ -15,8 +15,9 @@ import numpy as np
 
 from ..blas import BLAS, OPENBLAS_SINGLE_THREAD_MNK
 from . import _special
-from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
-                       lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
+from ._numeric import (HALF, HALF_WIDE_MIN, astype, fail, float_attr, highest, host_ints, is_half,
+                       is_numpy, kind, lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper,
+                       scalar, wide)
 from .registry import prepared_kernel
 
 # --------------------------------------------------------------------------- unary
@@ -40,7 +41,7 @@ def _unary(op, compute):
 
         def numpy_run(inputs):  # numpy straight away
             x = inputs[0]
-            if x.dtype is _HALF and tabulated and x.size >= _HALF_TABLE_MIN and xp is np:
+            if x.dtype is HALF and tabulated and x.size >= _HALF_TABLE_MIN and xp is np:
                 return [_half_table(op, functools.partial(compute, np)).take(
                     x.view(np.uint16), mode="clip")]
             y = ufunc(x) if ufunc is not None and xp is np else compute(xp, x)
@@ -51,7 +52,6 @@ def _unary(op, compute):
     return prepare
 
 
-_HALF = np.dtype(np.float16)
 _HALF_TABLES: dict = {}  # op -> its float16 result for each float16 bit pattern
 _HALF_TABLE_MIN = 1
 _NOT_TABULATED = frozenset({"IsNan", "IsInf", "IsFinite", "LogicalNot", "Invert"})
@@ -304,14 +304,16 @@ def _binary(op, compute):
 
         def numpy_run(inputs):  # numpy straight away when shapes broadcast plainly
             x, y = inputs
+            if rounded_once and x.dtype is HALF and y.dtype is HALF and \
+                    max(x.size, y.size) >= HALF_WIDE_MIN:  # numpy's half loops are slow
+                if x.shape != y.shape and not _plain_broadcast(x.shape, y.shape):
+                    broadcast_shape(ctx, op, x, y)
+                return [ufunc(x.astype(np.float32), y.astype(np.float32)).astype(HALF)]
             if x.shape == y.shape or _plain_broadcast(x.shape, y.shape):
                 if python_op is not None and not x.ndim and not y.ndim and x.dtype is y.dtype:
                     z = _scalar_op(python_op, x, y)  # loop counters and conditions
                     if z is not None:
                         return [z]
-                if rounded_once and x.dtype is _HALF and y.dtype is _HALF and \
-                        max(x.size, y.size) >= _HALF_WIDE_MIN:  # numpy's half loops are slow
-                    return [ufunc(x.astype(np.float32), y.astype(np.float32)).astype(_HALF)]
                 z = ufunc(x, y) if ufunc is not None and xp is np else compute(xp, x, y)
                 return [z if type(z) is np.ndarray else np.asarray(z)]
             return slow(ctx, inputs, attrs)
@@ -321,11 +323,7 @@ def _binary(op, compute):
     return prepare
 
 
-#: float16 sums, differences and products computed in float32 and rounded once are the
-#: correctly rounded float16 results (24 >= 2 * 11 + 2 bits: double rounding is harmless),
-#: the values numpy's half loops give, ~13 ns an element, in a few ns
-_ROUNDED_ONCE = frozenset({np.add, np.subtract, np.multiply})
-_HALF_WIDE_MIN = 512
+_ROUNDED_ONCE = frozenset({np.add, np.subtract, np.multiply})  # in float32 for HALF_WIDE_MIN+
 _SCALAR_OPS = {"Less": operator.lt, "LessEqual": operator.le, "Greater": operator.gt,
                "GreaterEqual": operator.ge, "Equal": operator.eq, "NotEqual": operator.ne,
                "LogicalAnd": operator.and_, "LogicalOr": operator.or_,
@@ -780,9 +778,9 @@ def prepare_mat_mul(node, ctx):
         if b.dtype is dtype and a.ndim == 2 and b.ndim == 2 and type(a) is np.ndarray:
             (m, k), (k_b, n) = a.shape, b.shape
             if k == k_b and m * n * dtype.itemsize <= cap:
-                if dtype is _HALF:  # as _matmul does it, the constant widened once
+                if dtype is HALF:  # as _matmul does it, the constant widened once
                     BLAS.for_product(m * k * n)
-                    return [np.matmul(a.astype(np.float32), _wide_kept(kept, b)).astype(_HALF)]
+                    return [np.matmul(a.astype(np.float32), _wide_kept(kept, b)).astype(HALF)]
                 if dtype in _BLAS_FLOATS:
                     if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
                         return [BLAS.matmul(a, b)]
@@ -840,17 +838,17 @@ def _batch_mat_mul(op, broadcast):
         attrs = node.attrs
         tout = attrs.get("Tout")
         if (not (ctx.is_numpy and ctx.optimize) or attrs.get("adj_x") or attrs.get("adj_y")
-                or (tout is not None and np.dtype(tout) != _HALF)):
+                or (tout is not None and np.dtype(tout) != HALF)):
             return lambda inputs: slow(ctx, inputs, attrs)
         kept, cap = [None, None], ctx.memory_cap
 
         def run(inputs):  # float16 batches times a float16 matrix: as _matmul does it
             x, y = inputs
-            if (type(x) is np.ndarray and x.dtype is _HALF and type(y) is np.ndarray
-                    and y.dtype is _HALF and x.ndim >= 2 and y.ndim == 2 and x.shape[-1] == y.shape[0]
+            if (type(x) is np.ndarray and x.dtype is HALF and type(y) is np.ndarray
+                    and y.dtype is HALF and x.ndim >= 2 and y.ndim == 2 and x.shape[-1] == y.shape[0]
                     and math.prod(x.shape[:-1]) * y.shape[1] * 2 <= cap):
                 BLAS.for_product(x.shape[-2] * x.shape[-1] * y.shape[-1])
-                return [np.matmul(x.astype(np.float32), _wide_kept(kept, y)).astype(_HALF)]
+                return [np.matmul(x.astype(np.float32), _wide_kept(kept, y)).astype(HALF)]
             return slow(ctx, inputs, attrs)
         return run
 
@@ -957,9 +955,9 @@ def einsum(ctx, inputs, attrs):
         a, b = operands
         plan = _EINSUM_PLANS.get((equation, a.shape, b.shape))
         if plan and a.dtype == b.dtype:
-            if a.dtype is _HALF:  # as below: in float32, rounded once
+            if a.dtype is HALF:  # as below: in float32, rounded once
                 return [_run_einsum_plan(plan, a.astype(np.float32), b.astype(np.float32)).astype(
-                    _HALF, copy=False)]
+                    HALF, copy=False)]
             if not is_half(a):
                 return [_run_einsum_plan(plan, a, b)]
     if len(operands) not in (1, 2):

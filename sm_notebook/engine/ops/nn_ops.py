@@ -15,8 +15,9 @@ import numpy as np
 
 from ..blas import BLAS
 from . import _winograd
-from ._numeric import (astype, fail, finish_outputs, float_attr, host_ints, is_half, is_numpy,
-                       lowest, namespace, np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
+from ._numeric import (HALF, HALF_WIDE_MIN, astype, fail, finish_outputs, float_attr, host_ints,
+                       is_half, is_numpy, lowest, namespace, np_dtype, op_kernel, pad,
+                       prepared_op_kernel, scalar, wide)
 
 # --------------------------------------------------------------------------- activations
 
@@ -25,7 +26,7 @@ def _activation(op, compute):
     @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
-        if op == "Relu" and type(x) is np.ndarray and x.dtype == _HALF and ctx.optimize:
+        if op == "Relu" and type(x) is np.ndarray and x.dtype == HALF and ctx.optimize:
             return [_relu_half_bits(x)]
         if is_half(x):
             return [astype(xp, compute(xp, astype(xp, x, np.float32), attrs), x.dtype)]
@@ -33,14 +34,11 @@ def _activation(op, compute):
     return run
 
 
-_HALF = np.dtype(np.float16)
-
-
 def _relu_half_bits(x):
     """Relu of float16 on its bits, as int16: those at or below -1024 (0xFC00, -inf) are
     -0, the negative numbers and -inf, made +0 (as max(x, 0) in float32 does); NaNs and
     the rest stay. numpy's float16 maximum converts every element."""
-    return np.where(x.view(np.int16) > -1024, x, np.zeros((), _HALF))
+    return np.where(x.view(np.int16) > -1024, x, np.zeros((), HALF))
 
 
 def _relu(xp, x, attrs):
@@ -188,6 +186,9 @@ def bias_add(ctx, inputs, attrs):
         value, bias = inputs
         if (value.ndim >= 2 and bias.ndim == 1 and bias.shape[0] == value.shape[-1]
                 and attrs.get("data_format", "NHWC") == "NHWC"):
+            if value.dtype is HALF and bias.dtype is HALF and value.size >= HALF_WIDE_MIN \
+                    and ctx.optimize:  # the same sums as numpy's half loop, in float32
+                return [(value.astype(np.float32) + bias.astype(np.float32)).astype(HALF)]
             return [value + bias]
     xp, (value, bias) = namespace(ctx, *inputs)
     if value.ndim < 2:
