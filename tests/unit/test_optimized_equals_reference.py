@@ -264,12 +264,14 @@ def split_everything(monkeypatch):
 
 
 @SETTINGS
-@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]), chunk=st.sampled_from([1, 7, 1 << 16]))
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64, np.float16]),
+       chunk=st.sampled_from([1, 7, 1 << 16]))
 def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, dtype, chunk):
     """The one-filter-per-channel depthwise form (`_FlatDepthwise`, strides 1 and 2), in
     passes of a few elements or one, images in blocks of one or several, with padding or
     without; a second call with another filter array of the same shape (or a writable
-    one, changed in between) uses that filter."""
+    one, changed in between) uses that filter. float16 runs it on float32 copies (a
+    read-only filter widened once) and rounds once."""
     from sm_notebook.engine.ops import nn_ops
     monkeypatch.setattr(nn_ops, "_FLAT_CHUNK", chunk)
     monkeypatch.setattr(nn_ops, "_TAP_CHUNK_BYTES", data.draw(st.sampled_from([1, 128 * 2**10])))
@@ -290,10 +292,12 @@ def test_flat_depthwise_is_the_general_path_within_rounding(monkeypatch, data, d
         (general,) = _kernel("DepthwiseConv2dNative", [x, w], attrs, False)
         (magnitude,) = _kernel("DepthwiseConv2dNative", [np.abs(x).astype(np.float64),
                                                          np.abs(w).astype(np.float64)], attrs, False)
-        _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, dtype) * magnitude + _rounding(dtype, magnitude)))
+        compute = np.float32 if dtype == np.float16 else dtype
+        _within(np.asarray(fast), general, 2 * (_gamma(kh * kw, compute) * magnitude + _rounding(dtype, magnitude)))
         writable *= -2  # changed in place: the next call must see it
     if x.size:
-        assert nn_ops._FlatDepthwise.build(ctx, x, filters[0], nn_ops.ConvGeometry(
+        compute = np.float32 if dtype == np.float16 else dtype
+        assert nn_ops._FlatDepthwise.build(ctx, x.astype(compute), filters[0].astype(compute), nn_ops.ConvGeometry(
             "DepthwiseConv2dNative", attrs, 4, "NHWC")) is not None  # the form was taken
 
 

@@ -868,9 +868,22 @@ def prepare_depthwise_conv2d(node, ctx):
     if not (ctx.is_numpy and ctx.optimize):  # the general code is the reference
         return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
     flat: dict = {}  # (x shape, x dtype) -> (filter array, its _FlatDepthwise or None)
+    kept: list = [None, None]  # a read-only float16 filter array and its float32 copy
 
     def run(inputs):
         x, w = inputs
+        if type(x) is np.ndarray and x.dtype is HALF and type(w) is np.ndarray and w.dtype is HALF:
+            # float16: the float32 form on widened values, rounded once (as the general path)
+            if w.flags.writeable:
+                wide_w = w.astype(np.float32)
+            else:  # a constant: widened once, read-only like it (so the float32 form keeps it)
+                if kept[0] is not w:
+                    kept[1] = w.astype(np.float32)
+                    kept[1].flags.writeable = False
+                    kept[0] = w
+                wide_w = kept[1]
+            y = run([x.astype(np.float32), wide_w])[0]
+            return [y.astype(HALF) if type(y) is np.ndarray else y]
         key = (getattr(x, "shape", None), getattr(x, "dtype", None))
         found = flat.get(key)
         if found is None or found[0] is not w or type(w) is not np.ndarray or w.flags.writeable:
