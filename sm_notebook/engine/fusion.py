@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .blas import BLAS
+from .half import to_float32, to_half
 from .nodes import PlanNode
 
 SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -356,19 +357,19 @@ def _widened_links(y, extras, links):
     result; clipping commutes with rounding), narrowed once at the end: the same values as
     running the links in float16. None when a link does not take this form (``y`` is
     untouched then)."""
-    w = y.astype(np.float32)
+    w = to_float32(y)
     unrounded = False
     for link in links:
         widened = getattr(link, "widened", None)
         if widened is None:
             return None
         if unrounded and link.rounds:
-            w = w.astype(_HALF).astype(np.float32)
+            w = to_float32(to_half(w))
             unrounded = False
         if not widened(w, extras):
             return None
         unrounded = unrounded or link.rounds
-    return w.astype(_HALF)
+    return to_half(w)
 
 
 def _run_links(y, extras, links):

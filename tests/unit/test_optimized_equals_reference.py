@@ -147,6 +147,37 @@ def test_half_products_fast_path_is_the_general_path(data, op):
             np.testing.assert_array_equal(fast.view(np.uint16), general.view(np.uint16))
 
 
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_half_conversions_are_astype_bit_for_bit(monkeypatch, vectorised):
+    """`half.to_half` / `half.to_float32` (the bit and table forms, or astype below their
+    sizes) give astype's bits: every 4099th float32 bit pattern, every pattern near the
+    float16 subnormal, normal and overflow boundaries and the NaNs, every float16 value;
+    non-contiguous, size-0 and 0-d arrays keep their shapes."""
+    from sm_notebook.engine import half
+    monkeypatch.setattr(half, "NARROW_MIN", 0 if vectorised else 1 << 40)
+    monkeypatch.setattr(half, "WIDEN_MIN", 0 if vectorised else 1 << 40)
+    patterns = [np.arange(0, 2**32, 4099, dtype=np.uint64)]
+    for edge in (0x33000000, 0x38800000, 0x477FF000, 0x7F800000):  # 2**-25, 2**-14, 65520, inf
+        patterns.append(np.arange(edge - 2**14, min(edge + 2**14, 2**31), dtype=np.uint64))
+    patterns.append(np.arange(0x7F800000, 2**31, 97, dtype=np.uint64))  # NaN payloads
+    bits = np.concatenate(patterns)
+    bits = np.concatenate([bits, bits + 2**31]).astype(np.uint32)  # both signs
+    x = bits.view(np.float32)
+    with np.errstate(all="ignore"):  # astype warns of overflow (plans run with warnings off)
+        want, got = x.astype(np.float16), half.to_half(x)
+    np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+    every = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    np.testing.assert_array_equal(half.to_float32(every).view(np.uint32),
+                                  every.astype(np.float32).view(np.uint32))
+    rng = np.random.default_rng(0)
+    for shape in [(5, 0, 3), (), (1,), (3, 8, 5)]:
+        (y,) = _readonly(rng.standard_normal(shape).astype(np.float32))
+        y = y.T if y.ndim else y
+        assert half.to_half(y).shape == y.shape and half.to_float32(y.astype(np.float16)).shape == y.shape
+        np.testing.assert_array_equal(half.to_half(y), y.astype(np.float16))
+        np.testing.assert_array_equal(half.to_float32(y.astype(np.float16)), y.astype(np.float16).astype(np.float32))
+
+
 def _tabulated_unary_ops():
     from sm_notebook.engine.ops import math_ops
     return sorted(op for op in math_ops._UNARY if op not in math_ops._NOT_TABULATED)

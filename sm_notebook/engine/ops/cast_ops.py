@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SavedModelError
+from ..half import HALF, to_float32, to_half
 from ._arrays import is_numpy_namespace, np_dtype, xp_dtype, xp_of
 from .registry import kernel
 
@@ -36,6 +37,10 @@ def _cast_host(x: np.ndarray, dst: np.dtype, truncate: bool) -> np.ndarray:
     """``x.astype(dst)`` with TensorFlow's rules; out-of-range values wrap or become inf
     quietly (kernels run with numpy's floating-point warnings off, see registry)."""
     src = x.dtype
+    if src == np.float32 and dst == HALF:
+        return to_half(x)
+    if src == HALF and dst == np.float32:
+        return to_float32(x)
     if src.kind == "c" and dst.kind != "c":
         x, src = x.real, x.real.dtype
     if _name(dst) in _HALFS and src != np.float32 and src.kind != "b":

@@ -14,6 +14,7 @@ import operator
 import numpy as np
 
 from ..blas import BLAS, OPENBLAS_SINGLE_THREAD_MNK
+from ..half import to_float32, to_half
 from . import _special
 from ._numeric import (HALF, HALF_WIDE_MIN, astype, fail, float_attr, highest, host_ints, is_half,
                        is_numpy, kind, lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper,
@@ -308,7 +309,7 @@ def _binary(op, compute):
                     max(x.size, y.size) >= HALF_WIDE_MIN:  # numpy's half loops are slow
                 if x.shape != y.shape and not _plain_broadcast(x.shape, y.shape):
                     broadcast_shape(ctx, op, x, y)
-                return [ufunc(x.astype(np.float32), y.astype(np.float32)).astype(HALF)]
+                return [to_half(ufunc(to_float32(x), to_float32(y)))]
             if x.shape == y.shape or _plain_broadcast(x.shape, y.shape):
                 if python_op is not None and not x.ndim and not y.ndim and x.dtype is y.dtype:
                     z = _scalar_op(python_op, x, y)  # loop counters and conditions
@@ -780,7 +781,7 @@ def prepare_mat_mul(node, ctx):
             if k == k_b and m * n * dtype.itemsize <= cap:
                 if dtype is HALF:  # as _matmul does it, the constant widened once
                     BLAS.for_product(m * k * n)
-                    return [np.matmul(a.astype(np.float32), _wide_kept(kept, b)).astype(HALF)]
+                    return [to_half(np.matmul(to_float32(a), _wide_kept(kept, b)))]
                 if dtype in _BLAS_FLOATS:
                     if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
                         return [BLAS.matmul(a, b)]
@@ -848,7 +849,7 @@ def _batch_mat_mul(op, broadcast):
                     and y.dtype is HALF and x.ndim >= 2 and y.ndim == 2 and x.shape[-1] == y.shape[0]
                     and math.prod(x.shape[:-1]) * y.shape[1] * 2 <= cap):
                 BLAS.for_product(x.shape[-2] * x.shape[-1] * y.shape[-1])
-                return [np.matmul(x.astype(np.float32), _wide_kept(kept, y)).astype(HALF)]
+                return [to_half(np.matmul(to_float32(x), _wide_kept(kept, y)))]
             return slow(ctx, inputs, attrs)
         return run
 

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..blas import BLAS
+from ..half import to_float32, to_half
 from . import _winograd
 from ._numeric import (HALF, HALF_WIDE_MIN, astype, fail, finish_outputs, float_attr, host_ints,
                        is_half, is_numpy, lowest, namespace, np_dtype, op_kernel, pad,
@@ -188,7 +189,7 @@ def bias_add(ctx, inputs, attrs):
                 and attrs.get("data_format", "NHWC") == "NHWC"):
             if value.dtype is HALF and bias.dtype is HALF and value.size >= HALF_WIDE_MIN \
                     and ctx.optimize:  # the same sums as numpy's half loop, in float32
-                return [(value.astype(np.float32) + bias.astype(np.float32)).astype(HALF)]
+                return [to_half(to_float32(value) + bias.astype(np.float32))]
             return [value + bias]
     xp, (value, bias) = namespace(ctx, *inputs)
     if value.ndim < 2:
@@ -760,12 +761,14 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, 
             kept = [w, wide(xp, w), None]  # the filters given, in float32, Winograd-transformed
             if memo is not None:
                 memo["filters"] = kept
-        x, w = wide(xp, x), kept[1]
+        x, w = to_float32(x) if x.dtype is HALF else wide(xp, x), kept[1]
         if memo is not None and _winograd.applies(w, strides, dilations, x, out_sizes):
             if kept[2] is None:
                 kept[2] = _winograd.filters(w)
-            return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes), out_dtype)
-        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes), out_dtype)
+            out = _winograd_numpy(x, kept[2], pads, out_sizes)
+        else:
+            out = _conv_numpy(x, w, strides, dilations, pads, out_sizes)
+        return to_half(out) if out_dtype is HALF else astype(xp, out, out_dtype)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
@@ -882,8 +885,8 @@ def prepare_depthwise_conv2d(node, ctx):
                     kept[1].flags.writeable = False
                     kept[0] = w
                 wide_w = kept[1]
-            y = run([x.astype(np.float32), wide_w])[0]
-            return [y.astype(HALF) if type(y) is np.ndarray else y]
+            y = run([to_float32(x), wide_w])[0]
+            return [to_half(y) if type(y) is np.ndarray else y]
         key = (getattr(x, "shape", None), getattr(x, "dtype", None))
         found = flat.get(key)
         if found is None or found[0] is not w or type(w) is not np.ndarray or w.flags.writeable:
