@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .blas import BLAS
-from .half import to_float32, to_half
+from .half import HALF, to_float32, to_half
 from .nodes import PlanNode
 
 SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -227,14 +227,15 @@ def _channel_step(reference, value, first, ufunc):
             return ufunc, (bias,), -1
         return None
 
-    def widened(w, extras):
-        if vector.dtype != _HALF or w.ndim < value.ndim or not (vector.size == 1 or (w.ndim and w.shape[-1] == vector.size)):
+    def widened(w, extras):  # w: float32 holding float16 values (`_widened_links`)
+        if vector.dtype != HALF or w.ndim < value.ndim or not (
+                vector.size == 1 or (w.ndim and w.shape[-1] == vector.size)):
             return False
         key = (w.shape[-2] if w.ndim >= 2 and 1 < vector.size < _SMALL_CHANNELS else None, "wide")
         bias = tiles.get(key)
         if bias is None:
-            bias = vector.astype(np.float32) if key[0] is None else np.tile(vector, (key[0], 1)).astype(np.float32)
-            tiles[key] = bias
+            bias = vector if key[0] is None else np.tile(vector, (key[0], 1))
+            bias = tiles[key] = bias.astype(np.float32)
         ufunc(w, bias, out=w)
         return True
     run.inplace = inplace
@@ -255,7 +256,7 @@ def _add_step(reference, first, index):
 
     def widened(w, extras):
         other = extras[index]
-        if type(other) is not np.ndarray or other.dtype != _HALF or not (
+        if type(other) is not np.ndarray or other.dtype != HALF or not (
                 other.shape == w.shape or _fits_into(other.shape, w.shape)):
             return False
         np.add(w, other, out=w)
@@ -320,7 +321,7 @@ def _fused(produce, n_main, links):
 
     def run(inputs):
         y = _own(produce(inputs if len(inputs) == n_main else inputs[:n_main])[0], inputs)
-        if type(y) is np.ndarray and y.dtype is _HALF and y.size >= _WIDE_MIN:
+        if type(y) is np.ndarray and y.dtype is HALF and y.size >= _WIDE_MIN:
             w = _widened_links(y, inputs[n_main:], links)
             if w is not None:
                 return [w]
@@ -347,7 +348,6 @@ def _fused(produce, n_main, links):
 
 
 _UNKNOWN = object()
-_HALF = np.dtype(np.float16)
 _WIDE_MIN = 256  # float16 outputs this large run their links in float32 (numpy's half loops are slow)
 
 

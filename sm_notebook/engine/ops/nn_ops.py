@@ -876,7 +876,7 @@ def prepare_depthwise_conv2d(node, ctx):
     def run(inputs):
         x, w = inputs
         if type(x) is np.ndarray and x.dtype is HALF and type(w) is np.ndarray and w.dtype is HALF:
-            # float16: the float32 form on widened values, rounded once (as the general path)
+            # float16: the float32 forms on widened values, rounded once (the general path widens too)
             if w.flags.writeable:
                 wide_w = w.astype(np.float32)
             else:  # a constant: widened once, read-only like it (so the float32 form keeps it)
