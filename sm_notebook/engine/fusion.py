@@ -16,6 +16,7 @@ from collections import Counter
 
 import numpy as np
 
+from .half import HALF, to_float32, to_half
 from .nodes import PlanNode
 
 SCALABLE = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -64,8 +65,8 @@ def _fold_scale(ctx, producer, scale, pnodes, uses) -> bool:
         if conv is None or conv.value is not None or producer.inputs[1 - bias][1] != 0 \
                 or uses[producer.inputs[1 - bias]] != 1 or len(conv.inputs) != 2:
             return False
-    if conv.op not in SCALABLE:
-        return False
+    if conv.op not in SCALABLE or (bias is not None and not _wide_float(scale)):
+        return False  # through a half-float bias: TF rounds between the add and the scale
     weights = pnodes.get(conv.inputs[1][0])
     if weights is None or weights.value is None:
         return False
@@ -86,8 +87,8 @@ def _fold_bias(ctx, producer, shift, pnodes) -> bool:
     """``producer + shift`` folded into the producer, itself a constant bias add on a conv or
     matmul; whether it was."""
     bias = _bias_input(producer, pnodes) if producer.op in _BIAS_ADDS else None
-    if bias is None:
-        return False
+    if bias is None or not _wide_float(shift):
+        return False  # half floats: TF rounds after each add
     below = pnodes.get(producer.inputs[1 - bias][0])
     if below is None or below.op not in SCALABLE:
         return False
@@ -97,6 +98,12 @@ def _fold_bias(ctx, producer, shift, pnodes) -> bool:
         return False
     _replace_input(producer, bias, values, "/_shifted_bias", pnodes)
     return True
+
+
+def _wide_float(value) -> bool:
+    """Whether a constant is float32 or float64 (folds that reassociate roundings are kept
+    to these: TensorFlow's half-float kernels round after each op)."""
+    return np.dtype(getattr(value, "dtype", np.float16)) in (np.float32, np.float64)
 
 
 def _bias_input(add, pnodes):
@@ -322,7 +329,20 @@ def _channel_step(reference, value, first, ufunc):
                 bias = np.tile(vector, (y.shape[-2], 1))
             return ufunc, (bias,), -1
         return None
+
+    def widened(w, extras):  # w: float32 holding float16 values (`_widened_links`)
+        if vector.dtype != HALF or w.ndim < value.ndim or not (
+                vector.size == 1 or (w.ndim and w.shape[-1] == vector.size)):
+            return False
+        key = (w.shape[-2] if w.ndim >= 2 and 1 < vector.size < _SMALL_CHANNELS else None, "wide")
+        bias = tiles.get(key)
+        if bias is None:
+            bias = vector if key[0] is None else np.tile(vector, (key[0], 1))
+            bias = tiles[key] = bias.astype(np.float32)
+        ufunc(w, bias, out=w)
+        return True
     run.inplace = inplace
+    run.widened, run.rounds = widened, True
     return run
 
 
@@ -336,6 +356,15 @@ def _add_step(reference, first, index):
             return y
         return reference([y, other] if first else [other, y])[0]
     run.inplace = lambda y: (np.add, (), index)  # when the other tensor has y's shape and dtype
+
+    def widened(w, extras):
+        other = extras[index]
+        if type(other) is not np.ndarray or other.dtype != HALF or not (
+                other.shape == w.shape or _fits_into(other.shape, w.shape)):
+            return False
+        np.add(w, other, out=w)
+        return True
+    run.widened, run.rounds = widened, True
     return run
 
 
@@ -369,7 +398,15 @@ def _clip_step(reference, low, high):
         if high is None:
             return np.maximum, (np.asarray(low, dtype=y.dtype),), -1
         return _CLIP, (np.asarray(low, dtype=y.dtype), np.asarray(high, dtype=y.dtype)), -1
+
+    def widened(w, extras):  # clipping commutes with rounding to half: no rounding before it
+        if high is None:
+            np.maximum(w, np.float32(low), out=w)
+        else:
+            _CLIP(w, np.float32(low), np.float32(high), out=w)
+        return True
     run.inplace = inplace
+    run.widened, run.rounds = widened, False
     return run
 
 
@@ -413,6 +450,10 @@ def _fused(produce, n_main, links):
         else:
             y = produce(main)[0]
         y = _own(y, inputs)
+        if type(y) is np.ndarray and y.dtype is HALF and y.size >= _WIDE_MIN:
+            w = _widened_links(y, inputs[n_main:], links)
+            if w is not None:
+                return [w]
         if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
             ops = forms_for(y)
             if ops is not None:
@@ -466,6 +507,28 @@ def _block_epilogue(ops, y, inputs, n_main):
 
 
 _UNKNOWN = object()
+_WIDE_MIN = 256  # float16 outputs this large run their links in float32 (numpy's half loops are slow)
+
+
+def _widened_links(y, extras, links):
+    """The links on a float32 copy of a float16 ``y``, rounded to float16 where TensorFlow's
+    half kernels round (after each add or scale: each computes in float32 and rounds its
+    result; clipping commutes with rounding), narrowed once at the end: the same values as
+    running the links in float16. None when a link does not take this form (``y`` is
+    untouched then)."""
+    w = to_float32(y)
+    unrounded = False
+    for link in links:
+        widened = getattr(link, "widened", None)
+        if widened is None:
+            return None
+        if unrounded and link.rounds:
+            w = to_float32(to_half(w))
+            unrounded = False
+        if not widened(w, extras):
+            return None
+        unrounded = unrounded or link.rounds
+    return to_half(w)
 
 
 def _run_links(y, extras, links):

@@ -7,6 +7,7 @@ import numpy as np
 
 from ...errors import SavedModelError
 from ..backend import is_numpy_namespace, numpy_namespace
+from ..half import HALF  # noqa: F401  (used by the op modules)
 from .registry import kernel, prepared_kernel
 
 _DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -36,6 +37,13 @@ def kind(x) -> str:
     """'b', 'i', 'u', 'f' or 'c' for an array of any backend (bfloat16 and float8 count as 'f')."""
     dt = np_dtype(x.dtype)
     return "f" if dt.kind == "V" else dt.kind
+
+
+#: float16 arrays at least this large get elementwise sums, differences and products in
+#: float32, rounded once (the correctly rounded float16 results, as numpy's half loops give
+#: them: 24 >= 2 * 11 + 2 bits make the double rounding harmless); numpy's half loops
+#: convert each element (~13 ns), three vectorised conversions cost less from here on
+HALF_WIDE_MIN = 512
 
 
 def is_half(x) -> bool:

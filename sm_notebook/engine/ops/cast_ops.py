@@ -10,35 +10,50 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SavedModelError
+from ..half import HALF, to_float32, to_half
 from ._arrays import is_numpy_namespace, np_dtype, xp_dtype, xp_of
 from .registry import kernel
 
 _SMALL_INTS = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.uint8, np.uint16))
 _HALFS = ("float16", "bfloat16")
+_NAMES: dict = {}
+
+
+def _name(dtype: np.dtype) -> str:
+    """``dtype.name``, remembered (numpy computes it in Python, several microseconds a call)."""
+    name = _NAMES.get(dtype)
+    if name is None:
+        name = _NAMES[dtype] = dtype.name
+    return name
 
 
 def _check_castable(src: np.dtype, dst: np.dtype, op: str):
-    if any(d.kind in "OSU" or d.name.startswith("void") for d in (src, dst)):
+    if any(d.kind in "OSU" or d.type is np.void for d in (src, dst)):
         raise SavedModelError(f"{op}: casting between {src.name} and {dst.name} is not supported "
                               "(use AsString / StringToNumber for strings).")
 
 
 def _cast_host(x: np.ndarray, dst: np.dtype, truncate: bool) -> np.ndarray:
+    """``x.astype(dst)`` with TensorFlow's rules; out-of-range values wrap or become inf
+    quietly (kernels run with numpy's floating-point warnings off, see registry)."""
     src = x.dtype
+    if src == np.float32 and dst == HALF:
+        return to_half(x)
+    if src == HALF and dst == np.float32:
+        return to_float32(x)
     if src.kind == "c" and dst.kind != "c":
         x, src = x.real, x.real.dtype
-    with np.errstate(invalid="ignore", over="ignore"):
-        if dst.name in _HALFS and src != np.float32 and src.kind != "b":
-            x, src = x.astype(np.float32), np.dtype(np.float32)
-        if truncate and dst.name == "bfloat16" and src == np.float32:
-            bits = np.ascontiguousarray(x).view(np.uint32) & np.uint32(0xFFFF0000)
-            return bits.view(np.float32).astype(dst)
-        if src.kind == "f" or src.name == "bfloat16":
-            if dst in _SMALL_INTS:
-                return x.astype(np.int32).astype(dst)
-            if dst.kind == "u":
-                return x.astype(np.int64).astype(dst) if dst.itemsize < 8 else _float_to_uint64(x)
-        return x.astype(dst)
+    if _name(dst) in _HALFS and src != np.float32 and src.kind != "b":
+        x, src = x.astype(np.float32), np.dtype(np.float32)
+    if truncate and _name(dst) == "bfloat16" and src == np.float32:
+        bits = np.ascontiguousarray(x).view(np.uint32) & np.uint32(0xFFFF0000)
+        return bits.view(np.float32).astype(dst)
+    if src.kind == "f" or _name(src) == "bfloat16":
+        if dst in _SMALL_INTS:
+            return x.astype(np.int32).astype(dst)
+        if dst.kind == "u":
+            return x.astype(np.int64).astype(dst) if dst.itemsize < 8 else _float_to_uint64(x)
+    return x.astype(dst)
 
 
 def _float_to_uint64(x):
@@ -58,7 +73,7 @@ def cast(ctx, x, dst, truncate=False, op="Cast"):
         return x
     xp = xp_of(ctx, x)
     on_device = (not is_numpy_namespace(xp) and ctx.backend.supports(dst) and not truncate
-                 and dst.name not in _HALFS)
+                 and _name(dst) not in _HALFS)
     from_float = src.kind in "fc"
     if on_device and not (from_float and dst.kind == "u"):
         if src.kind == "c" and dst.kind != "c":

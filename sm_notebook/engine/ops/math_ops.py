@@ -7,15 +7,18 @@ FloorDiv/FloorMod floor, and division by an integer zero is an error.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
 import numpy as np
 
 from ..blas import BLAS, OPENBLAS_SINGLE_THREAD_MNK
+from ..half import to_float32, to_half
 from . import _special
-from ._numeric import (astype, fail, float_attr, highest, host_ints, is_half, is_numpy, kind,
-                       lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper, scalar, wide)
+from ._numeric import (HALF, HALF_WIDE_MIN, astype, fail, float_attr, highest, host_ints, is_half,
+                       is_numpy, kind, lowest, namespace, np_dtype, op_kernel, op_kernel_wrapper,
+                       scalar, wide)
 from .registry import prepared_kernel
 
 # --------------------------------------------------------------------------- unary
@@ -29,6 +32,7 @@ def _unary(op, compute):
 
     slow = op_kernel_wrapper(general)
     ufunc = _UFUNCS.get(op)
+    tabulated = op not in _NOT_TABULATED
 
     def prepare(node, ctx):
         if not (ctx.is_numpy and ctx.optimize):
@@ -38,12 +42,35 @@ def _unary(op, compute):
 
         def numpy_run(inputs):  # numpy straight away
             x = inputs[0]
+            if x.dtype is HALF and tabulated and x.size >= _HALF_TABLE_MIN and xp is np:
+                return [_half_table(op, functools.partial(compute, np)).take(
+                    x.view(np.uint16), mode="clip")]
             y = ufunc(x) if ufunc is not None and xp is np else compute(xp, x)
             return [y if type(y) is np.ndarray else np.asarray(y)]
         return numpy_run
 
     prepared_kernel(op)(prepare)
     return prepare
+
+
+_HALF_TABLES: dict = {}  # op -> its float16 result for each float16 bit pattern
+_HALF_TABLE_MIN = 1
+_NOT_TABULATED = frozenset({"IsNan", "IsInf", "IsFinite", "LogicalNot", "Invert"})
+
+
+def _half_table(op, compute):
+    """The general path's ``compute`` of every float16 value, indexed by bit pattern, built
+    on first use (128 KiB): a unary op of float16 is a function of its 65536 values, so a
+    lookup gives the computed values without converting each element to float32 and back
+    (numpy's conversions are not vectorised) or evaluating the function."""
+    table = _HALF_TABLES.get(op)
+    if table is None:
+        every = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+        with np.errstate(all="ignore"):  # NaN and inf among them
+            table = np.asarray(compute(every))
+        table.flags.writeable = False
+        _HALF_TABLES[op] = table
+    return table
 
 
 #: Ops whose compute function is exactly one numpy ufunc (when ctx.xp is numpy itself).
@@ -268,6 +295,7 @@ def _binary(op, compute):
     ufunc = _UFUNCS.get(op)
 
     python_op = _SCALAR_OPS.get(op)
+    rounded_once = ufunc in _ROUNDED_ONCE
 
     def prepare(node, ctx):
         attrs = node.attrs
@@ -277,6 +305,11 @@ def _binary(op, compute):
 
         def numpy_run(inputs):  # numpy straight away when shapes broadcast plainly
             x, y = inputs
+            if rounded_once and x.dtype is HALF and y.dtype is HALF and \
+                    max(x.size, y.size) >= HALF_WIDE_MIN:  # numpy's half loops are slow
+                if x.shape != y.shape and not _plain_broadcast(x.shape, y.shape):
+                    broadcast_shape(ctx, op, x, y)
+                return [to_half(ufunc(to_float32(x), to_float32(y)))]
             if x.shape == y.shape or _plain_broadcast(x.shape, y.shape):
                 if python_op is not None and not x.ndim and not y.ndim and x.dtype is y.dtype:
                     z = _scalar_op(python_op, x, y)  # loop counters and conditions
@@ -291,6 +324,7 @@ def _binary(op, compute):
     return prepare
 
 
+_ROUNDED_ONCE = frozenset({np.add, np.subtract, np.multiply})  # in float32 for HALF_WIDE_MIN+
 _SCALAR_OPS = {"Less": operator.lt, "LessEqual": operator.le, "Greater": operator.gt,
                "GreaterEqual": operator.ge, "Equal": operator.eq, "NotEqual": operator.ne,
                "LogicalAnd": operator.and_, "LogicalOr": operator.or_,
@@ -737,17 +771,34 @@ def prepare_mat_mul(node, ctx):
         return lambda inputs: _mat_mul_general(ctx, inputs, attrs)
     cap = ctx.memory_cap
 
+    kept = [None, None]
+
     def run(inputs):
         a, b = inputs  # plain float matrices: straight to BLAS (which raises no numpy warnings)
         dtype = a.dtype
-        if dtype in _BLAS_FLOATS and b.dtype is dtype and a.ndim == 2 and b.ndim == 2:
+        if b.dtype is dtype and a.ndim == 2 and b.ndim == 2 and type(a) is np.ndarray:
             (m, k), (k_b, n) = a.shape, b.shape
             if k == k_b and m * n * dtype.itemsize <= cap:
-                if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
-                    return [BLAS.matmul(a, b)]
-                return [np.dot(a, b)]
+                if dtype is HALF:  # as _matmul does it, the constant widened once
+                    BLAS.for_product(m * k * n)
+                    return [to_half(np.matmul(to_float32(a), _wide_kept(kept, b)))]
+                if dtype in _BLAS_FLOATS:
+                    if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
+                        return [BLAS.matmul(a, b)]
+                    return [np.dot(a, b)]
         return _mat_mul_general(ctx, inputs, attrs)
     return run
+
+
+def _wide_kept(kept, b):
+    """``b`` (float16) in float32; kept in ``kept`` (a node's [array, copy]) when ``b`` is
+    read-only, as constants are (the same array object every call)."""
+    if kept[0] is b:
+        return kept[1]
+    wide_b = b.astype(np.float32)
+    if type(b) is np.ndarray and not b.flags.writeable:
+        kept[0], kept[1] = b, wide_b
+    return wide_b
 
 
 @op_kernel_wrapper
@@ -764,8 +815,7 @@ def _mat_mul_general(ctx, inputs, attrs):
 
 
 def _batch_mat_mul(op, broadcast):
-    @op_kernel(op)
-    def run(ctx, inputs, attrs):
+    def general(ctx, inputs, attrs):
         xp, (x, y) = namespace(ctx, *inputs)
         if x.ndim < 2 or y.ndim < 2:
             fail(op, "inputs must have rank >= 2")
@@ -782,7 +832,28 @@ def _batch_mat_mul(op, broadcast):
         batch = np.broadcast_shapes(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
         ctx.check_alloc(batch + (x.shape[-2], y.shape[-1]), np_dtype(x.dtype), op)
         return [_matmul(xp, x, y, out_dtype)]
-    return run
+
+    slow = op_kernel_wrapper(general)
+
+    def prepare(node, ctx):
+        attrs = node.attrs
+        tout = attrs.get("Tout")
+        if (not (ctx.is_numpy and ctx.optimize) or attrs.get("adj_x") or attrs.get("adj_y")
+                or (tout is not None and np.dtype(tout) != HALF)):
+            return lambda inputs: slow(ctx, inputs, attrs)
+        kept, cap = [None, None], ctx.memory_cap
+
+        def run(inputs):  # float16 batches times a float16 matrix: as _matmul does it
+            x, y = inputs
+            if (type(x) is np.ndarray and x.dtype is HALF and type(y) is np.ndarray
+                    and y.dtype is HALF and x.ndim >= 2 and y.ndim == 2 and x.shape[-1] == y.shape[0]
+                    and math.prod(x.shape[:-1]) * y.shape[1] * 2 <= cap):
+                BLAS.for_product(x.shape[-2] * x.shape[-1] * y.shape[-1])
+                return [to_half(np.matmul(to_float32(x), _wide_kept(kept, y)))]
+            return slow(ctx, inputs, attrs)
+        return run
+
+    prepared_kernel(op)(prepare)
 
 
 _batch_mat_mul("BatchMatMul", broadcast=False)
@@ -884,8 +955,12 @@ def einsum(ctx, inputs, attrs):
     if len(operands) == 2 and is_numpy(xp):  # seen before: shapes checked, plan known
         a, b = operands
         plan = _EINSUM_PLANS.get((equation, a.shape, b.shape))
-        if plan and a.dtype == b.dtype and not is_half(a):
-            return [_run_einsum_plan(plan, a, b)]
+        if plan and a.dtype == b.dtype:
+            if a.dtype is HALF:  # as below: in float32, rounded once
+                return [_run_einsum_plan(plan, a.astype(np.float32), b.astype(np.float32)).astype(
+                    HALF, copy=False)]
+            if not is_half(a):
+                return [_run_einsum_plan(plan, a, b)]
     if len(operands) not in (1, 2):
         fail("Einsum", f"supports 1 or 2 operands, got {len(operands)}")
     label_lists, output = _parse_einsum(equation, [x.ndim for x in operands])

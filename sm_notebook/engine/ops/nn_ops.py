@@ -14,9 +14,11 @@ import math
 import numpy as np
 
 from ..blas import BLAS
+from ..half import to_float32, to_half
 from . import _winograd
-from ._numeric import (astype, fail, finish_outputs, float_attr, host_ints, is_half, is_numpy,
-                       lowest, namespace, np_dtype, op_kernel, pad, prepared_op_kernel, scalar, wide)
+from ._numeric import (HALF, HALF_WIDE_MIN, astype, fail, finish_outputs, float_attr, host_ints,
+                       is_half, is_numpy, lowest, namespace, np_dtype, op_kernel, pad,
+                       prepared_op_kernel, scalar, wide)
 
 # --------------------------------------------------------------------------- activations
 
@@ -25,10 +27,19 @@ def _activation(op, compute):
     @op_kernel(op)
     def run(ctx, inputs, attrs):
         xp, (x,) = namespace(ctx, inputs[0])
+        if op == "Relu" and type(x) is np.ndarray and x.dtype == HALF and ctx.optimize:
+            return [_relu_half_bits(x)]
         if is_half(x):
             return [astype(xp, compute(xp, astype(xp, x, np.float32), attrs), x.dtype)]
         return [compute(xp, x, attrs)]
     return run
+
+
+def _relu_half_bits(x):
+    """Relu of float16 on its bits, as int16: those at or below -1024 (0xFC00, -inf) are
+    -0, the negative numbers and -inf, made +0 (as max(x, 0) in float32 does); NaNs and
+    the rest stay. numpy's float16 maximum converts every element."""
+    return np.where(x.view(np.int16) > -1024, x, np.zeros((), HALF))
 
 
 def _relu(xp, x, attrs):
@@ -176,6 +187,9 @@ def bias_add(ctx, inputs, attrs):
         value, bias = inputs
         if (value.ndim >= 2 and bias.ndim == 1 and bias.shape[0] == value.shape[-1]
                 and attrs.get("data_format", "NHWC") == "NHWC"):
+            if value.dtype is HALF and bias.dtype is HALF and value.size >= HALF_WIDE_MIN \
+                    and ctx.optimize:  # the same sums as numpy's half loop, in float32
+                return [to_half(to_float32(value) + bias.astype(np.float32))]
             return [value + bias]
     xp, (value, bias) = namespace(ctx, *inputs)
     if value.ndim < 2:
@@ -845,14 +859,16 @@ def _conv_channels_last(ctx, xp, x, w, strides, dilations, pads, out_sizes, op, 
             kept = [w, wide(xp, w), None]  # the filters given, in float32, Winograd-transformed
             if memo is not None:
                 memo["filters"] = kept
-        if x.dtype != out_dtype:
-            epilogue = None  # half floats: the epilogue runs on the narrowed output
-        x, w = wide(xp, x), kept[1]
+        if out_dtype not in _MATMUL_FLOATS:
+            epilogue = None  # half floats: the epilogue runs on the narrowed output (TF rounds first)
+        x, w = to_float32(x) if x.dtype is HALF else wide(xp, x), kept[1]
         if memo is not None and _winograd.applies(w, strides, dilations, x, out_sizes):
             if kept[2] is None:
                 kept[2] = _winograd.filters(w)
-            return astype(xp, _winograd_numpy(x, kept[2], pads, out_sizes, epilogue), out_dtype)
-        return astype(xp, _conv_numpy(x, w, strides, dilations, pads, out_sizes, epilogue), out_dtype)
+            out = _winograd_numpy(x, kept[2], pads, out_sizes, epilogue)
+        else:
+            out = _conv_numpy(x, w, strides, dilations, pads, out_sizes, epilogue)
+        return to_half(out) if out_dtype is HALF else astype(xp, out, out_dtype)
     if is_half(x):
         x, w = astype(xp, x, np.float32), astype(xp, w, np.float32)
     x = pad(xp, x, [(0, 0)] + list(pads) + [(0, 0)])
@@ -1033,6 +1049,7 @@ def prepare_depthwise_conv2d(node, ctx):
     if not (ctx.is_numpy and ctx.optimize):  # the general code is the reference
         return lambda inputs: depthwise_conv2d(ctx, inputs, geometry, memo)
     flat: dict = {}  # (x shape, x dtype) -> (filter array, its _FlatDepthwise or None)
+    kept: list = [None, None]  # a read-only float16 filter array and its float32 copy
 
     def prepared(x, w):
         key = (getattr(x, "shape", None), getattr(x, "dtype", None))
@@ -1044,8 +1061,22 @@ def prepare_depthwise_conv2d(node, ctx):
         return found[1]
 
     def run(inputs, epilogue=None):
-        """``epilogue`` (`fusion._fused`): applied per block of images by the flat form."""
-        conv = prepared(*inputs)
+        """``epilogue`` (`fusion._fused`): applied per block of images by the flat form
+        (float32 and float64; a float16 conv runs its epilogue on the narrowed output)."""
+        x, w = inputs
+        if type(x) is np.ndarray and x.dtype is HALF and type(w) is np.ndarray and w.dtype is HALF:
+            # float16: the float32 forms on widened values, rounded once (the general path widens too)
+            if w.flags.writeable:
+                wide_w = w.astype(np.float32)
+            else:  # a constant: widened once, read-only like it (so the float32 form keeps it)
+                if kept[0] is not w:
+                    kept[1] = w.astype(np.float32)
+                    kept[1].flags.writeable = False
+                    kept[0] = w
+                wide_w = kept[1]
+            y = run([to_float32(x), wide_w])[0]
+            return [to_half(y) if type(y) is np.ndarray else y]
+        conv = prepared(x, w)
         if conv is None:
             return finish_outputs(ctx, depthwise_conv2d(ctx, inputs, geometry, memo))
         return [conv(inputs[0], epilogue)]
