@@ -890,6 +890,31 @@ def test_widened_half_links_equal_the_float16_kernels(tmp_path, half_links_widen
         np.testing.assert_array_equal(got, want)
 
 
+@SETTINGS
+@given(data=st.data(), op=st.sampled_from(["Conv2D", "DepthwiseConv2dNative"]))
+def test_half_conv_epilogue_rounds_as_the_float16_kernels(tmp_path, data, op):
+    """A float16 convolution of one input channel (one exact product per output, so both
+    plans produce the same float16 values) with bias and Relu fused: the conv's float32
+    result is rounded to float16 before the bias add, as TensorFlow's half kernels round, so
+    the fused step equals the unfused kernels bit for bit, special values included."""
+    n, h, m = data.draw(st.integers(0, 3)), data.draw(small), data.draw(small)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    half = np.dtype(np.float16)
+    w_shape = (1, 1, 1, m)
+    nodes = [placeholder("x", half, (None, None, None, 1)), const("w", _half_specials(rng, w_shape)),
+             const("b", _half_specials(rng, (m,))),
+             node("conv", op, ["x", "w"], strides=[1, 1, 1, 1], padding="VALID", T=half),
+             node("bias", "BiasAdd", ["conv", "b"], T=half), node("out", "Relu", ["bias"], T=half)]
+    optimised, plain = _load_pair(tmp_path, nodes, {"y": ("out:0", half, None)},
+                                  {"x": ("x:0", half, (None, None, None, 1))})
+    assert len(optimised.plan) < len(plain.plan)  # fused
+    x = _readonly(_half_specials(rng, (n, h, h, 1)))[0]
+    for _ in range(2):
+        with np.errstate(all="ignore"):
+            got, want = optimised(x=x).numpy()["y"], plain(x=x).numpy()["y"]
+        np.testing.assert_array_equal(got, want)
+
+
 class _Calls:
     n = 0
 
