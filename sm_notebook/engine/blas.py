@@ -35,12 +35,16 @@ OPENBLAS_SINGLE_THREAD_MNK = 65536 * 4
 #: waking and joining the threads is then a few percent of the work)
 THREADED_MNK = 1 << 24
 #: multiply-adds per part of a split product (~0.2 ms on one core: the part's Python
-#: overhead and hand-over stay small), and the most parts of one matrix product (each
-#: packs the other operand again). The cut depends on the product alone, never on the
+#: overhead and hand-over stay small), and the most parts of one product (each packs the
+#: other operand again: 64 parts made VGG16's 4x4 and 2x2 im2col layers at batch 8 25%
+#: slower). The cut depends on the product alone, never on the
 #: thread count: each part is the same BLAS call at any count, so results are the same
 #: bits at any count.
 PART_MNK = 1 << 23
 MAX_PARTS = 8
+#: fewest rows of a part (columns, for column blocks): each part packs the other operand
+#: again, which costs about as much as 1/16 of its rows' multiply-adds at full speed
+MIN_PART_ROWS = 128
 #: columns of a column block of a split product are a multiple of this (whole SIMD panels)
 COLUMN_BLOCK = 16
 #: seconds between two samples of the machine's load
@@ -236,13 +240,23 @@ class BlasThreads:
         if mnk > OPENBLAS_SINGLE_THREAD_MNK:
             self._set(self.threads_for(mnk))
 
-    def parts(self, mnk: int, rows: int, most: int = MAX_PARTS) -> int:
-        """How many row blocks to cut a product of ``rows`` rows and m * n * k
-        multiply-adds into (1: do not split): one per `PART_MNK`, at most ``most``, whatever
-        the thread count (one thread runs the parts one after the other)."""
+    def for_uncut(self, mnk: int) -> None:
+        """`for_product` for a product that `parts` chose not to cut: one thread when it
+        was too large (its rows too few to cut), so that it is computed the same way at any
+        thread count."""
+        if mnk >= THREADED_MNK:
+            self._set(1)
+        else:
+            self.for_product(mnk)
+
+    def parts(self, mnk: int, rows: int, unit_rows: int = 1) -> int:
+        """How many blocks to cut a product of m * n * k multiply-adds into, along ``rows``
+        units of ``unit_rows`` rows each (1: do not split): one per `PART_MNK`, at most
+        `MAX_PARTS`, at least `MIN_PART_ROWS` rows each, whatever the thread count (one
+        thread runs the parts one after the other)."""
         if mnk < THREADED_MNK or rows < 2:
             return 1
-        return max(1, min(rows, most, mnk // PART_MNK))
+        return max(1, min(rows, MAX_PARTS, mnk // PART_MNK, rows * unit_rows // MIN_PART_ROWS))
 
     def run_parts(self, run, count: int, part_mnk: int) -> None:
         """``run(i)`` for each of ``count`` parts of m * n * k multiply-adds each, spread
@@ -251,7 +265,7 @@ class BlasThreads:
             self._set(1)
             self.pool.run(run, count, self.threads() - 1)
         else:
-            self.for_product(part_mnk)
+            self.for_uncut(part_mnk)
             run(0)
 
     def matmul(self, a, b, finish=None, align: int = 1, out=None):
@@ -267,9 +281,9 @@ class BlasThreads:
         by_columns = m < n
         units = m // align if align > 1 and m % align == 0 else m
         align = m // units if units else 1
-        parts = self.parts(m * k * n, n // COLUMN_BLOCK if by_columns else units)
+        parts = self.parts(m * k * n, *((n // COLUMN_BLOCK, COLUMN_BLOCK) if by_columns else (units, align)))
         if parts == 1:
-            self.for_product(m * k * n)
+            self.for_uncut(m * k * n)
             out = np.matmul(a, b, out=out)
             if finish is not None:
                 finish(0, units, 0, n)

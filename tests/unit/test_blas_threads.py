@@ -114,7 +114,8 @@ def test_a_forked_child_starts_with_an_empty_pool(monkeypatch):
 
 
 def _split_products():
-    """Split products of every numpy path (name, thunk, multiply-adds, rows it may be cut by)."""
+    """Split products of every numpy path (name, thunk, multiply-adds, units it may be cut
+    along, rows per unit)."""
     from sm_notebook.engine.ops import _winograd, nn_ops
     rng = np.random.default_rng(12)
     tall = rng.standard_normal((4100, 70)).astype(np.float32), rng.standard_normal((70, 90)).astype(np.float32)
@@ -129,14 +130,15 @@ def _split_products():
     for a in (*tall, *wide, x, w, one, stem, wx, ww, u):
         a.flags.writeable = False
     return [
-        ("matmul by rows", lambda: BLAS.matmul(*tall), 4100 * 70 * 90, 4100),
-        ("matmul by columns", lambda: BLAS.matmul(*wide), 30 * 300 * 2100, 2100 // blas.COLUMN_BLOCK),
+        ("matmul by rows", lambda: BLAS.matmul(*tall), 4100 * 70 * 90, 4100, 1),
+        ("matmul by columns", lambda: BLAS.matmul(*wide), 30 * 300 * 2100, 2100 // blas.COLUMN_BLOCK,
+         blas.COLUMN_BLOCK),
         ("im2col, whole images", lambda: nn_ops._conv_numpy(x, w, (1, 1), (1, 1), ((1, 1), (1, 1)), (41, 37)),
-         3 * 41 * 37 * 9 * 24 * 40, 3 * 41),
+         3 * 41 * 37 * 9 * 24 * 40, 3 * 41, 37),
         ("im2col, rows of one image", lambda: nn_ops._conv_numpy(one, stem, (1, 1), (1, 1), ((2, 2), (2, 2)), (60, 70)),
-         60 * 70 * 25 * 16 * 64, 60),
+         60 * 70 * 25 * 16 * 64, 60, 70),
         ("Winograd", lambda: nn_ops._winograd_numpy(wx, u, ((1, 1), (1, 1)), (30, 30)),
-         16 * 2 * 15 * 15 * 64 * 96, 2 * 15),
+         16 * 2 * 15 * 15 * 64 * 96, 2 * 15, 15),
     ]
 
 
@@ -144,8 +146,8 @@ def _split_products():
 def test_split_products_give_the_same_bits_at_any_thread_count(case, monkeypatch):
     """The cut of a large product depends on the product alone: one thread and two compute
     the same BLAS calls, so the results are equal bit for bit (and are cut at all)."""
-    name, run, mnk, rows = _split_products()[case]
-    assert mnk >= blas.THREADED_MNK and BLAS.parts(mnk, rows) > 1, name
+    name, run, mnk, units, unit_rows = _split_products()[case]
+    assert mnk >= blas.THREADED_MNK and BLAS.parts(mnk, units, unit_rows) > 1, name
     results = []
     for threads in (1, 2, 1):
         monkeypatch.setattr(BLAS, "cap", threads)

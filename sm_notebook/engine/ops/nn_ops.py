@@ -286,7 +286,6 @@ _THREADED_TAPS = 1 << 19  # multiply-adds from which the blocks of a depthwise c
 _KEPT_PADDING_BYTES = 4 * 2**20  # padded copies a flat depthwise conv keeps for its next call
 _STACKED_GROUP_MNK = 1 << 20  # multiply-adds per group below which groups share one stacked matmul
 _WINOGRAD_BLOCK_TILES = 96  # fewest tiles per block of a Winograd conv (below: its products in parallel)
-_CONV_PARTS = 64  # most blocks of an im2col or Winograd conv (small blocks stay in cache)
 
 
 # --------------------------------------------------------------------------- numpy fast paths
@@ -371,7 +370,7 @@ def _conv_numpy(x, w, strides, dilations, pads, out_sizes, epilogue=None):
     pixels = math.prod(out_sizes)
     row_pixels = pixels // out_sizes[0]
     blocks = _conv_blocks(n, out_sizes[0], row_pixels * depth * x.itemsize,
-                          BLAS.parts(n * pixels * depth * out_channels, n * out_sizes[0], _CONV_PARTS))
+                          BLAS.parts(n * pixels * depth * out_channels, n * out_sizes[0], row_pixels))
     if blocks[0][1] - blocks[0][0] > 1:  # whole images per block
         flat_out = out.reshape(n * pixels, out_channels)
 
@@ -423,7 +422,7 @@ def _winograd_numpy(x, u, pads, outs, epilogue=None):
     tile_rows, tile_cols = -(-outs[0] // 2), -(-outs[1] // 2)
     tiles = n * tile_rows * tile_cols
     # blocks of at least _WINOGRAD_BLOCK_TILES tiles: each block packs all 16 filters again
-    parts = min(BLAS.parts(16 * tiles * channels * k, n * tile_rows, _CONV_PARTS),
+    parts = min(BLAS.parts(16 * tiles * channels * k, n * tile_rows, tile_cols),
                 max(1, tiles // _WINOGRAD_BLOCK_TILES))
     blocks = _conv_blocks(n, tile_rows, 16 * tile_cols * channels * x.itemsize, parts)
 
