@@ -254,6 +254,9 @@ def test_softmax_of_specials(op, dtype, backend):
                          [np.inf, -np.inf, 0.0]], dtype)
     (ours,) = run_kernel(op, [nan_rows], backend=backend)
     assert np.isnan(ours.astype(np.float64)).all()
+    for row in nan_rows:  # batch 1 (a one-row fast path)
+        (ours,) = run_kernel(op, [row[None, :]], backend=backend)
+        assert np.isnan(ours.astype(np.float64)).all()
     if dtype == np.float64 or op == "LogSoftmax":
         check(op, [nan_rows], backend=backend)  # TensorFlow's Eigen kernel: NaN rows too
 

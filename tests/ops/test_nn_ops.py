@@ -87,6 +87,15 @@ def test_softmax(op, backend):
         for shape in [(5,), (3, 4), (2, 3, 4), (2, 0), (0, 3)]:
             compare(op, [random(rng, shape, dtype, -10, 10)], backend=backend)
     compare(op, [np.array([[1000.0, 0.0, -1000.0]], np.float32)], backend=backend)
+    # one row and a few: row sums of exps above 1, below 1 (exps subnormal in float32),
+    # huge but finite, beyond float32, overflowing (numpy's exp(x) / sum form and its fallback)
+    rows = [[2.0, -1.0, 0.5, 0.0], [-30.0, -31.0, -29.5, -40.0], [-100.0, -103.0, -95.0, -110.0],
+            [85.0, 80.0, 0.0, -3.0], [88.5, 88.5, 88.5, 88.5], [800.0, 0.0, 1.0, 2.0],
+            [0.0, -95.0, -103.0, -745.0]]
+    for dtype in (np.float32, np.float64):
+        for row in rows:
+            compare(op, [np.array([row], dtype)], backend=backend)
+            compare(op, [np.array([rows[0], row, rows[0][::-1]], dtype)], backend=backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -216,6 +216,59 @@ def test_softmax_never_writes_into_its_input(shape, dtype):
         assert np.all(np.abs(got.astype(np.float64) - reference) <= bound), op
 
 
+#: one row each: whether exp(x) / sum(exp(x)) (no row maximum) may be used, per dtype
+UNSHIFTED_ROWS = {
+    "sum above 1": ([2.0, -1.0, 0.5, 0.0], True, True),
+    "zeros of both signs": ([0.0, -0.0, 0.0, 0.0], True, True),
+    "-inf logit": ([-np.inf, 1.0, 2.0, 0.0], True, True),
+    "exps subnormal where p is": ([0.0, -95.0, -103.0, -745.0], True, True),
+    "large finite sum": ([85.0, 80.0, 0.0, -3.0], True, True),
+    "sum below 1": ([-30.0, -31.0, -29.5, -40.0], False, False),
+    "exps subnormal in float32": ([-100.0, -103.0, -95.0, -110.0], False, False),
+    "sum beyond float32": ([88.5, 88.5, 88.5, 88.5], False, True),
+    "sum beyond float64": ([709.0, 709.0, 709.0, 88.5], False, False),
+    "exp overflows": ([800.0, 0.0, 1.0, 2.0], False, False),
+    "all -inf": ([-np.inf] * 4, False, False),
+    "NaN": ([np.nan, 1.0, 2.0, 0.0], False, False),
+    "+inf": ([np.inf, 1.0, 2.0, 0.0], False, False),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", list(UNSHIFTED_ROWS))
+def test_softmax_without_the_row_maximum_only_where_its_rounding_holds(case, dtype):
+    """Softmax of a few rows skips the row maximum when every row's sum of exps lies in
+    [1, the dtype's largest value]; elsewhere the shifted form runs. At batch 1 and among
+    other rows, on read-only inputs, both forms are within the rounding of exp, a sum of
+    `width` terms and the division of the float64 result (subnormal results: within the
+    smallest normal, as TensorFlow flushes them to zero); NaN/+inf/all -inf rows are NaN."""
+    from sm_notebook.engine.ops import nn_ops
+
+    values, fits32, fits64 = UNSHIFTED_ROWS[case]
+    with np.errstate(over="ignore"):
+        row = np.array(values, dtype)
+    other = np.array([1.0, 3.0, -2.0, 0.5], dtype)
+    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    for x in (row[None, :], np.stack([other, row, other[::-1]]), row[None, None, :]):
+        x.flags.writeable = False
+        before = x.copy()
+        fits = fits32 if dtype == np.float32 else fits64
+        with np.errstate(all="ignore"):  # as in a plan run
+            assert (nn_ops._softmax_unshifted(x) is not None) == fits, case
+        (got,) = _run("Softmax", [x], in_plan=True)
+        _same(x, before)
+        assert got.dtype == x.dtype and got.shape == x.shape
+        wide = x.astype(np.float64)
+        if case in ("NaN", "+inf", "all -inf"):
+            assert np.isnan(got[..., 1 if x.shape[0] == 3 else 0, :] if x.ndim == 2 else got).all()
+            continue
+        with np.errstate(invalid="ignore"):
+            shifted = wide - wide.max(axis=-1, keepdims=True)
+        p = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+        bound = (x.shape[-1] + 4) * eps * p + tiny
+        assert np.all(np.abs(got.astype(np.float64) - p) <= bound), case
+
+
 def _example_with_logits(tmp_path):
     """The bundled TF1 example with a signature that returns the logits and probabilities."""
     from sm_notebook.builder import Builder

@@ -134,6 +134,10 @@ _SHORT_ROWS = 64  # numpy reduces a short last axis row by row: transpose such r
 def _softmax_few_rows(x, log):
     """(Log)softmax of a few rows on numpy: every step after the first writes into the
     array the first step allocated. One row reduces to scalars (cheaper than keepdims)."""
+    if not log:
+        probabilities = _softmax_unshifted(x)
+        if probabilities is not None:
+            return probabilities
     if x.size == x.shape[-1]:  # the ufuncs' reduce directly: ndarray.max/sum add a Python frame
         shifted = x - np.maximum.reduce(x, axis=None)
         if log:
@@ -149,6 +153,37 @@ def _softmax_few_rows(x, log):
     np.exp(shifted, out=shifted)
     shifted /= np.add.reduce(shifted, axis=-1, keepdims=True)
     return shifted
+
+
+#: largest finite value per float dtype: a row sum above it cannot divide in that dtype
+_LARGEST = {dtype: float(np.finfo(dtype).max) for dtype in _SOFTMAX_FLOATS}
+
+
+def _softmax_unshifted(x):
+    """Softmax of a few rows on numpy as exp(x) / sum(exp(x)): without the row maximum,
+    two numpy calls fewer; None when a row's sum is not within [1, the dtype's largest
+    value] (overflow, NaN, or all logits so negative that the exps could underflow), where
+    the shifted form is needed. Softmax is shift-invariant, and the rounding is no worse:
+    exp(x) is rounded once where exp(x - max) also rounds x - max; with a row sum of at
+    least 1 an exp is subnormal only where the probability itself is. Short rows are summed
+    as Python floats (in float64), cheaper than a numpy reduction."""
+    exps = np.exp(x)
+    width = x.shape[-1]
+    largest = _LARGEST[x.dtype]
+    if x.size == width:
+        total = sum(exps.ravel().tolist()) if width <= _SHORT_ROWS else float(
+            np.add.reduce(exps, axis=None))
+        if 1.0 <= total <= largest:  # False for NaN
+            exps /= total
+            return exps
+        return None
+    totals = np.add.reduce(exps, axis=-1, keepdims=True)
+    sums = totals.ravel().tolist()
+    grand = sum(sums)
+    if grand == grand and 1.0 <= min(sums) and max(sums) <= largest:  # grand == grand: no NaN
+        exps /= totals
+        return exps
+    return None
 
 
 def _softmax_short_rows(x, log):
