@@ -21,7 +21,7 @@ _WIDE: list = []  # the float32 value of each float16 bit pattern, made on first
 
 def to_half(x: np.ndarray) -> np.ndarray:
     """``x.astype(float16)`` for a float32 array."""
-    if x.size < NARROW_MIN:
+    if x.size < NARROW_MIN or not x.ndim:
         return x.astype(HALF)
     bits = (x if x.flags.c_contiguous else np.ascontiguousarray(x)).view(_U32)
     magnitude = bits & _U32(0x7FFFFFFF)
