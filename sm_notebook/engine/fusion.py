@@ -422,18 +422,18 @@ def _fused(produce, n_main, links):
     operand checked for y's shape and dtype first. Anything else runs the links. A kernel
     that ``takes_epilogue`` (a Conv2D) is handed them instead, to apply to each block of
     its output as soon as it is computed (`_block_epilogue`), while the block is in cache."""
-    forms: dict = {}  # (shape, dtype) of the producer's output -> in-place forms, or None
+    forms: dict = {}  # shape of the producer's output -> (dtype, constant pairs, in-place forms)
     blocked = getattr(produce, "takes_epilogue", False)
+    fresh = getattr(produce, "fresh", False)  # its output is always a writable array it allocated
+
+    def known_for(y):
+        known = forms.get(y.shape)
+        if known is None or known[0] is not y.dtype:
+            known = _bind_forms(forms, y, links)
+        return known
 
     def forms_for(y):
-        key = (y.shape, y.dtype)
-        ops = forms.get(key, _UNKNOWN)
-        if ops is _UNKNOWN:
-            ops = [link.inplace(y) for link in links]
-            ops = forms[key] = None if None in ops else ops
-            if len(forms) > 16:
-                forms.clear()
-        return ops
+        return known_for(y)[2]
 
     def run(inputs):
         main = inputs if len(inputs) == n_main else inputs[:n_main]
@@ -449,13 +449,20 @@ def _fused(produce, n_main, links):
                 return [y]
         else:
             y = produce(main)[0]
-        y = _own(y, inputs)
+        if not fresh:
+            y = _own(y, inputs)
         if type(y) is np.ndarray and y.dtype is HALF and y.size >= _WIDE_MIN:
             w = _widened_links(y, inputs[n_main:], links)
             if w is not None:
                 return [w]
-        if type(y) is np.ndarray and y.flags.writeable and y.dtype.kind == "f":
-            ops = forms_for(y)
+        if type(y) is np.ndarray and (fresh or y.flags.writeable):
+            known = known_for(y)
+            pairs = known[1]
+            if pairs is not None:  # constant operands only: one ufunc call per link
+                for ufunc, operand in pairs:
+                    ufunc(y, operand, out=y)
+                return [y]
+            ops = known[2]
             if ops is not None:
                 for k, (ufunc, operands, index) in enumerate(ops):
                     if index >= 0:
@@ -468,6 +475,23 @@ def _fused(produce, n_main, links):
                 return [y]
         return [_run_links(y, inputs[n_main:], links)]
     return run
+
+
+def _bind_forms(forms: dict, y, links) -> tuple:
+    """``(dtype, pairs, ops)`` for producer outputs of y's shape and dtype, remembered in
+    ``forms``: ``ops`` the links' in-place forms (None unless y is a float array every link
+    has one for), ``pairs`` the same as ``(ufunc, operand)`` when every operand is one
+    constant (else None)."""
+    ops = [link.inplace(y) for link in links] if y.dtype.kind == "f" else [None]
+    if None in ops:
+        ops = None
+    pairs = None
+    if ops is not None and all(index < 0 and len(operands) == 1 for _, operands, index in ops):
+        pairs = tuple((ufunc, operands[0]) for ufunc, operands, _ in ops)
+    if len(forms) > 16:
+        forms.clear()
+    known = forms[y.shape] = (y.dtype, pairs, ops)
+    return known
 
 
 def _block_epilogue(ops, y, inputs, n_main):

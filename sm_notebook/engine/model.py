@@ -61,9 +61,10 @@ def _spec(info, where: str) -> TensorSpec:
 
 class SignatureOutputs(dict):
     """Output name -> array of the model's backend; `.numpy()` gives numpy arrays."""
+    __slots__ = ("_backend",)
 
     def __init__(self, values, backend):
-        super().__init__(values)
+        dict.__init__(self, values)  # not super(): this runs on every call
         self._backend = backend
 
     def numpy(self) -> dict:
@@ -105,14 +106,17 @@ class SignatureFunction:
         self.ragged_inputs = ragged_signature_inputs(model._source.meta_graph, key)
         self._input_keys = list(self.inputs)
         self._fetches = [c for s in self.outputs.values() for c in getattr(s, "components", (s,))]
-        #: output keys when every output is dense (the fetches in order), else None
-        self._dense_outputs = (tuple(self.outputs) if all(
+        self._backend = model._runtime.ctx.backend
+        #: output keys (the fetches in order) when every output is dense and the backend is
+        #: numpy (outputs checked in one pass), else None
+        self._numpy_outputs = (tuple(self.outputs) if self._backend.is_numpy and all(
             isinstance(s, TensorSpec) for s in self.outputs.values()) else None)
-        #: (key, dtype, shape) per input when a numpy array of the spec's dtype and shape
-        #: is taken as it is (no ragged inputs, numeric dtypes), else None
+        #: (key, dtype, rank, known dims) per input when a numpy array of the spec's dtype
+        #: and shape is taken as it is (numpy backend, no ragged inputs, numeric dtypes), else None
         self._plain_inputs = (tuple((k, s.dtype, *_shape_test(s.shape)) for k, s in self.inputs.items())
-                              if not self.ragged_inputs and all(
+                              if self._backend.is_numpy and not self.ragged_inputs and all(
                                   s.dtype.kind in "biufc" for s in self.inputs.values()) else None)
+        self._feed_values = list(model._feeds.values())  # asset paths fed to every call
         self._plan = None
 
     def __repr__(self):
@@ -136,7 +140,7 @@ class SignatureFunction:
 
     def __call__(self, **inputs) -> SignatureOutputs:
         args = self._convert(inputs)
-        plan = self.plan
+        plan = self._plan if self._plan is not None else self.plan
         runtime = self._model._runtime
         if plan.has_effects:  # calls with side effects are atomic with respect to each other
             with self._model._call_lock:
@@ -185,11 +189,11 @@ class SignatureFunction:
 
     def _convert(self, inputs: dict) -> list:
         plain = self._plain_inputs
-        if plain is not None and len(inputs) == len(plain) and self._model._runtime.ctx.backend.is_numpy:
+        if plain is not None and len(inputs) == len(plain):
             args = []
             for k, dtype, rank, fixed in plain:  # the common call: every input already as it should be
                 value = inputs.get(k)
-                if type(value) is not np.ndarray or value.dtype != dtype:
+                if type(value) is not np.ndarray or value.dtype is not dtype:  # else compared below
                     break
                 shape = value.shape
                 if rank is not None:
@@ -204,10 +208,10 @@ class SignatureFunction:
                     break
                 args.append(value)
             else:
-                if self._model._feeds:
-                    args.extend(self._model._feeds.values())
+                if self._feed_values:
+                    args += self._feed_values
                 return args
-        backend = self._model._runtime.ctx.backend
+        backend = self._backend
         inputs = expand_ragged_inputs(inputs, self.ragged_inputs, backend.to_numpy,
                                       lambda k: f"Input {k!r} of signature {self.key!r}")
         unknown = [k for k in inputs if k not in self.inputs]
@@ -232,15 +236,15 @@ class SignatureFunction:
                 continue
             array = convert_input(value, spec, f"Input {k!r} of signature {self.key!r}", backend)
             args.append(backend.asarray(array))
-        return args + list(self._model._feeds.values())
+        return args + self._feed_values
 
     def _outputs(self, values, plan, args=()) -> SignatureOutputs:
         """The fetched values as outputs the caller owns: constants, variable values and
         anything sharing memory with an input are copied (as TensorFlow returns fresh
         tensors), so changing an output changes nothing else."""
-        backend = self._model._runtime.ctx.backend
-        keys = self._dense_outputs
-        if keys is not None and backend.is_numpy and not plan.constant_fetches:
+        backend = self._backend
+        keys = self._numpy_outputs
+        if keys is not None and not plan.constant_fetches:
             if len(keys) == 1:  # one output: no lists, no zip
                 v = values[0]
                 if type(v) is np.ndarray and v.flags.writeable and v.base is None:

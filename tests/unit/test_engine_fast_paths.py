@@ -520,6 +520,59 @@ def test_batch_norm_constants_fold_through_the_bias_within_the_float32_bound(tmp
         assert_within_dot_bound(out["e"], reference, magnitude, 4 + 2, "dense with two shifts")
 
 
+def test_fused_step_writes_only_what_its_producer_allocated():
+    """`fusion._fused` with a bias and a Relu link: a producer that returns its input or a
+    view of it gets a copy written (the input is never changed); one whose run says
+    ``fresh`` has its own output written in place; outputs of a new dtype at the same shape
+    rebind the in-place forms; integer outputs take the links' own kernels."""
+    from sm_notebook.engine import fusion
+
+    bias = np.array([0.5, -1.0, 2.0], F32)
+
+    def add_kernel(inputs):
+        return [np.add(*inputs)]
+
+    def relu_kernel(inputs):
+        return [np.maximum(inputs[0], 0)]
+
+    def links():
+        return [fusion._channel_step(add_kernel, bias, True, np.add), fusion._clip_step(relu_kernel, 0.0, None)]
+
+    def expected(x):
+        return np.maximum(x + bias, 0)
+
+    x = np.array([[1.0, -2.0, -3.0], [0.0, 0.25, -0.5]], F32)
+    x.flags.writeable = False
+    before = x.copy()
+    for produce in (lambda inputs: [inputs[0]], lambda inputs: [inputs[0][:, :]],
+                    lambda inputs: [np.ascontiguousarray(inputs[0].T).T]):
+        run = fusion._fused(produce, 1, links())
+        for _ in range(2):
+            (y,) = run([x])
+            _same(y, expected(x))
+            _same(x, before)
+    writable = x.copy()
+    run = fusion._fused(lambda inputs: [inputs[0]], 1, links())
+    (y,) = run([writable])
+    assert y is not writable
+    _same(writable, before)
+
+    made = []
+
+    def fresh(inputs):
+        made.append(inputs[0] * 1)
+        return [made[-1]]
+    fresh.fresh = True
+    run = fusion._fused(fresh, 1, links())
+    for value in (x, x.astype(np.float64), x, x[:1], x.astype(np.int32)):
+        (y,) = run([value])
+        np.testing.assert_array_equal(y, expected(value))
+        assert y.dtype == expected(value).dtype
+        if value.dtype == F32:
+            assert y is made[-1]  # written in place
+    _same(x, before)
+
+
 def test_a_fetched_link_ends_the_chain(tmp_path):
     rng = np.random.default_rng(7)
     nodes = _conv_net(rng)

@@ -46,6 +46,22 @@ def test_inputs_accept_lists_scalars_and_safe_casts(tmp_path):
     assert fn(f=np.ones((1, 2), np.float64), i=np.int64(1), s=np.array(["x"]))["f"].dtype == F32
 
 
+def test_arrays_of_an_equal_but_distinct_dtype_are_taken_like_the_spec_dtype(tmp_path):
+    """The pass-through of ready numpy inputs tests the dtype by identity; an equal dtype
+    object that is not numpy's own (metadata) and a byte-swapped one take the general
+    path: same values, native float32 out, the caller's array unchanged."""
+    fn = _model(tmp_path, {"f": (F32, (None, 2))})
+    for dtype in (np.dtype(F32, metadata={"unit": "m"}), np.dtype(">f4")):
+        x = np.array([[1.5, -2.0]], dtype)
+        x.flags.writeable = False
+        out = fn(f=x)["f"]
+        assert out.dtype == F32 and out is not x and not np.shares_memory(out, x)
+        np.testing.assert_array_equal(out, [[1.5, -2.0]])
+    for wrong in (np.ones((1, 3), F32), np.ones((2,), F32), np.ones((1, 2, 1), F32)):
+        with pytest.raises(SavedModelError, match=r"'f'.*float32\[\?,2\]"):
+            fn(f=wrong)
+
+
 def test_input_errors_name_the_input_and_what_it_expects(tmp_path):
     fn = _model(tmp_path, {"f": (F32, (None, 2)), "i": (np.int32, ())})
     with pytest.raises(SavedModelError, match=r"'i'.*int32\[\].*float64"):

@@ -915,6 +915,45 @@ def test_half_conv_epilogue_rounds_as_the_float16_kernels(tmp_path, data, op):
         np.testing.assert_array_equal(got, want)
 
 
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_dense_layers_and_softmax_equal_the_unoptimised_plan_across_batches(tmp_path, data, dtype):
+    """The Keras MLP's shape: MatMul + BiasAdd + Relu (a fused step with constant links
+    only), MatMul + BiasAdd, Softmax (exp(x) / sum where the row sums allow it); one
+    loaded model called with batches of 0 to 3 rows, batch 1 included."""
+    k, m, classes = data.draw(small), data.draw(small), data.draw(st.integers(2, 5))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    w1, w2 = rng.standard_normal((k, m)).astype(dtype), rng.standard_normal((m, classes)).astype(dtype)
+    b1, b2 = rng.standard_normal(m).astype(dtype), rng.standard_normal(classes).astype(dtype)
+    T = np.dtype(dtype)
+    nodes = [placeholder("x", dtype, (None, k)), const("w1", w1), const("b1", b1), const("w2", w2),
+             const("b2", b2), node("mm1", "MatMul", ["x", "w1"], T=T), node("h", "BiasAdd", ["mm1", "b1"], T=T),
+             node("relu", "Relu", ["h"], T=T), node("mm2", "MatMul", ["relu", "w2"], T=T),
+             node("logits", "BiasAdd", ["mm2", "b2"], T=T), node("p", "Softmax", ["logits"], T=T)]
+    optimised, plain = _load_pair(tmp_path, nodes, {"p": ("p:0", dtype, None)}, {"x": ("x:0", dtype, (None, k))})
+    assert len(optimised.plan) == 3
+    eps = float(np.finfo(dtype).eps)
+    for _ in range(4):
+        (x,) = _readonly(rng.standard_normal((data.draw(dims), k)).astype(dtype) * data.draw(
+            st.sampled_from([0.1, 1.0, 8.0])))
+        before = x.copy()
+        got, want = optimised(x=x).numpy()["p"], plain(x=x).numpy()["p"]
+        np.testing.assert_array_equal(x, before)
+        x64 = x.astype(np.float64)
+        h64 = np.maximum(x64 @ w1 + b1, 0)
+        h_bound = _gamma(k + 1, dtype) * (np.abs(x64) @ np.abs(w1) + np.abs(b1))
+        l64 = h64 @ w2 + b2
+        l_bound = _gamma(m + 1, dtype) * ((np.abs(h64) + h_bound) @ np.abs(w2) + np.abs(b2)) \
+            + h_bound @ np.abs(w2)
+        p64 = np.exp(l64 - l64.max(axis=-1, keepdims=True)) if len(x) else l64
+        p64 = p64 / p64.sum(axis=-1, keepdims=True) if len(x) else p64
+        # logit errors of at most E move log p by at most 2E (p by expm1(2E) relatively);
+        # softmax's own rounding: exp, a sum of `classes` terms and the division
+        worst = 2 * l_bound.max(axis=-1, keepdims=True) if len(x) else 0
+        bound = p64 * (np.expm1(worst) + (classes + 4) * eps) + np.finfo(dtype).tiny
+        _within(got, want, 2 * bound)
+
+
 class _Calls:
     n = 0
 

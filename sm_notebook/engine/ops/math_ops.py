@@ -787,6 +787,7 @@ def prepare_mat_mul(node, ctx):
                         return [BLAS.matmul(a, b)]
                     return [np.dot(a, b)]
         return _mat_mul_general(ctx, inputs, attrs)
+    run.fresh = True  # every path returns an array it allocated (fused epilogues write into it)
     return run
 
 

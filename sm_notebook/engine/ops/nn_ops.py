@@ -163,13 +163,15 @@ def _softmax_unshifted(x):
     """Softmax of a few rows on numpy as exp(x) / sum(exp(x)): without the row maximum,
     two numpy calls fewer; None when a row's sum is not within [1, the dtype's largest
     value] (overflow, NaN, or all logits so negative that the exps could underflow), where
-    the shifted form is needed. Softmax is shift-invariant, and the rounding is no worse:
+    the shifted form is needed, or the dtype is neither float32 nor float64. Softmax is shift-invariant, and the rounding is no worse:
     exp(x) is rounded once where exp(x - max) also rounds x - max; with a row sum of at
     least 1 an exp is subnormal only where the probability itself is. Short rows are summed
     as Python floats (in float64), cheaper than a numpy reduction."""
+    largest = _LARGEST.get(x.dtype)
+    if largest is None:
+        return None
     exps = np.exp(x)
     width = x.shape[-1]
-    largest = _LARGEST[x.dtype]
     if x.size == width:
         total = sum(exps.ravel().tolist()) if width <= _SHORT_ROWS else float(
             np.add.reduce(exps, axis=None))
