@@ -272,10 +272,9 @@ class BlasThreads:
         """``a @ b`` of 2-D numpy arrays, a large product cut into row blocks of ``a``, or
         into column blocks of ``b`` when ``a`` has fewer rows than ``b`` columns (every part
         packs the whole of the other operand again: the smaller one is repeated).
-        ``finish(lo, hi, first, stop)``, when given, runs on each row block of the result as
-        soon as it is computed, on the same thread (its rows lo:hi counted in runs of
-        ``align`` rows, which row blocks never split; its columns first:stop: all of them),
-        and on the whole result after column blocks. ``out``: the result's array when given."""
+        ``finish(lo, hi)``, when given, runs on each row block of the result as soon as it is
+        computed, on the same thread (its rows lo:hi counted in runs of ``align`` rows, which
+        row blocks never split), and on the whole result after column blocks. ``out``: the result's array when given."""
         m, k = a.shape
         n = b.shape[1]
         by_columns = m < n
@@ -286,7 +285,7 @@ class BlasThreads:
             self.for_uncut(m * k * n)
             out = np.matmul(a, b, out=out)
             if finish is not None:
-                finish(0, units, 0, n)
+                finish(0, units)
             return out
         if out is None:
             out = np.empty((m, n), dtype=np.result_type(a.dtype, b.dtype))
@@ -297,7 +296,7 @@ class BlasThreads:
                 np.matmul(a, b[:, bounds[i]:bounds[i + 1]], out=out[:, bounds[i]:bounds[i + 1]])
             self.run_parts(block, parts, m * k * bounds[1])
             if finish is not None:  # few rows: the whole result is in cache, and contiguous
-                finish(0, units, 0, n)
+                finish(0, units)
             return out
         bounds = [units * i // parts for i in range(parts + 1)]
 
@@ -305,7 +304,7 @@ class BlasThreads:
             lo, hi = bounds[i] * align, bounds[i + 1] * align
             np.matmul(a[lo:hi], b, out=out[lo:hi])
             if finish is not None:
-                finish(bounds[i], bounds[i + 1], 0, n)
+                finish(bounds[i], bounds[i + 1])
         self.run_parts(block, parts, bounds[1] * align * k * n)
         return out
 

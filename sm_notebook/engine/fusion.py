@@ -495,10 +495,9 @@ def _bind_forms(forms: dict, y, links) -> tuple:
 
 
 def _block_epilogue(ops, y, inputs, n_main):
-    """``apply(lo, hi, first, stop)``: the in-place forms ``ops`` on rows lo:hi of the fresh
-    output ``y`` seen as (N * H, W, K), channels first:stop (None: all), residual operands
-    cut the same way; None when ``ops`` is None or a residual is not a contiguous array of
-    y's shape and dtype."""
+    """``apply(lo, hi)``: the in-place forms ``ops`` on rows lo:hi of the fresh output ``y``
+    seen as (N * H, W, K), residual operands cut the same way; None when ``ops`` is None or a
+    residual is not a contiguous array of y's shape and dtype."""
     if ops is None or y.ndim != 4:
         return None
     n, h, w, k = y.shape
@@ -511,26 +510,16 @@ def _block_epilogue(ops, y, inputs, n_main):
                     or not other.flags.c_contiguous):
                 return None
             other = other.reshape(n * h, w, k)
-        steps.append((ufunc, operands, other, [o.ndim and o.shape[-1] == k for o in operands]))
+        steps.append((ufunc, operands, other))
     rows = y.reshape(n * h, w, k)
 
-    def apply(lo, hi, first, stop):
-        if stop is None:
-            block = rows[lo:hi]
-            for ufunc, operands, other, _ in steps:
-                ufunc(block, *((other[lo:hi],) if other is not None else operands), out=block)
-            return
-        block = rows[lo:hi, :, first:stop]
-        for ufunc, operands, other, per_channel in steps:
-            if other is not None:
-                ufunc(block, other[lo:hi, :, first:stop], out=block)
-            else:
-                ufunc(block, *(o[..., first:stop] if cut else o for o, cut in zip(operands, per_channel)),
-                      out=block)
+    def apply(lo, hi):
+        block = rows[lo:hi]
+        for ufunc, operands, other in steps:
+            ufunc(block, *((other[lo:hi],) if other is not None else operands), out=block)
     return apply
 
 
-_UNKNOWN = object()
 _WIDE_MIN = 256  # float16 outputs this large run their links in float32 (numpy's half loops are slow)
 
 

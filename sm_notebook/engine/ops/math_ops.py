@@ -779,9 +779,8 @@ def prepare_mat_mul(node, ctx):
         if b.dtype is dtype and a.ndim == 2 and b.ndim == 2 and type(a) is np.ndarray:
             (m, k), (k_b, n) = a.shape, b.shape
             if k == k_b and m * n * dtype.itemsize <= cap:
-                if dtype is HALF:  # as _matmul does it, the constant widened once
-                    BLAS.for_product(m * k * n)
-                    return [to_half(np.matmul(to_float32(a), _wide_kept(kept, b)))]
+                if dtype is HALF:
+                    return [_half_matmul(a, b, kept)]
                 if dtype in _BLAS_FLOATS:
                     if m * k * n > OPENBLAS_SINGLE_THREAD_MNK:
                         return [BLAS.matmul(a, b)]
@@ -789,6 +788,13 @@ def prepare_mat_mul(node, ctx):
         return _mat_mul_general(ctx, inputs, attrs)
     run.fresh = True  # every path returns an array it allocated (fused epilogues write into it)
     return run
+
+
+def _half_matmul(x, y, kept):
+    """float16 ``x @ y`` (y a matrix) as `_matmul` computes it: in float32, rounded once;
+    ``y`` widened once while it is the same read-only array (`_wide_kept`)."""
+    BLAS.for_product(x.shape[-2] * x.shape[-1] * y.shape[-1])
+    return to_half(np.matmul(to_float32(x), _wide_kept(kept, y)))
 
 
 def _wide_kept(kept, b):
@@ -849,8 +855,7 @@ def _batch_mat_mul(op, broadcast):
             if (type(x) is np.ndarray and x.dtype is HALF and type(y) is np.ndarray
                     and y.dtype is HALF and x.ndim >= 2 and y.ndim == 2 and x.shape[-1] == y.shape[0]
                     and math.prod(x.shape[:-1]) * y.shape[1] * 2 <= cap):
-                BLAS.for_product(x.shape[-2] * x.shape[-1] * y.shape[-1])
-                return [to_half(np.matmul(to_float32(x), _wide_kept(kept, y)))]
+                return [_half_matmul(x, y, kept)]
             return slow(ctx, inputs, attrs)
         return run
 

@@ -502,19 +502,18 @@ def _block_finish(epilogue, out):
 
 
 class _Finish:
-    """``apply(lo, hi, first, stop)`` on rows lo:hi of the output seen as (N * H, W, K) and
-    its channels first:stop (None: all)."""
+    """``apply(lo, hi)`` on rows lo:hi of the output seen as (N * H, W, K)."""
 
     def __init__(self, apply, height):
         self.apply, self.height = apply, height
 
-    def __call__(self, lo, hi, first, stop):  # BLAS.matmul's runs of rows are image rows
-        self.apply(lo, hi, first, stop)
+    def __call__(self, lo, hi):  # BLAS.matmul's runs of rows are image rows
+        self.apply(lo, hi)
 
     def rows(self, block):
         """The block (first image, end image, first row, end row) of output rows."""
         b, e, r, f = block
-        self.apply(b * self.height + r, (e - 1) * self.height + min(f, self.height), 0, None)
+        self.apply(b * self.height + r, (e - 1) * self.height + min(f, self.height))
 
 
 def _grouped_numpy(x, w, groups, strides, dilations, pads, outs, memo=None):
@@ -695,7 +694,7 @@ class _FlatDepthwise:
 
     def __call__(self, x, epilogue=None):
         """The conv of x (a fresh array); ``epilogue(out)`` (`fusion._fused`) may give an
-        ``apply(lo, hi, first, stop)`` to call on each block of output rows once written."""
+        ``apply(lo, hi)`` to call on each block of output rows once written."""
         out = np.empty(self.out_shape, dtype=self.dtype)
         finish = _block_finish(epilogue, out)
         if self.threaded and len(self.starts) > 1:
@@ -999,7 +998,7 @@ def _pointwise_blocks(a, matrix, out, finish, rows, width):
     def block(i):
         lo, hi = starts[i], min(rows, starts[i] + step)
         np.matmul(a[lo * width:hi * width], matrix, out=out[lo * width:hi * width])
-        finish(lo, hi, 0, None)
+        finish(lo, hi)
     if len(starts) > 1 and rows * width * channels * k >= _POOLED_MNK:
         BLAS.run_parts(block, len(starts), 0)
     else:
